@@ -1,0 +1,62 @@
+package spool
+
+// API CONTRACT (written first so that the shipper, tailer and cmd can be built
+// against it while the implementation lands). The spool implementer owns this
+// file and may add to it, but must not change these signatures without
+// updating every caller.
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/logspool/logspool/spool/record"
+)
+
+// Sentinel errors.
+var (
+	// ErrLocked: another process (a running agent) holds the spool directory.
+	ErrLocked = errors.New("spool: directory is locked by another process")
+	// ErrClosed: the spool was closed.
+	ErrClosed = errors.New("spool: closed")
+	// ErrLeaseDone: Done or Release was already called on this lease.
+	ErrLeaseDone = errors.New("spool: lease already finished")
+)
+
+// Config configures a Spool. Zero values mean the documented defaults.
+type Config struct {
+	// Dir is the Badger directory. Required.
+	Dir string
+	// MaxBytes caps the queued records (bytes of record.Size()); Append blocks
+	// while the spool is at or over it. Default 1 GiB.
+	MaxBytes int64
+	// SyncInterval is the group-commit interval: writes are fsynced at most
+	// this long after they were committed. Default 1s.
+	SyncInterval time.Duration
+	// GCInterval is how often value-log GC runs. Default 1 minute.
+	GCInterval time.Duration
+	// ReadOnly opens the spool for inspection (stats, dump, dlq list).
+	ReadOnly bool
+	// Logger receives Badger's and the spool's messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DeadLetter is a record that Elasticsearch refused for good, kept with why.
+type DeadLetter struct {
+	Record record.Record
+	Reason string
+	Time   time.Time
+}
+
+// Stats is a point-in-time view of the spool.
+type Stats struct {
+	QueuedRecords   int64 // records stored and not yet acked (leased ones included)
+	QueuedBytes     int64 // their bytes (record.Size()), the number MaxBytes caps
+	LeasedRecords   int64
+	Segments        int64
+	DeadLetters     int64
+	DeadLetterBytes int64
+	MaxBytes        int64
+	DiskBytes       int64 // size of the Badger directory (LSM + value log)
+	Blocked         bool  // an Append is waiting for space
+}
