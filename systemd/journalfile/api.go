@@ -65,7 +65,53 @@ type Header struct {
 	HeadEntryRealtime  uint64
 	TailEntryRealtime  uint64
 	TailEntryMonotonic uint64
+
+	// The remaining fields are additions to the contract: the rest of the
+	// on-disk header, zero where the file's header_size does not cover them.
+	DataHashTableOffset    uint64
+	DataHashTableSize      uint64
+	FieldHashTableOffset   uint64
+	FieldHashTableSize     uint64
+	TailObjectOffset       uint64
+	EntryArrayOffset       uint64
+	NData                  uint64 // header_size >= 224 (systemd 187)
+	NFields                uint64
+	NTags                  uint64 // header_size >= 240 (systemd 189)
+	NEntryArrays           uint64
+	DataHashChainDepth     uint64 // header_size >= 256 (systemd 246)
+	FieldHashChainDepth    uint64
+	TailEntryArrayOffset   uint32 // header_size >= 264 (systemd 252)
+	TailEntryArrayNEntries uint32
+	TailEntryOffset        uint64 // header_size >= 272 (systemd 254)
 }
+
+// Compact reports whether the file uses the compact layout (32-bit entry and
+// entry-array items, DATA objects with the tail fields).
+func (h *Header) Compact() bool { return h.IncompatibleFlags&IncompatibleCompact != 0 }
+
+// KeyedHash reports whether the hash tables use siphash24 keyed by FileID
+// (otherwise Jenkins lookup3).
+func (h *Header) KeyedHash() bool { return h.IncompatibleFlags&IncompatibleKeyedHash != 0 }
+
+// Sealed reports whether the file carries TAG objects (forward-secure sealing).
+func (h *Header) Sealed() bool { return h.CompatibleFlags&CompatibleSealed != 0 }
+
+// Header flags, as in systemd's journal-def.h.
+const (
+	IncompatibleCompressedXZ   = 1 << 0
+	IncompatibleCompressedLZ4  = 1 << 1
+	IncompatibleKeyedHash      = 1 << 2
+	IncompatibleCompressedZSTD = 1 << 3
+	IncompatibleCompact        = 1 << 4
+	// IncompatibleKnown is every incompatible flag this reader understands;
+	// Open refuses a file with any other bit set (ErrUnsupported).
+	IncompatibleKnown = IncompatibleCompressedXZ | IncompatibleCompressedLZ4 |
+		IncompatibleKeyedHash | IncompatibleCompressedZSTD | IncompatibleCompact
+
+	CompatibleSealed           = 1 << 0
+	CompatibleTailEntryBootID  = 1 << 1
+	CompatibleSealedContinuous = 1 << 2
+)
 
 // Field is one DATA item of an entry: NAME=value split at the first '='.
 type Field struct {
@@ -100,4 +146,10 @@ type Entry struct {
 	// Damaged is set when some items could not be read (for example an item
 	// offset past the end of the file); Fields then holds the readable ones.
 	Damaged bool
+	// Problems says, for a Damaged entry, why each missing item was dropped
+	// (one *CorruptionError per unreadable item, in item order).
+	Problems []*CorruptionError
+
+	// buf holds the bytes the Values of Fields point into; ReadEntry reuses it.
+	buf []byte
 }

@@ -1,0 +1,543 @@
+package journalfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Config tunes a File. The zero value means the documented defaults.
+type Config struct {
+	// MaxFieldSize caps the size of one field (NAME=value) after
+	// decompression. A larger DATA object is not read: its item is dropped
+	// and the entry marked Damaged, with a Problem saying so. This bounds
+	// the memory a hostile or corrupt file (a decompression bomb) can make
+	// us allocate. Default 64 MiB; journald itself refuses entries > 768 MiB
+	// but never writes fields anywhere near 64 MiB in practice.
+	MaxFieldSize int64
+	// WindowSize is the size of one cached read window. Default 128 KiB;
+	// it must be a power of two between 16 KiB and 16 MiB.
+	WindowSize int
+	// Windows is the number of cached windows. Default 4; at most 64.
+	Windows int
+}
+
+// Defaults for Config.
+const (
+	DefaultMaxFieldSize = 64 << 20
+	DefaultWindowSize   = 128 << 10
+	DefaultWindows      = 4
+)
+
+// Validate reports the first bad field of c.
+func (c Config) Validate() error {
+	if c.MaxFieldSize < 0 {
+		return fmt.Errorf("journalfile: Config.MaxFieldSize %d is negative", c.MaxFieldSize)
+	}
+	if c.WindowSize != 0 && (c.WindowSize < 16<<10 || c.WindowSize > 16<<20 || c.WindowSize&(c.WindowSize-1) != 0) {
+		return fmt.Errorf("journalfile: Config.WindowSize %d is not a power of two between 16 KiB and 16 MiB", c.WindowSize)
+	}
+	if c.Windows < 0 || c.Windows > 64 {
+		return fmt.Errorf("journalfile: Config.Windows %d is not between 0 and 64", c.Windows)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxFieldSize == 0 {
+		c.MaxFieldSize = DefaultMaxFieldSize
+	}
+	if c.WindowSize == 0 {
+		c.WindowSize = DefaultWindowSize
+	}
+	if c.Windows == 0 {
+		c.Windows = DefaultWindows
+	}
+	return c
+}
+
+// File is an open journal file, read with ReadAt (never mmap: archived files
+// are truncated under live readers). Safe for use by one goroutine at a time.
+type File struct {
+	path string
+	cfg  Config
+	osf  *os.File // nil when opened with OpenReaderAt
+	src  io.ReaderAt
+	stat func() (int64, error)
+
+	hdr     Header
+	compact bool
+	r       *windowReader
+
+	// entries holds the offset of every ENTRY object reachable through the
+	// entry array chain, in chain order.
+	entries []uint64
+	walk    walkState
+	walkErr error
+
+	dec    decompressors
+	names  map[string]string // interned field names
+	items  []uint64          // scratch: item offsets of the entry being decoded
+	spans  []span            // scratch: where each field landed in Entry.buf
+	closed bool
+}
+
+// walkState is where the entry array walk stopped, so that Refresh can
+// continue it instead of starting over.
+type walkState struct {
+	array    uint64 // offset of the current ENTRY_ARRAY, 0 before the first
+	capacity uint64 // number of item slots in it
+	pos      uint64 // items consumed from it
+	last     uint64 // offset of the last entry taken (items ascend strictly)
+}
+
+type span struct{ start, eq, end int }
+
+// Open opens and validates the journal file at path. It refuses unknown
+// incompatible flags (ErrUnsupported) and non-journal files (ErrNotJournal).
+func Open(path string) (*File, error) { return OpenConfig(path, Config{}) }
+
+// OpenConfig is Open with a Config.
+func OpenConfig(path string, cfg Config) (*File, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	osf, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening journal file: %w", err)
+	}
+	stat := func() (int64, error) {
+		fi, err := osf.Stat()
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	}
+	f, err := open(path, osf, stat, cfg)
+	if err != nil {
+		osf.Close()
+		return nil, err
+	}
+	f.osf = osf
+	return f, nil
+}
+
+// OpenReaderAt reads a journal file of the given size from ra (a byte
+// slice, a test double). path is only used in errors. Refresh keeps size.
+func OpenReaderAt(ra io.ReaderAt, size int64, path string, cfg Config) (*File, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return open(path, ra, func() (int64, error) { return size, nil }, cfg)
+}
+
+func open(path string, ra io.ReaderAt, stat func() (int64, error), cfg Config) (*File, error) {
+	cfg = cfg.withDefaults()
+	f := &File{
+		path:  path,
+		cfg:   cfg,
+		src:   ra,
+		stat:  stat,
+		r:     newWindowReader(ra, cfg.WindowSize, cfg.Windows),
+		names: make(map[string]string),
+	}
+	f.dec.maxSize = cfg.MaxFieldSize
+	if err := f.Refresh(); err != nil {
+		f.dec.close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Close closes the file.
+func (f *File) Close() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	f.dec.close()
+	f.entries = nil
+	if f.osf != nil {
+		if err := f.osf.Close(); err != nil {
+			return fmt.Errorf("closing journal file %s: %w", f.path, err)
+		}
+	}
+	return nil
+}
+
+// Path returns the path the file was opened with.
+func (f *File) Path() string { return f.path }
+
+// Header returns the header as last read (by Open or Refresh).
+func (f *File) Header() Header { return f.hdr }
+
+// Size returns the file size as last stat'ed (by Open or Refresh). Every
+// read is bounded by it.
+func (f *File) Size() int64 { return int64(f.r.size) }
+
+// Refresh re-reads the header and the file size, so that entries appended by
+// a live writer become visible through NumEntries and EntryAt. It continues
+// the entry array walk where it stopped. It returns an error only when the
+// header can no longer be read (the file was replaced, truncated below its
+// header or closed); damage found while walking is reported by Err.
+func (f *File) Refresh() error {
+	if f.closed {
+		return fmt.Errorf("refreshing journal file %s: %w", f.path, os.ErrClosed)
+	}
+	// The header first, then the size: a writer grows the file before it
+	// writes objects and links them, so every entry counted by the header we
+	// read lies within the size we stat afterwards.
+	var buf [headerSizeMax]byte
+	n, err := f.src.ReadAt(buf[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading header of %s: %w", f.path, err)
+	}
+	var h Header
+	if err := decodeHeader(buf[:n], &h); err != nil {
+		return fmt.Errorf("reading header of %s: %w", f.path, err)
+	}
+	size, err := f.stat()
+	if err != nil {
+		return fmt.Errorf("reading size of %s: %w", f.path, err)
+	}
+	if uint64(size) < h.HeaderSize {
+		return fmt.Errorf("reading header of %s: %w: header_size %d, file size %d", f.path, ErrTruncatedHeader, h.HeaderSize, size)
+	}
+	if f.entries != nil || f.walk.array != 0 {
+		if h.FileID != f.hdr.FileID || h.HeaderSize != f.hdr.HeaderSize || h.IncompatibleFlags != f.hdr.IncompatibleFlags {
+			return fmt.Errorf("refreshing journal file %s: the file was replaced (file id %s, was %s)", f.path, h.FileID, f.hdr.FileID)
+		}
+	}
+	f.hdr = h
+	f.compact = h.Compact()
+	f.r.reset(uint64(size))
+	f.walkErr = nil
+	f.walkEntries()
+	return nil
+}
+
+// NumEntries returns the number of entries reachable through the entry
+// arrays, in file order (ascending seqnum). For a damaged file it is the
+// number that could be salvaged; Err then reports the damage.
+func (f *File) NumEntries() int { return len(f.entries) }
+
+// Err returns the *CorruptionError found while walking the entry arrays, or nil.
+func (f *File) Err() error { return f.walkErr }
+
+// EntryOffset returns the file offset of entry i's ENTRY object.
+func (f *File) EntryOffset(i int) uint64 { return f.entries[i] }
+
+func (f *File) corrupt(off uint64, format string, args ...any) *CorruptionError {
+	return &CorruptionError{Path: f.path, Offset: off, Reason: fmt.Sprintf(format, args...)}
+}
+
+// readObject returns the whole object at off, checking the generic
+// invariants (alignment, header size, type, bounds) the way systemd's
+// journal_file_move_to_object does. want is the expected type; minSize the
+// smallest valid size for it.
+func (f *File) readObject(off uint64, want uint8, minSize uint64) ([]byte, error) {
+	if off&7 != 0 {
+		return nil, f.corrupt(off, "%s object offset not 8-byte aligned", objectTypeName(want))
+	}
+	if off < f.hdr.HeaderSize {
+		return nil, f.corrupt(off, "%s object offset inside the header", objectTypeName(want))
+	}
+	hb, err := f.r.slice(off, objectHeaderSize)
+	if err != nil {
+		return nil, f.ioErr(off, want, err)
+	}
+	typ, size := hb[0], le.Uint64(hb[8:])
+	if typ != want {
+		return nil, f.corrupt(off, "expected a %s object, found %s (size %d)", objectTypeName(want), objectTypeName(typ), size)
+	}
+	if size < minSize {
+		return nil, f.corrupt(off, "%s object size %d below the minimum %d", objectTypeName(want), size, minSize)
+	}
+	b, err := f.r.slice(off, size)
+	if err != nil {
+		return nil, f.ioErr(off, want, err)
+	}
+	return b, nil
+}
+
+func (f *File) ioErr(off uint64, want uint8, err error) error {
+	if errors.Is(err, errPastEOF) {
+		return f.corrupt(off, "%s object %v (size %d)", objectTypeName(want), err, f.r.size)
+	}
+	return fmt.Errorf("reading %s object at offset %d of %s: %w", objectTypeName(want), off, f.path, err)
+}
+
+// walkEntries follows the entry array chain from where it stopped and
+// appends the entry offsets it finds, up to the header's n_entries. It stops
+// at the first damage and records it in walkErr.
+func (f *File) walkEntries() {
+	itemSize := uint64(entryArrayItemRegular)
+	if f.compact {
+		itemSize = entryArrayItemCompact
+	}
+	want := f.hdr.NEntries
+	if uint64(len(f.entries)) > want {
+		// A header that counts fewer entries than we already hold: keep what
+		// we have (the objects do not move), but say so.
+		f.walkErr = f.corrupt(0, "header n_entries %d is below the %d entries already read", want, len(f.entries))
+		return
+	}
+	for uint64(len(f.entries)) < want {
+		w := &f.walk
+		if w.array == 0 || w.pos == w.capacity {
+			var next uint64
+			if w.array == 0 {
+				next = f.hdr.EntryArrayOffset
+				if next == 0 {
+					f.walkErr = f.corrupt(0, "header counts %d entries but has no entry array", want)
+					return
+				}
+			} else {
+				b, err := f.readObject(w.array, objectEntryArray, entryArrayItemsOffset)
+				if err != nil {
+					f.setWalkErr(err)
+					return
+				}
+				next = le.Uint64(b[16:])
+				if next == 0 {
+					f.walkErr = f.corrupt(w.array, "entry array chain ends after %d of %d entries", len(f.entries), want)
+					return
+				}
+				if next <= w.array {
+					f.walkErr = f.corrupt(w.array, "entry array chain goes backwards to offset %d", next)
+					return
+				}
+			}
+			b, err := f.readObject(next, objectEntryArray, entryArrayItemsOffset+itemSize)
+			if err != nil {
+				f.setWalkErr(err)
+				return
+			}
+			size := uint64(len(b))
+			if (size-entryArrayItemsOffset)%itemSize != 0 {
+				f.walkErr = f.corrupt(next, "ENTRY_ARRAY object size %d is not a whole number of items", size)
+				return
+			}
+			*w = walkState{array: next, capacity: (size - entryArrayItemsOffset) / itemSize, last: w.last}
+		}
+		// Take items in chunks that fit a window.
+		n := w.capacity - w.pos
+		if rest := want - uint64(len(f.entries)); n > rest {
+			n = rest
+		}
+		if max := uint64(f.cfg.WindowSize/2) / itemSize; n > max {
+			n = max
+		}
+		start := w.array + entryArrayItemsOffset + w.pos*itemSize
+		b, err := f.r.slice(start, n*itemSize)
+		if err != nil {
+			f.setWalkErr(f.ioErr(w.array, objectEntryArray, err))
+			return
+		}
+		for i := uint64(0); i < n; i++ {
+			var p uint64
+			if f.compact {
+				p = uint64(le.Uint32(b[i*4:]))
+			} else {
+				p = le.Uint64(b[i*8:])
+			}
+			itemOff := start + i*itemSize
+			switch {
+			case p == 0:
+				f.walkErr = f.corrupt(itemOff, "entry array item is empty after %d of %d entries", len(f.entries), want)
+				return
+			case p <= w.last:
+				f.walkErr = f.corrupt(itemOff, "entry array item %d does not ascend (previous %d)", p, w.last)
+				return
+			case p&7 != 0 || p < f.hdr.HeaderSize || p >= f.r.size:
+				f.walkErr = f.corrupt(itemOff, "entry array item %d points outside the file (size %d)", p, f.r.size)
+				return
+			}
+			f.entries = append(f.entries, p)
+			w.last = p
+			w.pos++
+		}
+	}
+}
+
+func (f *File) setWalkErr(err error) {
+	f.walkErr = err
+}
+
+// EntryMeta returns the fixed part of entry i (0 <= i < NumEntries) without
+// decoding its fields. A damaged entry yields a *CorruptionError; callers skip it.
+func (f *File) EntryMeta(i int) (EntryMeta, error) {
+	if i < 0 || i >= len(f.entries) {
+		return EntryMeta{}, fmt.Errorf("journalfile: %s: entry index %d out of range [0, %d)", f.path, i, len(f.entries))
+	}
+	b, err := f.entryObject(f.entries[i])
+	if err != nil {
+		return EntryMeta{}, err
+	}
+	return entryMetaFrom(b, f.entries[i], f.hdr.SeqnumID), nil
+}
+
+// entryObject reads and checks the ENTRY object at off, as systemd's
+// journal_file_check_object does.
+func (f *File) entryObject(off uint64) ([]byte, error) {
+	itemSize := uint64(entryItemSizeRegular)
+	if f.compact {
+		itemSize = entryItemSizeCompact
+	}
+	b, err := f.readObject(off, objectEntry, entryItemsOffset+itemSize)
+	if err != nil {
+		return nil, err
+	}
+	if (uint64(len(b))-entryItemsOffset)%itemSize != 0 {
+		return nil, f.corrupt(off, "ENTRY object size %d is not a whole number of items", len(b))
+	}
+	if s := le.Uint64(b[16:]); s == 0 {
+		return nil, f.corrupt(off, "ENTRY object has seqnum 0")
+	}
+	if rt := le.Uint64(b[24:]); rt == 0 || rt >= validTimeMax {
+		return nil, f.corrupt(off, "ENTRY object has invalid realtime %d", rt)
+	}
+	if mt := le.Uint64(b[32:]); mt >= validTimeMax {
+		return nil, f.corrupt(off, "ENTRY object has invalid monotonic time %d", mt)
+	}
+	return b, nil
+}
+
+// EntryAt decodes entry i (0 <= i < NumEntries) with its fields. A damaged
+// entry yields a *CorruptionError; callers skip it, as journalctl does.
+func (f *File) EntryAt(i int) (*Entry, error) {
+	e := new(Entry)
+	if err := f.ReadEntry(i, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// ReadEntry is EntryAt decoding into e, reusing e's memory: the Values of
+// e.Fields from an earlier call are overwritten. It lets a hot loop read
+// entries without allocating.
+func (f *File) ReadEntry(i int, e *Entry) error {
+	if i < 0 || i >= len(f.entries) {
+		return fmt.Errorf("journalfile: %s: entry index %d out of range [0, %d)", f.path, i, len(f.entries))
+	}
+	off := f.entries[i]
+	b, err := f.entryObject(off)
+	if err != nil {
+		return err
+	}
+	e.EntryMeta = entryMetaFrom(b, off, f.hdr.SeqnumID)
+	e.Damaged = false
+	e.Problems = e.Problems[:0]
+	e.Fields = e.Fields[:0]
+	e.buf = e.buf[:0]
+
+	// Copy the item offsets out: reading DATA objects may evict the window
+	// that holds the entry.
+	f.items = f.items[:0]
+	items := b[entryItemsOffset:]
+	if f.compact {
+		for j := 0; j+4 <= len(items); j += 4 {
+			f.items = append(f.items, uint64(le.Uint32(items[j:])))
+		}
+	} else {
+		for j := 0; j+16 <= len(items); j += 16 {
+			f.items = append(f.items, le.Uint64(items[j:]))
+		}
+	}
+
+	f.spans = f.spans[:0]
+	for _, p := range f.items {
+		start := len(e.buf)
+		e.buf, err = f.appendData(e.buf, p)
+		if err != nil {
+			e.buf = e.buf[:start]
+			var ce *CorruptionError
+			if !errors.As(err, &ce) {
+				return fmt.Errorf("reading entry %d of %s: %w", i, f.path, err)
+			}
+			e.Damaged = true
+			e.Problems = append(e.Problems, ce)
+			continue
+		}
+		eq := bytes.IndexByte(e.buf[start:], '=')
+		if eq < 0 {
+			// journald never writes a field without '='; journalctl would
+			// print it as is, we cannot represent it as NAME=value.
+			e.buf = e.buf[:start]
+			e.Damaged = true
+			e.Problems = append(e.Problems, f.corrupt(p, "DATA object payload has no '='"))
+			continue
+		}
+		f.spans = append(f.spans, span{start: start, eq: start + eq, end: len(e.buf)})
+	}
+	for _, s := range f.spans {
+		e.Fields = append(e.Fields, Field{Name: f.intern(e.buf[s.start:s.eq]), Value: e.buf[s.eq+1 : s.end : s.end]})
+	}
+	if cap(f.r.big) > 1<<20 {
+		f.r.big = nil
+	}
+	return nil
+}
+
+// maxInterned bounds the name cache so that a file full of distinct names
+// cannot grow it without limit.
+const maxInterned = 4096
+
+func (f *File) intern(b []byte) string {
+	if s, ok := f.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(f.names) < maxInterned {
+		f.names[s] = s
+	}
+	return s
+}
+
+// appendData appends the payload (NAME=value, decompressed) of the DATA
+// object at off to dst.
+func (f *File) appendData(dst []byte, off uint64) ([]byte, error) {
+	payloadOff := uint64(dataPayloadRegular)
+	if f.compact {
+		payloadOff = dataPayloadCompact
+	}
+	if off&7 != 0 {
+		return dst, f.corrupt(off, "DATA object offset not 8-byte aligned")
+	}
+	if off < f.hdr.HeaderSize {
+		return dst, f.corrupt(off, "DATA object offset inside the header")
+	}
+	hb, err := f.r.slice(off, objectHeaderSize)
+	if err != nil {
+		return dst, f.ioErr(off, objectData, err)
+	}
+	typ, flags, size := hb[0], hb[1], le.Uint64(hb[8:])
+	if typ != objectData {
+		return dst, f.corrupt(off, "expected a DATA object, found %s (size %d)", objectTypeName(typ), size)
+	}
+	if size <= payloadOff {
+		return dst, f.corrupt(off, "DATA object size %d leaves no payload", size)
+	}
+	comp := flags & objectCompressedMask
+	if comp&(comp-1) != 0 {
+		return dst, f.corrupt(off, "DATA object has several compression flags 0x%x", flags)
+	}
+	if comp == 0 && int64(size-payloadOff) > f.cfg.MaxFieldSize {
+		return dst, f.corrupt(off, "DATA object payload of %d bytes exceeds the %d-byte limit", size-payloadOff, f.cfg.MaxFieldSize)
+	}
+	b, err := f.r.slice(off, size)
+	if err != nil {
+		return dst, f.ioErr(off, objectData, err)
+	}
+	payload := b[payloadOff:]
+	if comp == 0 {
+		return append(dst, payload...), nil
+	}
+	out, err := f.dec.decompress(dst, comp, payload)
+	if err != nil {
+		return dst, f.corrupt(off, "decompressing DATA object: %v", err)
+	}
+	return out, nil
+}
