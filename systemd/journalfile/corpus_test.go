@@ -243,3 +243,30 @@ func formatExport(entries []exportEntry) []byte {
 	}
 	return out
 }
+
+// TestCorpusDataHashes reads every entry of every undamaged corpus file
+// with VerifyData: every DATA payload must hash (Jenkins or siphash24, as
+// the header says) to the value systemd stored.
+func TestCorpusDataHashes(t *testing.T) {
+	for _, mf := range loadManifest(t) {
+		if mf.Damage != "" || mf.Oracles["export"].RC != 0 {
+			continue
+		}
+		t.Run(strings.TrimPrefix(mf.Path, "files/"), func(t *testing.T) {
+			f, err := OpenConfig(filepath.Join(corpusDir, mf.Path), Config{VerifyData: true})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer f.Close()
+			for i := 0; i < f.NumEntries(); i++ {
+				e, err := f.EntryAt(i)
+				if err != nil {
+					t.Fatalf("entry %d: %v", i, err)
+				}
+				if e.Damaged {
+					t.Fatalf("entry %d damaged: %v", i, e.Problems)
+				}
+			}
+		})
+	}
+}

@@ -22,6 +22,12 @@ type Config struct {
 	WindowSize int
 	// Windows is the number of cached windows. Default 4; at most 64.
 	Windows int
+	// VerifyData recomputes the hash of every DATA payload read (after
+	// decompression) and drops a field whose payload does not match the
+	// hash stored in its object, as journalctl --verify would flag it. Off
+	// by default: it costs about a third of the read speed, and the
+	// structural checks and the decompressors already catch most damage.
+	VerifyData bool
 }
 
 // Defaults for Config.
@@ -531,13 +537,21 @@ func (f *File) appendData(dst []byte, off uint64) ([]byte, error) {
 	if err != nil {
 		return dst, f.ioErr(off, objectData, err)
 	}
+	stored := le.Uint64(b[16:])
 	payload := b[payloadOff:]
+	start := len(dst)
 	if comp == 0 {
-		return append(dst, payload...), nil
+		dst = append(dst, payload...)
+	} else {
+		dst, err = f.dec.decompress(dst, comp, payload)
+		if err != nil {
+			return dst[:start], f.corrupt(off, "decompressing DATA object: %v", err)
+		}
 	}
-	out, err := f.dec.decompress(dst, comp, payload)
-	if err != nil {
-		return dst, f.corrupt(off, "decompressing DATA object: %v", err)
+	if f.cfg.VerifyData {
+		if h := hashData(&f.hdr, dst[start:]); h != stored {
+			return dst[:start], f.corrupt(off, "DATA object payload hash %016x does not match the stored %016x", h, stored)
+		}
 	}
-	return out, nil
+	return dst, nil
 }
