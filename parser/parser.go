@@ -4,6 +4,22 @@ package parser
 // the implementation lands). The parser implementer owns this file and may add
 // to it, but must not change these signatures without updating the tailer.
 
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultMaxLineBytes is the default cap of a joined message.
+const DefaultMaxLineBytes = 1 << 20
+
+// ErrInvalidConfig is wrapped by every error Config.Validate returns.
+var ErrInvalidConfig = errors.New("parser: invalid config")
+
 // Config configures decoders. Zero values mean the documented defaults.
 type Config struct {
 	// NodeName is written to host.name and mixed into record IDs.
@@ -11,6 +27,45 @@ type Config struct {
 	// MaxLineBytes caps a joined message; longer ones are cut, flagged
 	// "truncated" and counted. Default 1 MiB.
 	MaxLineBytes int
+
+	// Metrics receives the parser metrics; nil records none. One *Metrics is
+	// shared by all decoders.
+	Metrics *Metrics
+	// CutBytes, when set, is increased by the number of message bytes the
+	// decoder cuts off messages longer than MaxLineBytes (the tailer passes
+	// its logspool_input_lost_bytes_total{reason="line_cut"} child).
+	CutBytes prometheus.Counter
+	// Logger receives warnings about malformed input; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock used for @timestamp of lines without a usable
+	// timestamp; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate reports the first invalid field of c.
+func (c Config) Validate() error {
+	if c.MaxLineBytes < 0 {
+		return fmt.Errorf("%w: MaxLineBytes is %d, must be >= 0 (0 means %d)", ErrInvalidConfig, c.MaxLineBytes, DefaultMaxLineBytes)
+	}
+	if !utf8.ValidString(c.NodeName) {
+		return fmt.Errorf("%w: NodeName %q is not valid UTF-8", ErrInvalidConfig, c.NodeName)
+	}
+	return nil
+}
+
+// withDefaults returns c with zero values replaced by defaults. Invalid
+// values that NewDecoder cannot reject are replaced by defaults too.
+func (c Config) withDefaults() Config {
+	if c.MaxLineBytes <= 0 {
+		c.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
 }
 
 // Source describes the file a decoder reads.

@@ -1,0 +1,99 @@
+// Package parser turns the physical lines of Kubernetes container log files
+// into records: it decodes docker json-file and CRI (containerd, CRI-O) lines,
+// joins partial lines, attaches Kubernetes metadata taken from the file's path
+// and encodes each message as an ECS JSON document.
+//
+// # Formats
+//
+// A Decoder detects the file's format from its first non-empty line, and each
+// line by its first byte: '{' is docker json-file
+//
+//	{"log":"hello\n","stream":"stdout","time":"2024-05-01T10:00:00.123456789Z"}
+//
+// (optionally with "attrs"), a digit is CRI
+//
+//	2024-05-01T10:00:00.123456789Z stdout F hello
+//
+// with any RFC 3339 timestamp (fraction of any length, "Z" or a ±hh:mm offset).
+// A file that mixes both is decoded line by line.
+//
+// # Partial lines
+//
+// CRI "P" lines are joined until the "F" line of the same stream; docker
+// lines whose "log" does not end in "\n" (docker splits at 16 KiB) are joined
+// until one does, and that final "\n" is not part of the message. Runtimes
+// interleave stdout and stderr partials in one file, so each stream has its own
+// pending buffer. A joined message takes the timestamp of its first line; its
+// record ID is record.FileID(NodeName, FileKey, start offset of its first
+// physical line) and log.offset is that same offset, so a re-read after a
+// restart reproduces the same ID and Elasticsearch's op_type=create drops the
+// duplicate.
+//
+// Pending reports the smallest start offset of all pending messages; the
+// tailer must not checkpoint past it. Flush emits every pending partial,
+// flagged "partial", for a file released for good.
+//
+// # Limits
+//
+// A message longer than Config.MaxLineBytes is cut (at a UTF-8 boundary),
+// flagged "truncated", counted in logspool_parser_truncated_messages_total
+// and the cut bytes are added to Config.CutBytes. It is emitted as soon as it
+// is cut; the remaining physical lines of that message are skipped until its
+// final line and never merged into the next message. The message stays
+// pending (Pending reports its start) until that final line, so that a
+// re-read emits the same truncated record again rather than the tail as a new
+// message. A line the tailer cut (Line.Truncated) flags its message
+// "truncated" the same way.
+//
+// # Malformed input is never dropped
+//
+// A line that is not valid JSON, a JSON object without a "log" string, a CRI
+// line without the "<time> <stream> <P|F>" header (stream stdout or stderr),
+// or a line with an unparsable timestamp is shipped as a record whose message
+// is the raw line, whose log.flags name the reason ("invalid_json",
+// "malformed_cri", "invalid_timestamp") and whose @timestamp is the time it
+// was read. It is counted in logspool_parser_malformed_lines_total{reason}.
+// A malformed line never joins or ends a pending message. A docker line the
+// tailer cut, whose JSON is therefore incomplete, ships the head of its "log"
+// value (flagged "truncated") when that can be recovered, else the raw line.
+//
+// # Invalid UTF-8
+//
+// Elasticsearch requires valid UTF-8, so every invalid byte of a message is
+// replaced by U+FFFD in "message", the record is flagged "invalid_utf8"
+// (and counted under that reason), and the exact original bytes of the message
+// are kept losslessly in "log.original_base64" (standard base64 with padding).
+// Decoding original_base64 gives back the message bytes as they were in the
+// file (after JSON unescaping for docker; docker itself already replaces
+// invalid UTF-8 when it writes, so this mostly concerns CRI). Control
+// characters and NUL are kept, JSON-escaped; U+2028 and U+2029 are escaped as
+// encoding/json does.
+//
+// # Documents
+//
+// Each Record.Doc is one JSON object in valid UTF-8 with the ECS names of
+// Filebeat's container input, nested:
+//
+//	@timestamp                          RFC 3339, UTC, 9 fractional digits
+//	message, stream
+//	docker.attrs.*                      docker "attrs", when present
+//	log.offset, log.flags, log.original_base64, log.file.path
+//	kubernetes.namespace, kubernetes.pod.name, kubernetes.pod.uid,
+//	kubernetes.container.name, kubernetes.container.restart_count
+//	container.id, container.runtime     "docker" for json-file, "cri" for CRI
+//	host.name                           Config.NodeName
+//	event.dataset                       "kubernetes.container_logs"
+//
+// Empty fields are omitted; log.flags appears only when non-empty. Record.Time
+// is @timestamp in Unix nanoseconds. The metadata comes from the path (see
+// ParsePath) and is encoded once per Decoder. Documents are allocated from
+// 64 KiB chunks that are never reused, so a Record.Doc stays valid and
+// unchanged after Decode returns, and its capacity equals its length.
+//
+// # Speed
+//
+// The common docker object and CRI lines are decoded by hand (JSON strings
+// including \uXXXX escapes and surrogate pairs, exactly as encoding/json
+// decodes them); anything unusual falls back to encoding/json. Timestamps are
+// parsed and formatted by hand.
+package parser

@@ -1,0 +1,235 @@
+package parser
+
+import (
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// JSON string escaping and unescaping by hand (RFC 8259 section 7). The
+// escaper writes what encoding/json would accept back unchanged; the unescaper
+// decodes exactly like encoding/json, including its treatment of lone
+// surrogates (each becomes U+FFFD).
+
+const hexDigits = "0123456789abcdef"
+
+// plain[c] is true for the bytes that are copied into a JSON string as they
+// are, provided the input is valid UTF-8: everything but control characters,
+// '"', '\\' and 0xE2 (the lead byte of U+2028 and U+2029, checked apart).
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = true
+	}
+	t['"'] = false
+	t['\\'] = false
+	t[0xE2] = false
+	return t
+}()
+
+// appendEscaped appends s as the contents of a JSON string (without quotes)
+// to dst. Invalid UTF-8 bytes are replaced, each by U+FFFD; invalid reports
+// whether that happened.
+func appendEscaped(dst, s []byte) (out []byte, invalid bool) {
+	if !utf8.Valid(s) {
+		return appendEscapedSlow(dst, s), true
+	}
+	i := 0
+	for i < len(s) {
+		start := i
+		for i < len(s) && plain[s[i]] {
+			i++
+		}
+		dst = append(dst, s[start:i]...)
+		if i == len(s) {
+			break
+		}
+		c := s[i]
+		if c == 0xE2 {
+			if i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9) {
+				dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[s[i+2]&0xF])
+				i += 3
+				continue
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		dst = appendEscapedByte(dst, c)
+		i++
+	}
+	return dst, false
+}
+
+// appendEscapedString is appendEscaped for a string known to be valid UTF-8
+// or to be sanitised; used for metadata.
+func appendEscapedString(dst []byte, s string) []byte {
+	dst, _ = appendEscaped(dst, []byte(s))
+	return dst
+}
+
+func appendEscapedByte(dst []byte, c byte) []byte {
+	switch c {
+	case '"':
+		return append(dst, '\\', '"')
+	case '\\':
+		return append(dst, '\\', '\\')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+}
+
+func appendEscapedSlow(dst, s []byte) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if plain[c] {
+				dst = append(dst, c)
+			} else {
+				dst = appendEscapedByte(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}
+
+// appendSanitized appends s to dst with every invalid UTF-8 byte replaced by
+// U+FFFD, the way encoding/json and appendEscaped treat it.
+func appendSanitized(dst, s []byte) []byte {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}
+
+// scanString scans a JSON string whose opening quote is at b[i]. It returns
+// the index just past the closing quote and whether the contents contain an
+// escape. ok is false when the string is unterminated or contains a raw
+// control character (invalid JSON).
+func scanString(b []byte, i int) (end int, escaped, ok bool) {
+	i++
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			return i + 1, escaped, true
+		case c == '\\':
+			escaped = true
+			i += 2
+		case c < 0x20:
+			return 0, false, false
+		default:
+			i++
+		}
+	}
+	return 0, false, false
+}
+
+// appendUnescaped appends the decoded contents of the JSON string literal
+// body s (between the quotes) to dst. ok is false for an invalid escape.
+// Bytes that are not escaped are copied as they are, valid UTF-8 or not.
+func appendUnescaped(dst, s []byte) (out []byte, ok bool) {
+	for i := 0; i < len(s); {
+		start := i
+		for i < len(s) && s[i] != '\\' {
+			i++
+		}
+		dst = append(dst, s[start:i]...)
+		if i == len(s) {
+			break
+		}
+		if i+1 >= len(s) {
+			return dst, false
+		}
+		switch s[i+1] {
+		case '"', '\\', '/':
+			dst = append(dst, s[i+1])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(s, i+2)
+			if !ok {
+				return dst, false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if r2, ok := hex4Escape(s, i); ok {
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						dst = utf8.AppendRune(dst, dec)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default:
+			return dst, false
+		}
+		i += 2
+	}
+	return dst, true
+}
+
+// hex4Escape decodes a \uXXXX escape starting at s[i].
+func hex4Escape(s []byte, i int) (rune, bool) {
+	if i+1 >= len(s) || s[i] != '\\' || s[i+1] != 'u' {
+		return 0, false
+	}
+	return hex4(s, i+2)
+}
+
+func hex4(s []byte, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
