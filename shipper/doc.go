@@ -1,0 +1,96 @@
+// Package shipper drains the spool into Elasticsearch (7.17, 8.x) or
+// OpenSearch (1.x, 2.x) with _bulk, or into a writer as NDJSON (Stdout).
+//
+// # Data flow
+//
+// A Shipper leases batches from a Source (the spool, through FromSpool),
+// combines leases into one _bulk request of up to Config.BatchBytes (a small
+// lease waits up to Config.FlushInterval for more), and keeps up to
+// Config.MaxInFlight requests outstanding. Each lease is finished on its own,
+// in any order, as soon as all of its records are settled:
+//
+//   - 2xx: delivered. 409: already delivered (a re-send); counted as
+//     delivered ("duplicate").
+//   - 429, 5xx and es_rejected_execution_exception: only those items are sent
+//     again, after exponential backoff with jitter (Config.BackoffInit
+//     doubling to Config.BackoffMax), and never sooner than the response's
+//     Retry-After.
+//   - Any other status (mapper_parsing_exception, ...): dead-lettered. The
+//     record and the error text go to Batch.Done(dead), which stores them in
+//     the spool's dead-letter area; with Config.DeadLetterIndex set a copy
+//     (original document as a string, the error, the time) is also indexed
+//     there. Nothing is retried forever, nothing is dropped silently.
+//
+// A whole request that fails (connection error, timeout, 429, 5xx, 401/403, a
+// body that is not JSON, truncated, or whose items do not match the request)
+// keeps all its leases and is retried with backoff, without an attempt limit,
+// until it succeeds or the shipper stops. A 413 splits the request in halves;
+// a single record still too large is dead-lettered. On shutdown (Run's
+// context cancelled) the shipper stops leasing, gives in-flight requests
+// Config.ShutdownTimeout, and Releases every lease not finished: the records
+// are delivered again after a restart.
+//
+// # Exactly once
+//
+// Every action is {"create":{"_index":...,"_id":<Record.ID>}}: the id is a
+// hash of node, source identity and position, computed by the inputs, so a
+// record re-read after a crash or re-sent after a timeout, a reset
+// connection, a lost acknowledgement or a restart has the same _id, and
+// Elasticsearch answers the second copy with 409, which counts as delivered.
+// The one remaining window: a data stream (or an alias) that rolls over to a
+// new backing index between the first send and the re-send. _id uniqueness
+// is per backing index, so the second copy is then created in the new one and
+// the document exists twice. In daily mode the index comes from Record.Time,
+// so a re-send lands in the same index; a record without a time (Time == 0)
+// uses the current date and can land in the next day's index when re-sent
+// across midnight.
+//
+// # Backpressure and memory
+//
+// While the cluster is slow or down, batches stay leased in the spool and
+// nothing new is leased beyond MaxInFlight requests; the spool fills up to its
+// cap and then pauses the readers. Memory is bounded by about MaxInFlight
+// requests of BatchBytes (plus their compressed copy and responses). When the
+// cluster comes back the backlog drains at full speed, oldest first.
+//
+// # Cluster flavour
+//
+// Run first sends GET / (through the module's transport, go-elasticsearch
+// estransport) and retries it with backoff for as long as the cluster cannot
+// be reached; the spool keeps filling meanwhile. Elasticsearch is then driven
+// through the v7 client (elasticsearch.Client), in compatibility mode
+// (compatible-with=7 media types) when the major version is 8 or later.
+// OpenSearch is driven through estransport.Client directly, because the v7
+// client's product check refuses it (go-elasticsearch issue 782); any
+// compatibility media type (ELASTIC_CLIENT_APIVERSIONING=true in the
+// environment) is replaced by plain JSON for it. Several URLs are used
+// round-robin; a failing node is skipped (the module retries a failed
+// request once per node at once, before the shipper's own backoff).
+//
+// # Setup
+//
+// With Config.Setup (default on), a composable index template (named by
+// TemplateName, body TemplateBody) is PUT before shipping: priority 200 (the
+// built-in "logs" template has 100), index_patterns matching the data stream
+// (data_stream enabled) or "<prefix>-*" for daily indices, with ECS mappings:
+// date_nanos @timestamp, text message, long log.offset, keyword (ignore_above
+// 1024) for the metadata and for every other string. 401/403 or another
+// refusal: a warning, and shipping goes on without it.
+//
+// # Bulk body encoding
+//
+// The body is appended into pooled buffers and gzip-compressed
+// (klauspost/compress, BestSpeed, pooled writers) unless
+// Config.DisableCompression. A pooled buffer goes back to the pool only when
+// the HTTP transport has closed every reader over it. A document spread over
+// several lines is compacted so it cannot break the NDJSON framing.
+//
+// # Metrics
+//
+// logspool_shipper_items_total{outcome="delivered|duplicate|retried|dead_letter"},
+// logspool_shipper_bulk_requests_total{result="ok|error"},
+// logspool_shipper_bulk_duration_seconds, logspool_shipper_bulk_bytes_total,
+// logspool_shipper_retries_total, logspool_shipper_es_up,
+// logspool_shipper_last_success_timestamp_seconds,
+// logspool_shipper_inflight_requests.
+package shipper

@@ -1,0 +1,186 @@
+package shipper
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// outcome is what happened to one bulk item.
+type outcome uint8
+
+const (
+	outDelivered outcome = iota // 2xx: created
+	outDuplicate                // 409: already there (a re-send); counts as delivered
+	outRetry                    // 429, 5xx, es_rejected_execution_exception
+	outDead                     // any other status: refused for good
+)
+
+// bulkFilterPath trims the response to what the shipper reads, which makes
+// large responses much cheaper to transfer and parse.
+var bulkFilterPath = []string{"errors", "items.*.status", "items.*.error"}
+
+type bulkResponse struct {
+	Errors bool       `json:"errors"`
+	Items  []bulkItem `json:"items"`
+}
+
+// bulkItem is one element of "items": {"<op>":{"status":N,"error":{...}}}.
+type bulkItem struct {
+	Status int
+	Error  json.RawMessage
+}
+
+func (it *bulkItem) UnmarshalJSON(b []byte) error {
+	var m map[string]struct {
+		Status int             `json:"status"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if len(m) != 1 {
+		return fmt.Errorf("bulk item has %d operations, want 1", len(m))
+	}
+	for _, v := range m {
+		it.Status, it.Error = v.Status, v.Error
+	}
+	return nil
+}
+
+// parseBulkResponse decodes a 2xx _bulk response body and checks that it
+// answers exactly n items.
+func parseBulkResponse(body []byte, n int) (*bulkResponse, error) {
+	var r bulkResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, &BadResponseError{Reason: "decoding bulk response: " + err.Error(), Body: snippet(body)}
+	}
+	if len(r.Items) != n {
+		return nil, &BadResponseError{Reason: fmt.Sprintf("bulk response has %d items for %d requested", len(r.Items), n), Body: snippet(body)}
+	}
+	for i := range r.Items {
+		if s := r.Items[i].Status; s < 100 || s > 599 {
+			return nil, &BadResponseError{Reason: fmt.Sprintf("bulk item %d has status %d", i, s), Body: snippet(body)}
+		}
+	}
+	return &r, nil
+}
+
+// classify sorts a bulk item, following Filebeat's bulkCollectPublishFails.
+func classify(it *bulkItem) outcome {
+	switch s := it.Status; {
+	case s >= 200 && s < 300:
+		return outDelivered
+	case s == http.StatusConflict:
+		return outDuplicate
+	case s == http.StatusTooManyRequests || s >= 500:
+		return outRetry
+	}
+	if errorType(it.Error) == "es_rejected_execution_exception" {
+		return outRetry
+	}
+	return outDead
+}
+
+type esError struct {
+	Type     string   `json:"type"`
+	Reason   string   `json:"reason"`
+	CausedBy *esError `json:"caused_by"`
+}
+
+func errorType(raw json.RawMessage) string {
+	if len(raw) == 0 || raw[0] != '{' {
+		return ""
+	}
+	var e esError
+	if json.Unmarshal(raw, &e) != nil {
+		return ""
+	}
+	return e.Type
+}
+
+// itemReason renders an item's error for a dead letter: status, type,
+// reason and the chain of causes.
+func itemReason(it *bulkItem) string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(it.Status))
+	if len(it.Error) == 0 {
+		b.WriteString(" (no error detail)")
+		return b.String()
+	}
+	var e esError
+	if it.Error[0] != '{' || json.Unmarshal(it.Error, &e) != nil || e.Type == "" {
+		b.WriteString(": ")
+		b.Write(snippet(it.Error))
+		return b.String()
+	}
+	for c, depth := &e, 0; c != nil && depth < 8; c, depth = c.CausedBy, depth+1 {
+		if depth > 0 {
+			b.WriteString("; caused by")
+		}
+		b.WriteString(" ")
+		b.WriteString(c.Type)
+		if c.Reason != "" {
+			b.WriteString(": ")
+			b.WriteString(c.Reason)
+		}
+	}
+	return b.String()
+}
+
+// requestErrorText summarises the body of a failed request.
+func requestErrorText(status int, body []byte) string {
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && len(e.Error) > 0 {
+		if e.Error[0] == '"' {
+			var s string
+			_ = json.Unmarshal(e.Error, &s)
+			return fmt.Sprintf("%d: %s", status, s)
+		}
+		return itemReason(&bulkItem{Status: status, Error: e.Error})
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return strconv.Itoa(status) + " " + http.StatusText(status)
+	}
+	return fmt.Sprintf("%d: %s", status, snippet(body))
+}
+
+const snippetLen = 512
+
+func snippet(b []byte) []byte {
+	b = bytes.TrimSpace(b)
+	if len(b) > snippetLen {
+		return append(b[:snippetLen:snippetLen], "..."...)
+	}
+	return b
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func parseRetryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d < 0 {
+		return 0
+	}
+	return min(d, maxRetryAfter)
+}

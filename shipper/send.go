@@ -1,0 +1,338 @@
+package shipper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v7/esapi"
+	"github.com/logspool/logspool/spool"
+	"github.com/logspool/logspool/spool/record"
+)
+
+// item is one record on its way, or the dead-letter copy of one.
+type item struct {
+	rec   *record.Record
+	batch int
+	dlq   []byte // when set, the dead-letter document to index into DeadLetterIndex
+}
+
+type batchState struct {
+	b    Batch
+	left int // items not yet delivered or dead
+	dead []spool.DeadLetter
+	done bool
+}
+
+// request is one set of leased batches shipped together.
+type request struct {
+	s       *Shipper
+	batches []batchState
+}
+
+// ship delivers every record of batches: it sends them, retries what can be
+// retried with backoff, dead-letters what is refused for good, and finishes
+// each batch as soon as its own records are all settled. When stop ends
+// first, the batches still open are released. sendCtx bounds the HTTP
+// requests themselves (it outlives stop by the shutdown grace time).
+func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
+	s.m.inflightAdd(1)
+	defer s.m.inflightAdd(-1)
+	r := &request{s: s, batches: make([]batchState, len(batches))}
+	n := 0
+	for i, b := range batches {
+		r.batches[i] = batchState{b: b, left: len(b.Records())}
+		n += len(b.Records())
+	}
+	items := make([]*item, 0, n)
+	for i := range r.batches {
+		recs := r.batches[i].b.Records()
+		if len(recs) == 0 {
+			r.finish(i)
+			continue
+		}
+		for j := range recs {
+			items = append(items, &item{rec: &recs[j], batch: i})
+		}
+	}
+	defer r.releaseOpen()
+
+	// queue holds chunks to send in order; a chunk answered 413 is split.
+	queue := [][]*item{items}
+	attempt := 0
+	var retryAfter time.Duration
+	for len(queue) > 0 {
+		chunk := queue[0]
+		if len(chunk) == 0 {
+			queue = queue[1:]
+			continue
+		}
+		if attempt > 0 {
+			s.retries.Add(1)
+			s.m.retry()
+			if s.cfg.Clock.Sleep(stop, s.backoff(attempt, retryAfter)) != nil {
+				return
+			}
+		}
+		if stop.Err() != nil {
+			return
+		}
+		res := s.send(sendCtx, chunk)
+		retryAfter = res.retryAfter
+		switch {
+		case res.err != nil && res.status == http.StatusRequestEntityTooLarge:
+			if len(chunk) > 1 {
+				h := len(chunk) / 2
+				queue = append([][]*item{chunk[:h:h], chunk[h:]}, queue[1:]...)
+				s.log.Warn("shipper: bulk request too large for the server, splitting it", "items", len(chunk))
+				attempt = 0
+				continue
+			}
+			// One record too large to ever be accepted.
+			s.markSuccess()
+			next := r.settle(chunk, []bulkItem{{Status: http.StatusRequestEntityTooLarge, Error: errorJSON("request_entity_too_large", res.err.Error())}})
+			queue[0] = next
+			attempt = 0
+			continue
+		case res.err != nil:
+			if sendCtx.Err() != nil {
+				return
+			}
+			s.markFailure(res.err)
+			attempt++
+			s.log.Warn("shipper: bulk request failed, will retry the whole batch", "items", len(chunk), "attempt", attempt, "err", res.err)
+			continue
+		}
+		s.markSuccess()
+		next := r.settle(chunk, res.items)
+		if len(next) > 0 {
+			if len(next) < len(chunk) {
+				attempt = 1 // progress: retry the rest after the base delay
+			} else {
+				attempt++
+			}
+			s.log.Info("shipper: retrying rejected bulk items", "items", len(next), "of", len(chunk), "attempt", attempt)
+		} else {
+			attempt = 0
+		}
+		queue[0] = next
+	}
+}
+
+func errorJSON(typ, reason string) json.RawMessage {
+	b, _ := json.Marshal(esError{Type: typ, Reason: reason})
+	return b
+}
+
+// settle applies the per-item outcomes of chunk and returns the items to
+// send again.
+func (r *request) settle(chunk []*item, results []bulkItem) []*item {
+	s := r.s
+	now := s.cfg.Clock.Now()
+	var delivered, duplicate, retried, dead int
+	var firstDead string
+	next := chunk[:0:0]
+	for i, it := range chunk {
+		res := &results[i]
+		switch classify(res) {
+		case outDelivered, outDuplicate:
+			if it.dlq == nil {
+				if res.Status == http.StatusConflict {
+					duplicate++
+				} else {
+					delivered++
+				}
+			}
+			r.resolve(it)
+		case outRetry:
+			retried++
+			next = append(next, it)
+		case outDead:
+			reason := itemReason(res)
+			if it.dlq != nil {
+				// The dead-letter index refused the copy too; the spool's
+				// dead-letter area has the record.
+				s.log.Warn("shipper: dead-letter index refused a document", "index", s.cfg.DeadLetterIndex, "id", it.rec.ID.String(), "reason", reason)
+				r.resolve(it)
+				continue
+			}
+			dead++
+			if firstDead == "" {
+				firstDead = reason
+			}
+			st := &r.batches[it.batch]
+			st.dead = append(st.dead, spool.DeadLetter{Record: *it.rec, Reason: reason, Time: now})
+			if s.cfg.DeadLetterIndex != "" {
+				it.dlq = s.deadLetterDoc(it.rec, reason, now)
+				next = append(next, it)
+				continue
+			}
+			r.resolve(it)
+		}
+	}
+	s.delivered.Add(int64(delivered))
+	s.duplicates.Add(int64(duplicate))
+	s.dead.Add(int64(dead))
+	s.m.itemsDone(delivered, duplicate, retried, dead)
+	if dead > 0 {
+		s.log.Warn("shipper: records refused by the cluster, dead-lettered", "count", dead, "first_reason", firstDead)
+	}
+	return next
+}
+
+// resolve settles one item and finishes its batch when it was the last.
+func (r *request) resolve(it *item) {
+	st := &r.batches[it.batch]
+	r.s.bytes.Add(int64(it.rec.Size()))
+	st.left--
+	if st.left == 0 {
+		r.finish(it.batch)
+	}
+}
+
+func (r *request) finish(i int) {
+	st := &r.batches[i]
+	if st.done {
+		return
+	}
+	st.done = true
+	if err := st.b.Done(st.dead); err != nil {
+		// The records stay queued and are sent again after a restart, where
+		// they are answered 409: nothing is lost.
+		r.s.log.Error("shipper: acknowledging a delivered batch failed", "records", len(st.b.Records()), "err", err)
+	}
+}
+
+func (r *request) releaseOpen() {
+	for i := range r.batches {
+		st := &r.batches[i]
+		if !st.done {
+			st.done = true
+			st.b.Release()
+		}
+	}
+}
+
+// deadLetterDoc is the document indexed into DeadLetterIndex for rec.
+func (s *Shipper) deadLetterDoc(rec *record.Record, reason string, now time.Time) []byte {
+	namer := newIndexNamer(&s.cfg)
+	doc := struct {
+		Timestamp string `json:"@timestamp"`
+		Message   string `json:"message"`
+		Error     struct {
+			Message string `json:"message"`
+		} `json:"error"`
+		Logspool struct {
+			ID    string `json:"id"`
+			Index string `json:"index"`
+			Node  string `json:"node,omitempty"`
+		} `json:"logspool"`
+	}{Timestamp: now.UTC().Format(time.RFC3339Nano), Message: string(rec.Doc)}
+	doc.Error.Message = reason
+	doc.Logspool.ID = rec.ID.String()
+	doc.Logspool.Index = namer.name(rec)
+	doc.Logspool.Node = s.cfg.NodeName
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return []byte(`{}`) // cannot happen: strings only
+	}
+	return b
+}
+
+// sendResult is the outcome of one _bulk request.
+type sendResult struct {
+	items      []bulkItem // per-item results when err is nil
+	err        error      // whole-request failure: retry it all
+	status     int
+	retryAfter time.Duration
+}
+
+const maxBulkResponse = 256 << 20
+
+// send encodes chunk and performs one _bulk request.
+func (s *Shipper) send(ctx context.Context, chunk []*item) sendResult {
+	s.mu.Lock()
+	api := s.api
+	s.mu.Unlock()
+
+	raw := s.encode(chunk)
+	buf := raw
+	hdr := http.Header{"Content-Type": {"application/x-ndjson"}}
+	if !s.cfg.DisableCompression {
+		buf = gzipAppend(getBuf(len(raw)/4+512), raw)
+		putBuf(raw)
+		hdr.Set("Content-Encoding", "gzip")
+	}
+	b := newBody(buf)
+	defer b.unref()
+	sent := len(buf)
+
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := esapi.BulkRequest{Body: b.reader(), FilterPath: bulkFilterPath, Header: hdr}.Do(rctx, api)
+	if err != nil {
+		s.m.request(false, time.Since(start), sent)
+		return sendResult{err: fmt.Errorf("shipper: sending bulk request: %w", err)}
+	}
+	defer res.Body.Close()
+	rb := getBuf(64 << 10)
+	rb, err = readAll(rb, io.LimitReader(res.Body, maxBulkResponse))
+	defer putBuf(rb)
+	elapsed := time.Since(start)
+	out := sendResult{status: res.StatusCode, retryAfter: parseRetryAfter(res.Header, s.cfg.Clock.Now())}
+	switch {
+	case err != nil:
+		out.err = fmt.Errorf("shipper: reading bulk response (status %d): %w", res.StatusCode, err)
+	case res.StatusCode < 200 || res.StatusCode > 299:
+		out.err = &StatusError{Op: "bulk", Status: res.StatusCode, Text: requestErrorText(res.StatusCode, rb)}
+	default:
+		parsed, perr := parseBulkResponse(rb, len(chunk))
+		if perr != nil {
+			out.err = perr
+		} else {
+			out.items = parsed.Items
+		}
+	}
+	s.m.request(out.err == nil, elapsed, sent)
+	return out
+}
+
+// encode writes the bulk body for chunk into a pooled buffer.
+func (s *Shipper) encode(chunk []*item) []byte {
+	size := 0
+	for _, it := range chunk {
+		size += itemOverhead + len(s.cfg.Index) + 16 + len(it.rec.Doc)
+	}
+	buf := getBuf(size)
+	namer := newIndexNamer(&s.cfg)
+	for _, it := range chunk {
+		if it.dlq != nil {
+			buf = appendItem(buf, s.cfg.DeadLetterIndex, it.rec.ID, it.dlq)
+			continue
+		}
+		buf = appendItem(buf, namer.name(it.rec), it.rec.ID, it.rec.Doc)
+	}
+	return buf
+}
+
+// readAll appends r's content to b.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return b, nil
+			}
+			return b, err
+		}
+	}
+}
