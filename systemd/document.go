@@ -1,0 +1,662 @@
+package systemd
+
+import (
+	"encoding/base64"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/logspool/logspool/spool/record"
+	"github.com/logspool/logspool/systemd/journalfile"
+)
+
+// DefaultMaxFieldBytes is the default cap on one field value in a document.
+const DefaultMaxFieldBytes = 1 << 20
+
+// maxRealtime is 9999-12-31T23:59:59.999999Z in microseconds.
+const maxRealtime = 253402300799999999
+
+// docNode is a node of the document tree: an object with children, or a leaf.
+type docNode struct {
+	name     string // JSON key, pre-quoted: `"name":`
+	children []*docNode
+	slot     int     // leaf: index into leafSpecs; -1 for objects
+	mask     [2]uint64 // slots at or under this node
+}
+
+var (
+	docRoot      *docNode
+	slotByField  map[string]int // journal field name -> slot
+	slotLower    []string       // slot -> lower-cased journal name (base64/truncated keys)
+	numSlots     = len(leafSpecs)
+)
+
+func init() {
+	if numSlots > 128 {
+		panic("systemd: too many document leaves")
+	}
+	docRoot = &docNode{slot: -1}
+	slotByField = make(map[string]int, numSlots)
+	slotLower = make([]string, numSlots)
+	for i, ls := range leafSpecs {
+		if ls.journal != "" {
+			slotByField[ls.journal] = i
+			slotLower[i] = normalizeName(ls.journal)
+		}
+		n := docRoot
+		parts := strings.Split(ls.path, ".")
+		for k, p := range parts {
+			n.mask[i/64] |= 1 << (i % 64)
+			var c *docNode
+			for _, x := range n.children {
+				if x.name == `"`+p+`":` {
+					c = x
+				}
+			}
+			if c == nil {
+				c = &docNode{name: `"` + p + `":`, slot: -1}
+				n.children = append(n.children, c)
+			}
+			if k == len(parts)-1 {
+				c.slot = i
+			}
+			n = c
+		}
+		n.mask[i/64] |= 1 << (i % 64)
+	}
+}
+
+// normalizeName is Filebeat's custom field naming: leading underscores
+// trimmed, lower-cased; dots (object separators in Elasticsearch) become
+// underscores and an empty result becomes "_empty_".
+func normalizeName(name string) string {
+	s := strings.ToLower(strings.TrimLeft(name, "_"))
+	s = strings.ReplaceAll(s, ".", "_")
+	if s == "" {
+		s = "_empty_"
+	}
+	return s
+}
+
+// value is one field value of the entry being encoded.
+type value struct {
+	b    []byte
+	next int32 // next value of the same field, -1 at the end
+}
+
+// customField is a journal field without a document slot.
+type customField struct {
+	name    string
+	first   int32
+	last    int32
+	invalid bool // some value is not valid UTF-8
+	cut     bool // some value was truncated
+}
+
+// Encoder turns journal entries into ECS JSON documents (see doc.go for
+// the layout). It reuses its scratch space: one Encoder per goroutine.
+type Encoder struct {
+	node     string
+	maxField int
+
+	vals      []value
+	first     [128]int32
+	last      [128]int32
+	present   [2]uint64
+	invalid   [2]uint64 // slots with a value that is not valid UTF-8
+	cut       [2]uint64 // slots with a truncated value
+	custom    []customField
+	customIdx map[string]int
+	cursor    []byte
+	bootID    journalfile.ID128
+	ts        uint64
+	flagUTF8  bool
+	flagCut   bool
+	flagTS    bool
+	flagDmg   bool
+}
+
+// NewEncoder returns an Encoder that names the node nodeName in host.name
+// (left out when empty) and cuts field values longer than maxFieldBytes
+// (DefaultMaxFieldBytes when 0; negative means no limit).
+func NewEncoder(nodeName string, maxFieldBytes int) *Encoder {
+	if maxFieldBytes == 0 {
+		maxFieldBytes = DefaultMaxFieldBytes
+	}
+	e := &Encoder{node: nodeName, maxField: maxFieldBytes, customIdx: make(map[string]int)}
+	for i := range e.first {
+		e.first[i], e.last[i] = -1, -1
+	}
+	return e
+}
+
+// Record encodes ent as a record: ID from the node name and the entry's
+// cursor, Time and Doc from the document.
+func (e *Encoder) Record(ent *journalfile.Entry) record.Record {
+	doc, ts := e.Encode(nil, ent)
+	return record.Record{ID: record.JournalID(e.node, string(e.cursor)), Time: ts, Doc: doc}
+}
+
+// Encode appends the document of ent to dst and returns it with the
+// @timestamp in Unix nanoseconds. The cursor it used stays available
+// through LastCursor until the next call.
+func (e *Encoder) Encode(dst []byte, ent *journalfile.Entry) ([]byte, int64) {
+	e.reset()
+	e.cursor = CursorOf(&ent.EntryMeta).AppendTo(e.cursor[:0])
+	e.bootID = ent.BootID
+	e.ts = ent.Realtime
+	srcTS, hasSrcTS := uint64(0), false
+	for i := range ent.Fields {
+		f := &ent.Fields[i]
+		switch f.Name {
+		case "_BOOT_ID":
+			continue // taken from the entry header, as journalctl does
+		case "_SOURCE_REALTIME_TIMESTAMP":
+			if v, ok := parseUint(f.Value); ok && v > 0 && v <= maxRealtime && !hasSrcTS {
+				srcTS, hasSrcTS = v, true
+				continue
+			}
+		}
+		e.add(f.Name, f.Value)
+	}
+	if hasSrcTS {
+		e.ts = srcTS
+	}
+	if e.ts > maxRealtime {
+		e.ts = maxRealtime
+		e.flagTS = true
+	}
+	e.set(slotOf(kindTimestamp))
+	e.set(slotOf(kindDataset))
+	e.set(slotOf(kindEventKind))
+	if e.node != "" {
+		e.set(slotOf(kindHostName))
+	}
+	e.set(slotOf(kindBootID))
+	e.set(slotOf(kindCursor))
+	if len(e.custom) > 0 {
+		e.set(slotOf(kindCustom))
+	}
+	e.flagUTF8 = e.invalid != [2]uint64{} || e.customInvalid()
+	e.flagCut = e.cut != [2]uint64{} || e.customCut()
+	if e.flagUTF8 {
+		e.set(slotOf(kindBase64))
+	}
+	if e.flagCut {
+		e.set(slotOf(kindTruncated))
+	}
+	e.flagDmg = ent.Damaged
+	if e.flagUTF8 || e.flagCut || e.flagTS || e.flagDmg {
+		e.set(slotOf(kindFlags))
+	}
+	dst = e.writeObject(dst, docRoot)
+	return dst, int64(e.ts) * 1000
+}
+
+// LastCursor returns the cursor of the entry last encoded (valid until the
+// next Encode).
+func (e *Encoder) LastCursor() []byte { return e.cursor }
+
+var virtualSlot [kindTruncated + 1]int
+
+func init() {
+	for i, ls := range leafSpecs {
+		if ls.journal == "" {
+			virtualSlot[ls.kind] = i
+		}
+	}
+}
+
+func slotOf(k fieldKind) int { return virtualSlot[k] }
+
+func (e *Encoder) set(slot int) { e.present[slot/64] |= 1 << (slot % 64) }
+
+func has(m [2]uint64, slot int) bool { return m[slot/64]&(1<<(slot%64)) != 0 }
+
+func (e *Encoder) reset() {
+	for w := 0; w < 2; w++ {
+		for m := e.present[w]; m != 0; m &= m - 1 {
+			i := w*64 + trailingZeros(m)
+			e.first[i], e.last[i] = -1, -1
+		}
+	}
+	e.present, e.invalid, e.cut = [2]uint64{}, [2]uint64{}, [2]uint64{}
+	e.vals = e.vals[:0]
+	if len(e.custom) > 0 {
+		e.custom = e.custom[:0]
+		clear(e.customIdx)
+	}
+	e.flagUTF8, e.flagCut, e.flagTS, e.flagDmg = false, false, false, false
+}
+
+func trailingZeros(x uint64) int {
+	n := 0
+	for x&1 == 0 {
+		x >>= 1
+		n++
+	}
+	return n
+}
+
+// clip applies the field size cap; it cuts at a UTF-8 boundary when it can.
+func (e *Encoder) clip(v []byte) ([]byte, bool) {
+	if e.maxField < 0 || len(v) <= e.maxField {
+		return v, false
+	}
+	n := e.maxField
+	for k := 0; k < 3 && n > 0 && v[n]&0xC0 == 0x80; k++ {
+		n--
+	}
+	return v[:n], true
+}
+
+func (e *Encoder) add(name string, v []byte) {
+	v, cut := e.clip(v)
+	slot, known := slotByField[name]
+	if known {
+		switch leafSpecs[slot].kind {
+		case kindInt, kindIntString:
+			if _, ok := parseIntPrefix(v); !ok {
+				known = false // not a number: keep it as text under journald.custom
+			}
+		}
+	}
+	bad := !utf8.Valid(v)
+	idx := int32(len(e.vals))
+	e.vals = append(e.vals, value{b: v, next: -1})
+	if !known {
+		e.addCustom(name, idx, bad, cut)
+		return
+	}
+	if e.first[slot] < 0 {
+		e.first[slot] = idx
+	} else {
+		e.vals[e.last[slot]].next = idx
+	}
+	e.last[slot] = idx
+	e.set(slot)
+	if bad {
+		e.invalid[slot/64] |= 1 << (slot % 64)
+	}
+	if cut {
+		e.cut[slot/64] |= 1 << (slot % 64)
+	}
+}
+
+func (e *Encoder) addCustom(name string, idx int32, bad, cut bool) {
+	k, ok := e.customIdx[name]
+	if !ok {
+		norm := normalizeName(name)
+		// Two journal names can normalise to one key ("_FOO", "FOO"): merge them.
+		for i := range e.custom {
+			if e.custom[i].name == norm {
+				k, ok = i, true
+				break
+			}
+		}
+		if !ok {
+			k = len(e.custom)
+			e.custom = append(e.custom, customField{name: norm, first: idx, last: idx})
+			e.customIdx[name] = k
+			e.custom[k].invalid, e.custom[k].cut = bad, cut
+			return
+		}
+		e.customIdx[name] = k
+	}
+	c := &e.custom[k]
+	e.vals[c.last].next = idx
+	c.last = idx
+	c.invalid = c.invalid || bad
+	c.cut = c.cut || cut
+}
+
+func (e *Encoder) customInvalid() bool {
+	for i := range e.custom {
+		if e.custom[i].invalid {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Encoder) customCut() bool {
+	for i := range e.custom {
+		if e.custom[i].cut {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Encoder) writeObject(dst []byte, n *docNode) []byte {
+	dst = append(dst, '{')
+	first := true
+	for _, c := range n.children {
+		if c.mask[0]&e.present[0] == 0 && c.mask[1]&e.present[1] == 0 {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, c.name...)
+		if c.slot >= 0 && len(c.children) == 0 {
+			dst = e.writeLeaf(dst, c.slot)
+		} else {
+			dst = e.writeObject(dst, c)
+		}
+	}
+	return append(dst, '}')
+}
+
+func (e *Encoder) writeLeaf(dst []byte, slot int) []byte {
+	switch k := leafSpecs[slot].kind; k {
+	case kindTimestamp:
+		dst = append(dst, '"')
+		dst = appendRFC3339Micro(dst, e.ts)
+		return append(dst, '"')
+	case kindDataset:
+		return append(dst, `"journald"`...)
+	case kindEventKind:
+		return append(dst, `"event"`...)
+	case kindHostName:
+		return appendJSONString(dst, []byte(e.node))
+	case kindBootID:
+		dst = append(dst, '"')
+		dst = hexAppend(dst, e.bootID[:])
+		return append(dst, '"')
+	case kindCursor:
+		dst = append(dst, '"')
+		dst = append(dst, e.cursor...)
+		return append(dst, '"')
+	case kindFlags:
+		dst = append(dst, '[')
+		sep := false
+		for _, f := range [...]struct {
+			on   bool
+			name string
+		}{{e.flagUTF8, `"invalid_utf8"`}, {e.flagCut, `"truncated"`}, {e.flagTS, `"invalid_timestamp"`}, {e.flagDmg, `"damaged_entry"`}} {
+			if f.on {
+				if sep {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, f.name...)
+				sep = true
+			}
+		}
+		return append(dst, ']')
+	case kindCustom:
+		dst = append(dst, '{')
+		for i := range e.custom {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, []byte(e.custom[i].name))
+			dst = append(dst, ':')
+			dst = e.writeValues(dst, e.custom[i].first, kindText)
+		}
+		return append(dst, '}')
+	case kindBase64:
+		return e.writeBase64(dst)
+	case kindTruncated:
+		return e.writeTruncated(dst)
+	default:
+		return e.writeValues(dst, e.first[slot], k)
+	}
+}
+
+func (e *Encoder) writeValues(dst []byte, first int32, k fieldKind) []byte {
+	multi := e.vals[first].next >= 0
+	if multi {
+		dst = append(dst, '[')
+	}
+	for i := first; i >= 0; i = e.vals[i].next {
+		if i != first {
+			dst = append(dst, ',')
+		}
+		v := e.vals[i].b
+		switch k {
+		case kindInt:
+			n, _ := parseIntPrefix(v)
+			dst = append(dst, n...)
+		case kindIntString:
+			n, _ := parseIntPrefix(v)
+			dst = append(dst, '"')
+			dst = append(dst, n...)
+			dst = append(dst, '"')
+		default:
+			dst = appendJSONString(dst, v)
+		}
+	}
+	if multi {
+		dst = append(dst, ']')
+	}
+	return dst
+}
+
+func (e *Encoder) writeBase64(dst []byte) []byte {
+	dst = append(dst, '{')
+	sep := false
+	one := func(name string, first int32) {
+		if sep {
+			dst = append(dst, ',')
+		}
+		sep = true
+		dst = appendJSONString(dst, []byte(name))
+		dst = append(dst, ':')
+		multi := e.vals[first].next >= 0
+		if multi {
+			dst = append(dst, '[')
+		}
+		for i := first; i >= 0; i = e.vals[i].next {
+			if i != first {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '"')
+			dst = base64.StdEncoding.AppendEncode(dst, e.vals[i].b)
+			dst = append(dst, '"')
+		}
+		if multi {
+			dst = append(dst, ']')
+		}
+	}
+	for slot := 0; slot < numSlots; slot++ {
+		if has(e.invalid, slot) {
+			one(slotLower[slot], e.first[slot])
+		}
+	}
+	for i := range e.custom {
+		if e.custom[i].invalid {
+			one(e.custom[i].name, e.custom[i].first)
+		}
+	}
+	return append(dst, '}')
+}
+
+func (e *Encoder) writeTruncated(dst []byte) []byte {
+	dst = append(dst, '[')
+	sep := false
+	for slot := 0; slot < numSlots; slot++ {
+		if has(e.cut, slot) {
+			if sep {
+				dst = append(dst, ',')
+			}
+			sep = true
+			dst = appendJSONString(dst, []byte(slotLower[slot]))
+		}
+	}
+	for i := range e.custom {
+		if e.custom[i].cut {
+			if sep {
+				dst = append(dst, ',')
+			}
+			sep = true
+			dst = appendJSONString(dst, []byte(e.custom[i].name))
+		}
+	}
+	return append(dst, ']')
+}
+
+// parseUint parses a plain decimal number.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+// parseIntPrefix validates a decimal integer for a JSON number and returns
+// its digits. Like Filebeat it accepts a ",suffix" after the number (some
+// systemd versions append the user name to SYSLOG_PID).
+func parseIntPrefix(b []byte) ([]byte, bool) {
+	if i := indexByte(b, ','); i >= 0 {
+		b = b[:i]
+	}
+	d := b
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 18 {
+		return nil, false
+	}
+	if d[0] == '0' && len(d) > 1 {
+		return nil, false // JSON forbids leading zeros
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+	}
+	if len(d) != len(b) && d[0] == '0' {
+		return nil, false // "-0"
+	}
+	return b, true
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+const hexDigits = "0123456789abcdef"
+
+func hexAppend(dst, b []byte) []byte {
+	for _, c := range b {
+		dst = append(dst, hexDigits[c>>4], hexDigits[c&15])
+	}
+	return dst
+}
+
+// jsonSafe[c] is true for ASCII bytes that need no escaping in a JSON string.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return
+}()
+
+// appendJSONString appends v as a JSON string. Bytes that are not valid
+// UTF-8 become U+FFFD (callers keep the exact bytes elsewhere).
+func appendJSONString(dst, v []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, v[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(v[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, "\ufffd"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, v[start:]...)
+	return append(dst, '"')
+}
+
+// appendRFC3339Micro appends usec (microseconds since the epoch) as
+// 2006-01-02T15:04:05.000000Z.
+func appendRFC3339Micro(dst []byte, usec uint64) []byte {
+	secs := usec / 1e6
+	frac := usec % 1e6
+	days := int64(secs / 86400)
+	sod := secs % 86400
+	y, m, d := civilFromDays(days)
+	dst = append4(dst, y)
+	dst = append(dst, '-')
+	dst = append2(dst, m)
+	dst = append(dst, '-')
+	dst = append2(dst, d)
+	dst = append(dst, 'T')
+	dst = append2(dst, int(sod/3600))
+	dst = append(dst, ':')
+	dst = append2(dst, int(sod/60%60))
+	dst = append(dst, ':')
+	dst = append2(dst, int(sod%60))
+	dst = append(dst, '.')
+	for div := uint64(100000); div > 0; div /= 10 {
+		dst = append(dst, byte('0'+frac/div%10))
+	}
+	return append(dst, 'Z')
+}
+
+// civilFromDays converts days since 1970-01-01 to a proleptic Gregorian
+// date (Howard Hinnant's algorithm).
+func civilFromDays(z int64) (year, month, day int) {
+	z += 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return int(y), int(m), int(d)
+}
+
+func append2(dst []byte, v int) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
+
+func append4(dst []byte, v int) []byte {
+	return append(dst, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+}

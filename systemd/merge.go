@@ -1,0 +1,265 @@
+package systemd
+
+import (
+	"github.com/logspool/logspool/systemd/journalfile"
+)
+
+// journal is the part of *journalfile.File the merge needs; tests feed fakes.
+type journal interface {
+	Path() string
+	Header() journalfile.Header
+	Refresh() error
+	NumEntries() int
+	Err() error
+	EntryMeta(i int) (journalfile.EntryMeta, error)
+	ReadEntry(i int, e *journalfile.Entry) error
+	Close() error
+}
+
+// openFunc opens one journal file.
+type openFunc func(path string) (journal, error)
+
+func openJournalFile(path string) (journal, error) {
+	f, err := journalfile.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// maxStalls is how many refresh rounds an unreadable entry of an ONLINE file
+// is retried before it is skipped as damaged: a live writer may have linked
+// it before all of it reached the page cache.
+const maxStalls = 4
+
+// source is one open journal file in the merge.
+type source struct {
+	j    journal
+	path string
+	key  fileKey
+	sid  journalfile.ID128
+	hdr  journalfile.Header
+
+	next    int // index of the next entry to look at
+	n       int // NumEntries as of the last refresh
+	head    journalfile.EntryMeta
+	hasHead bool
+
+	blocked bool // the head entry of an ONLINE file failed to read; wait for a refresh
+	stalls  int  // refresh rounds the head entry has been blocked
+
+	gone            bool // the path no longer names this file
+	corruptReported bool
+}
+
+// refresh re-reads the header and the entry count of the file.
+func (s *source) refresh() error {
+	if err := s.j.Refresh(); err != nil {
+		return err
+	}
+	s.sync()
+	if s.blocked {
+		s.blocked = false
+		s.stalls++
+	}
+	return nil
+}
+
+// sync takes the header and entry count as the file reports them now.
+func (s *source) sync() {
+	s.hdr = s.j.Header()
+	s.sid = s.hdr.SeqnumID
+	s.n = s.j.NumEntries()
+}
+
+// exhausted reports whether every entry known so far has been consumed.
+func (s *source) exhausted() bool { return !s.hasHead && s.next >= s.n && !s.blocked }
+
+// entryError is called for an entry that cannot be read and is skipped.
+type entryError func(s *source, i int, err error)
+
+// merger merges sources into one stream in journalctl's order.
+//
+// Entries that share a seqnum_id come from one writer and are emitted in
+// strictly increasing seqnum order: among the sources of one seqnum_id only
+// the one with the lowest head seqnum is a candidate, and an entry whose
+// seqnum is not above the highest already emitted for its seqnum_id (the
+// floor) is skipped as a copy. The candidates of different seqnum_ids are
+// compared with compareEntries and the smallest is taken (the first source on
+// ties). Nothing is dropped when clocks disagree: an entry is only ever
+// skipped because its (seqnum_id, seqnum) was already emitted.
+//
+// The floor makes the position exact: "every entry of seqnum_id S up to N has
+// been emitted" holds for every S at all times.
+type merger struct {
+	sources []*source
+	floor   map[journalfile.ID128]uint64
+	onErr   entryError
+	dups    uint64 // entries skipped as copies of emitted ones
+}
+
+func newMerger(onErr entryError) *merger {
+	if onErr == nil {
+		onErr = func(*source, int, error) {}
+	}
+	return &merger{floor: make(map[journalfile.ID128]uint64), onErr: onErr}
+}
+
+func (m *merger) add(s *source) { m.sources = append(m.sources, s) }
+
+func (m *merger) remove(s *source) {
+	for i, x := range m.sources {
+		if x == s {
+			m.sources = append(m.sources[:i], m.sources[i+1:]...)
+			return
+		}
+	}
+}
+
+// fillHead loads the next usable entry of s into s.head.
+func (m *merger) fillHead(s *source) bool {
+	if s.hasHead {
+		if f, ok := m.floor[s.head.SeqnumID]; !ok || s.head.Seqnum > f {
+			return true
+		}
+		// Another source emitted this seqnum meanwhile (a copy): drop it.
+		m.dups++
+		s.hasHead = false
+		s.next++
+	}
+	if s.blocked {
+		return false
+	}
+	for s.next < s.n {
+		meta, err := s.j.EntryMeta(s.next)
+		if err == nil && !plausibleSeqnum(&s.hdr, meta.Seqnum) {
+			err = &journalfile.CorruptionError{Path: s.path, Offset: meta.Offset,
+				Reason: "entry seqnum outside the file's seqnum range"}
+		}
+		if err != nil {
+			if s.hdr.State == journalfile.StateOnline && s.stalls < maxStalls && s.next >= s.n-8 {
+				// Possibly a half-written entry at the tail of a live file.
+				s.blocked = true
+				return false
+			}
+			m.onErr(s, s.next, err)
+			s.next++
+			s.stalls = 0
+			continue
+		}
+		s.stalls = 0
+		if f, ok := m.floor[meta.SeqnumID]; ok && meta.Seqnum <= f {
+			m.dups++
+			s.next++
+			continue
+		}
+		s.head = meta
+		s.hasHead = true
+		return true
+	}
+	return false
+}
+
+// plausibleSeqnum rejects seqnums a damaged entry may carry: zero, below the
+// file's head or (for a file no longer written) above its tail.
+func plausibleSeqnum(h *journalfile.Header, seq uint64) bool {
+	if seq == 0 {
+		return false
+	}
+	if h.HeadEntrySeqnum != 0 && seq < h.HeadEntrySeqnum {
+		return false
+	}
+	if h.State != journalfile.StateOnline && h.TailEntrySeqnum != 0 && seq > h.TailEntrySeqnum {
+		return false
+	}
+	return true
+}
+
+// next takes the next entry of the merged stream. It returns the source and
+// the entry index to read with EntryAt, and false when no source has an
+// entry available now.
+func (m *merger) next() (*source, int, journalfile.EntryMeta, bool) {
+	var best *source
+	for _, s := range m.sources {
+		if !m.fillHead(s) || !m.leadsItsStream(s) {
+			continue
+		}
+		if best == nil || compareEntries(&s.head, &best.head) < 0 {
+			best = s
+		}
+	}
+	if best == nil {
+		return nil, 0, journalfile.EntryMeta{}, false
+	}
+	meta, idx := best.head, best.next
+	best.hasHead = false
+	best.next++
+	m.floor[meta.SeqnumID] = meta.Seqnum
+	return best, idx, meta, true
+}
+
+// leadsItsStream reports whether s holds the lowest head seqnum among the
+// sources of its seqnum_id (the first such source on ties).
+func (m *merger) leadsItsStream(s *source) bool {
+	for _, o := range m.sources {
+		if o == s {
+			continue
+		}
+		if o.sid != s.sid || !m.fillHead(o) {
+			continue
+		}
+		if o.head.Seqnum < s.head.Seqnum {
+			return false
+		}
+		if o.head.Seqnum == s.head.Seqnum && m.indexOf(o) < m.indexOf(s) {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *merger) indexOf(s *source) int {
+	for i, x := range m.sources {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// searchFirst returns the first index in [from, n) whose entry satisfies
+// pred, assuming pred is monotone over the file. Unreadable entries take the
+// verdict of the nearest readable one after them (or before them).
+func searchFirst(j journal, from, n int, pred func(*journalfile.EntryMeta) bool) int {
+	lo, hi := from, n
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		ok, found := probe(j, mid, lo, hi, pred)
+		if !found {
+			// Nothing readable in [lo, hi): start at lo so nothing readable is skipped.
+			return lo
+		}
+		if ok {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+func probe(j journal, mid, lo, hi int, pred func(*journalfile.EntryMeta) bool) (ok, found bool) {
+	for i := mid; i < hi; i++ {
+		if meta, err := j.EntryMeta(i); err == nil {
+			return pred(&meta), true
+		}
+	}
+	for i := mid - 1; i >= lo; i-- {
+		if _, err := j.EntryMeta(i); err == nil {
+			// [mid, hi) is unreadable: count it as satisfying pred, so that
+			// the search never moves past a readable entry because of it.
+			return true, true
+		}
+	}
+	return false, false
+}
