@@ -7,6 +7,7 @@ package spool
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -39,6 +40,47 @@ type Config struct {
 	ReadOnly bool
 	// Logger receives Badger's and the spool's messages. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics receives the spool's metrics; nil records none.
+	Metrics *Metrics
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxBytes     = 1 << 30
+	DefaultSyncInterval = time.Second
+	DefaultGCInterval   = time.Minute
+)
+
+// Validate reports the first bad field of c, by name.
+func (c Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("spool: config: Dir is required")
+	case c.MaxBytes < 0:
+		return fmt.Errorf("spool: config: MaxBytes must not be negative, got %d", c.MaxBytes)
+	case c.SyncInterval < 0:
+		return fmt.Errorf("spool: config: SyncInterval must not be negative, got %s", c.SyncInterval)
+	case c.GCInterval < 0:
+		return fmt.Errorf("spool: config: GCInterval must not be negative, got %s", c.GCInterval)
+	}
+	return nil
+}
+
+// withDefaults returns c with zero values replaced by the defaults.
+func (c Config) withDefaults() Config {
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = DefaultSyncInterval
+	}
+	if c.GCInterval == 0 {
+		c.GCInterval = DefaultGCInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
 }
 
 // DeadLetter is a record that Elasticsearch refused for good, kept with why.

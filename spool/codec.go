@@ -1,0 +1,282 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/logspool/logspool/spool/record"
+)
+
+// Key prefixes and layout constants; see doc.go.
+const (
+	prefixMeta       = 'm'
+	prefixCheckpoint = 'c'
+	prefixSegment    = 'q'
+	prefixDead       = 'd'
+
+	layoutVersion = 1
+	valueVersion  = 1
+
+	segKeyLen  = 1 + 8 + 4 + 8
+	deadKeyLen = 1 + 8 + 8 + 4 + 8
+	crcLen     = 4
+)
+
+var (
+	metaVersionKey = []byte("mversion")
+	castagnoli     = crc32.MakeTable(crc32.Castagnoli)
+)
+
+// CorruptError reports a stored value that failed its integrity check. The
+// value is not decoded; the key says which segment or dead-letter entry.
+type CorruptError struct {
+	Key    []byte // Badger key of the damaged value
+	Reason string // what is wrong
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("spool: corrupt value at key %x: %s", e.Key, e.Reason)
+}
+
+// ErrCorrupt is matched by every *CorruptError (errors.Is(err, ErrCorrupt)).
+var ErrCorrupt = errors.New("spool: corrupt value")
+
+// Is makes errors.Is(err, ErrCorrupt) true for a *CorruptError.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// segMeta is what the spool keeps in memory per segment.
+type segMeta struct {
+	seq   uint64
+	count uint32
+	bytes int64
+}
+
+func segKey(m segMeta) []byte {
+	k := make([]byte, segKeyLen)
+	k[0] = prefixSegment
+	binary.BigEndian.PutUint64(k[1:], m.seq)
+	binary.BigEndian.PutUint32(k[9:], m.count)
+	binary.BigEndian.PutUint64(k[13:], uint64(m.bytes))
+	return k
+}
+
+func parseSegKey(k []byte) (segMeta, bool) {
+	if len(k) != segKeyLen || k[0] != prefixSegment {
+		return segMeta{}, false
+	}
+	return segMeta{
+		seq:   binary.BigEndian.Uint64(k[1:]),
+		count: binary.BigEndian.Uint32(k[9:]),
+		bytes: int64(binary.BigEndian.Uint64(k[13:])),
+	}, true
+}
+
+// deadMeta is what the spool keeps in memory per dead-letter entry.
+type deadMeta struct {
+	first, last uint64
+	count       uint32
+	bytes       int64
+}
+
+func deadKey(m deadMeta) []byte {
+	k := make([]byte, deadKeyLen)
+	k[0] = prefixDead
+	binary.BigEndian.PutUint64(k[1:], m.first)
+	binary.BigEndian.PutUint64(k[9:], m.last)
+	binary.BigEndian.PutUint32(k[17:], m.count)
+	binary.BigEndian.PutUint64(k[21:], uint64(m.bytes))
+	return k
+}
+
+func parseDeadKey(k []byte) (deadMeta, bool) {
+	if len(k) != deadKeyLen || k[0] != prefixDead {
+		return deadMeta{}, false
+	}
+	return deadMeta{
+		first: binary.BigEndian.Uint64(k[1:]),
+		last:  binary.BigEndian.Uint64(k[9:]),
+		count: binary.BigEndian.Uint32(k[17:]),
+		bytes: int64(binary.BigEndian.Uint64(k[21:])),
+	}, true
+}
+
+func checkpointKey(key string) []byte {
+	k := make([]byte, 1+len(key))
+	k[0] = prefixCheckpoint
+	copy(k[1:], key)
+	return k
+}
+
+// encodedRecordLen is an upper bound of the encoded size of r.
+func encodedRecordLen(r *record.Record) int {
+	return len(r.ID) + binary.MaxVarintLen64 + binary.MaxVarintLen64 + len(r.Doc)
+}
+
+func appendRecord(dst []byte, r *record.Record) []byte {
+	dst = append(dst, r.ID[:]...)
+	dst = binary.AppendVarint(dst, r.Time)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Doc)))
+	return append(dst, r.Doc...)
+}
+
+// encodeSegment encodes recs as a segment value, appending to dst.
+func encodeSegment(dst []byte, recs []record.Record) []byte {
+	start := len(dst)
+	dst = append(dst, valueVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(recs)))
+	for i := range recs {
+		dst = appendRecord(dst, &recs[i])
+	}
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+// checkValue verifies the version byte and checksum of v and returns the body
+// after the version byte, without the checksum.
+func checkValue(key, v []byte) ([]byte, error) {
+	if len(v) < 1+crcLen {
+		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("value of %d bytes is too short", len(v))}
+	}
+	if v[0] != valueVersion {
+		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("unknown value version %d", v[0])}
+	}
+	body := v[:len(v)-crcLen]
+	want := binary.LittleEndian.Uint32(v[len(v)-crcLen:])
+	if got := crc32.Checksum(body, castagnoli); got != want {
+		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("crc32c mismatch (stored %08x, computed %08x)", want, got)}
+	}
+	return body[1:], nil
+}
+
+// decodeSegment decodes the segment value v (stored under key) and appends
+// its records to dst. The records' Docs sub-slice v.
+func decodeSegment(dst []record.Record, key, v []byte, wantCount uint32) ([]record.Record, error) {
+	body, err := checkValue(key, v)
+	if err != nil {
+		return dst, err
+	}
+	n, k := binary.Uvarint(body)
+	if k <= 0 {
+		return dst, &CorruptError{Key: key, Reason: "bad record count"}
+	}
+	if n != uint64(wantCount) {
+		return dst, &CorruptError{Key: key, Reason: fmt.Sprintf("value holds %d records, key says %d", n, wantCount)}
+	}
+	body = body[k:]
+	for i := uint64(0); i < n; i++ {
+		var r record.Record
+		body, err = decodeRecord(&r, body)
+		if err != nil {
+			return dst, &CorruptError{Key: key, Reason: fmt.Sprintf("record %d: %v", i, err)}
+		}
+		dst = append(dst, r)
+	}
+	if len(body) != 0 {
+		return dst, &CorruptError{Key: key, Reason: fmt.Sprintf("%d trailing bytes", len(body))}
+	}
+	return dst, nil
+}
+
+func decodeRecord(r *record.Record, b []byte) ([]byte, error) {
+	if len(b) < len(r.ID) {
+		return nil, errors.New("truncated id")
+	}
+	copy(r.ID[:], b)
+	b = b[len(r.ID):]
+	t, k := binary.Varint(b)
+	if k <= 0 {
+		return nil, errors.New("bad time")
+	}
+	r.Time = t
+	b = b[k:]
+	l, k := binary.Uvarint(b)
+	if k <= 0 || l > uint64(len(b)-k) {
+		return nil, errors.New("bad document length")
+	}
+	b = b[k:]
+	r.Doc = b[:l:l]
+	return b[l:], nil
+}
+
+// deadItem is one dead letter with its number.
+type deadItem struct {
+	key uint64
+	dl  DeadLetter
+}
+
+func deadSize(dl *DeadLetter) int64 { return int64(dl.Record.Size()) }
+
+func encodedDeadLen(dl *DeadLetter) int {
+	return 3*binary.MaxVarintLen64 + len(dl.Reason) + encodedRecordLen(&dl.Record)
+}
+
+// encodeDead encodes items (numbers increasing, items[0].key == first) as a
+// dead-letter entry value.
+func encodeDead(dst []byte, items []deadItem) []byte {
+	start := len(dst)
+	dst = append(dst, valueVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(items)))
+	first := items[0].key
+	for i := range items {
+		it := &items[i]
+		dst = binary.AppendUvarint(dst, it.key-first)
+		var at int64
+		if !it.dl.Time.IsZero() {
+			at = it.dl.Time.UnixNano()
+		}
+		dst = binary.AppendVarint(dst, at)
+		dst = binary.AppendUvarint(dst, uint64(len(it.dl.Reason)))
+		dst = append(dst, it.dl.Reason...)
+		dst = appendRecord(dst, &it.dl.Record)
+	}
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+// decodeDead decodes a dead-letter entry. Docs sub-slice v, so v must be a
+// copy the caller owns.
+func decodeDead(key, v []byte, m deadMeta) ([]deadItem, error) {
+	body, err := checkValue(key, v)
+	if err != nil {
+		return nil, err
+	}
+	n, k := binary.Uvarint(body)
+	if k <= 0 || n != uint64(m.count) {
+		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("value holds %d dead letters, key says %d", n, m.count)}
+	}
+	body = body[k:]
+	items := make([]deadItem, 0, n)
+	for i := uint64(0); i < n; i++ {
+		var it deadItem
+		d, k := binary.Uvarint(body)
+		if k <= 0 {
+			return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("dead letter %d: bad number", i)}
+		}
+		it.key = m.first + d
+		body = body[k:]
+		at, k := binary.Varint(body)
+		if k <= 0 {
+			return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("dead letter %d: bad time", i)}
+		}
+		if at != 0 {
+			it.dl.Time = time.Unix(0, at).UTC()
+		}
+		body = body[k:]
+		l, k := binary.Uvarint(body)
+		if k <= 0 || l > uint64(len(body)-k) {
+			return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("dead letter %d: bad reason length", i)}
+		}
+		it.dl.Reason = string(body[k : k+int(l)])
+		body = body[k+int(l):]
+		body, err = decodeRecord(&it.dl.Record, body)
+		if err != nil {
+			return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("dead letter %d: %v", i, err)}
+		}
+		items = append(items, it)
+	}
+	if len(body) != 0 {
+		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("%d trailing bytes", len(body))}
+	}
+	return items, nil
+}

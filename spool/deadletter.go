@@ -1,0 +1,216 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/logspool/logspool/spool/record"
+)
+
+func (s *Spool) insertDeadLocked(e deadMeta) {
+	i, _ := slices.BinarySearchFunc(s.dead, e.first, func(a deadMeta, f uint64) int { return cmpUint64(a.first, f) })
+	s.dead = slices.Insert(s.dead, i, e)
+	s.deadCount += int64(e.count)
+	s.deadBytes += e.bytes
+}
+
+func (s *Spool) removeDeadLocked(e deadMeta) {
+	i, ok := slices.BinarySearchFunc(s.dead, e.first, func(a deadMeta, f uint64) int { return cmpUint64(a.first, f) })
+	if !ok {
+		return
+	}
+	s.dead = slices.Delete(s.dead, i, i+1)
+	s.deadCount -= int64(e.count)
+	s.deadBytes -= e.bytes
+}
+
+// readDead reads and decodes one dead-letter entry.
+func (s *Spool) readDead(m deadMeta) ([]deadItem, error) {
+	k := deadKey(m)
+	var v []byte
+	err := s.view(func(txn *badger.Txn) error {
+		item, err := txn.Get(k)
+		if err != nil {
+			return err
+		}
+		v, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spool: reading dead letters %d-%d: %w", m.first, m.last, err)
+	}
+	return decodeDead(k, v, m)
+}
+
+// DeadLetters calls fn for each dead letter, oldest first, with its key.
+func (s *Spool) DeadLetters(fn func(key uint64, dl DeadLetter) error) error {
+	s.mu.Lock()
+	entries := slices.Clone(s.dead)
+	s.mu.Unlock()
+	for _, m := range entries {
+		items, err := s.readDead(m)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			continue // retried or dropped meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := fn(it.key, it.dl); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RetryDeadLetters moves the given dead letters (all when keys is empty) back
+// into the queue and returns how many moved. Each dead-letter entry moves in
+// one transaction (its records become new segments at the tail of the queue
+// in the same write that removes them from the dead-letter area). Retried
+// records are admitted even when the spool is over its cap.
+func (s *Spool) RetryDeadLetters(keys []uint64) (int, error) {
+	return s.editDead(keys, true)
+}
+
+// DropDeadLetters deletes the given dead letters (all when keys is empty) and
+// returns how many were deleted.
+func (s *Spool) DropDeadLetters(keys []uint64) (int, error) {
+	return s.editDead(keys, false)
+}
+
+func (s *Spool) editDead(keys []uint64, retry bool) (int, error) {
+	if s.cfg.ReadOnly {
+		return 0, errors.New("spool: editing dead letters: opened read-only")
+	}
+	s.dlMu.Lock()
+	defer s.dlMu.Unlock()
+	want := make(map[uint64]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, ErrClosed
+	}
+	var entries []deadMeta
+	for _, m := range s.dead {
+		if len(keys) == 0 {
+			entries = append(entries, m)
+			continue
+		}
+		for _, k := range keys {
+			if k >= m.first && k <= m.last {
+				entries = append(entries, m)
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+
+	moved := 0
+	for _, m := range entries {
+		items, err := s.readDead(m)
+		if err != nil {
+			return moved, err
+		}
+		var take, keep []deadItem
+		for _, it := range items {
+			if len(keys) == 0 || want[it.key] {
+				take = append(take, it)
+			} else {
+				keep = append(keep, it)
+			}
+		}
+		if len(take) == 0 {
+			continue
+		}
+		n, err := s.moveDead(m, take, keep, retry)
+		moved += n
+		if err != nil {
+			return moved, err
+		}
+	}
+	return moved, nil
+}
+
+// moveDead rewrites entry m as keep and, when retry is set, appends take to
+// the queue, in one transaction.
+func (s *Spool) moveDead(m deadMeta, take, keep []deadItem, retry bool) (int, error) {
+	var recs []record.Record
+	var nbytes int64
+	if retry {
+		recs = make([]record.Record, len(take))
+		for i, it := range take {
+			recs[i] = it.dl.Record
+			nbytes += int64(it.dl.Record.Size())
+		}
+	}
+	plan := planSegments(recs, 0)
+	s.mu.Lock()
+	first := s.nextSeq
+	s.nextSeq += uint64(len(plan))
+	s.mu.Unlock()
+
+	var keptMeta deadMeta
+	segs := make([]segMeta, len(plan))
+	err := func() error {
+		s.opMu.RLock()
+		defer s.opMu.RUnlock()
+		if s.isClosed() {
+			return ErrClosed
+		}
+		txn := s.db.NewTransaction(true)
+		defer txn.Discard()
+		if err := txn.Delete(deadKey(m)); err != nil {
+			return err
+		}
+		if len(keep) > 0 {
+			keptMeta = deadMeta{first: keep[0].key, last: keep[len(keep)-1].key, count: uint32(len(keep))}
+			for i := range keep {
+				keptMeta.bytes += deadSize(&keep[i].dl)
+			}
+			if err := txn.Set(deadKey(keptMeta), encodeDead(nil, keep)); err != nil {
+				return err
+			}
+		}
+		for i, p := range plan {
+			sm := segMeta{seq: first + uint64(i), count: uint32(p.hi - p.lo)}
+			for j := p.lo; j < p.hi; j++ {
+				sm.bytes += int64(recs[j].Size())
+			}
+			segs[i] = sm
+			if err := txn.Set(segKey(sm), encodeSegment(make([]byte, 0, p.size), recs[p.lo:p.hi])); err != nil {
+				return err
+			}
+		}
+		return txn.Commit()
+	}()
+	if err != nil {
+		verb := "dropping"
+		if retry {
+			verb = "retrying"
+		}
+		return 0, fmt.Errorf("spool: %s dead letters %d-%d: %w", verb, m.first, m.last, err)
+	}
+	s.mu.Lock()
+	s.removeDeadLocked(m)
+	if len(keep) > 0 {
+		s.insertDeadLocked(keptMeta)
+	}
+	if retry {
+		s.queuedRecords += int64(len(recs))
+		s.queuedBytes += nbytes
+		s.segments += int64(len(segs))
+		s.insertPendingLocked(segs)
+		wake(&s.availCh)
+	}
+	s.updateGaugesLocked()
+	s.mu.Unlock()
+	s.dirty.Store(true)
+	return len(take), nil
+}

@@ -1,0 +1,122 @@
+// Package spool is logspool's durable, capped queue: a Badger database that
+// holds the records read from sources together with the source positions
+// (checkpoints) they advance, hands batches of them to the shipper under
+// leases, and deletes them when the shipper has settled every record.
+//
+// # The ack story
+//
+//  1. A reader (tailer, systemd) emits records, each with the position just
+//     past it (a byte offset or a journal cursor). A partial last line is held
+//     back; its offset does not advance.
+//  2. Append stores a batch of records and the source's new position in ONE
+//     Badger transaction. A crash before the commit stores neither, so the
+//     lines are read again; after the commit both are stored. A reader's
+//     position therefore never moves past records that are not in the spool,
+//     and after a crash the reader resumes exactly at the last committed
+//     position (Checkpoint / Checkpoints).
+//  3. When QueuedBytes is at or over Config.MaxBytes, Append blocks (honouring
+//     its ctx); the reader stops reading and the files wait on disk. An Append
+//     is admitted whenever the spool is below the cap, even if the batch
+//     overshoots it, so a batch bigger than the cap cannot deadlock.
+//  4. The shipper leases batches (Lease, several in flight), sends them and
+//     sorts every item: delivered, retried, or dead.
+//  5. Lease.Done deletes the leased segments only when every record is
+//     delivered or dead-lettered, and stores the dead letters in the same
+//     transaction. Lease.Release (a nack, or shutdown) hands the records back;
+//     they are leased again first, oldest first. Lease state lives in memory
+//     only: leases outstanding when the process died are redelivered after
+//     the next Open. Redelivery is safe because record IDs are deterministic
+//     and the shipper indexes with op_type=create, so Elasticsearch answers a
+//     second copy with 409.
+//
+// # Durability and the crash window
+//
+// Writes are group-committed: Badger runs with SyncWrites=false and a
+// background goroutine calls db.Sync every Config.SyncInterval (default 1s)
+// when something was written since the last sync; Close syncs too.
+//
+//   - kill -9 (or a panic) loses nothing committed: the write is in the
+//     operating system's page cache, which survives the process.
+//   - A power loss or kernel crash may lose the batches committed during the
+//     last SyncInterval. They are lost together with the checkpoints committed
+//     with them (same transaction, same write-ahead log, replayed in order), so
+//     the readers resume at an older position and read those lines again:
+//     re-read, not lost. Acks (Done) lost the same way cause redelivery, which
+//     Elasticsearch dedupes by _id.
+//
+// # On-disk layout
+//
+// The directory is a Badger v4 database (MANIFEST, *.sst, *.vlog, *.mem,
+// KEYREGISTRY, DISCARD, LOCK). Keys are byte strings; integers are big-endian
+// so that key order is numeric order:
+//
+//	"m" "version"                        -> 1 byte layout version (currently 1)
+//	"c" <checkpoint key>                 -> checkpoint value (opaque bytes)
+//	"q" seq[8] count[4] bytes[8]         -> segment (see below)
+//	"d" first[8] last[8] count[4] bytes[8] -> dead-letter entry (see below)
+//
+// A segment holds the records of one Append (an Append is cut into one or a
+// few segments). seq increases with every segment; count is the number of
+// records and bytes the sum of record.Size() over them, kept in the key so
+// that Open rebuilds the queue's in-memory index (seq, count, bytes per
+// segment, never the records) by iterating keys only. The segment value is
+//
+//	version[1]=1 count[uvarint]
+//	count * ( id[16] time[zigzag varint] doclen[uvarint] doc[doclen] )
+//	crc32c[4, little-endian, Castagnoli, over everything before it]
+//
+// A dead-letter entry holds the dead letters of one Lease.Done (cut into
+// entries of a few MiB). Every dead letter has its own number (the key that
+// DeadLetters reports, increasing); first and last are the smallest and
+// largest numbers in the entry, count and bytes as for segments. The value is
+//
+//	version[1]=1 count[uvarint]
+//	count * ( key-first[uvarint] at[zigzag varint unix ns] reasonlen[uvarint]
+//	          reason id[16] time[zigzag varint] doclen[uvarint] doc )
+//	crc32c[4]
+//
+// Retrying or dropping some dead letters of an entry rewrites the entry with
+// the remaining ones (under a new key with the narrowed first/last) in the
+// same transaction that moves or deletes them.
+//
+// Invariants:
+//   - A segment key and its value are written and deleted in the same
+//     transactions as the checkpoints and dead letters that go with them.
+//   - A value whose version byte, length or crc32c does not match is reported
+//     as a *CorruptError naming the key; it is never decoded into records.
+//   - Segment keys never repeat within one process lifetime; after a restart
+//     numbering continues after the largest key present.
+//
+// # Space reclamation
+//
+// Badger reclaims space poorly under queue workloads when values live in the
+// value log (dgraph-io/badger#1995): value-log GC needs discard statistics
+// that only compaction produces, and a queue's keys rarely reach compaction.
+// The spool therefore keeps segments inline in the LSM tree: segments of
+// ordinary Appends are at most 256 KiB, below ValueThreshold (1 MiB), so a
+// segment and its deletion meet in an L0 table and the very next compaction
+// (NumLevelZeroTables=1, so every memtable flush compacts at once) drops
+// both. The value log only receives the rare value of 1 MiB or more (an
+// Append or a Done too big for one inline transaction); value-log GC runs
+// every Config.GCInterval for those. A test pushes 256 MiB (1 GiB with
+// LOGSPOOL_LONG_TESTS=1) through append + lease + ack and checks the
+// directory returns close to its empty size.
+//
+// # Memory
+//
+// In memory the spool keeps per-segment metadata (seq, count, bytes: 24 bytes
+// per segment) and per-dead-letter-entry metadata; records are only held in
+// the buffer of an outstanding lease (one buffer per lease, records sub-slice
+// it). Badger is tuned small: 8 MiB memtables (two at most), no block cache,
+// no compression, two compactors.
+//
+// # Opening
+//
+// Open fails with an error wrapping ErrLocked when another process (a running
+// agent) holds the directory, and with a *OpenError naming the directory and
+// the cause when the directory is unreadable or corrupt (a garbled MANIFEST,
+// SST or value-log file, a file where the directory should be). ReadOnly
+// opens a stopped agent's spool for inspection; a spool left behind by a
+// crash must be opened read-write once (which replays its write-ahead log)
+// before it can be opened read-only.
+package spool

@@ -1,0 +1,173 @@
+package spool
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logspool/logspool/spool/record"
+)
+
+const killCheckpointKey = "f/kill-test"
+
+// childHold opens the spool in dir, says "ready" and holds it until stdin closes.
+func childHold(dir string) {
+	s, err := Open(Config{Dir: dir, Logger: quietLogger()})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = s.Close()
+}
+
+// childAppend resumes at the stored checkpoint and appends batches of records
+// with the checkpoint just past them, printing the checkpoint of each commit,
+// until it is killed.
+func childAppend(dir string) {
+	s, err := Open(Config{Dir: dir, Logger: quietLogger(), SyncInterval: 50 * time.Millisecond})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	cp, err := s.Checkpoint(killCheckpointKey)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	var next uint64
+	if cp != nil {
+		next = binary.BigEndian.Uint64(cp)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for {
+		n := 1 + rand.IntN(400)
+		end := next + uint64(n)
+		v := binary.BigEndian.AppendUint64(nil, end)
+		if err := s.Append(context.Background(), makeRecords(next, n, 170), record.Checkpoint{Key: killCheckpointKey, Value: v}); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		next = end
+		fmt.Fprintln(out, next)
+		_ = out.Flush()
+	}
+}
+
+// startChild re-executes the test binary in the given role.
+func startChild(t *testing.T, role, dir string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+role, "LOGSPOOL_SPOOL_TEST_DIR="+dir)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting child %s: %v", role, err)
+	}
+	return cmd, bufio.NewScanner(stdout), stdin
+}
+
+func TestOpenLockedByAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	cmd, out, stdin := startChild(t, "hold", dir)
+	defer func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	}()
+	if !out.Scan() || out.Text() != "ready" {
+		t.Fatalf("child did not get ready: %q %v", out.Text(), out.Err())
+	}
+	for _, ro := range []bool{false, true} {
+		_, err := Open(Config{Dir: dir, ReadOnly: ro, Logger: quietLogger()})
+		if !errors.Is(err, ErrLocked) {
+			t.Fatalf("Open(ReadOnly=%v) of a held directory = %v, want ErrLocked", ro, err)
+		}
+		if !strings.Contains(err.Error(), "running logspool agent") || !strings.Contains(err.Error(), dir) {
+			t.Fatalf("error %q does not say that a running agent holds %s", err, dir)
+		}
+	}
+	_ = stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	s := openSpool(t, Config{Dir: dir}) // free again
+	mustClose(t, s)
+}
+
+func TestKill9NeitherLosesNorDuplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var acked uint64 // records numbered below acked were delivered and acked
+	rounds := 6
+	if os.Getenv("LOGSPOOL_LONG_TESTS") != "" {
+		rounds = 30
+	}
+	for round := 0; round < rounds; round++ {
+		cmd, out, stdin := startChild(t, "append", dir)
+		commits := 5 + rng.IntN(300)
+		var reported uint64
+		for i := 0; i < commits && out.Scan(); i++ {
+			line := out.Text()
+			n, err := strconv.ParseUint(line, 10, 64)
+			if err != nil {
+				t.Fatalf("child said %q", line)
+			}
+			reported = n
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		_ = stdin.Close()
+
+		s := openSpool(t, Config{Dir: dir})
+		cp, err := s.Checkpoint(killCheckpointKey)
+		if err != nil || len(cp) != 8 {
+			t.Fatalf("round %d: checkpoint = %x, %v", round, cp, err)
+		}
+		stored := binary.BigEndian.Uint64(cp)
+		if stored < reported {
+			t.Fatalf("round %d: checkpoint %d is behind the committed %d: a commit was lost", round, stored, reported)
+		}
+		got := dumpNums(t, s)
+		if want := seqNums(acked, int(stored-acked)); !equalNums(got, want) {
+			t.Fatalf("round %d: queue holds %d records (first %v), want exactly %d..%d", round, len(got), got[:min(len(got), 5)], acked, stored-1)
+		}
+		// Ack some of it, like a shipper would, before the next kill.
+		for i := rng.IntN(4); i > 0; i-- {
+			l, err := s.TryLease(1 + rng.IntN(200<<10))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l == nil {
+				break
+			}
+			if nums := leaseNums(l); nums[0] != acked {
+				t.Fatalf("round %d: lease starts at %d, want %d", round, nums[0], acked)
+			}
+			acked += uint64(len(l.Records))
+			mustDone(t, l)
+		}
+		mustClose(t, s)
+	}
+}
