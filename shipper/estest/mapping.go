@@ -1,0 +1,482 @@
+package estest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// fieldType is the mapped type of a field, reduced to what decides whether
+// a value is accepted.
+type fieldType uint8
+
+const (
+	ftObject  fieldType = iota + 1
+	ftText              // dynamic strings: text with a .keyword sub-field
+	ftKeyword           // explicit keyword, wildcard, constant_keyword...
+	ftLong
+	ftFloat
+	ftBool
+	ftDate
+	ftOther // explicit types the server does not model: any concrete value
+)
+
+func (t fieldType) String() string {
+	switch t {
+	case ftObject:
+		return "object"
+	case ftText:
+		return "text"
+	case ftKeyword:
+		return "keyword"
+	case ftLong:
+		return "long"
+	case ftFloat:
+		return "float"
+	case ftBool:
+		return "boolean"
+	case ftDate:
+		return "date"
+	}
+	return "other"
+}
+
+// mapping is the per-index field map: dotted path -> type.
+type mapping struct {
+	fields map[string]fieldType
+	total  int // fields counted against index.mapping.total_fields.limit
+}
+
+func newMapping() *mapping { return &mapping{fields: map[string]fieldType{}} }
+
+func explicitType(t string) fieldType {
+	switch t {
+	case "text", "match_only_text", "search_as_you_type":
+		return ftText
+	case "keyword", "wildcard", "constant_keyword", "version", "ip":
+		return ftKeyword
+	case "long", "integer", "short", "byte", "unsigned_long":
+		return ftLong
+	case "double", "float", "half_float", "scaled_float":
+		return ftFloat
+	case "boolean":
+		return ftBool
+	case "date", "date_nanos":
+		return ftDate
+	case "object", "nested", "flattened":
+		if t == "flattened" {
+			return ftOther
+		}
+		return ftObject
+	}
+	return ftOther
+}
+
+// addExplicit adds the fields of a mappings object
+// ({"properties":{...}}) to m.
+func (m *mapping) addExplicit(raw json.RawMessage) error {
+	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var top struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return fmt.Errorf("parsing mappings: %w", err)
+	}
+	return m.addProperties("", top.Properties)
+}
+
+func (m *mapping) addProperties(prefix string, props map[string]json.RawMessage) error {
+	for name, raw := range props {
+		var p struct {
+			Type       string                     `json:"type"`
+			Properties map[string]json.RawMessage `json:"properties"`
+			Fields     map[string]json.RawMessage `json:"fields"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return fmt.Errorf("parsing mapping of [%s%s]: %w", prefix, name, err)
+		}
+		full := prefix + name
+		t := ftObject
+		if p.Type != "" {
+			t = explicitType(p.Type)
+		}
+		if _, ok := m.fields[full]; !ok {
+			m.total++
+		}
+		m.fields[full] = t
+		m.total += len(p.Fields)
+		if t == ftObject {
+			if err := m.addProperties(full+".", p.Properties); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// metaFields cannot appear at the top level of a document source.
+var metaFields = map[string]bool{
+	"_id": true, "_index": true, "_routing": true, "_source": true, "_version": true,
+	"_seq_no": true, "_primary_term": true, "_ignored": true, "_field_names": true,
+	"_doc_count": true, "_tier": true, "_data_stream_timestamp": true, "_nested_path": true,
+	"_feature": true, "_type": true,
+}
+
+// docChecker walks one document against a mapping, collecting the dynamic
+// fields it would add. Nothing is changed until commit.
+type docChecker struct {
+	m      *mapping
+	src    []byte
+	dec    *json.Decoder
+	id     string
+	style8 bool // document_parsing_exception with [line:col] (8.8+)
+	added  map[string]fieldType
+	nAdded int
+}
+
+func (c *docChecker) typeOf(path string) (fieldType, bool) {
+	if t, ok := c.added[path]; ok {
+		return t, true
+	}
+	t, ok := c.m.fields[path]
+	return t, ok
+}
+
+func (c *docChecker) add(path string, t fieldType) {
+	if c.added == nil {
+		c.added = map[string]fieldType{}
+	}
+	c.added[path] = t
+	c.nAdded++
+	if t == ftText {
+		c.nAdded++ // the .keyword multi-field
+	}
+}
+
+func (c *docChecker) col() int { return int(c.dec.InputOffset()) + 1 }
+
+func (c *docChecker) wrap(col int, reason string, cause *esError) *esError {
+	if c.style8 {
+		return &esError{Type: "document_parsing_exception", Reason: "[1:" + itoa(col) + "] " + reason, CausedBy: cause}
+	}
+	return &esError{Type: "mapper_parsing_exception", Reason: reason, CausedBy: cause}
+}
+
+func (c *docChecker) parseFailure(err error) *esError {
+	msg := err.Error()
+	var se *json.SyntaxError
+	col := c.col()
+	if errors.As(err, &se) {
+		col = int(se.Offset)
+	}
+	cause := &esError{Type: "json_parse_exception", Reason: msg}
+	if c.style8 {
+		return c.wrap(col, "failed to parse: "+msg, cause)
+	}
+	return c.wrap(col, "failed to parse", cause)
+}
+
+func (c *docChecker) fieldFailure(col int, path string, t fieldType, preview string, cause *esError) *esError {
+	return c.wrap(col, "failed to parse field ["+path+"] of type ["+t.String()+"] in document with id '"+c.id+"'. Preview of field's value: '"+preview+"'", cause)
+}
+
+// check validates src; on success c.added holds the new dynamic fields.
+func (c *docChecker) check() *esError {
+	c.dec = json.NewDecoder(bytes.NewReader(c.src))
+	c.dec.UseNumber()
+	tok, err := c.dec.Token()
+	if err != nil {
+		return c.parseFailure(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		e := c.wrap(1, "failed to parse", &esError{Type: "not_x_content_exception", Reason: "Compressor detection can only be called on some xcontent bytes or compressed xcontent bytes"})
+		return e
+	}
+	if e := c.object("", 0); e != nil {
+		return e
+	}
+	if _, err := c.dec.Token(); err != io.EOF {
+		if err == nil {
+			err = errors.New("unexpected content after the end of the document")
+		}
+		return c.parseFailure(err)
+	}
+	return nil
+}
+
+// object walks members after '{' up to and including '}'.
+func (c *docChecker) object(prefix string, depth int) *esError {
+	if depth > 20 {
+		return c.wrap(c.col(), "The depth of the field has exceeded the allowed limit of [20]", nil)
+	}
+	for c.dec.More() {
+		tok, err := c.dec.Token()
+		if err != nil {
+			return c.parseFailure(err)
+		}
+		key, _ := tok.(string)
+		if prefix == "" && metaFields[key] {
+			return c.wrap(c.col(), "Field ["+key+"] is a metadata field and cannot be added inside a document. Use the index API request parameters.", nil)
+		}
+		if strings.TrimSpace(strings.ReplaceAll(key, ".", "")) == "" {
+			return c.wrap(c.col(), "field name cannot be an empty string", nil)
+		}
+		parts := strings.Split(key, ".")
+		full := prefix
+		for i, p := range parts {
+			if p == "" {
+				return c.wrap(c.col(), "field name cannot contain only whitespace: ['"+key+"']", nil)
+			}
+			full += p
+			if i < len(parts)-1 {
+				if t, ok := c.typeOf(full); ok && t != ftObject {
+					return c.wrap(c.col(), "Could not dynamically add mapping for field ["+prefix+key+"]. Existing mapping for ["+full+"] must be of type object but found ["+t.String()+"].", nil)
+				} else if !ok {
+					c.add(full, ftObject)
+				}
+				full += "."
+			}
+		}
+		if e := c.value(full, parts[len(parts)-1], depth); e != nil {
+			return e
+		}
+	}
+	if _, err := c.dec.Token(); err != nil { // '}'
+		return c.parseFailure(err)
+	}
+	return nil
+}
+
+func (c *docChecker) value(path, leaf string, depth int) *esError {
+	start := c.dec.InputOffset()
+	tok, err := c.dec.Token()
+	if err != nil {
+		return c.parseFailure(err)
+	}
+	col := c.col()
+	t, known := c.typeOf(path)
+	switch v := tok.(type) {
+	case json.Delim:
+		switch v {
+		case '{':
+			if known && t != ftObject {
+				if t == ftOther {
+					return c.skip(1)
+				}
+				return c.fieldFailure(col, path, t, javaPreview(c.src[start:]),
+					&esError{Type: "illegal_state_exception", Reason: "Can't get text on a START_OBJECT at 1:" + itoa(col)})
+			}
+			if !known {
+				c.add(path, ftObject)
+			}
+			return c.object(path+".", depth+1)
+		case '[':
+			for c.dec.More() {
+				if e := c.value(path, leaf, depth+1); e != nil {
+					return e
+				}
+			}
+			if _, err := c.dec.Token(); err != nil {
+				return c.parseFailure(err)
+			}
+			return nil
+		}
+	case nil:
+		return nil
+	case string:
+		if !known {
+			if looksLikeDate(v) {
+				c.add(path, ftDate)
+			} else {
+				c.add(path, ftText)
+			}
+			return nil
+		}
+		return c.checkString(col, path, leaf, t, v)
+	case json.Number:
+		if !known {
+			if strings.ContainsAny(string(v), ".eE") {
+				c.add(path, ftFloat)
+			} else {
+				c.add(path, ftLong)
+			}
+			return nil
+		}
+		return c.checkNumber(col, path, leaf, t, string(v))
+	case bool:
+		if !known {
+			c.add(path, ftBool)
+			return nil
+		}
+		return c.checkBool(col, path, leaf, t, v)
+	}
+	return nil
+}
+
+// skip consumes the rest of a value whose opening delimiter was read.
+func (c *docChecker) skip(open int) *esError {
+	for open > 0 {
+		tok, err := c.dec.Token()
+		if err != nil {
+			return c.parseFailure(err)
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if d == '{' || d == '[' {
+				open++
+			} else {
+				open--
+			}
+		}
+	}
+	return nil
+}
+
+func (c *docChecker) concreteInObject(col int, path, leaf string) *esError {
+	return c.wrap(col, "object mapping for ["+path+"] tried to parse field ["+leaf+"] as object, but found a concrete value", nil)
+}
+
+func (c *docChecker) checkString(col int, path, leaf string, t fieldType, s string) *esError {
+	switch t {
+	case ftObject:
+		return c.concreteInObject(col, path, leaf)
+	case ftLong, ftFloat:
+		if _, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err != nil {
+			return c.fieldFailure(col, path, t, s, &esError{Type: "number_format_exception", Reason: `For input string: "` + s + `"`})
+		}
+	case ftBool:
+		if s != "true" && s != "false" && s != "" {
+			return c.fieldFailure(col, path, t, s, illegalArgument("Failed to parse value ["+s+"] as only [true] or [false] are allowed."))
+		}
+	case ftDate:
+		if !looksLikeDate(s) && !isDigits(s) {
+			return c.fieldFailure(col, path, t, s, illegalArgument("failed to parse date field ["+s+"] with format [strict_date_optional_time||epoch_millis]"))
+		}
+	}
+	return nil
+}
+
+func (c *docChecker) checkNumber(col int, path, leaf string, t fieldType, n string) *esError {
+	switch t {
+	case ftObject:
+		return c.concreteInObject(col, path, leaf)
+	case ftBool:
+		return c.fieldFailure(col, path, t, n, illegalArgument("Failed to parse value ["+n+"] as only [true] or [false] are allowed."))
+	}
+	return nil
+}
+
+func (c *docChecker) checkBool(col int, path, leaf string, t fieldType, b bool) *esError {
+	s := strconv.FormatBool(b)
+	switch t {
+	case ftObject:
+		return c.concreteInObject(col, path, leaf)
+	case ftLong, ftFloat:
+		tok := "VALUE_FALSE"
+		if b {
+			tok = "VALUE_TRUE"
+		}
+		return c.fieldFailure(col, path, t, s, illegalArgument("Current token ("+tok+") not numeric, can not use numeric value accessors"))
+	case ftDate:
+		return c.fieldFailure(col, path, t, s, illegalArgument("failed to parse date field ["+s+"] with format [strict_date_optional_time||epoch_millis]"))
+	}
+	return nil
+}
+
+// commit adds the fields found by a successful check.
+func (m *mapping) commit(c *docChecker) {
+	for p, t := range c.added {
+		m.fields[p] = t
+	}
+	m.total += c.nAdded
+}
+
+var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$`)
+
+// looksLikeDate approximates dynamic date detection with
+// strict_date_optional_time.
+func looksLikeDate(s string) bool {
+	if len(s) < 10 || len(s) > 35 || s[4] != '-' {
+		return false
+	}
+	return dateRE.MatchString(s)
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// javaPreview renders the JSON value at the start of b the way Java's
+// Map/List toString does ({a=1, b=x}), as Elasticsearch previews it.
+func javaPreview(b []byte) string {
+	b = bytes.TrimLeft(b, " \t\r\n:,")
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return ""
+	}
+	var sb strings.Builder
+	writeJava(&sb, v)
+	return sb.String()
+}
+
+func writeJava(sb *strings.Builder, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		sb.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(k)
+			sb.WriteByte('=')
+			writeJava(sb, x[k])
+		}
+		sb.WriteByte('}')
+	case []any:
+		sb.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			writeJava(sb, e)
+		}
+		sb.WriteByte(']')
+	case nil:
+		sb.WriteString("null")
+	default:
+		fmt.Fprint(sb, x)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
