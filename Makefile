@@ -31,8 +31,37 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# install: the binary, the systemd unit (ExecStart pointed at $(PREFIX)/bin),
+# and the example config and environment files, which never overwrite files an
+# admin already has. DESTDIR stages into a root for packaging; no systemctl is
+# run here. Then: systemctl daemon-reload && systemctl enable --now logspool.
+install uninstall: SYSCONFDIR ?= /etc
+install uninstall: UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/logspool
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/logspool|$(PREFIX)/bin/logspool|g' \
+	    -e 's|/etc/logspool/|$(SYSCONFDIR)/logspool/|g' \
+	    -e 's|/etc/default/logspool|$(SYSCONFDIR)/default/logspool|g' \
+	    deploy/systemd/logspool.service > $(DESTDIR)$(UNITDIR)/logspool.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/logspool.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/logspool.service.tmp $(DESTDIR)$(UNITDIR)/logspool.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/logspool/logspool.yaml ]; then \
+	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/logspool/logspool.yaml"; \
+	else \
+	  install -D -m 0644 deploy/systemd/logspool.yaml $(DESTDIR)$(SYSCONFDIR)/logspool/logspool.yaml; \
+	fi
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/default/logspool ]; then \
+	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/default/logspool"; \
+	else \
+	  install -D -m 0600 deploy/systemd/logspool.default $(DESTDIR)$(SYSCONFDIR)/default/logspool; \
+	fi
+
+# uninstall: removes the binary and the unit; keeps the config, the secrets
+# file and the spool (/var/lib/logspool), which may still hold undelivered logs.
+.PHONY: uninstall
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/logspool $(DESTDIR)$(UNITDIR)/logspool.service
 
 clean:
 	rm -rf bin

@@ -1,0 +1,180 @@
+package deploy_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+)
+
+// contractFlags are the flags of `logspool run` that cmd/logspool promises
+// (each also LOGSPOOL_<NAME> and a key of the --config file).
+var contractFlags = setOf(
+	"config",
+	"containers-glob", "spool-dir", "spool-max-bytes", "node-name", "metrics-addr",
+	"max-line-bytes", "read-from",
+	"no-journal", "journal-dir", "journal-unit", "journal-exclude-unit", "journal-since",
+	"es-url", "es-index", "es-index-mode", "es-username", "es-password-file",
+	"es-api-key-file", "es-ca-file", "es-cert-file", "es-key-file",
+	"es-insecure-skip-verify", "es-setup", "es-dead-letter-index",
+	"health-es-grace", "shutdown-timeout", "log-level", "log-format",
+)
+
+func setOf(xs ...string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+func sortedKeys(m map[string]bool) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// keyLine matches "key:" or "# key:" at the start of a line of the example
+// config: a set key or a documented one.
+var keyLine = regexp.MustCompile(`^(?:# )?([a-z][a-z0-9-]*):(?:\s|$)`)
+
+// documentedKeys returns the keys the example config sets or shows
+// commented out.
+func documentedKeys(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if m := keyLine.FindStringSubmatch(sc.Text()); m != nil {
+			keys[m[1]] = true
+		}
+	}
+	return keys
+}
+
+func TestExampleConfigDocumentsEveryFlag(t *testing.T) {
+	const path = "systemd/logspool.yaml"
+	keys := documentedKeys(t, path)
+	for _, k := range sortedKeys(contractFlags) {
+		if k != "config" && !keys[k] {
+			t.Errorf("%s does not document %q", path, k)
+		}
+	}
+	for _, k := range sortedKeys(keys) {
+		if !contractFlags[k] {
+			t.Errorf("%s documents %q, which is not a logspool flag", path, k)
+		}
+	}
+	// What is set (not commented out) must parse, and the journal exclusion
+	// of logspool's own unit must be active (stdout -> journal -> logspool).
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := unmarshalStrict(data, &cfg); err != nil {
+		t.Fatalf("%s is not valid YAML: %v", path, err)
+	}
+	excl, _ := cfg["journal-exclude-unit"].([]any)
+	if len(excl) == 0 || excl[0] != "logspool.service" {
+		t.Errorf("journal-exclude-unit = %v, want logspool.service excluded", cfg["journal-exclude-unit"])
+	}
+}
+
+// flagsUsed returns every --flag named in the given texts.
+var flagToken = regexp.MustCompile(`(?:^|[\s"'\[])--([a-z][a-z0-9-]*)`)
+
+func flagsUsed(texts ...string) map[string]bool {
+	used := map[string]bool{}
+	for _, s := range texts {
+		for _, m := range flagToken.FindAllStringSubmatch(s, -1) {
+			used[m[1]] = true
+		}
+	}
+	return used
+}
+
+func TestDeployFilesUseOnlyRealFlags(t *testing.T) {
+	_, c, _ := mustRenderedDaemonSet(t)
+	qs := mustContainer(t, &find[*appsv1.DaemonSet](t, mustRender(t, "quickstart"), "DaemonSet", "logspool").Spec.Template.Spec, "logspool")
+	unit := mustParseUnit(t, "systemd/logspool.service")
+	texts := []string{strings.Join(c.Args, " "), strings.Join(qs.Args, " ")}
+	for _, v := range unit.values("Service", "ExecStart") {
+		texts = append(texts, v)
+	}
+	used := flagsUsed(texts...)
+	if len(used) < 4 {
+		t.Fatalf("found only %v; the flag scan is broken", sortedKeys(used))
+	}
+	for _, f := range sortedKeys(used) {
+		if !contractFlags[f] {
+			t.Errorf("--%s is used but is not a logspool flag", f)
+		}
+	}
+}
+
+// TestContractFlagsExistInTheBinary builds cmd/logspool, when it has a main
+// package, and checks that `logspool run --help` knows every contract flag
+// and every key the deploy files set. It catches drift between the lead's
+// wiring and these files.
+func TestContractFlagsExistInTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/logspool; skipped with -short")
+	}
+	mains, _ := filepath.Glob("../cmd/logspool/*.go")
+	hasMain := false
+	for _, f := range mains {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err == nil && bytes.Contains(data, []byte("\nfunc main()")) {
+			hasMain = true
+		}
+	}
+	if !hasMain {
+		t.Skip("cmd/logspool has no main package yet; nothing to compare the flags with")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command on PATH to build cmd/logspool: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "logspool")
+	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/logspool")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building cmd/logspool: %v\n%s", err, out)
+	}
+	help := exec.CommandContext(ctx, bin, "run", "--help")
+	out, err := help.CombinedOutput()
+	if err != nil && len(out) == 0 {
+		t.Fatalf("logspool run --help: %v", err)
+	}
+	have := flagsUsed(string(out))
+	for _, f := range sortedKeys(contractFlags) {
+		if !have[f] {
+			t.Errorf("logspool run --help does not list --%s (the deploy files rely on it)", f)
+		}
+	}
+	if t.Failed() {
+		t.Logf("logspool run --help:\n%s", out)
+	}
+}
