@@ -1,0 +1,151 @@
+package tailer
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/logspool/logspool/parser"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultGlob         = "/var/log/containers/*.log"
+	DefaultMaxLineBytes = 1 << 20
+	DefaultPollInterval = time.Second
+	DefaultRotatedIdle  = 5 * time.Second
+	DefaultBatchBytes   = 256 << 10
+
+	// cutSlack is how far past MaxLineBytes a physical line may grow before
+	// the tailer cuts it (the parser needs some room for the JSON or CRI
+	// envelope around a message of MaxLineBytes).
+	cutSlack = 64 << 10
+)
+
+// Config configures a Tailer. The zero value of every field means its
+// documented default.
+type Config struct {
+	// Globs are the file patterns to follow (filepath.Match syntax; symlinks
+	// are followed). Default [DefaultGlob].
+	Globs []string
+	// ReadFrom is where to start in files found at the very first start, when
+	// the sink holds no file checkpoint at all: "head" (default) or "tail".
+	// Files discovered later are always read from the head.
+	ReadFrom string
+	// NodeName is mixed into record IDs and written to host.name. It is copied
+	// into Parser.NodeName when that is empty.
+	NodeName string
+	// MaxLineBytes caps a message. A physical line longer than MaxLineBytes
+	// plus 64 KiB is cut: its head is decoded (flagged truncated) and the rest
+	// is skipped without being buffered and counted as lost with
+	// reason="line_cut". Copied into Parser.MaxLineBytes when that is zero.
+	// Default 1 MiB.
+	MaxLineBytes int
+	// Parser configures the default decoder (parser.NewDecoder). NodeName,
+	// MaxLineBytes, Logger and CutBytes (the line_cut child of
+	// logspool_input_lost_bytes_total) are filled in from this Config when
+	// zero.
+	Parser parser.Config
+	// PollInterval is the period of the glob+stat scan that backs up the
+	// filesystem notifications, and of the fingerprint check that detects a
+	// file truncated and rewritten behind the tailer. Default 1s.
+	PollInterval time.Duration
+	// RotatedIdle is how long a file that is no longer matched by the globs
+	// (rotated away or deleted) must have produced no new bytes, once read to
+	// its end, before it is released. Default 5s.
+	RotatedIdle time.Duration
+	// BatchBytes is how many input bytes are decoded before the records and
+	// the file's checkpoint are appended to the sink (also done at every end
+	// of file). Default 256 KiB.
+	BatchBytes int
+	// Logger receives the tailer's messages. Default slog.Default().
+	Logger *slog.Logger
+	// Metrics receives the tailer's metrics; nil records nothing.
+	Metrics *Metrics
+	// NewDecoder makes the decoder of one file. Default: parser.NewDecoder
+	// with Parser.
+	NewDecoder func(parser.Source) Decoder
+}
+
+// ConfigError reports an invalid Config field.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("tailer: invalid Config.%s: %s", e.Field, e.Reason)
+}
+
+// Validate reports the first invalid field as a *ConfigError.
+func (c *Config) Validate() error {
+	for i, g := range c.Globs {
+		if g == "" {
+			return &ConfigError{Field: fmt.Sprintf("Globs[%d]", i), Reason: "empty pattern"}
+		}
+		if _, err := filepath.Match(g, ""); err != nil {
+			return &ConfigError{Field: fmt.Sprintf("Globs[%d]", i), Reason: fmt.Sprintf("pattern %q: %v", g, err)}
+		}
+	}
+	switch c.ReadFrom {
+	case "", "head", "tail":
+	default:
+		return &ConfigError{Field: "ReadFrom", Reason: fmt.Sprintf("must be \"head\" or \"tail\", got %q", c.ReadFrom)}
+	}
+	if c.MaxLineBytes < 0 {
+		return &ConfigError{Field: "MaxLineBytes", Reason: fmt.Sprintf("must not be negative, got %d", c.MaxLineBytes)}
+	}
+	if c.PollInterval < 0 {
+		return &ConfigError{Field: "PollInterval", Reason: fmt.Sprintf("must not be negative, got %v", c.PollInterval)}
+	}
+	if c.RotatedIdle < 0 {
+		return &ConfigError{Field: "RotatedIdle", Reason: fmt.Sprintf("must not be negative, got %v", c.RotatedIdle)}
+	}
+	if c.BatchBytes < 0 {
+		return &ConfigError{Field: "BatchBytes", Reason: fmt.Sprintf("must not be negative, got %d", c.BatchBytes)}
+	}
+	return nil
+}
+
+// withDefaults returns a copy of c with every zero value replaced by its default.
+func (c Config) withDefaults() Config {
+	if len(c.Globs) == 0 {
+		c.Globs = []string{DefaultGlob}
+	}
+	if c.ReadFrom == "" {
+		c.ReadFrom = "head"
+	}
+	if c.MaxLineBytes == 0 {
+		c.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.RotatedIdle == 0 {
+		c.RotatedIdle = DefaultRotatedIdle
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Parser.NodeName == "" {
+		c.Parser.NodeName = c.NodeName
+	}
+	if c.Parser.MaxLineBytes == 0 {
+		c.Parser.MaxLineBytes = c.MaxLineBytes
+	}
+	if c.Parser.CutBytes == nil {
+		c.Parser.CutBytes = c.Metrics.LineCut()
+	}
+	if c.Parser.Logger == nil {
+		c.Parser.Logger = c.Logger
+	}
+	if c.NewDecoder == nil {
+		pc := c.Parser
+		c.NewDecoder = func(src parser.Source) Decoder { return parser.NewDecoder(pc, src) }
+	}
+	return c
+}

@@ -1,0 +1,102 @@
+// Package tailer follows Kubernetes container log files (docker json-file and
+// CRI) and appends their records, each batch together with the file's new
+// position, to a Sink (the spool) in one atomic write.
+//
+// # Discovery
+//
+// Files matching Config.Globs (default /var/log/containers/*.log) are found
+// by fsnotify events on the glob directories and on the directories of the
+// symlink targets (/var/log/pods/<ns>_<pod>_<uid>/<container>/), backed by a
+// glob+stat scan every PollInterval (1 s). Symlinks are followed; a file
+// reached by two paths is read once. Compressed rotations (.gz, .bz2, .xz,
+// .zst, .zip, .lz4) and .tmp files are never read.
+//
+// # Identity
+//
+// A file is located by device and inode and identified by its fingerprint:
+// its first line including the '\n', or its first 256 bytes when that line is
+// longer. The fingerprint never changes once it exists (container log lines
+// start with a nanosecond timestamp, so it is unique in practice). The file
+// key given to the parser (parser.Source.FileKey, mixed into record IDs) is
+// the hex of an xxh3-128 hash of device, inode, truncation generation and
+// fingerprint: it survives renames and differs between files, including
+// between the contents of one inode before and after a copytruncate. A
+// stored position whose fingerprint does not match the file now at its device
+// and inode belongs to an earlier file (inode reuse) and is ignored.
+//
+// # Reading
+//
+// Each open file has one goroutine reading it with pread in 256 KiB chunks
+// and splitting lines with bytes.IndexByte. A partial last line is held back
+// and its offset does not advance. A physical line longer than
+// MaxLineBytes+64 KiB is cut: its head goes to the parser with
+// parser.Line.Truncated, the rest up to its '\n' is skipped without being
+// buffered and counted in logspool_input_lost_bytes_total{reason="line_cut"}.
+// Memory per file is one pooled 256 KiB buffer while it is being read (none
+// while it is idle and holds no partial line), and at most MaxLineBytes plus
+// 320 KiB while a long line is pending.
+//
+// # Positions
+//
+// After each BatchBytes (256 KiB) of input and at every end of file the
+// records and ONE checkpoint for the file are appended together. The
+// checkpoint key is "f/<dev hex>:<inode hex>"; its value is:
+//
+//	byte     version (1)
+//	uvarint  resume    where reading restarts: the end of the last decoded
+//	                   line, or the start of the parser's pending partial
+//	                   message (Decoder.Pending) when it holds one
+//	uvarint  consumed  the end of the last decoded line (>= resume)
+//	uvarint  size      the file size last observed
+//	uvarint  dev, inode, generation (truncations seen)
+//	uvarint  len, fingerprint bytes
+//	uvarint  len, path as discovered
+//	uvarint  len, symlink target
+//
+// After a restart, reading resumes at resume; lines up to consumed are decoded
+// again to rebuild the pending partial, but the records they produce are
+// dropped because they were appended before. So a crash at any point neither
+// loses nor re-emits a line (the spool's append is atomic). When the sink is
+// full Append blocks and the reader stops; nothing is buffered without bound.
+// A failed Append is retried with backoff and never moves a position.
+//
+// # Rotation
+//
+//   - Rename (kubelet 0.log -> 0.log.<timestamp> behind the unchanged
+//     symlink; docker x-json.log -> .1 -> .2): the open descriptor is read to
+//     its end while the runtime may still write it; once the file is no
+//     longer matched by the globs and has produced nothing for RotatedIdle
+//     (5 s) it is released. A generation that was created and rotated away
+//     between two scans is found next to its successor by name and drained.
+//   - Copytruncate: a size below the read offset, or a changed fingerprint
+//     (checked whenever the size changes and every PollInterval), restarts
+//     the file at 0 with a new generation. Bytes the file held past the read
+//     offset when it was truncated are lost: counted (reason="truncated").
+//   - Deletion: the open descriptor is drained, then released.
+//
+// A released file's pending partial is flushed (flagged partial by the
+// parser), a last unterminated line is decoded as it is, and its checkpoint is
+// deleted in the same append.
+//
+// After a crash mid-rotation, a checkpoint whose file the globs no longer find
+// is looked up by device and inode among the files next to its last known
+// path and drained from its position. A file that is gone is logged with its
+// path, its unread bytes (size - consumed as last observed) counted as
+// reason="rotated_unread" (its name now leads to another file) or
+// "deleted_unread", and its checkpoint deleted.
+//
+// # Start
+//
+// Config.ReadFrom ("head" or "tail") applies only to the files found at the
+// very first start, when the sink holds no "f/" checkpoint at all; "tail"
+// starts after the last complete line. Files found later are read from 0.
+//
+// # Limits
+//
+// A generation rotated away before the tailer first looked at its glob path
+// (at startup), or a file created and deleted between two scans, cannot be
+// seen and is not counted. Bytes written to a copytruncated file after the
+// last size observation and before the truncation are not counted either
+// (the count is a lower bound). A released rotated file that is written
+// again after RotatedIdle is not read again.
+package tailer

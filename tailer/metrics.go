@@ -1,0 +1,126 @@
+package tailer
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reasons of logspool_input_lost_bytes_total used by the tailer.
+const (
+	LostLineCut       = "line_cut"       // tail of an over-long physical line, skipped
+	LostRotatedUnread = "rotated_unread" // a rotated file vanished before it was read to its end
+	LostTruncated     = "truncated"      // bytes past the read offset when a file was truncated
+	LostDeletedUnread = "deleted_unread" // a deleted file vanished before it was read to its end
+)
+
+// Metrics are the tailer's Prometheus metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	filesWatched prometheus.Gauge
+	bytes        prometheus.Counter
+	lines        prometheus.Counter
+	lag          *prometheus.GaugeVec
+	rotations    *prometheus.CounterVec
+	lost         *prometheus.CounterVec
+}
+
+// NewMetrics creates the tailer's metrics and registers them with reg (nil:
+// not registered). A collector that reg already holds under the same name and
+// labels (logspool_input_lost_bytes_total is shared with other inputs) is
+// reused instead of failing.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		filesWatched: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logspool_tailer_files_watched",
+			Help: "Files the tailer currently holds open.",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logspool_tailer_bytes_total",
+			Help: "Bytes of complete lines read from container log files.",
+		}),
+		lines: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logspool_tailer_lines_total",
+			Help: "Complete physical lines read from container log files.",
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "logspool_tailer_lag_bytes",
+			Help: "File size minus the committed offset, per open file.",
+		}, []string{"path"}),
+		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logspool_tailer_rotations_total",
+			Help: "File rotations seen, by kind (rename or truncate).",
+		}, []string{"kind"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logspool_input_lost_bytes_total",
+			Help: "Input bytes that could not be read or were cut, by reason.",
+		}, []string{"reason"}),
+	}
+	if reg != nil {
+		m.filesWatched = register(reg, m.filesWatched)
+		m.bytes = register(reg, m.bytes)
+		m.lines = register(reg, m.lines)
+		m.lag = register(reg, m.lag)
+		m.rotations = register(reg, m.rotations)
+		m.lost = register(reg, m.lost)
+	}
+	return m
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
+}
+
+// LineCut returns the counter of logspool_input_lost_bytes_total{reason="line_cut"}
+// (for parser.Config), or nil for a nil *Metrics.
+func (m *Metrics) LineCut() prometheus.Counter {
+	if m == nil {
+		return nil
+	}
+	return m.lost.WithLabelValues(LostLineCut)
+}
+
+func (m *Metrics) setFiles(n int) {
+	if m != nil {
+		m.filesWatched.Set(float64(n))
+	}
+}
+
+func (m *Metrics) read(bytes int64, lines int) {
+	if m != nil {
+		m.bytes.Add(float64(bytes))
+		m.lines.Add(float64(lines))
+	}
+}
+
+func (m *Metrics) setLag(path string, lag int64) {
+	if m != nil {
+		m.lag.WithLabelValues(path).Set(float64(lag))
+	}
+}
+
+func (m *Metrics) deleteLag(path string) {
+	if m != nil {
+		m.lag.DeleteLabelValues(path)
+	}
+}
+
+func (m *Metrics) rotation(kind string) {
+	if m != nil {
+		m.rotations.WithLabelValues(kind).Inc()
+	}
+}
+
+func (m *Metrics) lostBytes(reason string, n int64) {
+	if m != nil && n > 0 {
+		m.lost.WithLabelValues(reason).Add(float64(n))
+	}
+}

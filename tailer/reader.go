@@ -1,0 +1,468 @@
+package tailer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/spool/record"
+)
+
+const (
+	// readSize is the size of one read and of the pooled read buffers.
+	readSize = 256 << 10
+	// minPoll and maxPoll bound the backoff of a reader waiting at the end
+	// of its file (a filesystem notification wakes it earlier).
+	minPoll = 10 * time.Millisecond
+	maxPoll = 250 * time.Millisecond
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
+// reader follows one open file. Its goroutine owns every field above mu; the
+// fields under mu are shared with the scanner and Files.
+type reader struct {
+	t     *Tailer
+	f     *os.File
+	id    fileID
+	key   string
+	src   parser.Source // Path and Resolved as first discovered
+	wake  chan struct{}
+	check atomic.Bool // re-check the fingerprint now (Reopen)
+
+	fp       []byte
+	fpFinal  bool
+	gen      uint64
+	dec      Decoder
+	cutLimit int
+
+	buf     []byte
+	lo, hi  int   // buf[lo:hi] are unconsumed bytes
+	bufOff  int64 // file offset of buf[0]
+	readPos int64 // file offset of the next byte to read (of buf[hi])
+
+	consumed    int64 // end of the last line handed to the decoder
+	replayUntil int64 // records of lines ending at or before this were appended before a restart
+	committed   position
+
+	cutting  bool // skipping the tail of an over-long line
+	cutStart int64
+	cutHead  []byte
+	cutSkip  int64
+
+	batch      []record.Record
+	batchBytes int64
+	batchLines int
+
+	lastData    time.Time
+	lastFPCheck time.Time
+	lastSize    int64
+	readErrs    int
+
+	mu       sync.Mutex
+	path     string
+	resolved string
+	matched  bool
+	commOff  int64
+	size     int64
+}
+
+func (t *Tailer) newReader(f *os.File, id fileID, path, resolved string, matched bool) *reader {
+	return &reader{
+		t:        t,
+		f:        f,
+		id:       id,
+		key:      id.checkpointKey(),
+		src:      parser.Source{Path: path, Resolved: resolved},
+		wake:     make(chan struct{}, 1),
+		cutLimit: t.cfg.MaxLineBytes + cutSlack,
+		path:     path,
+		resolved: resolved,
+		matched:  matched,
+	}
+}
+
+// begin positions r at p before its goroutine starts.
+func (r *reader) begin(p position) {
+	r.readPos, r.consumed, r.replayUntil = p.Resume, p.Resume, p.Consumed
+	r.gen = p.Gen
+	switch {
+	case p.Resume == 0:
+		r.fp, r.fpFinal = nil, false
+	case len(p.FP) == 0: // read from tail: the fingerprint was never stored
+		fp, _, err := readFingerprint(r.f)
+		if err != nil {
+			r.t.log.Warn("reading fingerprint", "path", r.path, "error", err)
+		}
+		r.fp, r.fpFinal = fp, true
+	default:
+		r.fp, r.fpFinal = p.FP, true
+	}
+	p.ID, p.FP, p.Path, p.Resolved = r.id, r.fp, r.src.Path, r.src.Resolved
+	r.committed = p
+	r.commOff = p.Resume
+	r.size = r.lastSize
+	r.lastData = time.Now()
+	r.lastFPCheck = time.Now()
+}
+
+// poke wakes the reader; with recheck it also re-checks the fingerprint.
+func (r *reader) poke(recheck bool) {
+	if recheck {
+		r.check.Store(true)
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reader) setMatched(ok bool, path, resolved string) {
+	r.mu.Lock()
+	r.matched = ok
+	if ok {
+		r.path, r.resolved = path, resolved
+	}
+	r.mu.Unlock()
+}
+
+func (r *reader) paths() (path, resolved string, matched bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.path, r.resolved, r.matched
+}
+
+func (r *reader) state() FileState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return FileState{
+		Path: r.path, Resolved: r.resolved, Key: r.key,
+		Offset: r.commOff, Size: r.size, Lag: max(r.size-r.commOff, 0),
+		Rotated: !r.matched,
+	}
+}
+
+// run reads until ctx is done or the file is released.
+func (r *reader) run(ctx context.Context) {
+	defer func() {
+		r.putBuf()
+		_ = r.f.Close()
+	}()
+	poll := minPoll
+	for ctx.Err() == nil {
+		n, err := r.read()
+		if err != nil {
+			r.readErrs++
+			if r.readErrs == 1 {
+				r.t.log.Warn("reading file failed; retrying", "path", r.path, "offset", r.readPos, "error", err)
+			}
+		} else {
+			r.readErrs = 0
+		}
+		if n > 0 {
+			r.lastData = time.Now()
+			if err := r.process(ctx); err != nil {
+				return
+			}
+			poll = minPoll
+			continue
+		}
+		if r.lo == r.hi {
+			r.putBuf()
+		}
+		if err := r.commit(ctx); err != nil {
+			return
+		}
+		tm := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return
+		case <-r.wake:
+			tm.Stop()
+			poll = minPoll
+		case <-tm.C:
+			poll = min(poll*2, maxPoll)
+		}
+		// Check the file before reading what was written meanwhile: a file
+		// truncated and rewritten must be read from 0, not from our offset.
+		released, err := r.atEOF(ctx)
+		if err != nil || released {
+			return
+		}
+	}
+}
+
+// read reads the next chunk of the file into buf[hi:].
+func (r *reader) read() (int, error) {
+	if r.buf == nil {
+		r.buf = *bufPool.Get().(*[]byte)
+		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
+	}
+	if r.lo == r.hi {
+		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
+	}
+	if len(r.buf)-r.hi < readSize/4 {
+		if r.lo > 0 {
+			copy(r.buf, r.buf[r.lo:r.hi])
+			r.bufOff += int64(r.lo)
+			r.hi -= r.lo
+			r.lo = 0
+		}
+		if len(r.buf)-r.hi < readSize/4 {
+			// A line longer than the buffer: grow up to cutLimit + readSize,
+			// which process keeps enough (it cuts at cutLimit).
+			nb := make([]byte, min(2*len(r.buf), r.cutLimit+readSize))
+			copy(nb, r.buf[:r.hi])
+			r.putBuf()
+			r.buf = nb
+		}
+	}
+	n, err := r.f.ReadAt(r.buf[r.hi:], r.readPos)
+	r.hi += n
+	r.readPos += int64(n)
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return n, err
+}
+
+// putBuf returns the read buffer (and any partial line in it: it is read
+// again from consumed).
+func (r *reader) putBuf() {
+	if r.buf == nil {
+		return
+	}
+	if !r.cutting {
+		r.readPos = r.consumed
+	}
+	if len(r.buf) == readSize {
+		b := r.buf
+		bufPool.Put(&b)
+	}
+	r.buf = nil
+	r.lo, r.hi = 0, 0
+}
+
+// process hands the complete lines in buf to the decoder, cutting over-long
+// ones, and commits whenever BatchBytes of input have been decoded.
+func (r *reader) process(ctx context.Context) error {
+	for r.lo < r.hi {
+		data := r.buf[r.lo:r.hi]
+		i := bytes.IndexByte(data, '\n')
+		if r.cutting {
+			if i < 0 {
+				r.cutSkip += int64(len(data))
+				r.lo = r.hi
+				return nil
+			}
+			r.cutSkip += int64(i)
+			end := r.bufOff + int64(r.lo+i+1)
+			r.lo += i + 1
+			r.t.m.lostBytes(LostLineCut, r.cutSkip)
+			r.t.log.Warn("cut over-long line", "path", r.path, "offset", r.cutStart,
+				"line_bytes", end-r.cutStart-1, "kept_bytes", len(r.cutHead), "lost_bytes", r.cutSkip)
+			r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: end, Truncated: true})
+			r.cutting, r.cutHead, r.cutSkip = false, nil, 0
+		} else if i < 0 {
+			if len(data) >= r.cutLimit {
+				r.cutting = true
+				r.cutStart = r.bufOff + int64(r.lo)
+				r.cutHead = bytes.Clone(data[:r.cutLimit])
+				r.cutSkip = int64(len(data) - r.cutLimit)
+				r.lo = r.hi
+			}
+			return nil
+		} else {
+			start := r.bufOff + int64(r.lo)
+			r.lo += i + 1
+			r.deliver(parser.Line{Bytes: data[:i], Start: start, End: start + int64(i) + 1})
+		}
+		if r.batchBytes >= int64(r.t.cfg.BatchBytes) {
+			if err := r.commit(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deliver decodes one line into the batch.
+func (r *reader) deliver(ln parser.Line) {
+	if r.dec == nil {
+		if !r.fpFinal {
+			fp, _, err := readFingerprint(r.f)
+			if err != nil {
+				r.t.log.Warn("reading fingerprint", "path", r.path, "error", err)
+			}
+			// A complete line exists, so the fingerprint is final unless
+			// the file was truncated under us; either way it is fixed now
+			// so that the file key stays the same.
+			r.fp, r.fpFinal = fp, true
+		}
+		src := r.src
+		src.FileKey = fileKey(r.id, r.gen, r.fp)
+		r.dec = r.t.cfg.NewDecoder(src)
+	}
+	n := len(r.batch)
+	r.batch = r.dec.Decode(r.batch, ln)
+	if ln.End <= r.replayUntil {
+		r.batch = r.batch[:n] // appended before the restart
+	}
+	r.consumed = ln.End
+	r.batchBytes += ln.End - ln.Start
+	r.batchLines++
+}
+
+// position returns the checkpoint of what has been decoded so far.
+func (r *reader) position() position {
+	resume := r.consumed
+	if r.dec != nil {
+		if p, ok := r.dec.Pending(); ok && p < resume {
+			resume = p
+		}
+	}
+	return position{
+		Resume: resume, Consumed: max(r.consumed, r.replayUntil),
+		Size: max(r.lastSize, r.readPos), ID: r.id, Gen: r.gen, FP: r.fp,
+		Path: r.src.Path, Resolved: r.src.Resolved,
+	}
+}
+
+// commit appends the batch and the file's checkpoint, when either changed.
+func (r *reader) commit(ctx context.Context) error {
+	p := r.position()
+	if len(r.batch) == 0 && p.Resume == r.committed.Resume && p.Consumed == r.committed.Consumed && p.Gen == r.committed.Gen {
+		return nil
+	}
+	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: encodePosition(p)})
+}
+
+func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoint) error {
+	if err := appendRetry(ctx, r.t.sink, r.t.log, r.batch, cp); err != nil {
+		return err
+	}
+	r.t.m.read(r.batchBytes, r.batchLines)
+	r.committed = p
+	r.batch = make([]record.Record, 0, cap(r.batch))
+	r.batchBytes, r.batchLines = 0, 0
+	r.mu.Lock()
+	r.commOff = p.Resume
+	r.mu.Unlock()
+	return nil
+}
+
+// atEOF runs when the file is read to its end: it detects truncation,
+// publishes the lag and releases a file that is no longer matched and has
+// been idle for RotatedIdle. It reports whether r was released.
+func (r *reader) atEOF(ctx context.Context) (bool, error) {
+	fi, err := r.f.Stat()
+	if err != nil {
+		r.t.log.Warn("stating open file", "path", r.path, "error", err)
+		return false, nil
+	}
+	size := fi.Size()
+	_, nlink, _ := statOf(fi)
+	if size < r.readPos {
+		return false, r.truncated(ctx, size, "size below read offset")
+	}
+	now := time.Now()
+	if r.fpFinal && len(r.fp) > 0 && (r.check.Swap(false) || size != r.lastSize || now.Sub(r.lastFPCheck) >= r.t.cfg.PollInterval) {
+		r.lastFPCheck = now
+		ok, err := fingerprintMatches(r.f, r.fp)
+		if err != nil {
+			r.t.log.Warn("reading fingerprint", "path", r.path, "error", err)
+		} else if !ok {
+			return false, r.truncated(ctx, size, "first line changed")
+		}
+	}
+	r.lastSize = size
+	r.mu.Lock()
+	r.size = size
+	matched := r.matched
+	lag := max(size-r.commOff, 0)
+	r.mu.Unlock()
+	if matched {
+		r.t.m.setLag(r.src.Path, lag)
+	}
+	if matched || now.Sub(r.lastData) < r.t.cfg.RotatedIdle || r.readPos < size {
+		return false, nil
+	}
+	return true, r.release(ctx, nlink > 0)
+}
+
+// truncated restarts r at offset 0 of a file that was truncated (copytruncate)
+// or rewritten under it, counting what it had not read as lost.
+func (r *reader) truncated(ctx context.Context, size int64, why string) error {
+	lost := max(r.lastSize, r.readPos) - r.consumed
+	if r.cutting {
+		lost = max(r.lastSize, r.readPos) - r.cutStart
+	}
+	r.t.m.rotation("truncate")
+	r.t.m.lostBytes(LostTruncated, lost)
+	r.t.log.Warn("file truncated; reading it from the start", "path", r.path, "reason", why,
+		"offset", r.consumed, "size", size, "lost_bytes", max(lost, 0))
+	if r.dec != nil {
+		r.batch = r.dec.Flush(r.batch)
+	}
+	r.putBuf()
+	r.gen++
+	r.fp, r.fpFinal, r.dec = nil, false, nil
+	r.readPos, r.consumed, r.replayUntil = 0, 0, 0
+	r.cutting, r.cutHead, r.cutSkip = false, nil, 0
+	r.lastSize = size
+	p := position{ID: r.id, Gen: r.gen, Size: size, Path: r.src.Path, Resolved: r.src.Resolved}
+	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: encodePosition(p)})
+}
+
+// release drains r for good: a last unterminated line is decoded as it is,
+// the decoder's pending partial is flushed, and the records are appended
+// together with the deletion of the file's checkpoint.
+func (r *reader) release(ctx context.Context, exists bool) error {
+	if end := max(r.lastSize, r.readPos); r.cutting || end > r.consumed {
+		if err := r.drainTail(end); err != nil {
+			r.t.log.Warn("reading the last line before release", "path", r.path, "error", err)
+		}
+	}
+	if r.dec != nil {
+		r.batch = r.dec.Flush(r.batch)
+	}
+	p := r.position()
+	p.Resume = p.Consumed
+	if err := r.appendBatch(ctx, p, record.Checkpoint{Key: r.key}); err != nil {
+		return err
+	}
+	r.t.release(r, p, exists)
+	r.t.log.Info("released file", "path", r.src.Path, "resolved", r.src.Resolved, "offset", p.Consumed, "deleted", !exists)
+	return nil
+}
+
+// drainTail decodes the bytes between consumed and end, which have no
+// trailing newline, as a last line.
+func (r *reader) drainTail(end int64) error {
+	if r.cutting {
+		r.cutSkip += end - r.readPos
+		r.t.m.lostBytes(LostLineCut, r.cutSkip)
+		r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: end, Truncated: true})
+		r.cutting, r.cutHead, r.cutSkip = false, nil, 0
+		return nil
+	}
+	n := end - r.consumed
+	truncated := n > int64(r.cutLimit)
+	buf := make([]byte, min(n, int64(r.cutLimit)))
+	got, err := r.f.ReadAt(buf, r.consumed)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if truncated {
+		r.t.m.lostBytes(LostLineCut, n-int64(got))
+	}
+	r.deliver(parser.Line{Bytes: buf[:got], Start: r.consumed, End: end, Truncated: truncated})
+	return nil
+}

@@ -1,0 +1,718 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/spool/record"
+)
+
+// Sink stores records together with the checkpoint they advance, atomically.
+// *spool.Spool satisfies it.
+type Sink interface {
+	// Append stores recs and cps in one atomic write; it blocks while the
+	// sink is full, until there is room or ctx is done.
+	Append(ctx context.Context, recs []record.Record, cps ...record.Checkpoint) error
+	// Checkpoint returns the stored value for key, or nil when there is none.
+	Checkpoint(key string) ([]byte, error)
+	// Checkpoints returns every stored checkpoint whose key starts with prefix.
+	Checkpoints(prefix string) (map[string][]byte, error)
+}
+
+// Decoder turns the physical lines of one file into records. *parser.Decoder
+// satisfies it.
+type Decoder interface {
+	Decode(dst []record.Record, ln parser.Line) []record.Record
+	Pending() (start int64, ok bool)
+	Flush(dst []record.Record) []record.Record
+}
+
+// FileState is a snapshot of one open file, for `logspool status`.
+type FileState struct {
+	// Path is the path as discovered; Resolved its symlink target ("" when
+	// Path is not a symlink).
+	Path, Resolved string
+	// Key is the file's checkpoint key in the sink.
+	Key string
+	// Offset is the committed offset: where reading resumes after a restart.
+	Offset int64
+	// Size is the file size last observed.
+	Size int64
+	// Lag is Size minus Offset.
+	Lag int64
+	// Rotated is set when the file is no longer matched by the globs (rotated
+	// away or deleted) and is being drained before release.
+	Rotated bool
+}
+
+// Tailer follows the files matched by Config.Globs and appends their records
+// and positions to a Sink.
+type Tailer struct {
+	cfg  Config
+	sink Sink
+	log  *slog.Logger
+	m    *Metrics
+
+	scanNow chan struct{} // cap 1: a scan is wanted
+	reopen  chan struct{} // cap 1: Reopen was called
+
+	mu         sync.Mutex
+	running    bool
+	readers    map[fileID]*reader
+	byPath     map[string]*reader // glob path and resolved path -> reader
+	tombstones map[fileID]tombstone
+	seen       map[string]seenPath // glob path -> the file it led to at the last scan
+	firstStart bool                // no file checkpoint existed when Run started
+	initial    bool                // the current scan is the first one of this Run
+}
+
+// seenPath is the file a glob path led to, and when.
+type seenPath struct {
+	id fileID
+	at time.Time
+}
+
+const (
+	// seenTTL bounds how long a glob path that matches nothing is remembered.
+	seenTTL = 10 * time.Minute
+	// mtimeSlack allows for coarse file time stamps when deciding whether a
+	// rotated file was written since the last scan.
+	mtimeSlack = 2 * time.Second
+)
+
+// tombstone remembers a file released in this run while it still existed, so
+// that it resumes where it stopped if it shows up in the globs again.
+type tombstone struct {
+	pos     position
+	expires time.Time
+}
+
+// tombstoneTTL bounds how long released files are remembered.
+const tombstoneTTL = time.Hour
+
+// New returns a Tailer for cfg that appends to sink.
+func New(cfg Config, sink Sink) (*Tailer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if sink == nil {
+		return nil, errors.New("tailer: nil sink")
+	}
+	cfg = cfg.withDefaults()
+	return &Tailer{
+		cfg:        cfg,
+		sink:       sink,
+		log:        cfg.Logger.With("component", "tailer"),
+		m:          cfg.Metrics,
+		scanNow:    make(chan struct{}, 1),
+		reopen:     make(chan struct{}, 1),
+		readers:    make(map[fileID]*reader),
+		byPath:     make(map[string]*reader),
+		tombstones: make(map[fileID]tombstone),
+		seen:       make(map[string]seenPath),
+	}, nil
+}
+
+// Reopen asks the tailer to re-scan the globs at once and every reader to
+// re-check its file (size, truncation, rotation). Safe to call from a signal
+// handler goroutine; it does not block.
+func (t *Tailer) Reopen() {
+	select {
+	case t.reopen <- struct{}{}:
+	default:
+	}
+}
+
+// Files returns a snapshot of the open files, sorted by path.
+func (t *Tailer) Files() []FileState {
+	t.mu.Lock()
+	rs := make([]*reader, 0, len(t.readers))
+	for _, r := range t.readers {
+		rs = append(rs, r)
+	}
+	t.mu.Unlock()
+	out := make([]FileState, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.state())
+	}
+	slices.SortFunc(out, func(a, b FileState) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+// Run follows the files until ctx is done. It returns when every reader has
+// stopped, with nil after ctx is done, or an error when the sink's
+// checkpoints cannot be read at startup. Stopping never loses data: what was
+// read but not appended is read again after the next start.
+func (t *Tailer) Run(ctx context.Context) error {
+	t.mu.Lock()
+	if t.running {
+		t.mu.Unlock()
+		return errors.New("tailer: Run called twice")
+	}
+	t.running = true
+	t.mu.Unlock()
+
+	cps, err := t.sink.Checkpoints(checkpointPrefix)
+	if err != nil {
+		return fmt.Errorf("reading file checkpoints: %w", err)
+	}
+	t.firstStart = len(cps) == 0
+
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		t.mu.Lock()
+		for id, r := range t.readers {
+			t.m.deleteLag(r.src.Path)
+			delete(t.readers, id)
+		}
+		t.byPath = make(map[string]*reader)
+		t.m.setFiles(0)
+		t.mu.Unlock()
+	}()
+	start := func(r *reader) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.run(ctx)
+		}()
+	}
+
+	w := newWatcher(t.log)
+	defer w.close()
+
+	t.initial = true
+	t.scan(ctx, start, w)
+	t.initial = false
+	t.recoverOrphans(ctx, cps, start)
+
+	tick := time.NewTicker(t.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			t.scan(ctx, start, w)
+		case <-t.scanNow:
+			t.scan(ctx, start, w)
+		case <-t.reopen:
+			t.log.Info("reopening: re-scanning globs and re-checking files")
+			t.scan(ctx, start, w)
+			t.mu.Lock()
+			for _, r := range t.readers {
+				r.poke(true)
+			}
+			t.mu.Unlock()
+		case ev := <-w.events():
+			t.handleEvent(ev)
+		case err := <-w.errors():
+			t.log.Warn("filesystem notifications failed; relying on polling", "error", err)
+		}
+	}
+}
+
+// handleEvent turns a filesystem notification into a scan request (entries
+// created, removed or renamed) or a wake-up of the reader of that path.
+func (t *Tailer) handleEvent(ev fsnotify.Event) {
+	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		select {
+		case t.scanNow <- struct{}{}:
+		default:
+		}
+	}
+	if ev.Has(fsnotify.Write) || ev.Has(fsnotify.Chmod) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		t.mu.Lock()
+		r := t.byPath[ev.Name]
+		t.mu.Unlock()
+		if r != nil {
+			r.poke(false)
+		}
+	}
+}
+
+// found is one file matched by the globs in a scan.
+type found struct {
+	path, resolved string
+	fi             os.FileInfo
+}
+
+// skipSuffixes are compressed rotations that are never read, whatever the globs.
+var skipSuffixes = []string{".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".tmp"}
+
+func skipName(path string) bool {
+	for _, s := range skipSuffixes {
+		if strings.HasSuffix(path, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// glob matches the globs and stats every match (following symlinks).
+func (t *Tailer) glob() map[fileID]found {
+	out := make(map[fileID]found)
+	for _, g := range t.cfg.Globs {
+		matches, err := filepath.Glob(g)
+		if err != nil {
+			t.log.Error("matching glob", "glob", g, "error", err)
+			continue
+		}
+		for _, p := range matches {
+			if skipName(p) {
+				continue
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				if !errors.Is(err, os.ErrNotExist) {
+					t.log.Warn("stating file", "path", p, "error", err)
+				}
+				continue
+			}
+			if !fi.Mode().IsRegular() {
+				continue
+			}
+			id, _, err := statOf(fi)
+			if err != nil {
+				t.log.Warn("identifying file", "path", p, "error", err)
+				continue
+			}
+			if _, dup := out[id]; dup {
+				continue // a file reached by two paths is read once
+			}
+			var resolved string
+			if lfi, err := os.Lstat(p); err == nil && lfi.Mode()&os.ModeSymlink != 0 {
+				if r, err := filepath.EvalSymlinks(p); err == nil {
+					resolved = r
+				}
+			}
+			out[id] = found{path: p, resolved: resolved, fi: fi}
+		}
+	}
+	return out
+}
+
+// scan matches the globs, marks every reader as still matched or not, starts
+// readers for new files, prunes tombstones and updates the watched directories.
+func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
+	if ctx.Err() != nil {
+		return
+	}
+	matched := t.glob()
+	now := time.Now()
+
+	t.mu.Lock()
+	for id, r := range t.readers {
+		f, ok := matched[id]
+		r.setMatched(ok, f.path, f.resolved)
+	}
+	for id, f := range matched {
+		if seen, ok := t.seen[f.path]; ok && seen.id != id {
+			// The path leads to another file now: a rotation. Generations
+			// that were created and rotated away since the last scan are
+			// found next to the file by name and drained too.
+			t.m.rotation("rename")
+			t.sweepRotatedLocked(f, seen.at, start)
+		}
+		t.seen[f.path] = seenPath{id: id, at: now}
+		if _, ok := t.readers[id]; ok {
+			continue
+		}
+		r, err := t.open(id, f.path, f, true)
+		if err != nil {
+			t.log.Warn("opening file", "path", f.path, "error", err)
+			continue
+		}
+		if r == nil {
+			continue
+		}
+		t.addLocked(r)
+		start(r)
+	}
+	for p, seen := range t.seen {
+		if now.Sub(seen.at) > seenTTL {
+			delete(t.seen, p)
+		}
+	}
+	for id, ts := range t.tombstones {
+		if now.After(ts.expires) {
+			delete(t.tombstones, id)
+		}
+	}
+	t.rebuildPathsLocked()
+	dirs := t.watchDirsLocked()
+	t.mu.Unlock()
+	w.set(dirs)
+}
+
+// sweepRotatedLocked opens the rotated siblings of f (0.log.<timestamp>,
+// x-json.log.1, ...) that were modified since the scan before (since) and
+// that the tailer does not know: generations of the file that were created
+// and rotated away between two scans. They are drained from their start.
+func (t *Tailer) sweepRotatedLocked(f found, since time.Time, start func(*reader)) {
+	last := f.path
+	if f.resolved != "" {
+		last = f.resolved
+	}
+	dir, base := filepath.Split(last)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.log.Warn("listing rotated files", "dir", dir, "error", err)
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, base+".") || skipName(name) || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || fi.ModTime().Before(since.Add(-mtimeSlack)) {
+			continue
+		}
+		id, _, err := statOf(fi)
+		if err != nil {
+			continue
+		}
+		if _, ok := t.readers[id]; ok {
+			continue
+		}
+		if _, ok := t.tombstones[id]; ok {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		r, err := t.open(id, path, f, false)
+		if err != nil {
+			t.log.Warn("opening rotated file", "path", path, "error", err)
+			continue
+		}
+		if r == nil {
+			continue
+		}
+		t.log.Info("draining a generation that was rotated away between two scans", "path", path, "glob_path", f.path)
+		t.addLocked(r)
+		start(r)
+	}
+}
+
+func (t *Tailer) addLocked(r *reader) {
+	t.readers[r.id] = r
+	t.m.setFiles(len(t.readers))
+}
+
+// rebuildPathsLocked maps paths to readers for notifications; a path that a
+// rotated file and its successor share goes to the successor.
+func (t *Tailer) rebuildPathsLocked() {
+	clear(t.byPath)
+	for _, matchedPass := range []bool{false, true} {
+		for _, r := range t.readers {
+			p, res, matched := r.paths()
+			if matched != matchedPass {
+				continue
+			}
+			t.byPath[p] = r
+			if res != "" {
+				t.byPath[res] = r
+			}
+		}
+	}
+}
+
+// watchDirsLocked lists the directories to watch: those of the globs and
+// those holding the symlink targets of open files.
+func (t *Tailer) watchDirsLocked() map[string]bool {
+	dirs := make(map[string]bool)
+	for _, g := range t.cfg.Globs {
+		d := filepath.Dir(g)
+		if hasMeta(d) {
+			ms, _ := filepath.Glob(d)
+			for _, m := range ms {
+				dirs[m] = true
+			}
+			continue
+		}
+		dirs[d] = true
+	}
+	for _, r := range t.readers {
+		p, res, _ := r.paths()
+		dirs[filepath.Dir(p)] = true
+		if res != "" {
+			dirs[filepath.Dir(res)] = true
+		}
+	}
+	return dirs
+}
+
+func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
+
+// open opens the file at path (found by the globs as f) and decides where to start reading it: at
+// its checkpoint when that still describes this file, at its tombstone when
+// it was released earlier in this run, at the last line end when this is the
+// very first start and ReadFrom is "tail", else at 0. It returns nil, nil when
+// the file changed between the glob and the open.
+func (t *Tailer) open(id fileID, path string, f found, matched bool) (*reader, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	fi, err := fd.Stat()
+	if err != nil {
+		fd.Close()
+		return nil, fmt.Errorf("stating opened file: %w", err)
+	}
+	gotID, _, err := statOf(fi)
+	if err != nil || gotID != id {
+		fd.Close()
+		return nil, err // replaced between glob and open: the next scan sees the new one
+	}
+	r := t.newReader(fd, id, f.path, f.resolved, matched)
+	r.lastSize = fi.Size()
+
+	start, err := t.startPosition(r, fi.Size())
+	if err != nil {
+		fd.Close()
+		return nil, err
+	}
+	r.begin(start)
+	return r, nil
+}
+
+// startPosition computes where r starts (see open), filling r's fingerprint
+// and generation.
+func (t *Tailer) startPosition(r *reader, size int64) (position, error) {
+	key := r.id.checkpointKey()
+	if ts, ok := t.tombstones[r.id]; ok {
+		delete(t.tombstones, r.id)
+		if p, ok := t.validate(r, ts.pos, size); ok {
+			return p, nil
+		}
+	}
+	val, err := t.sink.Checkpoint(key)
+	if err != nil {
+		return position{}, fmt.Errorf("reading checkpoint %s: %w", key, err)
+	}
+	if val != nil {
+		p, err := decodePosition(val)
+		if err != nil {
+			t.log.Warn("ignoring malformed checkpoint; reading file from the start", "path", r.path, "key", key, "error", err)
+			return position{}, nil
+		}
+		if p, ok := t.validate(r, p, size); ok {
+			return p, nil
+		}
+		return position{Gen: p.Gen + 1}, nil
+	}
+	if t.initial && t.firstStart && t.cfg.ReadFrom == "tail" {
+		off, err := lastLineEnd(r.f, size)
+		if err != nil {
+			return position{}, fmt.Errorf("finding the last line of %s: %w", r.path, err)
+		}
+		return position{Resume: off, Consumed: off}, nil
+	}
+	return position{}, nil
+}
+
+// validate checks that the stored position p belongs to the file r has open
+// (same fingerprint, not truncated). When it does not, the bytes the old file
+// held past p are counted as lost and ok is false.
+func (t *Tailer) validate(r *reader, p position, size int64) (position, bool) {
+	match, err := fingerprintMatches(r.f, p.FP)
+	if err != nil {
+		t.log.Warn("reading fingerprint", "path", r.path, "error", err)
+	}
+	switch {
+	case match && p.Resume <= size:
+		return p, true
+	case match:
+		lost := max(p.Size, p.Consumed) - p.Consumed
+		t.m.rotation("truncate")
+		t.m.lostBytes(LostTruncated, lost)
+		t.log.Warn("file was truncated while not followed; reading it from the start",
+			"path", r.path, "offset", p.Resume, "size", size, "lost_bytes", lost)
+	default:
+		lost := p.Size - p.Consumed
+		t.m.lostBytes(LostDeletedUnread, lost)
+		t.log.Info("checkpoint belongs to an earlier file with the same inode; reading from the start",
+			"path", r.path, "old_path", p.Path, "lost_bytes", max(lost, 0))
+	}
+	return position{}, false
+}
+
+// recoverOrphans handles the checkpoints of files that the first scan did not
+// find: a file rotated while the tailer was down is looked up by device and
+// inode next to its last known path and drained; a file that is gone is
+// reported (its unread bytes counted as lost) and its checkpoint deleted.
+func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, start func(*reader)) {
+	for key, val := range cps {
+		if ctx.Err() != nil {
+			return
+		}
+		p, err := decodePosition(val)
+		if err != nil {
+			t.log.Warn("deleting malformed checkpoint", "key", key, "error", err)
+			t.deleteCheckpoint(ctx, key)
+			continue
+		}
+		t.mu.Lock()
+		_, open := t.readers[p.ID]
+		t.mu.Unlock()
+		if key != p.ID.checkpointKey() {
+			t.log.Warn("deleting checkpoint stored under a foreign key", "key", key, "path", p.Path)
+			t.deleteCheckpoint(ctx, key)
+			continue
+		}
+		if open {
+			continue
+		}
+		r, err := t.openOrphan(p)
+		if err != nil {
+			t.log.Warn("opening rotated file", "path", p.Path, "error", err)
+		}
+		if r != nil {
+			t.log.Info("draining file rotated while stopped", "path", r.path, "resolved", r.resolved, "offset", p.Resume)
+			t.mu.Lock()
+			t.addLocked(r)
+			t.rebuildPathsLocked()
+			t.mu.Unlock()
+			start(r)
+			continue
+		}
+		last := p.Path
+		if p.Resolved != "" {
+			last = p.Resolved
+		}
+		reason := LostDeletedUnread
+		if _, err := os.Stat(last); err == nil {
+			reason = LostRotatedUnread
+		}
+		lost := max(p.Size-p.Consumed, 0)
+		t.m.lostBytes(reason, lost)
+		if lost > 0 {
+			t.log.Warn("file vanished before it was read to its end", "path", p.Path, "resolved", p.Resolved,
+				"offset", p.Consumed, "size", p.Size, "lost_bytes", lost, "reason", reason)
+		} else {
+			t.log.Info("forgetting file that is gone", "path", p.Path, "resolved", p.Resolved)
+		}
+		t.deleteCheckpoint(ctx, key)
+	}
+}
+
+// openOrphan looks for the file of p next to its last known path (rotated
+// names such as 0.log.20240101-120000 or x-json.log.1) and opens it. It
+// returns nil, nil when the file is not there or is another file now.
+func (t *Tailer) openOrphan(p position) (*reader, error) {
+	last := p.Path
+	if p.Resolved != "" {
+		last = p.Resolved
+	}
+	dir := filepath.Dir(last)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || skipName(e.Name()) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		id, _, err := statOf(fi)
+		if err != nil || id != p.ID {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		fd, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("opening %s: %w", path, err)
+		}
+		ofi, err := fd.Stat()
+		if err != nil {
+			fd.Close()
+			return nil, fmt.Errorf("stating %s: %w", path, err)
+		}
+		if gotID, _, err := statOf(ofi); err != nil || gotID != p.ID {
+			fd.Close()
+			return nil, nil
+		}
+		r := t.newReader(fd, p.ID, p.Path, p.Resolved, false)
+		r.lastSize = ofi.Size()
+		pos, ok := t.validate(r, p, ofi.Size())
+		if !ok {
+			fd.Close()
+			return nil, nil
+		}
+		r.begin(pos)
+		return r, nil
+	}
+	return nil, nil
+}
+
+// deleteCheckpoint deletes the checkpoint key, retrying until it is stored or
+// ctx is done.
+func (t *Tailer) deleteCheckpoint(ctx context.Context, key string) {
+	_ = appendRetry(ctx, t.sink, t.log, nil, record.Checkpoint{Key: key})
+}
+
+// release removes r after its final append; released files that still exist
+// are remembered in a tombstone.
+func (t *Tailer) release(r *reader, pos position, exists bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.readers[r.id] == r {
+		delete(t.readers, r.id)
+	}
+	t.m.setFiles(len(t.readers))
+	shared := false
+	for _, o := range t.readers {
+		shared = shared || o.src.Path == r.src.Path
+	}
+	if !shared {
+		t.m.deleteLag(r.src.Path)
+	}
+	t.rebuildPathsLocked()
+	if exists {
+		t.tombstones[r.id] = tombstone{pos: pos, expires: time.Now().Add(tombstoneTTL)}
+	}
+}
+
+// appendRetry appends until it succeeds or ctx is done, backing off between
+// failures: a failed append never moves a position, so retrying is safe.
+func appendRetry(ctx context.Context, sink Sink, log *slog.Logger, recs []record.Record, cp record.Checkpoint) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := sink.Append(ctx, recs, cp)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("appending to the spool failed; retrying", "key", cp.Key, "records", len(recs), "retry_in", backoff, "error", err)
+		tm := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return ctx.Err()
+		case <-tm.C:
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}

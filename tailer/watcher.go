@@ -1,0 +1,83 @@
+package tailer
+
+import (
+	"log/slog"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// watcher wraps fsnotify: it watches a set of directories and degrades to
+// "no events" (the scan poll still runs) when notifications are unavailable.
+type watcher struct {
+	w       *fsnotify.Watcher
+	log     *slog.Logger
+	watched map[string]bool
+	failed  map[string]bool // directories whose watch failed, logged once
+}
+
+func newWatcher(log *slog.Logger) *watcher {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		log.Warn("filesystem notifications unavailable; relying on polling", "error", err)
+	}
+	return &watcher{w: w, log: log, watched: make(map[string]bool), failed: make(map[string]bool)}
+}
+
+// set makes the watched directories equal dirs.
+func (w *watcher) set(dirs map[string]bool) {
+	if w.w == nil {
+		return
+	}
+	// Watches of deleted directories vanish by themselves; start from the
+	// watcher's own list so that a re-created directory is watched again.
+	clear(w.watched)
+	for _, d := range w.w.WatchList() {
+		w.watched[d] = true
+	}
+	for d := range w.watched {
+		if !dirs[d] {
+			_ = w.w.Remove(d) // fails harmlessly when the directory is gone
+			delete(w.watched, d)
+		}
+	}
+	for d := range dirs {
+		if w.watched[d] {
+			continue
+		}
+		if err := w.w.Add(d); err != nil {
+			if !w.failed[d] {
+				w.failed[d] = true
+				w.log.Debug("watching directory failed; polling it", "dir", d, "error", err)
+			}
+			continue
+		}
+		delete(w.failed, d)
+		w.watched[d] = true
+	}
+	for d := range w.failed {
+		if !dirs[d] {
+			delete(w.failed, d)
+		}
+	}
+}
+
+// events returns the event channel (nil, blocking forever, without a watcher).
+func (w *watcher) events() <-chan fsnotify.Event {
+	if w.w == nil {
+		return nil
+	}
+	return w.w.Events
+}
+
+func (w *watcher) errors() <-chan error {
+	if w.w == nil {
+		return nil
+	}
+	return w.w.Errors
+}
+
+func (w *watcher) close() {
+	if w.w != nil {
+		_ = w.w.Close()
+	}
+}
