@@ -5,12 +5,14 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"log/slog"
 	"slices"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/logspool/logspool/spool/record"
+	"github.com/zeebo/xxh3"
 )
 
 type format uint8
@@ -76,17 +78,42 @@ type Decoder struct {
 	scratch []byte // unescaped docker message
 	extra   []byte // encoded docker attrs of the current line
 	arena   arena
+	idBuf   []byte // hash input of record.FileID up to the offset
+	idLen   int
 	warned  bool
 }
 
 // NewDecoder returns a decoder for the file src. cfg should have passed
 // Validate; NewDecoder replaces invalid values by their defaults.
 func NewDecoder(cfg Config, src Source) *Decoder {
-	return &Decoder{
+	d := &Decoder{
 		cfg:  cfg.withDefaults(),
 		src:  src,
 		meta: ParsePath(src.Path, src.Resolved),
 	}
+	d.idBuf = appendIDField(d.idBuf, "f")
+	d.idBuf = appendIDField(d.idBuf, d.cfg.NodeName)
+	d.idBuf = appendIDField(d.idBuf, src.FileKey)
+	d.idLen = len(d.idBuf)
+	return d
+}
+
+// appendIDField appends s the way record.FileID hashes it: a 4-byte
+// little-endian length, then the bytes.
+func appendIDField(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// id returns record.FileID(NodeName, FileKey, off), hashing a precomputed
+// prefix in one shot (tests check that the two agree).
+func (d *Decoder) id(off int64) record.ID {
+	d.idBuf = binary.LittleEndian.AppendUint64(d.idBuf[:d.idLen], uint64(off))
+	h := xxh3.Hash128(d.idBuf)
+	var id record.ID
+	binary.BigEndian.PutUint64(id[:8], h.Hi)
+	binary.BigEndian.PutUint64(id[8:], h.Lo)
+	return id
 }
 
 // Meta returns the metadata the decoder took from the file's path.
@@ -172,9 +199,10 @@ func splitCRI(b []byte) (ts, stream []byte, partial bool, msg []byte, ok bool) {
 
 func (d *Decoder) decodeDocker(dst []record.Record, ln Line) []record.Record {
 	d.extra = d.extra[:0]
-	msg, stream, ts, st := d.parseDockerFast(ln.Bytes)
+	msg, escaped, stream, ts, st := d.parseDockerFast(ln.Bytes)
 	if st == dockerFallback {
 		msg, stream, ts, st = d.parseDockerSlow(ln.Bytes)
+		escaped = false
 	}
 	switch st {
 	case dockerInvalid:
@@ -193,6 +221,19 @@ func (d *Decoder) decodeDocker(dst []record.Record, ln Line) []record.Record {
 	t, ok := parseTimestamp(ts)
 	if !ok {
 		return d.malformed(dst, ln, formatDocker, reasonInvalidTimestamp)
+	}
+	if escaped {
+		// The common complete line: its escaped body is copied into the
+		// document as it is, without decoding and re-encoding.
+		if body, ok := verbatimBody(msg); ok && len(body) <= d.cfg.MaxLineBytes && !ln.Truncated {
+			if p := d.pendingFor(stream, &dst); !p.active {
+				return d.emitEscaped(dst, ln.Start, &t, stream, body, formatDocker)
+			}
+		}
+		if d.scratch, ok = appendUnescaped(d.scratch[:0], msg); !ok {
+			return d.malformed(dst, ln, formatDocker, reasonInvalidJSON) // an invalid escape
+		}
+		msg = d.scratch
 	}
 	partial := true
 	if n := len(msg); n > 0 && msg[n-1] == '\n' {
@@ -416,12 +457,26 @@ func (d *Decoder) flushOne(dst []record.Record, p *pending) []record.Record {
 
 // emit encodes one record into the arena and appends it to dst.
 func (d *Decoder) emit(dst []record.Record, start int64, t *timestamp, stream, msg, extra []byte, fl flags, f format) []record.Record {
+	return d.emitDoc(dst, start, t, stream, msg, false, extra, fl, f)
+}
+
+// emitEscaped is emit for a message that is already the valid body of a
+// JSON string in valid UTF-8 (see verbatimBody).
+func (d *Decoder) emitEscaped(dst []record.Record, start int64, t *timestamp, stream, body []byte, f format) []record.Record {
+	return d.emitDoc(dst, start, t, stream, body, true, d.extra, 0, f)
+}
+
+func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream, msg []byte, escaped bool, extra []byte, fl flags, f format) []record.Record {
 	b := d.arena.begin(len(msg) + len(msg)/8 + len(extra) + len(d.tail(f)) + 160)
 	b = append(b, `{"@timestamp":"`...)
 	b = append(b, t.text[:]...)
 	b = append(b, `","message":"`...)
 	var invalid bool
-	b, invalid = appendEscaped(b, msg)
+	if escaped {
+		b = append(b, msg...)
+	} else {
+		b, invalid = appendEscaped(b, msg)
+	}
 	b = append(b, '"')
 	switch string(stream) {
 	case "":
@@ -469,7 +524,7 @@ func (d *Decoder) emit(dst []record.Record, start int64, t *timestamp, stream, m
 	b = append(b, d.tail(f)...)
 	d.cfg.Metrics.record()
 	return append(dst, record.Record{
-		ID:   record.FileID(d.cfg.NodeName, d.src.FileKey, start),
+		ID:   d.id(start),
 		Time: t.ns,
 		Doc:  d.arena.commit(b),
 	})

@@ -15,86 +15,76 @@ const (
 )
 
 // parseDockerFast decodes the common docker json-file object: the string
-// members "log", "stream" and "time" in any order, nothing else. The
-// unescaped message is in d.scratch; stream and time point into b. Anything
-// unusual (other members such as "attrs", escapes in stream or time, values
-// that are not strings, malformed JSON) returns dockerFallback.
-func (d *Decoder) parseDockerFast(b []byte) (msg, stream, ts []byte, st dockerStatus) {
+// members "log", "stream" and "time" in any order, nothing else. msg, stream
+// and ts point into b; msg is the body of the JSON string, still escaped when
+// escaped is set. Anything unusual (other members such as "attrs", escapes in
+// stream or time, values that are not strings, malformed JSON) returns
+// dockerFallback.
+func (d *Decoder) parseDockerFast(b []byte) (msg []byte, escaped bool, stream, ts []byte, st dockerStatus) {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return nil, nil, nil, dockerFallback
+		return nil, false, nil, nil, dockerFallback
 	}
 	i++
 	var haveLog bool
 	for {
 		i = skipWS(b, i)
 		if i >= len(b) || b[i] != '"' {
-			return nil, nil, nil, dockerFallback
+			return nil, false, nil, nil, dockerFallback
 		}
 		end, esc, ok := scanString(b, i)
 		if !ok || esc {
-			return nil, nil, nil, dockerFallback
+			return nil, false, nil, nil, dockerFallback
 		}
 		key := b[i+1 : end-1]
 		i = skipWS(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return nil, nil, nil, dockerFallback
+			return nil, false, nil, nil, dockerFallback
 		}
 		i = skipWS(b, i+1)
 		if i >= len(b) || b[i] != '"' {
-			return nil, nil, nil, dockerFallback
+			return nil, false, nil, nil, dockerFallback
 		}
 		end, esc, ok = scanString(b, i)
 		if !ok {
-			return nil, nil, nil, dockerFallback
+			return nil, false, nil, nil, dockerFallback
 		}
 		val := b[i+1 : end-1]
 		switch string(key) {
 		case "log":
-			if esc {
-				d.scratch, ok = appendUnescaped(d.scratch[:0], val)
-				if !ok {
-					return nil, nil, nil, dockerFallback
-				}
-				msg = d.scratch
-			} else {
-				msg = val
-			}
+			msg, escaped = val, esc
 			haveLog = true
 		case "stream":
 			if esc {
-				return nil, nil, nil, dockerFallback
+				return nil, false, nil, nil, dockerFallback
 			}
 			stream = val
 		case "time":
 			if esc {
-				return nil, nil, nil, dockerFallback
+				return nil, false, nil, nil, dockerFallback
 			}
 			ts = val
 		default:
-			return nil, nil, nil, dockerFallback
+			return nil, false, nil, nil, dockerFallback
 		}
 		i = skipWS(b, end)
 		if i >= len(b) {
-			return nil, nil, nil, dockerFallback
+			return nil, false, nil, nil, dockerFallback
 		}
 		if b[i] == ',' {
 			i++
 			continue
 		}
 		if b[i] != '}' {
-			return nil, nil, nil, dockerFallback
+			return nil, false, nil, nil, dockerFallback
 		}
 		if skipWS(b, i+1) != len(b) {
-			return nil, nil, nil, dockerFallback
+			return nil, false, nil, nil, dockerFallback
 		}
 		if !haveLog {
-			return nil, nil, nil, dockerNoLog
+			return nil, false, nil, nil, dockerNoLog
 		}
-		if msg == nil {
-			msg = []byte{}
-		}
-		return msg, stream, ts, dockerOK
+		return msg, escaped, stream, ts, dockerOK
 	}
 }
 

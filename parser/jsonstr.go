@@ -1,6 +1,8 @@
 package parser
 
 import (
+	"bytes"
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -35,6 +37,9 @@ func appendEscaped(dst, s []byte) (out []byte, invalid bool) {
 	i := 0
 	for i < len(s) {
 		start := i
+		for i+8 <= len(s) && plainASCII8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
 		for i < len(s) && plain[s[i]] {
 			i++
 		}
@@ -57,6 +62,90 @@ func appendEscaped(dst, s []byte) (out []byte, invalid bool) {
 		i++
 	}
 	return dst, false
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plainASCII8 reports whether the 8 bytes packed in x are all ASCII that is
+// copied into a JSON string as is: no control character, '"' or '\\'.
+func plainASCII8(x uint64) bool {
+	ctl := (x - 0x20*lsb) &^ x           // high bit set where a byte < 0x20 (or >= 0x80)
+	quote := ((x ^ '"'*lsb) - lsb) &^ x  // high bit set where a byte == '"'
+	bslash := ((x ^ '\\'*lsb) - lsb) &^ x // high bit set where a byte == '\\'
+	return (ctl|quote|bslash|x)&msb == 0
+}
+
+// specialInString8 reports whether any of the 8 bytes packed in x ends or
+// escapes a JSON string or is a control character: '"', '\\' or < 0x20.
+// Bytes >= 0x80 are not special.
+func specialInString8(x uint64) bool {
+	ctl := (x - 0x20*lsb) &^ x
+	v := x ^ '"'*lsb
+	quote := (v - lsb) &^ v
+	w := x ^ '\\'*lsb
+	bslash := (w - lsb) &^ w
+	return (ctl|quote|bslash)&msb != 0
+}
+
+// verbatimBody reports whether the JSON string body s (between the quotes,
+// as scanString delimits it) ends in the escape \n and can be copied into a
+// document as it is: valid UTF-8, no raw U+2028 or U+2029, and only escapes
+// that encoding/json decodes to themselves (no lone surrogates). body is s
+// without the final \n.
+func verbatimBody(s []byte) (body []byte, ok bool) {
+	n := len(s)
+	if n < 2 || s[n-2] != '\\' || s[n-1] != 'n' {
+		return nil, false
+	}
+	last := -1
+	for i := 0; i < n; {
+		j := bytes.IndexByte(s[i:], '\\')
+		if j < 0 {
+			break
+		}
+		i += j
+		last = i
+		if i+1 >= n {
+			return nil, false
+		}
+		switch s[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i += 2
+		case 'u':
+			r, ok := hex4(s, i+2)
+			if !ok {
+				return nil, false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2, ok := hex4Escape(s, i)
+				if !ok || utf16.DecodeRune(r, r2) == utf8.RuneError {
+					return nil, false
+				}
+				i += 6
+			}
+		default:
+			return nil, false
+		}
+	}
+	if last != n-2 || !utf8.Valid(s) {
+		return nil, false
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(s[i:], 0xE2)
+		if j < 0 {
+			break
+		}
+		i += j
+		if i+2 < n && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9) {
+			return nil, false
+		}
+		i++
+	}
+	return s[:n-2], true
 }
 
 // appendEscapedString is appendEscaped for a string known to be valid UTF-8
@@ -134,6 +223,12 @@ func appendSanitized(dst, s []byte) []byte {
 func scanString(b []byte, i int) (end int, escaped, ok bool) {
 	i++
 	for i < len(b) {
+		for i+8 <= len(b) && !specialInString8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':

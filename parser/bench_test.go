@@ -1,0 +1,104 @@
+package parser
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Typical ~170-byte lines of the two formats.
+var (
+	benchDocker = []byte(`{"log":"10.244.1.17 - - [01/May/2024:10:00:00 +0000] \"GET /api/v1/items?id=42 HTTP/1.1\" 200 1532 \"-\" \"curl/8.5\"\n","stream":"stdout","time":"2024-05-01T10:00:00.123456789Z"}`)
+	benchCRI    = []byte(`2024-05-01T10:00:00.123456789Z stdout F 10.244.1.17 - - [01/May/2024:10:00:00 +0000] "GET /api/v1/items?id=42&page=3 HTTP/1.1" 200 1532 "-" "curl/8.5.0 (x86_64)"`)
+)
+
+func benchDecode(b *testing.B, line []byte) {
+	b.Helper()
+	cfg := testConfig()
+	cfg.Metrics = NewMetrics(prometheus.NewRegistry())
+	d := NewDecoder(cfg, testSource())
+	recs := make([]recordT, 0, 256)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var off int64
+	for i := 0; i < b.N; i++ {
+		recs = d.Decode(recs[:0], Line{Bytes: line, Start: off, End: off + int64(len(line)) + 1})
+		off += int64(len(line)) + 1
+	}
+	if len(recs) != 1 {
+		b.Fatalf("got %d records, want 1", len(recs))
+	}
+}
+
+func BenchmarkDecodeDocker(b *testing.B) { benchDecode(b, benchDocker) }
+func BenchmarkDecodeCRI(b *testing.B)    { benchDecode(b, benchCRI) }
+
+// BenchmarkDecodePartialJoin decodes a 64 KiB message split by the runtime
+// into four 16 KiB CRI P/F lines.
+func BenchmarkDecodePartialJoin(b *testing.B) {
+	for _, f := range []string{FormatCRI, FormatDocker} {
+		b.Run(f, func(b *testing.B) {
+			chunk := strings.Repeat("abcdefghijklmnop", 1024)
+			var in [][]byte
+			for i := range 4 {
+				last := i == 3
+				if f == FormatCRI {
+					tag := "P"
+					if last {
+						tag = "F"
+					}
+					in = append(in, []byte("2024-05-01T10:00:00.123456789Z stdout "+tag+" "+chunk))
+				} else {
+					nl := ""
+					if last {
+						nl = `\n`
+					}
+					in = append(in, []byte(fmt.Sprintf(`{"log":"%s%s","stream":"stdout","time":"2024-05-01T10:00:00.123456789Z"}`, chunk, nl)))
+				}
+			}
+			total := 0
+			for _, l := range in {
+				total += len(l)
+			}
+			d := NewDecoder(testConfig(), testSource())
+			recs := make([]recordT, 0, 4)
+			b.SetBytes(int64(total))
+			b.ReportAllocs()
+			b.ResetTimer()
+			var off int64
+			for i := 0; i < b.N; i++ {
+				recs = recs[:0]
+				for _, l := range in {
+					recs = d.Decode(recs, Line{Bytes: l, Start: off, End: off + int64(len(l)) + 1})
+					off += int64(len(l)) + 1
+				}
+			}
+			if len(recs) != 1 {
+				b.Fatalf("got %d records, want 1", len(recs))
+			}
+		})
+	}
+}
+
+func BenchmarkAppendEscaped(b *testing.B) {
+	msg := benchCRI[39:]
+	buf := make([]byte, 0, 1024)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf, _ = appendEscaped(buf[:0], msg)
+	}
+}
+
+func BenchmarkParseTimestamp(b *testing.B) {
+	ts := []byte("2024-05-01T10:00:00.123456789+02:00")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, ok := parseTimestamp(ts); !ok {
+			b.Fatal("parse failed")
+		}
+	}
+}
