@@ -72,8 +72,8 @@ const (
 // plainASCII8 reports whether the 8 bytes packed in x are all ASCII that is
 // copied into a JSON string as is: no control character, '"' or '\\'.
 func plainASCII8(x uint64) bool {
-	ctl := (x - 0x20*lsb) &^ x           // high bit set where a byte < 0x20 (or >= 0x80)
-	quote := ((x ^ '"'*lsb) - lsb) &^ x  // high bit set where a byte == '"'
+	ctl := (x - 0x20*lsb) &^ x            // high bit set where a byte < 0x20 (or >= 0x80)
+	quote := ((x ^ '"'*lsb) - lsb) &^ x   // high bit set where a byte == '"'
 	bslash := ((x ^ '\\'*lsb) - lsb) &^ x // high bit set where a byte == '\\'
 	return (ctl|quote|bslash|x)&msb == 0
 }
