@@ -27,6 +27,8 @@ var contractFlags = setOf(
 	"es-api-key-file", "es-ca-file", "es-cert-file", "es-key-file",
 	"es-insecure-skip-verify", "es-setup", "es-dead-letter-index",
 	"health-es-grace", "shutdown-timeout", "log-level", "log-format",
+	// Added by cmd/logspool beyond the first contract.
+	"es-batch-bytes", "es-flush-interval", "es-max-in-flight",
 )
 
 func setOf(xs ...string) map[string]bool {
@@ -131,8 +133,9 @@ func TestDeployFilesUseOnlyRealFlags(t *testing.T) {
 
 // TestContractFlagsExistInTheBinary builds cmd/logspool, when it has a main
 // package, and checks that `logspool run --help` knows every contract flag
-// and every key the deploy files set. It catches drift between the lead's
-// wiring and these files.
+// (so every key the deploy files set, see TestDeployFilesUseOnlyRealFlags)
+// and that the example config documents every flag the binary has. It
+// catches drift between cmd/logspool and these files.
 func TestContractFlagsExistInTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/logspool; skipped with -short")
@@ -169,9 +172,18 @@ func TestContractFlagsExistInTheBinary(t *testing.T) {
 		t.Fatalf("logspool run --help: %v", err)
 	}
 	have := flagsUsed(string(out))
+	if !have["config"] {
+		t.Fatalf("logspool run --help lists no --config; cannot read its flags from:\n%s", out)
+	}
 	for _, f := range sortedKeys(contractFlags) {
 		if !have[f] {
 			t.Errorf("logspool run --help does not list --%s (the deploy files rely on it)", f)
+		}
+	}
+	documented := documentedKeys(t, "systemd/logspool.yaml")
+	for _, f := range sortedKeys(have) {
+		if f != "help" && f != "config" && !documented[f] {
+			t.Errorf("--%s is a flag of logspool run but systemd/logspool.yaml does not document it", f)
 		}
 	}
 	if t.Failed() {
