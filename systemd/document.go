@@ -19,15 +19,15 @@ const maxRealtime = 253402300799999999
 type docNode struct {
 	name     string // JSON key, pre-quoted: `"name":`
 	children []*docNode
-	slot     int     // leaf: index into leafSpecs; -1 for objects
+	slot     int       // leaf: index into leafSpecs; -1 for objects
 	mask     [2]uint64 // slots at or under this node
 }
 
 var (
-	docRoot      *docNode
-	slotByField  map[string]int // journal field name -> slot
-	slotLower    []string       // slot -> lower-cased journal name (base64/truncated keys)
-	numSlots     = len(leafSpecs)
+	docRoot     *docNode
+	slotByField map[string]int // journal field name -> slot
+	slotLower   []string       // slot -> lower-cased journal name (base64/truncated keys)
+	numSlots    = len(leafSpecs)
 )
 
 func init() {

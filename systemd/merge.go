@@ -48,6 +48,8 @@ type source struct {
 	blocked bool // the head entry of an ONLINE file failed to read; wait for a refresh
 	stalls  int  // refresh rounds the head entry has been blocked
 
+	badEntries      int  // entries skipped as unreadable
+	damagedEntries  int  // entries read without some fields
 	gone            bool // the path no longer names this file
 	corruptReported bool
 }

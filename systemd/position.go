@@ -28,6 +28,7 @@ type position struct {
 	cursor    Cursor
 	hasCursor bool
 	seqnums   map[journalfile.ID128]seqMark
+	trimmed   bool // some marks were forgotten (see maxSeqnumIDs)
 }
 
 func newPosition() *position {
@@ -41,18 +42,12 @@ func (p *position) advance(m *journalfile.EntryMeta) {
 	p.seqnums[m.SeqnumID] = seqMark{Seqnum: m.Seqnum, Realtime: m.Realtime}
 }
 
-// positionAfter is the position right after cursor c (for --after-cursor).
-func positionAfter(c Cursor) *position {
-	p := newPosition()
-	p.cursor, p.hasCursor = c, true
-	if c.HasSeqnum {
-		p.seqnums[c.SeqnumID] = seqMark{Seqnum: c.Seqnum, Realtime: c.Realtime}
-	}
-	return p
-}
-
-// startIndex returns the index of the first entry of j (n entries) that lies
-// after p, or 0 when p is empty.
+// startIndex returns the index of the first entry of j (n entries) that has
+// not been consumed: for a seqnum_id with a mark, the first entry above it.
+// A seqnum_id without a mark has had nothing consumed (every consumed
+// entry's seqnum_id is marked), so it starts at its first entry; only when
+// marks were forgotten (trimmed) does it fall back to the cursor, located by
+// boot and monotonic time or realtime.
 func (p *position) startIndex(j journal, n int) int {
 	if n == 0 {
 		return 0
@@ -61,7 +56,7 @@ func (p *position) startIndex(j journal, n int) int {
 	if mark, ok := p.seqnums[sid]; ok {
 		return searchFirst(j, 0, n, func(m *journalfile.EntryMeta) bool { return m.Seqnum > mark.Seqnum })
 	}
-	if p.hasCursor {
+	if p.trimmed && p.hasCursor {
 		c := p.cursor
 		return searchFirst(j, 0, n, func(m *journalfile.EntryMeta) bool { return c.after(m) })
 	}
@@ -73,12 +68,13 @@ type checkpointV1 struct {
 	V       int                  `json:"v"`
 	Cursor  string               `json:"cursor,omitempty"`
 	Seqnums map[string][2]uint64 `json:"seqnums,omitempty"` // seqnum_id hex -> [seqnum, realtime]
+	Trimmed bool                 `json:"trimmed,omitempty"`
 }
 
 // marshal encodes p for the spool, keeping at most maxSeqnumIDs marks.
 func (p *position) marshal() []byte {
 	p.trim()
-	cp := checkpointV1{V: 1, Seqnums: make(map[string][2]uint64, len(p.seqnums))}
+	cp := checkpointV1{V: 1, Seqnums: make(map[string][2]uint64, len(p.seqnums)), Trimmed: p.trimmed}
 	if p.hasCursor {
 		cp.Cursor = p.cursor.String()
 	}
@@ -110,6 +106,7 @@ func (p *position) trim() {
 			continue
 		}
 		delete(p.seqnums, x.sid)
+		p.trimmed = true
 	}
 }
 
@@ -123,6 +120,7 @@ func parsePosition(b []byte) (*position, error) {
 		return nil, fmt.Errorf("decoding journal checkpoint: unknown version %d", cp.V)
 	}
 	p := newPosition()
+	p.trimmed = cp.Trimmed
 	if cp.Cursor != "" {
 		c, err := ParseCursor(cp.Cursor)
 		if err != nil {

@@ -1,0 +1,408 @@
+package systemd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/logspool/logspool/spool/record"
+	"github.com/logspool/logspool/systemd/journalfile"
+)
+
+// checkpointEvery is how often a checkpoint is stored on its own when the
+// position moved past entries that produced no record (filtered, skipped).
+const checkpointEvery = 2 * time.Second
+
+// arenaSize is the size of the memory block documents of a batch are
+// encoded into (a block is never reused once records point into it).
+const arenaSize = 256 << 10
+
+// Input follows journal directories and stores every entry, with the
+// position just past it, in a Sink.
+type Input struct {
+	cfg    Config
+	sink   Sink
+	log    *slog.Logger
+	met    *Metrics
+	filter *unitFilter
+	enc    *Encoder
+	open   openFunc
+	key    string
+	now    func() time.Time
+
+	m        *merger
+	pos      *position
+	sources  map[fileKey]*source
+	finished map[fileKey]bool     // archived, read to the end and closed
+	refused  map[string]foundFile // path -> the state in which it was refused
+	scanErrs map[string]string    // dir -> last reported listing error
+	since    uint64
+
+	ent     journalfile.Entry
+	scratch unitFields
+	batch   []record.Record
+	arena   []byte
+	lastRT  uint64
+	dirty   bool // position moved since the last stored checkpoint
+	lastCP  time.Time
+	running bool
+	polls   atomic.Int64 // completed polls (tests wait on it)
+}
+
+// NewInput validates cfg and returns an Input writing to sink.
+func NewInput(cfg Config, sink Sink) (*Input, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if sink == nil {
+		return nil, errors.New("systemd: NewInput: sink is nil")
+	}
+	cfg = cfg.withDefaults()
+	filter, _ := newUnitFilter(cfg.Units, cfg.ExcludeUnits) // validated above
+	in := &Input{
+		cfg:    cfg,
+		sink:   sink,
+		log:    cfg.Logger.With("input", "journal", "name", cfg.Name),
+		met:    cfg.Metrics,
+		filter: filter,
+		enc:    NewEncoder(cfg.NodeName, cfg.MaxFieldBytes),
+		open:   openJournalFile,
+		key:    "j/" + cfg.Name,
+		now:    time.Now,
+	}
+	return in, nil
+}
+
+// CheckpointKey returns the key of the Input's checkpoint in the sink.
+func (in *Input) CheckpointKey() string { return in.key }
+
+// Run reads the journal until ctx is done, then returns nil. It starts right
+// after the last entry stored by an earlier run (its checkpoint), or at the
+// beginning (Config.Since) on a first start. It returns an error only when
+// the checkpoint cannot be loaded. Run starts no goroutines and may be
+// called once.
+func (in *Input) Run(ctx context.Context) error {
+	if in.running {
+		return errors.New("systemd: Input.Run called twice")
+	}
+	in.running = true
+	if err := in.start(); err != nil {
+		return err
+	}
+	defer in.closeAll()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		in.poll(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		timer.Reset(in.cfg.PollInterval)
+	}
+}
+
+// start loads the checkpoint and resets the merge state.
+func (in *Input) start() error {
+	in.sources = make(map[fileKey]*source)
+	in.finished = make(map[fileKey]bool)
+	in.refused = make(map[string]foundFile)
+	in.scanErrs = make(map[string]string)
+	in.m = newMerger(in.entryError)
+	b, err := in.sink.Checkpoint(in.key)
+	if err != nil {
+		return fmt.Errorf("systemd: loading checkpoint %s: %w", in.key, err)
+	}
+	in.pos = newPosition()
+	if b != nil {
+		p, err := parsePosition(b)
+		if err != nil {
+			// Starting over re-sends what is still on disk (the same IDs, so
+			// Elasticsearch answers 409); refusing to start would lose the rest.
+			in.met.err(reasonCheckpoint)
+			in.log.Error("journal checkpoint is unreadable; reading the journal from the start", "key", in.key, "err", err)
+		} else {
+			in.pos = p
+			in.log.Info("resuming the journal", "cursor", p.cursor.String(), "writers", len(p.seqnums))
+		}
+	}
+	if b == nil && !in.cfg.Since.IsZero() {
+		in.since = uint64(max(in.cfg.Since.UnixMicro(), 0))
+	}
+	for sid, mark := range in.pos.seqnums {
+		in.m.floor[sid] = mark.Seqnum
+	}
+	return nil
+}
+
+// entryError counts an unreadable entry; the first of each file is logged
+// as a warning, the rest at debug level (a damaged tail can hold thousands).
+func (in *Input) entryError(s *source, i int, err error) {
+	in.met.err(reasonEntry)
+	in.markDamaged(s)
+	s.badEntries++
+	lvl := slog.LevelDebug
+	if s.badEntries == 1 {
+		lvl = slog.LevelWarn
+	}
+	in.log.Log(context.Background(), lvl, "skipping an unreadable journal entry (further ones in this file are logged at debug level)",
+		"file", s.path, "entry", i, "err", err)
+}
+
+// poll rescans the directories, refreshes the files and ships what is new.
+func (in *Input) poll(ctx context.Context) {
+	in.scan()
+	for _, s := range in.m.sources {
+		if err := s.refresh(); err != nil {
+			in.met.err(reasonRefresh)
+			in.log.Debug("refreshing a journal file", "file", s.path, "err", err)
+		}
+		in.checkDamage(s)
+	}
+	if err := in.drain(ctx); err != nil {
+		return // ctx is done; what was not stored is read again next time
+	}
+	in.closeFinished()
+	in.met.setFiles(len(in.sources))
+	in.polls.Add(1)
+}
+
+// scan lists the directories: new files are opened, known files renamed
+// are followed, vanished files are marked gone (and read to their end
+// through the descriptor still held).
+func (in *Input) scan() {
+	seen := make(map[fileKey]bool, len(in.sources))
+	seenPath := make(map[string]bool, len(in.refused))
+	for _, dir := range in.cfg.Dirs {
+		found, err := listJournalFiles(dir)
+		if err != nil {
+			if in.scanErrs[dir] != err.Error() {
+				in.scanErrs[dir] = err.Error()
+				in.met.err(reasonScan)
+				in.log.Warn("cannot list a journal directory", "dir", dir, "err", err)
+			}
+			// Keep the files of this directory: they were not seen gone.
+			for k, s := range in.sources {
+				if hasDirPrefix(s.path, dir) {
+					seen[k] = true
+				}
+			}
+			continue
+		}
+		delete(in.scanErrs, dir)
+		for _, f := range found {
+			seen[f.key] = true
+			seenPath[f.path] = true
+			if s, ok := in.sources[f.key]; ok {
+				s.path, s.gone = f.path, false
+				continue
+			}
+			if in.finished[f.key] {
+				continue
+			}
+			if r, ok := in.refused[f.path]; ok && r == f {
+				continue // refused before and unchanged: not retried, not reported again
+			}
+			in.openSource(f)
+		}
+	}
+	for k, s := range in.sources {
+		if !seen[k] {
+			s.gone = true
+		}
+	}
+	for k := range in.finished {
+		if !seen[k] {
+			delete(in.finished, k)
+		}
+	}
+	for p := range in.refused {
+		if !seenPath[p] {
+			delete(in.refused, p)
+		}
+	}
+}
+
+func hasDirPrefix(p, dir string) bool {
+	return len(p) > len(dir) && p[:len(dir)] == dir && (p[len(dir)] == '/' || dir[len(dir)-1] == '/')
+}
+
+func (in *Input) openSource(f foundFile) {
+	j, err := in.open(f.path)
+	if err != nil {
+		in.refused[f.path] = f
+		in.met.err(reasonOpen)
+		in.log.Warn("cannot read a journal file; it is retried when it changes", "file", f.path, "size", f.size, "err", err)
+		return
+	}
+	delete(in.refused, f.path)
+	s := &source{j: j, path: f.path, key: f.key}
+	s.sync()
+	s.next = in.pos.startIndex(j, s.n)
+	if in.since != 0 && s.next < s.n && s.hdr.State == journalfile.StateArchived &&
+		s.hdr.TailEntryRealtime != 0 && s.hdr.TailEntryRealtime < in.since {
+		s.next = s.n // every entry is older than Since
+	}
+	in.sources[f.key] = s
+	in.m.add(s)
+	in.log.Debug("reading a journal file", "file", f.path, "entries", s.n, "from", s.next)
+	in.checkDamage(s)
+}
+
+// checkDamage reports a file whose entry arrays are damaged.
+func (in *Input) checkDamage(s *source) {
+	if s.corruptReported {
+		return
+	}
+	if err := s.j.Err(); err != nil {
+		in.markDamaged(s)
+		in.log.Warn("journal file is damaged; reading the entries before the damage", "file", s.path, "entries", s.n, "err", err)
+	}
+}
+
+// damagedEntry reports an entry read without some of its fields (shipped
+// with log.flags "damaged_entry").
+func (in *Input) damagedEntry(s *source, idx int) {
+	in.markDamaged(s)
+	s.damagedEntries++
+	if s.damagedEntries == 1 {
+		in.log.Warn("journal entry is missing unreadable fields; shipping the rest (further ones in this file are not logged)",
+			"file", s.path, "entry", idx, "problems", len(in.ent.Problems))
+	}
+}
+
+// markDamaged counts a file as damaged, once.
+func (in *Input) markDamaged(s *source) {
+	if !s.corruptReported {
+		s.corruptReported = true
+		in.met.corruptFile()
+	}
+}
+
+// drain ships every entry available now.
+func (in *Input) drain(ctx context.Context) error {
+	for {
+		s, idx, meta, ok := in.m.next()
+		if !ok {
+			break
+		}
+		in.pos.advance(&meta)
+		in.dirty = true
+		if in.since != 0 && meta.Realtime < in.since {
+			continue
+		}
+		if err := s.j.ReadEntry(idx, &in.ent); err != nil {
+			in.entryError(s, idx, err)
+			continue
+		}
+		if in.ent.Damaged {
+			in.damagedEntry(s, idx)
+		}
+		if !in.filter.keep(in.ent.Fields, &in.scratch) {
+			continue
+		}
+		in.addRecord()
+		if len(in.batch) >= in.cfg.BatchSize {
+			if err := in.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if len(in.batch) > 0 || in.dirty && in.now().Sub(in.lastCP) >= checkpointEvery {
+		return in.flush(ctx)
+	}
+	return nil
+}
+
+func (in *Input) addRecord() {
+	if cap(in.arena)-len(in.arena) < 16<<10 {
+		in.arena = make([]byte, 0, arenaSize)
+	}
+	start := len(in.arena)
+	var ts int64
+	in.arena, ts = in.enc.Encode(in.arena, &in.ent)
+	doc := in.arena[start:len(in.arena):len(in.arena)]
+	in.batch = append(in.batch, record.Record{
+		ID:   record.JournalID(in.cfg.NodeName, string(in.enc.LastCursor())),
+		Time: ts,
+		Doc:  doc,
+	})
+	in.lastRT = in.ent.Realtime
+}
+
+// flush stores the batch and the position in one Append, retrying until it
+// succeeds or ctx is done (the batch is never skipped: the position already
+// points past it).
+func (in *Input) flush(ctx context.Context) error {
+	cp := record.Checkpoint{Key: in.key, Value: in.pos.marshal()}
+	backoff := 250 * time.Millisecond
+	for {
+		err := in.sink.Append(ctx, in.batch, cp)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		in.met.err(reasonAppend)
+		in.log.Warn("storing journal records failed; retrying", "records", len(in.batch), "retry_in", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+	if len(in.batch) > 0 {
+		n := 0
+		for i := range in.batch {
+			n += len(in.batch[i].Doc)
+		}
+		lag := in.now().Sub(time.UnixMicro(int64(in.lastRT))).Seconds()
+		in.met.stored(len(in.batch), n, max(lag, 0))
+	}
+	clear(in.batch)
+	in.batch = in.batch[:0]
+	in.dirty = false
+	in.lastCP = in.now()
+	return nil
+}
+
+// closeFinished closes files read to the end that will not grow: archived
+// ones (remembered so they are not opened again) and deleted ones.
+func (in *Input) closeFinished() {
+	for k, s := range in.sources {
+		if !s.exhausted() {
+			continue
+		}
+		if !s.gone && s.hdr.State != journalfile.StateArchived {
+			continue
+		}
+		if err := s.j.Close(); err != nil {
+			in.log.Debug("closing a journal file", "file", s.path, "err", err)
+		}
+		in.m.remove(s)
+		delete(in.sources, k)
+		if !s.gone {
+			in.finished[k] = true
+		}
+	}
+}
+
+func (in *Input) closeAll() {
+	for k, s := range in.sources {
+		_ = s.j.Close()
+		delete(in.sources, k)
+	}
+	in.m.sources = nil
+	in.met.setFiles(0)
+}

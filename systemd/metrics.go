@@ -1,0 +1,87 @@
+package systemd
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Error reasons counted by logspool_journal_errors_total.
+const (
+	reasonOpen       = "open"          // a file could not be opened (refused, unreadable)
+	reasonScan       = "scan"          // a directory could not be listed
+	reasonRefresh    = "refresh"       // a file could not be refreshed
+	reasonEntry      = "corrupt_entry" // an entry could not be read and was skipped
+	reasonAppend     = "append"        // the sink refused a batch (retried)
+	reasonCheckpoint = "checkpoint"    // the stored checkpoint could not be decoded
+)
+
+// Metrics are the journal input's Prometheus metrics. A nil *Metrics is a
+// valid no-op.
+type Metrics struct {
+	files   prometheus.Gauge
+	entries prometheus.Counter
+	bytes   prometheus.Counter
+	corrupt prometheus.Counter
+	errors  *prometheus.CounterVec
+	lag     prometheus.Gauge
+}
+
+// NewMetrics creates the metrics and registers them with reg (when not nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		files: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logspool_journal_files",
+			Help: "Journal files currently open.",
+		}),
+		entries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logspool_journal_entries_total",
+			Help: "Journal entries stored in the spool as records.",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logspool_journal_bytes_total",
+			Help: "Bytes of documents stored in the spool from the journal.",
+		}),
+		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logspool_journal_corrupt_files_total",
+			Help: "Journal files found damaged (read up to the damage).",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logspool_journal_errors_total",
+			Help: "Journal input errors by reason.",
+		}, []string{"reason"}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logspool_journal_lag_seconds",
+			Help: "Now minus the realtime of the last journal entry stored in the spool.",
+		}),
+	}
+	for _, r := range []string{reasonOpen, reasonScan, reasonRefresh, reasonEntry, reasonAppend, reasonCheckpoint} {
+		m.errors.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.files, m.entries, m.bytes, m.corrupt, m.errors, m.lag)
+	}
+	return m
+}
+
+func (m *Metrics) setFiles(n int) {
+	if m != nil {
+		m.files.Set(float64(n))
+	}
+}
+
+func (m *Metrics) stored(entries, bytes int, lagSeconds float64) {
+	if m != nil {
+		m.entries.Add(float64(entries))
+		m.bytes.Add(float64(bytes))
+		m.lag.Set(lagSeconds)
+	}
+}
+
+func (m *Metrics) corruptFile() {
+	if m != nil {
+		m.corrupt.Inc()
+	}
+}
+
+func (m *Metrics) err(reason string) {
+	if m != nil {
+		m.errors.WithLabelValues(reason).Inc()
+	}
+}
