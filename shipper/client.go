@@ -100,6 +100,7 @@ type moduleConfig struct {
 	password string
 	header   http.Header
 	retries  int
+	statuses []int
 }
 
 func newModuleConfig(cfg *Config) (*moduleConfig, error) {
@@ -116,7 +117,14 @@ func newModuleConfig(cfg *Config) (*moduleConfig, error) {
 	// The module retries a request at once on another node after a
 	// connection error or a 502/503/504: that is the failover. Our own
 	// retry loop with backoff is above it.
+	// With one node an immediate retry on a status only adds load to an
+	// overloaded server, so then only connection errors are retried (the
+	// module has no "no status" setting; -1 never matches).
 	mc.retries = max(1, len(mc.urls))
+	mc.statuses = []int{502, 503, 504}
+	if len(mc.urls) == 1 {
+		mc.statuses = []int{-1}
+	}
 	switch {
 	case cfg.APIKey != "":
 		key := cfg.APIKey
@@ -142,7 +150,7 @@ func newRawTransport(mc *moduleConfig, rt http.RoundTripper) (*estransport.Clien
 		Username:      mc.username,
 		Password:      mc.password,
 		Header:        mc.header.Clone(),
-		RetryOnStatus: []int{502, 503, 504},
+		RetryOnStatus: mc.statuses,
 		MaxRetries:    mc.retries,
 		Transport:     rt,
 	})
@@ -160,7 +168,7 @@ func newESClient(mc *moduleConfig, rt http.RoundTripper, compat bool) (*elastics
 		Username:                mc.username,
 		Password:                mc.password,
 		Header:                  mc.header.Clone(),
-		RetryOnStatus:           []int{502, 503, 504},
+		RetryOnStatus:           mc.statuses,
 		MaxRetries:              mc.retries,
 		EnableCompatibilityMode: compat,
 		Transport:               rt,

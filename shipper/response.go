@@ -153,12 +153,13 @@ func requestErrorText(status int, body []byte) string {
 
 const snippetLen = 512
 
+// snippet returns a copy of the start of b (b may be a pooled buffer).
 func snippet(b []byte) []byte {
 	b = bytes.TrimSpace(b)
 	if len(b) > snippetLen {
-		return append(b[:snippetLen:snippetLen], "..."...)
+		return append(bytes.Clone(b[:snippetLen]), "..."...)
 	}
-	return b
+	return bytes.Clone(b)
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
