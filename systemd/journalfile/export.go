@@ -81,7 +81,7 @@ func printable[T string | []byte](s T) bool {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < 0x80 {
-			if (c < ' ' && c != '\t') || c == 0x7f {
+			if !printableASCII[c] {
 				return false
 			}
 			i++
@@ -123,3 +123,12 @@ func printable[T string | []byte](s T) bool {
 	}
 	return true
 }
+
+// printableASCII[c] says whether the ASCII byte c is printable for systemd:
+// not a C0 control other than tab, not DEL.
+var printableASCII = func() (t [128]bool) {
+	for c := range t {
+		t[c] = (c >= ' ' || c == '\t') && c != 0x7f
+	}
+	return t
+}()

@@ -83,11 +83,12 @@ type File struct {
 	walk    walkState
 	walkErr error
 
-	dec    decompressors
-	names  map[string]string // interned field names
-	items  []uint64          // scratch: item offsets of the entry being decoded
-	spans  []span            // scratch: where each field landed in Entry.buf
-	closed bool
+	dec     decompressors
+	names   map[string]string // interned field names
+	items   []uint64          // scratch: item offsets of the entry being decoded
+	spans   []span            // scratch: where each field landed in Entry.buf
+	scratch Entry             // EntryAt decodes here first
+	closed  bool
 }
 
 // walkState is where the entry array walk stopped, so that Refresh can
@@ -414,9 +415,26 @@ func (f *File) entryObject(off uint64) ([]byte, error) {
 // EntryAt decodes entry i (0 <= i < NumEntries) with its fields. A damaged
 // entry yields a *CorruptionError; callers skip it, as journalctl does.
 func (f *File) EntryAt(i int) (*Entry, error) {
-	e := new(Entry)
-	if err := f.ReadEntry(i, e); err != nil {
+	// Decode into the File's scratch entry, then copy into exactly sized
+	// memory: three allocations per entry instead of a dozen growing ones.
+	s := &f.scratch
+	if err := f.ReadEntry(i, s); err != nil {
 		return nil, err
+	}
+	e := &Entry{
+		EntryMeta: s.EntryMeta,
+		Damaged:   s.Damaged,
+		Fields:    make([]Field, len(s.Fields)),
+		buf:       append([]byte(nil), s.buf...),
+	}
+	if len(s.Problems) > 0 {
+		e.Problems = append([]*CorruptionError(nil), s.Problems...)
+	}
+	for k, sp := range f.spans {
+		e.Fields[k] = Field{Name: s.Fields[k].Name, Value: e.buf[sp.eq+1 : sp.end : sp.end]}
+	}
+	if cap(s.buf) > 1<<20 {
+		s.buf = nil
 	}
 	return e, nil
 }
@@ -530,7 +548,7 @@ func (f *File) appendData(dst []byte, off uint64) ([]byte, error) {
 	if comp&(comp-1) != 0 {
 		return dst, f.corrupt(off, "DATA object has several compression flags 0x%x", flags)
 	}
-	if comp == 0 && int64(size-payloadOff) > f.cfg.MaxFieldSize {
+	if comp == 0 && size-payloadOff > uint64(f.cfg.MaxFieldSize) {
 		return dst, f.corrupt(off, "DATA object payload of %d bytes exceeds the %d-byte limit", size-payloadOff, f.cfg.MaxFieldSize)
 	}
 	b, err := f.r.slice(off, size)

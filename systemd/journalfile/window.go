@@ -26,6 +26,7 @@ type windowReader struct {
 	winSize int
 	wins    []window
 	tick    uint64
+	last    int // index of the window that served the last hit
 	big     []byte
 	preads  uint64 // number of ReadAt calls, for tests and benchmarks
 }
@@ -54,11 +55,15 @@ func (r *windowReader) slice(off, n uint64) ([]byte, error) {
 		return nil, errPastEOF
 	}
 	end := off + n
+	if w := &r.wins[r.last]; len(w.buf) > 0 && off >= w.off && end <= w.off+uint64(len(w.buf)) {
+		return w.buf[off-w.off : end-w.off], nil
+	}
 	for i := range r.wins {
 		w := &r.wins[i]
 		if len(w.buf) > 0 && off >= w.off && end <= w.off+uint64(len(w.buf)) {
 			r.tick++
 			w.used = r.tick
+			r.last = i
 			return w.buf[off-w.off : end-w.off], nil
 		}
 	}
@@ -68,12 +73,14 @@ func (r *windowReader) slice(off, n uint64) ([]byte, error) {
 	// Load the least recently used window with a page-aligned stretch that
 	// covers [off, end): since n <= winSize/2 and off-start < pageSize <=
 	// winSize/2, it always does unless the file ends first.
-	w := &r.wins[0]
+	li := 0
 	for i := 1; i < len(r.wins); i++ {
-		if r.wins[i].used < w.used {
-			w = &r.wins[i]
+		if r.wins[i].used < r.wins[li].used {
+			li = i
 		}
 	}
+	w := &r.wins[li]
+	r.last = li
 	start := off &^ (pageSize - 1)
 	length := uint64(r.winSize)
 	if length > r.size-start {
