@@ -321,6 +321,11 @@ func (it *itemFaults) check(id string) int {
 func (s *Server) applyPreFaults(ex *exchange) bool {
 	if d := s.faults.latency(ex.ep); d > 0 {
 		ex.fault = "latency"
+		// Reading the body first lets the server notice a client that
+		// hangs up during the delay.
+		if _, ok := s.readBody(ex); !ok {
+			return false
+		}
 		sleepCtx(ex.r.Context(), d)
 	}
 	f := s.faults.pick(ex.ep, FaultStatus, FaultForbidden, FaultResetBeforeStore, FaultGarbageBody)
@@ -441,4 +446,15 @@ func (s *Server) itemFaultError(status int, index string) *esError {
 		return indexNotFound(index)
 	}
 	return &esError{Type: "exception", Reason: "estest: injected item status " + strconv.Itoa(status)}
+}
+
+// firedTotal is the number of times any fault fired.
+func (fs *faultSet) firedTotal() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n := 0
+	for _, v := range fs.fired {
+		n += v
+	}
+	return n
 }

@@ -237,3 +237,5 @@ func bulkRaw(t testing.TB, hc *http.Client, s *Server, body string) bulkResponse
 	}
 	return br
 }
+
+func newGzipWriter(w io.Writer) *gzip.Writer { return gzip.NewWriter(w) }

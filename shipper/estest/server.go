@@ -259,6 +259,8 @@ type exchange struct {
 	hijacked  bool
 	acceptV   int  // compatible-with version from Accept, 0 if none
 	processed bool // the request reached its handler
+	body      []byte
+	bodyRead  bool
 	postDone  bool // post-processing faults were consulted
 }
 
@@ -451,6 +453,17 @@ func compatVersion(h string) (int, bool) {
 // readBody reads the (possibly gzip-compressed) request body within the
 // size limit. On failure it has written the error response.
 func (s *Server) readBody(ex *exchange) ([]byte, bool) {
+	if ex.bodyRead {
+		return ex.body, true
+	}
+	body, ok := s.readBodyOnce(ex)
+	if ok {
+		ex.body, ex.bodyRead = body, true
+	}
+	return body, ok
+}
+
+func (s *Server) readBodyOnce(ex *exchange) ([]byte, bool) {
 	r := ex.r
 	cr := &countingReader{r: r.Body}
 	var src io.Reader = cr
