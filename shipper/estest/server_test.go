@@ -2,9 +2,9 @@ package estest
 
 import (
 	"context"
-	"io"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
