@@ -84,6 +84,13 @@ func ParseCursor(s string) (Cursor, error) {
 	}
 	c.HasSeqnum = hasSID && hasSeq
 	c.HasMonotonic = hasBoot && hasMono
+	// Half a pair locates nothing: forget it, as sd_journal_seek_cursor does.
+	if !c.HasSeqnum {
+		c.SeqnumID, c.Seqnum = journalfile.ID128{}, 0
+	}
+	if !c.HasMonotonic {
+		c.BootID, c.Monotonic = journalfile.ID128{}, 0
+	}
 	if !c.HasSeqnum && !c.HasMonotonic && !c.HasRealtime {
 		return Cursor{}, fmt.Errorf("%w: %q locates nothing (needs s+i, b+m or t)", ErrBadCursor, s)
 	}

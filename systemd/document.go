@@ -511,13 +511,11 @@ func parseUint(b []byte) (uint64, bool) {
 	return n, true
 }
 
-// parseIntPrefix validates a decimal integer for a JSON number and returns
-// its digits. Like Filebeat it accepts a ",suffix" after the number (some
-// systemd versions append the user name to SYSLOG_PID).
+// parseIntPrefix validates a canonical decimal integer (what strconv would
+// print back: no sign but '-', no leading zeros, at most 18 digits) and
+// returns its digits. Anything else is not a number for the document and
+// stays text, so that nothing is lost in the conversion.
 func parseIntPrefix(b []byte) ([]byte, bool) {
-	if i := indexByte(b, ','); i >= 0 {
-		b = b[:i]
-	}
 	d := b
 	if len(d) > 0 && d[0] == '-' {
 		d = d[1:]
@@ -525,27 +523,15 @@ func parseIntPrefix(b []byte) ([]byte, bool) {
 	if len(d) == 0 || len(d) > 18 {
 		return nil, false
 	}
-	if d[0] == '0' && len(d) > 1 {
-		return nil, false // JSON forbids leading zeros
+	if d[0] == '0' && (len(d) > 1 || len(d) != len(b)) {
+		return nil, false // leading zero, or "-0"
 	}
 	for _, c := range d {
 		if c < '0' || c > '9' {
 			return nil, false
 		}
 	}
-	if len(d) != len(b) && d[0] == '0' {
-		return nil, false // "-0"
-	}
 	return b, true
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 const hexDigits = "0123456789abcdef"
