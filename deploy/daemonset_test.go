@@ -1,10 +1,12 @@
 package deploy_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -101,271 +103,306 @@ func mustRenderedDaemonSet(t *testing.T) (*appsv1.DaemonSet, *corev1.Container, 
 	return ds, mustContainer(t, &ds.Spec.Template.Spec, "logspool"), objs
 }
 
-func TestDaemonSetMountsEveryLogReadOnlyAtItsHostPath(t *testing.T) {
-	ds, c, _ := mustRenderedDaemonSet(t)
-	spec := &ds.Spec.Template.Spec
-	for _, p := range agentReads {
-		t.Run(p, func(t *testing.T) {
+// agentContainer returns the logspool container of a DaemonSet, or nil.
+func agentContainer(ds *appsv1.DaemonSet) *corev1.Container {
+	for i := range ds.Spec.Template.Spec.Containers {
+		if ds.Spec.Template.Spec.Containers[i].Name == "logspool" {
+			return &ds.Spec.Template.Spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+// dsCheck is one promise the DaemonSet keeps. objs is the rest of the
+// rendered kustomization (ConfigMap, ServiceAccount, Namespace).
+type dsCheck struct {
+	name  string
+	check func(ds *appsv1.DaemonSet, c *corev1.Container, objs []object) error
+}
+
+func findObject[T any](objs []object, kind, name string) (T, error) {
+	var zero T
+	for _, o := range objs {
+		if o.Kind == kind && o.Name == name {
+			if v, ok := o.Value.(T); ok {
+				return v, nil
+			}
+		}
+	}
+	return zero, fmt.Errorf("no %s %q in the rendered manifests", kind, name)
+}
+
+func errorsOf(errs []error) error { return errors.Join(errs...) }
+
+var daemonSetChecks = []dsCheck{
+	{"every log is mounted read-only at its host path", func(ds *appsv1.DaemonSet, c *corev1.Container, _ []object) error {
+		var errs []error
+		spec := &ds.Spec.Template.Spec
+		for _, p := range agentReads {
 			m, v := mountFor(spec, c, p)
 			if m == nil || v == nil {
-				t.Fatalf("no volume mount covers %s", p)
+				errs = append(errs, fmt.Errorf("no volume mount covers %s", p))
+				continue
 			}
 			if !m.ReadOnly {
-				t.Errorf("mount %q at %s is writable, want readOnly", m.Name, m.MountPath)
+				errs = append(errs, fmt.Errorf("mount %q covering %s is writable", m.Name, p))
 			}
 			if m.SubPath != "" || m.SubPathExpr != "" {
-				t.Errorf("mount %q uses a subPath", m.Name)
+				errs = append(errs, fmt.Errorf("mount %q uses a subPath", m.Name))
 			}
 			if v.HostPath == nil {
-				t.Fatalf("volume %q behind %s is not a hostPath", v.Name, p)
+				errs = append(errs, fmt.Errorf("volume %q behind %s is not a hostPath", v.Name, p))
+				continue
 			}
 			rel := strings.TrimPrefix(p, path.Clean(m.MountPath))
 			if host := path.Clean(v.HostPath.Path) + rel; host != p {
-				t.Errorf("container path %s shows host path %s, want the same path", p, host)
+				errs = append(errs, fmt.Errorf("container path %s shows host path %s; absolute symlinks need the same path", p, host))
 			}
 			if tp := v.HostPath.Type; tp != nil && (*tp == corev1.HostPathDirectoryOrCreate || *tp == corev1.HostPathFileOrCreate) {
-				t.Errorf("volume %q would create %s on nodes that lack it", v.Name, v.HostPath.Path)
+				errs = append(errs, fmt.Errorf("volume %q would create %s on nodes that lack it", v.Name, v.HostPath.Path))
 			}
-		})
-	}
-}
-
-func TestDaemonSetWritesOnlyItsSpool(t *testing.T) {
-	ds, c, _ := mustRenderedDaemonSet(t)
-	spec := &ds.Spec.Template.Spec
-	spoolDir := defaultSpoolDir
-	if v, ok := flagValue(c.Args, "spool-dir"); ok {
-		spoolDir = v
-	}
-	m, v := mountFor(spec, c, spoolDir)
-	if m == nil || v == nil {
-		t.Fatalf("no mount covers the spool dir %s", spoolDir)
-	}
-	if path.Clean(m.MountPath) != spoolDir {
-		t.Errorf("spool mounted at %s, want exactly %s", m.MountPath, spoolDir)
-	}
-	if m.ReadOnly {
-		t.Errorf("spool mount %q is read-only", m.Name)
-	}
-	if v.HostPath == nil || v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate {
-		t.Errorf("spool volume %q must be a hostPath of type DirectoryOrCreate (survives pod restarts), got %+v", v.Name, v.VolumeSource)
-	}
-	for _, mm := range c.VolumeMounts {
-		if !mm.ReadOnly && mm.Name != m.Name {
-			t.Errorf("mount %q at %s is writable; only the spool may be", mm.Name, mm.MountPath)
 		}
-	}
-}
-
-func TestDaemonSetConfigFileComesFromTheConfigMap(t *testing.T) {
-	ds, c, objs := mustRenderedDaemonSet(t)
-	cfgPath, ok := flagValue(c.Args, "config")
-	if !ok {
-		t.Fatal("no --config argument")
-	}
-	m, v := mountFor(&ds.Spec.Template.Spec, c, cfgPath)
-	if m == nil || v == nil || v.ConfigMap == nil {
-		t.Fatalf("--config=%s is not inside a ConfigMap mount", cfgPath)
-	}
-	if !m.ReadOnly {
-		t.Errorf("config mount %q is writable", m.Name)
-	}
-	cm := find[*corev1.ConfigMap](t, objs, "ConfigMap", v.ConfigMap.Name)
-	key := strings.TrimPrefix(strings.TrimPrefix(cfgPath, path.Clean(m.MountPath)), "/")
-	body, ok := cm.Data[key]
-	if !ok {
-		t.Fatalf("ConfigMap %s has no key %q", cm.Name, key)
-	}
-	var cfg map[string]any
-	if err := unmarshalStrict([]byte(body), &cfg); err != nil {
-		t.Fatalf("ConfigMap %s key %s is not valid YAML: %v", cm.Name, key, err)
-	}
-	for k := range cfg {
-		if !contractFlags[k] {
-			t.Errorf("config key %q is not a logspool flag", k)
+		return errorsOf(errs)
+	}},
+	{"only the spool is writable, a DirectoryOrCreate hostPath", func(ds *appsv1.DaemonSet, c *corev1.Container, _ []object) error {
+		spoolDir := defaultSpoolDir
+		if v, ok := flagValue(c.Args, "spool-dir"); ok {
+			spoolDir = v
 		}
-	}
-	// Without es-url logspool writes NDJSON to stdout; in a pod that output
-	// lands in /var/log/containers and is read back: an endless loop.
-	urls, _ := cfg["es-url"].([]any)
-	if len(urls) == 0 {
-		t.Errorf("ConfigMap sets no es-url: in a pod, stdout mode ships its own output forever")
-	}
-}
-
-func TestDaemonSetSecurityContext(t *testing.T) {
-	ds, c, objs := mustRenderedDaemonSet(t)
-	sc := c.SecurityContext
-	if sc == nil {
-		t.Fatal("container has no securityContext")
-	}
-	checks := []struct {
-		name string
-		ok   bool
-	}{
-		{"the root file system is read-only", sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem},
-		{"privilege escalation is off", sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation},
-		{"the container is not privileged", sc.Privileged == nil || !*sc.Privileged},
-		{"every capability is dropped", sc.Capabilities != nil && len(sc.Capabilities.Drop) == 1 && sc.Capabilities.Drop[0] == "ALL"},
-		{"only DAC_READ_SEARCH is added back", sc.Capabilities != nil && len(sc.Capabilities.Add) == 1 && sc.Capabilities.Add[0] == "DAC_READ_SEARCH"},
-		// The image's default user is 65532 (distroless nonroot); the
-		// hostPath spool is root-owned, so the uid must be set to 0 here.
-		{"the uid is set to 0 explicitly", sc.RunAsUser != nil && *sc.RunAsUser == 0},
-		{"runAsNonRoot does not contradict the uid", sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot},
-		{"no host namespaces are shared", !ds.Spec.Template.Spec.HostNetwork && !ds.Spec.Template.Spec.HostPID && !ds.Spec.Template.Spec.HostIPC},
-		{"the pod mounts no service account token", ds.Spec.Template.Spec.AutomountServiceAccountToken != nil && !*ds.Spec.Template.Spec.AutomountServiceAccountToken},
-	}
-	for _, ck := range checks {
-		if !ck.ok {
-			t.Errorf("want: %s", ck.name)
+		m, v := mountFor(&ds.Spec.Template.Spec, c, spoolDir)
+		if m == nil || v == nil {
+			return fmt.Errorf("no mount covers the spool dir %s", spoolDir)
 		}
-	}
-	sa := find[*corev1.ServiceAccount](t, objs, "ServiceAccount", ds.Spec.Template.Spec.ServiceAccountName)
-	if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
-		t.Errorf("ServiceAccount %s automounts its token; logspool reads no API", sa.Name)
-	}
-	ns := find[*corev1.Namespace](t, objs, "Namespace", "logging")
-	if got := ns.Labels["pod-security.kubernetes.io/enforce"]; got != "privileged" {
-		t.Errorf("namespace pod-security enforce = %q; hostPath and DAC_READ_SEARCH need privileged", got)
-	}
-}
-
-func TestDaemonSetProbesHitHealthzOnTheMetricsPort(t *testing.T) {
-	_, c, _ := mustRenderedDaemonSet(t)
-	addr, ok := flagValue(c.Args, "metrics-addr")
-	if !ok {
-		t.Fatal("no --metrics-addr: the default 127.0.0.1:2021 is unreachable for probes")
-	}
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatalf("--metrics-addr=%s: %v", addr, err)
-	}
-	if host != "0.0.0.0" && host != "" && host != "::" {
-		t.Errorf("--metrics-addr host %q is not reachable from the kubelet", host)
-	}
-	port, _ := strconv.Atoi(portStr)
-	var named *corev1.ContainerPort
-	for i := range c.Ports {
-		if c.Ports[i].ContainerPort == int32(port) {
-			named = &c.Ports[i]
+		var errs []error
+		if path.Clean(m.MountPath) != spoolDir {
+			errs = append(errs, fmt.Errorf("spool mounted at %s, want exactly %s", m.MountPath, spoolDir))
 		}
-	}
-	if named == nil || named.Name == "" {
-		t.Fatalf("no named container port for %d", port)
-	}
-	probes := []struct {
-		name  string
-		probe *corev1.Probe
-	}{
-		{"liveness", c.LivenessProbe},
-		{"readiness", c.ReadinessProbe},
-		{"startup", c.StartupProbe},
-	}
-	for _, p := range probes {
-		t.Run(p.name, func(t *testing.T) {
-			if p.probe == nil {
-				if p.name == "startup" {
-					return
-				}
-				t.Fatal("missing")
+		if m.ReadOnly {
+			errs = append(errs, fmt.Errorf("spool mount %q is read-only", m.Name))
+		}
+		if v.HostPath == nil || v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate {
+			errs = append(errs, fmt.Errorf("spool volume %q must be a DirectoryOrCreate hostPath (it must outlive the pod)", v.Name))
+		}
+		for _, mm := range c.VolumeMounts {
+			if !mm.ReadOnly && mm.Name != m.Name {
+				errs = append(errs, fmt.Errorf("mount %q at %s is writable; only the spool may be", mm.Name, mm.MountPath))
 			}
-			g := p.probe.HTTPGet
-			if g == nil {
-				t.Fatal("not an httpGet probe")
+		}
+		return errorsOf(errs)
+	}},
+	{"the config file is a read-only ConfigMap that sets es-url", func(ds *appsv1.DaemonSet, c *corev1.Container, objs []object) error {
+		cfgPath, ok := flagValue(c.Args, "config")
+		if !ok {
+			return errors.New("no --config argument")
+		}
+		m, v := mountFor(&ds.Spec.Template.Spec, c, cfgPath)
+		if m == nil || v == nil || v.ConfigMap == nil {
+			return fmt.Errorf("--config=%s is not inside a ConfigMap mount", cfgPath)
+		}
+		if !m.ReadOnly {
+			return fmt.Errorf("config mount %q is writable", m.Name)
+		}
+		cm, err := findObject[*corev1.ConfigMap](objs, "ConfigMap", v.ConfigMap.Name)
+		if err != nil {
+			return err
+		}
+		key := strings.TrimPrefix(strings.TrimPrefix(cfgPath, path.Clean(m.MountPath)), "/")
+		body, ok := cm.Data[key]
+		if !ok {
+			return fmt.Errorf("ConfigMap %s has no key %q", cm.Name, key)
+		}
+		var cfg map[string]any
+		if err := unmarshalStrict([]byte(body), &cfg); err != nil {
+			return fmt.Errorf("ConfigMap %s key %s: %w", cm.Name, key, err)
+		}
+		var errs []error
+		for k := range cfg {
+			if !contractFlags[k] || k == "config" {
+				errs = append(errs, fmt.Errorf("config key %q is not a logspool flag (logspool refuses unknown keys)", k))
 			}
-			if g.Path != "/healthz" {
-				t.Errorf("path %q, want /healthz", g.Path)
+		}
+		// Without es-url logspool writes NDJSON to stdout; in a pod that
+		// output lands in /var/log/containers and is read back: a loop.
+		if urls, _ := cfg["es-url"].([]any); len(urls) == 0 {
+			errs = append(errs, errors.New("the ConfigMap sets no es-url list: in a pod, stdout mode ships its own output forever"))
+		}
+		return errorsOf(errs)
+	}},
+	{"the container is locked down but for DAC_READ_SEARCH as uid 0", func(ds *appsv1.DaemonSet, c *corev1.Container, _ []object) error {
+		sc := c.SecurityContext
+		if sc == nil {
+			return errors.New("the container has no securityContext")
+		}
+		pod := &ds.Spec.Template.Spec
+		var errs []error
+		for _, ck := range []struct {
+			what string
+			ok   bool
+		}{
+			{"the root file system is read-only", sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem},
+			{"privilege escalation is off", sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation},
+			{"the container is not privileged", sc.Privileged == nil || !*sc.Privileged},
+			{"every capability is dropped", sc.Capabilities != nil && slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"})},
+			{"only DAC_READ_SEARCH is added back", sc.Capabilities != nil && slices.Equal(sc.Capabilities.Add, []corev1.Capability{"DAC_READ_SEARCH"})},
+			// The image's user is 65532 (distroless nonroot); the hostPath
+			// spool is root-owned, so the uid must be set to 0 here.
+			{"the uid is set to 0 explicitly", sc.RunAsUser != nil && *sc.RunAsUser == 0},
+			{"runAsNonRoot does not contradict the uid", (sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot) && (pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot)},
+			{"no host namespaces are shared", !pod.HostNetwork && !pod.HostPID && !pod.HostIPC},
+			{"the pod mounts no service account token", pod.AutomountServiceAccountToken != nil && !*pod.AutomountServiceAccountToken},
+		} {
+			if !ck.ok {
+				errs = append(errs, errors.New("want: "+ck.what))
 			}
-			if g.Port != intstr.FromString(named.Name) && g.Port != intstr.FromInt32(int32(port)) {
-				t.Errorf("port %v, want %s (%d)", g.Port, named.Name, port)
+		}
+		return errorsOf(errs)
+	}},
+	{"the service account and namespace fit", func(ds *appsv1.DaemonSet, _ *corev1.Container, objs []object) error {
+		sa, err := findObject[*corev1.ServiceAccount](objs, "ServiceAccount", ds.Spec.Template.Spec.ServiceAccountName)
+		if err != nil {
+			return err
+		}
+		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+			return fmt.Errorf("ServiceAccount %s automounts its token; logspool reads no API", sa.Name)
+		}
+		ns, err := findObject[*corev1.Namespace](objs, "Namespace", ds.Namespace)
+		if err != nil {
+			return err
+		}
+		if got := ns.Labels["pod-security.kubernetes.io/enforce"]; got != "privileged" {
+			return fmt.Errorf("namespace pod-security enforce = %q; hostPath and DAC_READ_SEARCH need privileged", got)
+		}
+		return nil
+	}},
+	{"probes hit /healthz on the named metrics port", func(_ *appsv1.DaemonSet, c *corev1.Container, _ []object) error {
+		addr, ok := flagValue(c.Args, "metrics-addr")
+		if !ok {
+			return errors.New("no --metrics-addr: the default 127.0.0.1:2021 is unreachable for probes")
+		}
+		host, portStr, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr=%s: %w", addr, err)
+		}
+		if host != "0.0.0.0" && host != "" && host != "::" {
+			return fmt.Errorf("--metrics-addr host %q is not reachable from the kubelet", host)
+		}
+		port, _ := strconv.Atoi(portStr)
+		var named *corev1.ContainerPort
+		for i := range c.Ports {
+			if c.Ports[i].ContainerPort == int32(port) {
+				named = &c.Ports[i]
 			}
-		})
-	}
-}
-
-func TestDaemonSetSchedulingAndLifecycle(t *testing.T) {
-	ds, c, _ := mustRenderedDaemonSet(t)
-	spec := &ds.Spec.Template.Spec
-
-	t.Run("NODE_NAME comes from the downward API", func(t *testing.T) {
+		}
+		if named == nil || named.Name == "" {
+			return fmt.Errorf("no named container port for %d", port)
+		}
+		var errs []error
+		for _, p := range []struct {
+			name     string
+			probe    *corev1.Probe
+			required bool
+		}{
+			{"liveness", c.LivenessProbe, true},
+			{"readiness", c.ReadinessProbe, true},
+			{"startup", c.StartupProbe, false},
+		} {
+			switch {
+			case p.probe == nil && p.required:
+				errs = append(errs, fmt.Errorf("no %s probe", p.name))
+			case p.probe == nil:
+			case p.probe.HTTPGet == nil:
+				errs = append(errs, fmt.Errorf("%s probe is not httpGet", p.name))
+			case p.probe.HTTPGet.Path != "/healthz":
+				errs = append(errs, fmt.Errorf("%s probe path %q, want /healthz", p.name, p.probe.HTTPGet.Path))
+			case p.probe.HTTPGet.Port != intstr.FromString(named.Name) && p.probe.HTTPGet.Port != intstr.FromInt32(int32(port)):
+				errs = append(errs, fmt.Errorf("%s probe port %s, want %s (%d)", p.name, p.probe.HTTPGet.Port.String(), named.Name, port))
+			}
+		}
+		return errorsOf(errs)
+	}},
+	{"NODE_NAME comes from the downward API", func(_ *appsv1.DaemonSet, c *corev1.Container, _ []object) error {
 		for _, e := range c.Env {
 			if e.Name == "NODE_NAME" {
 				if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
-					t.Fatalf("NODE_NAME is %+v, want fieldRef spec.nodeName", e)
+					return fmt.Errorf("NODE_NAME is %+v, want fieldRef spec.nodeName", e)
 				}
-				return
+				return nil
 			}
 		}
-		t.Fatal("no NODE_NAME env")
-	})
-	t.Run("credentials come from an optional Secret", func(t *testing.T) {
-		want := map[string]bool{"LOGSPOOL_ES_PASSWORD": false, "LOGSPOOL_ES_API_KEY": false}
-		for _, e := range c.Env {
-			if _, ok := want[e.Name]; !ok {
-				continue
-			}
-			if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
-				t.Errorf("%s is not a secretKeyRef", e.Name)
-				continue
-			}
-			if o := e.ValueFrom.SecretKeyRef.Optional; o == nil || !*o {
-				t.Errorf("%s: the Secret must be optional (the quickstart has none)", e.Name)
-			}
-			want[e.Name] = true
-		}
-		for k, seen := range want {
-			if !seen {
-				t.Errorf("no env %s", k)
+		return errors.New("no NODE_NAME env")
+	}},
+	{"credentials come from an optional Secret", func(_ *appsv1.DaemonSet, c *corev1.Container, _ []object) error {
+		var errs []error
+		for _, name := range []string{"LOGSPOOL_ES_PASSWORD", "LOGSPOOL_ES_API_KEY"} {
+			i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == name })
+			switch {
+			case i < 0:
+				errs = append(errs, fmt.Errorf("no env %s", name))
+			case c.Env[i].Value != "" || c.Env[i].ValueFrom == nil || c.Env[i].ValueFrom.SecretKeyRef == nil:
+				errs = append(errs, fmt.Errorf("%s is not a secretKeyRef", name))
+			case c.Env[i].ValueFrom.SecretKeyRef.Optional == nil || !*c.Env[i].ValueFrom.SecretKeyRef.Optional:
+				errs = append(errs, fmt.Errorf("%s: the Secret must be optional (the quickstart has none)", name))
 			}
 		}
-	})
-	t.Run("every taint is tolerated", func(t *testing.T) {
-		for _, tol := range spec.Tolerations {
+		return errorsOf(errs)
+	}},
+	{"every taint is tolerated", func(ds *appsv1.DaemonSet, _ *corev1.Container, _ []object) error {
+		for _, tol := range ds.Spec.Template.Spec.Tolerations {
 			if tol.Operator == corev1.TolerationOpExists && tol.Key == "" && tol.Effect == "" {
-				return
+				return nil
 			}
 		}
-		t.Fatalf("tolerations %+v lack {operator: Exists} without key or effect", spec.Tolerations)
-	})
-	t.Run("the pod is node-critical", func(t *testing.T) {
-		if spec.PriorityClassName != "system-node-critical" {
-			t.Fatalf("priorityClassName %q", spec.PriorityClassName)
+		return fmt.Errorf("tolerations %+v lack {operator: Exists} without key or effect", ds.Spec.Template.Spec.Tolerations)
+	}},
+	{"only Linux nodes are selected, nothing narrower", func(ds *appsv1.DaemonSet, _ *corev1.Container, _ []object) error {
+		spec := &ds.Spec.Template.Spec
+		if len(spec.NodeSelector) != 1 || spec.NodeSelector["kubernetes.io/os"] != "linux" || spec.Affinity != nil {
+			return fmt.Errorf("nodeSelector %v affinity %+v, want exactly kubernetes.io/os=linux", spec.NodeSelector, spec.Affinity)
 		}
-	})
-	t.Run("the grace period outlasts the drain", func(t *testing.T) {
+		return nil
+	}},
+	{"the pod is node-critical", func(ds *appsv1.DaemonSet, _ *corev1.Container, _ []object) error {
+		if pc := ds.Spec.Template.Spec.PriorityClassName; pc != "system-node-critical" {
+			return fmt.Errorf("priorityClassName %q", pc)
+		}
+		return nil
+	}},
+	{"the grace period outlasts the drain", func(ds *appsv1.DaemonSet, c *corev1.Container, _ []object) error {
 		drain := defaultShutdownTimeout
 		if v, ok := flagValue(c.Args, "shutdown-timeout"); ok {
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				t.Fatalf("--shutdown-timeout=%s: %v", v, err)
+				return fmt.Errorf("--shutdown-timeout=%s: %w", v, err)
 			}
 			drain = d
 		}
-		if spec.TerminationGracePeriodSeconds == nil {
-			t.Fatal("no terminationGracePeriodSeconds (default 30s is not above the drain)")
+		g := ds.Spec.Template.Spec.TerminationGracePeriodSeconds
+		if g == nil {
+			return errors.New("no terminationGracePeriodSeconds (the default 30s is not above the drain)")
 		}
-		grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
-		if grace < drain+5*time.Second {
-			t.Fatalf("grace %s, want at least the drain %s + 5s", grace, drain)
+		if grace := time.Duration(*g) * time.Second; grace < drain+5*time.Second {
+			return fmt.Errorf("grace %s, want at least the drain %s + 5s", grace, drain)
 		}
-	})
-	t.Run("rolling updates never put two pods on one spool", func(t *testing.T) {
+		return nil
+	}},
+	{"rolling updates never put two pods on one spool", func(ds *appsv1.DaemonSet, _ *corev1.Container, _ []object) error {
 		u := ds.Spec.UpdateStrategy
 		if u.Type != appsv1.RollingUpdateDaemonSetStrategyType || u.RollingUpdate == nil || u.RollingUpdate.MaxUnavailable == nil {
-			t.Fatalf("updateStrategy %+v, want RollingUpdate with maxUnavailable", u)
+			return fmt.Errorf("updateStrategy %+v, want RollingUpdate with maxUnavailable", u)
 		}
 		if s := u.RollingUpdate.MaxSurge; s != nil && s.String() != "0" && s.String() != "0%" {
-			t.Fatalf("maxSurge %s: a surge pod would open the same Badger spool", s)
+			return fmt.Errorf("maxSurge %s: a surge pod would open the same Badger spool", s.String())
 		}
-	})
-	t.Run("resources are requested and memory is limited", func(t *testing.T) {
+		return nil
+	}},
+	{"resources are requested and memory is limited", func(_ *appsv1.DaemonSet, c *corev1.Container, _ []object) error {
 		r := c.Resources
 		cpu, mem, lim := r.Requests[corev1.ResourceCPU], r.Requests[corev1.ResourceMemory], r.Limits[corev1.ResourceMemory]
 		if cpu.IsZero() || mem.IsZero() || lim.IsZero() {
-			t.Fatalf("resources %+v: want cpu and memory requests and a memory limit", r)
+			return fmt.Errorf("resources %+v: want cpu and memory requests and a memory limit", r)
 		}
 		if mem.Cmp(lim) > 0 {
-			t.Fatalf("memory request %s above limit %s", mem.String(), lim.String())
+			return fmt.Errorf("memory request %s above limit %s", mem.String(), lim.String())
 		}
 		for _, e := range c.Env {
 			if e.Name != "GOMEMLIMIT" {
@@ -373,24 +410,248 @@ func TestDaemonSetSchedulingAndLifecycle(t *testing.T) {
 			}
 			q, err := resource.ParseQuantity(strings.TrimSuffix(e.Value, "B"))
 			if err != nil {
-				t.Fatalf("GOMEMLIMIT=%s: %v", e.Value, err)
+				return fmt.Errorf("GOMEMLIMIT=%s: %w", e.Value, err)
 			}
 			if q.Cmp(lim) >= 0 {
-				t.Fatalf("GOMEMLIMIT %s is not below the memory limit %s", e.Value, lim.String())
+				return fmt.Errorf("GOMEMLIMIT %s is not below the memory limit %s", e.Value, lim.String())
 			}
 		}
-	})
-	t.Run("the container runs logspool run", func(t *testing.T) {
+		return nil
+	}},
+	{"the container runs logspool run from the logspool image", func(_ *appsv1.DaemonSet, c *corev1.Container, _ []object) error {
+		var errs []error
 		if len(c.Command) != 0 {
-			t.Errorf("command %v overrides the image ENTRYPOINT", c.Command)
+			errs = append(errs, fmt.Errorf("command %v overrides the image ENTRYPOINT", c.Command))
 		}
 		if len(c.Args) == 0 || c.Args[0] != "run" {
-			t.Errorf("args %v, want the run subcommand first", c.Args)
+			errs = append(errs, fmt.Errorf("args %v, want the run subcommand first", c.Args))
 		}
 		if !strings.HasPrefix(c.Image, "ghcr.io/logspool/logspool:") {
-			t.Errorf("image %q", c.Image)
+			errs = append(errs, fmt.Errorf("image %q", c.Image))
 		}
-	})
+		return errorsOf(errs)
+	}},
+}
+
+func TestDaemonSetKeepsItsPromises(t *testing.T) {
+	for _, dir := range manifestDirs {
+		objs := mustRender(t, dir)
+		ds := find[*appsv1.DaemonSet](t, objs, "DaemonSet", "logspool")
+		c := agentContainer(ds)
+		if c == nil {
+			t.Fatalf("%s: no logspool container", dir)
+		}
+		for _, ck := range daemonSetChecks {
+			t.Run(dir+": "+ck.name, func(t *testing.T) {
+				if err := ck.check(ds, c, objs); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// TestDaemonSetChecksCatchMistakes breaks the rendered DaemonSet one way at
+// a time and expects the matching check to object: the checks above can fail.
+func TestDaemonSetChecksCatchMistakes(t *testing.T) {
+	objs := mustRender(t, "kubernetes")
+	good := find[*appsv1.DaemonSet](t, objs, "DaemonSet", "logspool")
+	mount := func(c *corev1.Container, name string) *corev1.VolumeMount {
+		for i := range c.VolumeMounts {
+			if c.VolumeMounts[i].Name == name {
+				return &c.VolumeMounts[i]
+			}
+		}
+		t.Fatalf("no mount %q", name)
+		return nil
+	}
+	volume := func(ds *appsv1.DaemonSet, name string) *corev1.Volume {
+		for i := range ds.Spec.Template.Spec.Volumes {
+			if ds.Spec.Template.Spec.Volumes[i].Name == name {
+				return &ds.Spec.Template.Spec.Volumes[i]
+			}
+		}
+		t.Fatalf("no volume %q", name)
+		return nil
+	}
+	mountAt := func(c *corev1.Container, p string) *corev1.VolumeMount {
+		for i := range c.VolumeMounts {
+			if c.VolumeMounts[i].MountPath == p {
+				return &c.VolumeMounts[i]
+			}
+		}
+		t.Fatalf("no mount at %s", p)
+		return nil
+	}
+	setArg := func(c *corev1.Container, flag, value string) {
+		for i, a := range c.Args {
+			if strings.HasPrefix(a, "--"+flag+"=") {
+				c.Args[i] = "--" + flag + "=" + value
+				return
+			}
+		}
+		c.Args = append(c.Args, "--"+flag+"="+value)
+	}
+	cases := []struct {
+		name      string
+		wantCheck string
+		breakIt   func(ds *appsv1.DaemonSet, c *corev1.Container)
+	}{
+		{"a writable /var/log mount", "every log is mounted read-only at its host path",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { mountAt(c, "/var/log").ReadOnly = false }},
+		{"no mount for the docker container logs", "every log is mounted read-only at its host path",
+			func(ds *appsv1.DaemonSet, c *corev1.Container) {
+				c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/var/lib/docker/containers" })
+			}},
+		{"the journal mounted at another path than on the host", "every log is mounted read-only at its host path",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) {
+				mountAt(c, "/run/log/journal").MountPath = "/host/run/log/journal"
+			}},
+		{"a spool that is an emptyDir", "only the spool is writable, a DirectoryOrCreate hostPath",
+			func(ds *appsv1.DaemonSet, _ *corev1.Container) {
+				volume(ds, "spool").VolumeSource = corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+			}},
+		{"a spool dir flag that no mount covers", "only the spool is writable, a DirectoryOrCreate hostPath",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { setArg(c, "spool-dir", "/data/spool") }},
+		{"a writable config mount", "only the spool is writable, a DirectoryOrCreate hostPath",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { mount(c, "config").ReadOnly = false }},
+		{"a config path outside the ConfigMap", "the config file is a read-only ConfigMap that sets es-url",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { setArg(c, "config", "/etc/other/logspool.yaml") }},
+		{"a privileged container", "the container is locked down but for DAC_READ_SEARCH as uid 0",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { c.SecurityContext.Privileged = ptr(true) }},
+		{"a writable root file system", "the container is locked down but for DAC_READ_SEARCH as uid 0",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { c.SecurityContext.ReadOnlyRootFilesystem = ptr(false) }},
+		{"an extra capability", "the container is locked down but for DAC_READ_SEARCH as uid 0",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) {
+				c.SecurityContext.Capabilities.Add = append(c.SecurityContext.Capabilities.Add, "DAC_OVERRIDE")
+			}},
+		{"the image's non-root user left in place", "the container is locked down but for DAC_READ_SEARCH as uid 0",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { c.SecurityContext.RunAsUser = nil }},
+		{"host networking", "the container is locked down but for DAC_READ_SEARCH as uid 0",
+			func(ds *appsv1.DaemonSet, _ *corev1.Container) { ds.Spec.Template.Spec.HostNetwork = true }},
+		{"metrics on loopback only", "probes hit /healthz on the named metrics port",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { setArg(c, "metrics-addr", "127.0.0.1:2021") }},
+		{"a liveness probe on /metrics", "probes hit /healthz on the named metrics port",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { c.LivenessProbe.HTTPGet.Path = "/metrics" }},
+		{"a readiness probe on another port", "probes hit /healthz on the named metrics port",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { c.ReadinessProbe.HTTPGet.Port = intstr.FromInt32(8080) }},
+		{"NODE_NAME from a literal", "NODE_NAME comes from the downward API",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) {
+				for i := range c.Env {
+					if c.Env[i].Name == "NODE_NAME" {
+						c.Env[i] = corev1.EnvVar{Name: "NODE_NAME", Value: "node-1"}
+					}
+				}
+			}},
+		{"a required Secret", "credentials come from an optional Secret",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) {
+				for i := range c.Env {
+					if c.Env[i].ValueFrom != nil && c.Env[i].ValueFrom.SecretKeyRef != nil {
+						c.Env[i].ValueFrom.SecretKeyRef.Optional = nil
+					}
+				}
+			}},
+		{"a toleration for one taint only", "every taint is tolerated",
+			func(ds *appsv1.DaemonSet, _ *corev1.Container) {
+				ds.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+			}},
+		{"a node selector for one pool", "only Linux nodes are selected, nothing narrower",
+			func(ds *appsv1.DaemonSet, _ *corev1.Container) { ds.Spec.Template.Spec.NodeSelector["pool"] = "logs" }},
+		{"no priority class", "the pod is node-critical",
+			func(ds *appsv1.DaemonSet, _ *corev1.Container) { ds.Spec.Template.Spec.PriorityClassName = "" }},
+		{"a drain longer than the grace period", "the grace period outlasts the drain",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { setArg(c, "shutdown-timeout", "60s") }},
+		{"a surge during rolling updates", "rolling updates never put two pods on one spool",
+			func(ds *appsv1.DaemonSet, _ *corev1.Container) {
+				s := intstr.FromInt32(1)
+				ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge = &s
+			}},
+		{"no memory limit", "resources are requested and memory is limited",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { delete(c.Resources.Limits, corev1.ResourceMemory) }},
+		{"a GOMEMLIMIT above the limit", "resources are requested and memory is limited",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) {
+				for i := range c.Env {
+					if c.Env[i].Name == "GOMEMLIMIT" {
+						c.Env[i].Value = "1GiB"
+					}
+				}
+			}},
+		{"a command overriding the entrypoint", "the container runs logspool run from the logspool image",
+			func(_ *appsv1.DaemonSet, c *corev1.Container) { c.Command = []string{"/bin/sh"} }},
+	}
+	checks := map[string]dsCheck{}
+	for _, ck := range daemonSetChecks {
+		checks[ck.name] = ck
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ck, ok := checks[tc.wantCheck]
+			if !ok {
+				t.Fatalf("no check named %q", tc.wantCheck)
+			}
+			ds := good.DeepCopy()
+			c := agentContainer(ds)
+			tc.breakIt(ds, c)
+			if err := ck.check(ds, c, objs); err == nil {
+				t.Fatalf("check %q passed a DaemonSet with %s", tc.wantCheck, tc.name)
+			} else {
+				t.Logf("caught: %v", err)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// reachesES reports whether rawURL names a Service by its cluster DNS name
+// (<service>.<namespace>.svc[.cluster.local]), on a port the Service serves,
+// selecting the Elasticsearch pods, and landing on their HTTP port 9200.
+func reachesES(objs []object, es *appsv1.StatefulSet, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("URL %q: %w", rawURL, err)
+	}
+	if u.Scheme != "http" {
+		return fmt.Errorf("URL %q: the quickstart runs Elasticsearch without TLS, want http", rawURL)
+	}
+	labels := strings.Split(u.Hostname(), ".")
+	if len(labels) < 3 || labels[2] != "svc" || (len(labels) > 3 && strings.Join(labels[3:], ".") != "cluster.local") {
+		return fmt.Errorf("URL host %q is not <service>.<namespace>.svc[.cluster.local]", u.Hostname())
+	}
+	svc, err := findObject[*corev1.Service](objs, "Service", labels[0])
+	if err != nil {
+		return fmt.Errorf("URL %q: %w", rawURL, err)
+	}
+	if svc.Namespace != labels[1] {
+		return fmt.Errorf("URL %q names namespace %q, Service %s is in %q", rawURL, labels[1], svc.Name, svc.Namespace)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return fmt.Errorf("URL %q has no port (Elasticsearch serves 9200, not 80)", rawURL)
+	}
+	i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return int(p.Port) == port })
+	if i < 0 {
+		return fmt.Errorf("URL port %d is not served by Service %s", port, svc.Name)
+	}
+	if len(svc.Spec.Selector) == 0 {
+		return fmt.Errorf("Service %s has no selector", svc.Name)
+	}
+	for k, v := range svc.Spec.Selector {
+		if es.Spec.Template.Labels[k] != v {
+			return fmt.Errorf("Service %s selector %v does not select the Elasticsearch pods %v", svc.Name, svc.Spec.Selector, es.Spec.Template.Labels)
+		}
+	}
+	target := svc.Spec.Ports[i].TargetPort
+	for _, c := range es.Spec.Template.Spec.Containers {
+		for _, cp := range c.Ports {
+			if (target.Type == intstr.String && cp.Name == target.StrVal) || (target.Type == intstr.Int && cp.ContainerPort == target.IntVal) {
+				if cp.ContainerPort == 9200 {
+					return nil
+				}
+			}
+		}
+	}
+	return fmt.Errorf("Service %s targetPort %s is not Elasticsearch's HTTP port 9200", svc.Name, target.String())
 }
 
 func TestQuickstartWiresKibanaAndLogspoolToElasticsearch(t *testing.T) {
@@ -402,74 +663,29 @@ func TestQuickstartWiresKibanaAndLogspoolToElasticsearch(t *testing.T) {
 	kbC := mustContainer(t, &kibana.Spec.Template.Spec, "kibana")
 	lsC := mustContainer(t, &ds.Spec.Template.Spec, "logspool")
 
-	// reachesES checks that rawURL names a Service by its cluster DNS name,
-	// on a port the Service serves, selecting the Elasticsearch pods on
-	// their HTTP port.
-	reachesES := func(t *testing.T, who, rawURL string) {
-		t.Helper()
-		u, err := url.Parse(rawURL)
-		if err != nil {
-			t.Fatalf("%s URL %q: %v", who, rawURL, err)
+	t.Run("Kibana's ELASTICSEARCH_HOSTS reaches the Service", func(t *testing.T) {
+		i := slices.IndexFunc(kbC.Env, func(e corev1.EnvVar) bool { return e.Name == "ELASTICSEARCH_HOSTS" })
+		if i < 0 {
+			t.Fatal("kibana has no ELASTICSEARCH_HOSTS")
 		}
-		if u.Scheme != "http" {
-			t.Errorf("%s URL %q: the quickstart runs ES without TLS, want http", who, rawURL)
+		if got, want := kbC.Env[i].Value, "http://elasticsearch.logging.svc:9200"; got != want {
+			t.Errorf("ELASTICSEARCH_HOSTS=%s, want %s", got, want)
 		}
-		labels := strings.Split(u.Hostname(), ".")
-		if len(labels) < 3 || labels[2] != "svc" {
-			t.Fatalf("%s URL host %q is not <service>.<namespace>.svc[.cluster.local]", who, u.Hostname())
+		if err := reachesES(objs, es, kbC.Env[i].Value); err != nil {
+			t.Fatal(err)
 		}
-		svc := find[*corev1.Service](t, objs, "Service", labels[0])
-		if svc.Namespace != labels[1] {
-			t.Fatalf("%s URL names namespace %q, Service %s is in %q", who, labels[1], svc.Name, svc.Namespace)
-		}
-		port, _ := strconv.Atoi(u.Port())
-		var sp *corev1.ServicePort
-		for i := range svc.Spec.Ports {
-			if int(svc.Spec.Ports[i].Port) == port {
-				sp = &svc.Spec.Ports[i]
-			}
-		}
-		if sp == nil {
-			t.Fatalf("%s URL port %d is not served by Service %s", who, port, svc.Name)
-		}
-		for k, v := range svc.Spec.Selector {
-			if es.Spec.Template.Labels[k] != v {
-				t.Fatalf("Service %s selector %v does not select the Elasticsearch pods %v", svc.Name, svc.Spec.Selector, es.Spec.Template.Labels)
-			}
-		}
-		if len(svc.Spec.Selector) == 0 {
-			t.Fatalf("Service %s has no selector", svc.Name)
-		}
-		target := sp.TargetPort
-		found := false
-		for _, cp := range esC.Ports {
-			if (target.Type == intstr.String && cp.Name == target.StrVal) || (target.Type == intstr.Int && cp.ContainerPort == target.IntVal) {
-				found = cp.ContainerPort == 9200
-			}
-		}
-		if !found {
-			t.Fatalf("Service %s targetPort %s is not Elasticsearch's HTTP port 9200", svc.Name, target.String())
-		}
-	}
-
-	t.Run("Kibana's ELASTICSEARCH_HOSTS", func(t *testing.T) {
-		for _, e := range kbC.Env {
-			if e.Name == "ELASTICSEARCH_HOSTS" {
-				reachesES(t, "kibana", e.Value)
-				return
-			}
-		}
-		t.Fatal("kibana has no ELASTICSEARCH_HOSTS")
 	})
-	t.Run("logspool's --es-url", func(t *testing.T) {
+	t.Run("logspool's --es-url reaches the Service", func(t *testing.T) {
 		urls := flagValues(lsC.Args, "es-url")
 		if len(urls) != 1 {
 			t.Fatalf("want one --es-url from the quickstart patch, got %v (args %v)", urls, lsC.Args)
 		}
-		reachesES(t, "logspool", urls[0])
+		if err := reachesES(objs, es, urls[0]); err != nil {
+			t.Fatal(err)
+		}
 		// The patch appends: the base's arguments must all still be there.
 		base := mustContainer(t, &find[*appsv1.DaemonSet](t, mustRender(t, "kubernetes"), "DaemonSet", "logspool").Spec.Template.Spec, "logspool")
-		if got, want := len(lsC.Args), len(base.Args)+1; got != want {
+		if !slices.Equal(lsC.Args[:len(lsC.Args)-1], base.Args) {
 			t.Fatalf("quickstart args %v, want the base's %v plus --es-url", lsC.Args, base.Args)
 		}
 	})
@@ -484,9 +700,8 @@ func TestQuickstartWiresKibanaAndLogspoolToElasticsearch(t *testing.T) {
 		if env["xpack.security.enabled"] != "false" {
 			t.Errorf("xpack.security.enabled = %q", env["xpack.security.enabled"])
 		}
-		opts := strings.Fields(env["ES_JAVA_OPTS"])
 		var xms, xmx string
-		for _, o := range opts {
+		for _, o := range strings.Fields(env["ES_JAVA_OPTS"]) {
 			if v, ok := strings.CutPrefix(o, "-Xms"); ok {
 				xms = v
 			}
@@ -517,6 +732,39 @@ func TestQuickstartWiresKibanaAndLogspoolToElasticsearch(t *testing.T) {
 			t.Fatalf("elasticsearch %s, kibana %s: want the same 7.17.x", esC.Image, kbC.Image)
 		}
 	})
+}
+
+func TestReachesESRejectsWrongWiring(t *testing.T) {
+	objs := mustRender(t, "quickstart")
+	es := find[*appsv1.StatefulSet](t, objs, "StatefulSet", "elasticsearch")
+	cases := []struct {
+		name    string
+		url     string
+		wantErr string
+	}{
+		{name: "the Service DNS name and port are accepted", url: "http://elasticsearch.logging.svc:9200"},
+		{name: "the fully qualified name is accepted", url: "http://elasticsearch.logging.svc.cluster.local:9200"},
+		{name: "a bare service name is not a cluster DNS name", url: "http://elasticsearch:9200", wantErr: "is not <service>.<namespace>.svc"},
+		{name: "a Service that does not exist", url: "http://es.logging.svc:9200", wantErr: `no Service "es"`},
+		{name: "the wrong namespace", url: "http://elasticsearch.default.svc:9200", wantErr: `names namespace "default"`},
+		{name: "a port the Service does not serve", url: "http://elasticsearch.logging.svc:9300", wantErr: "port 9300 is not served"},
+		{name: "no port at all", url: "http://elasticsearch.logging.svc", wantErr: "has no port"},
+		{name: "https against a cluster without TLS", url: "https://elasticsearch.logging.svc:9200", wantErr: "want http"},
+		{name: "the Kibana Service is not Elasticsearch", url: "http://kibana.logging.svc:5601", wantErr: "does not select the Elasticsearch pods"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := reachesES(objs, es, tc.url)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatal(err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("accepted %s", tc.url)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
+			}
+		})
+	}
 }
 
 // javaSize converts a JVM size such as 512m or 1g to a Quantity.
