@@ -271,7 +271,7 @@ func (r *reader) process(ctx context.Context) error {
 			r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: end, Truncated: true})
 			r.cutting, r.cutHead, r.cutSkip = false, nil, 0
 		} else if i < 0 {
-			if len(data) >= r.cutLimit {
+			if len(data) > r.cutLimit {
 				r.cutting = true
 				r.cutStart = r.bufOff + int64(r.lo)
 				r.cutHead = bytes.Clone(data[:r.cutLimit])
@@ -279,6 +279,16 @@ func (r *reader) process(ctx context.Context) error {
 				r.lo = r.hi
 			}
 			return nil
+		} else if i > r.cutLimit {
+			// An over-long line that happens to lie whole in the buffer is
+			// cut exactly like one that does not, so that a re-read after a
+			// restart produces the same record.
+			start := r.bufOff + int64(r.lo)
+			r.lo += i + 1
+			r.t.m.lostBytes(LostLineCut, int64(i-r.cutLimit))
+			r.t.log.Warn("cut over-long line", "path", r.path, "offset", start,
+				"line_bytes", i, "kept_bytes", r.cutLimit, "lost_bytes", i-r.cutLimit)
+			r.deliver(parser.Line{Bytes: data[:r.cutLimit], Start: start, End: start + int64(i) + 1, Truncated: true})
 		} else {
 			start := r.bufOff + int64(r.lo)
 			r.lo += i + 1

@@ -1,0 +1,188 @@
+package tailer
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hpcloud/tail"
+
+	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/spool/record"
+)
+
+// discardSink counts what it is given and stores nothing.
+type discardSink struct{ recs atomic.Int64 }
+
+func (s *discardSink) Append(_ context.Context, recs []record.Record, _ ...record.Checkpoint) error {
+	s.recs.Add(int64(len(recs)))
+	return nil
+}
+func (s *discardSink) Checkpoint(string) ([]byte, error)             { return nil, nil }
+func (s *discardSink) Checkpoints(string) (map[string][]byte, error) { return nil, nil }
+
+// countDecoder counts lines and makes no records.
+type countDecoder struct{ lines int }
+
+func (d *countDecoder) Decode(dst []record.Record, _ parser.Line) []record.Record {
+	d.lines++
+	return dst
+}
+func (d *countDecoder) Pending() (int64, bool)                    { return 0, false }
+func (d *countDecoder) Flush(dst []record.Record) []record.Record { return dst }
+
+// writeBenchFile writes about size bytes of ~170-byte CRI lines to path and
+// returns the number of lines and bytes.
+func writeBenchFile(b *testing.B, path string, size int) (lines, n int) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for n < size {
+		l := fmt.Sprintf("2024-05-01T10:00:00.%09dZ stdout F GET /api/v1/items/%08d HTTP/1.1 200 %s\n", lines%1e9, lines, strings.Repeat("q", 90))
+		w.WriteString(l)
+		n += len(l)
+		lines++
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return lines, n
+}
+
+// BenchmarkReadThroughput reads the same ~64 MiB file of ~170-byte lines from
+// start to end with hpcloud/tail, the tailer's reader loop (with a decoder
+// that only counts lines) and a plain bufio.Scanner loop.
+func BenchmarkReadThroughput(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "bench.log")
+	wantLines, size := writeBenchFile(b, path, 64<<20)
+
+	b.Run("hpcloud-tail", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		b.ReportAllocs()
+		for b.Loop() {
+			tf, err := tail.TailFile(path, tail.Config{Logger: tail.DiscardingLogger})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for range tf.Lines {
+				n++
+			}
+			tf.Cleanup()
+			if n != wantLines {
+				b.Fatalf("hpcloud/tail read %d lines, want %d", n, wantLines)
+			}
+		}
+	})
+	b.Run("logspool-tailer", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		b.ReportAllocs()
+		dec := &countDecoder{}
+		tl, err := New(Config{Logger: discardLogger(), NewDecoder: func(parser.Source) Decoder { return dec }}, &discardSink{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			dec.lines = 0
+			if err := readToEOF(tl, path); err != nil {
+				b.Fatal(err)
+			}
+			if dec.lines != wantLines {
+				b.Fatalf("tailer read %d lines, want %d", dec.lines, wantLines)
+			}
+		}
+	})
+	b.Run("bufio-loop", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		b.ReportAllocs()
+		for b.Loop() {
+			f, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sc := bufio.NewScanner(f)
+			sc.Buffer(make([]byte, readSize), 2<<20)
+			n := 0
+			for sc.Scan() {
+				n++
+			}
+			f.Close()
+			if n != wantLines {
+				b.Fatalf("bufio read %d lines, want %d", n, wantLines)
+			}
+		}
+	})
+}
+
+// readToEOF runs one reader over path from offset 0 to its end.
+func readToEOF(tl *Tailer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	r := tl.newReader(f, fileID{}, path, "", true)
+	r.begin(position{})
+	defer func() {
+		r.putBuf()
+		f.Close()
+	}()
+	ctx := context.Background()
+	for {
+		n, err := r.read()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return r.commit(ctx)
+		}
+		if err := r.process(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// BenchmarkTailerEndToEnd runs a whole Tailer with the real parser over a
+// ~32 MiB file of CRI lines into a sink that discards, until every record is
+// appended.
+func BenchmarkTailerEndToEnd(b *testing.B) {
+	dir := b.TempDir()
+	wantLines, size := writeBenchFile(b, filepath.Join(dir, "web_default_nginx-"+strings.Repeat("ab", 32)+".log"), 32<<20)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	var elapsed time.Duration
+	for b.Loop() {
+		sink := &discardSink{}
+		tl, err := New(Config{Globs: []string{filepath.Join(dir, "*.log")}, NodeName: "node", Logger: discardLogger()}, sink)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- tl.Run(ctx) }()
+		for sink.recs.Load() < int64(wantLines) {
+			time.Sleep(time.Millisecond)
+		}
+		elapsed += time.Since(start)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(wantLines)*float64(b.N)/elapsed.Seconds(), "lines/s")
+}
+
+var _ io.Reader = (*os.File)(nil)
