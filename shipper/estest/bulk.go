@@ -747,13 +747,7 @@ func (st *store) checkDoc(ix *index, src []byte, id string) (*docChecker, *esErr
 	if s.opts.Discard {
 		c := &docChecker{src: src, id: id, style8: s.style8()}
 		if !json.Valid(src) {
-			c.dec = json.NewDecoder(bytes.NewReader(src))
-			var v any
-			err := c.dec.Decode(&v)
-			if err == nil {
-				err = errors.New("invalid JSON")
-			}
-			return nil, c.parseFailure(err)
+			return nil, c.syntaxFailure()
 		}
 		if ix.dataStream != "" && !bytes.Contains(src, []byte(`"@timestamp"`)) {
 			return nil, missingTimestamp(c, len(src))
@@ -765,7 +759,7 @@ func (st *store) checkDoc(ix *index, src []byte, id string) (*docChecker, *esErr
 		return nil, e
 	}
 	if ix.dataStream != "" {
-		if t, ok := c.added["@timestamp"]; (ok && t != ftDate) || !bytes.Contains(src, []byte(`"@timestamp"`)) {
+		if !c.sawTimestamp {
 			return nil, missingTimestamp(c, len(src))
 		}
 	}

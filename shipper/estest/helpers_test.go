@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,6 +25,9 @@ func TestMain(m *testing.M) {
 // startServer starts a server closed at the end of the test.
 func startServer(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	s, err := Start(opts)
 	if err != nil {
 		t.Fatalf("starting server: %v", err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -135,11 +134,13 @@ var metaFields = map[string]bool{
 type docChecker struct {
 	m      *mapping
 	src    []byte
-	dec    *json.Decoder
+	i      int // read position in src
 	id     string
 	style8 bool // document_parsing_exception with [line:col] (8.8+)
 	added  map[string]fieldType
 	nAdded int
+
+	sawTimestamp bool // a non-null top-level @timestamp
 }
 
 func (c *docChecker) typeOf(path string) (fieldType, bool) {
@@ -161,7 +162,7 @@ func (c *docChecker) add(path string, t fieldType) {
 	}
 }
 
-func (c *docChecker) col() int { return int(c.dec.InputOffset()) + 1 }
+func (c *docChecker) col() int { return c.i + 1 }
 
 func (c *docChecker) wrap(col int, reason string, cause *esError) *esError {
 	if c.style8 {
@@ -170,12 +171,21 @@ func (c *docChecker) wrap(col int, reason string, cause *esError) *esError {
 	return &esError{Type: "mapper_parsing_exception", Reason: reason, CausedBy: cause}
 }
 
-func (c *docChecker) parseFailure(err error) *esError {
-	msg := err.Error()
+// syntaxFailure describes why src is not JSON, as a per-item error.
+func (c *docChecker) syntaxFailure() *esError {
+	var v any
+	err := json.Unmarshal(c.src, &v)
+	col := 1
+	msg := "Unexpected end-of-input"
 	var se *json.SyntaxError
-	col := c.col()
 	if errors.As(err, &se) {
 		col = int(se.Offset)
+		msg = se.Error()
+		if se.Offset >= int64(len(c.src)) {
+			msg = "Unexpected end-of-input: " + msg
+		}
+	} else if err != nil {
+		msg = err.Error()
 	}
 	cause := &esError{Type: "json_parse_exception", Reason: msg}
 	if c.style8 {
@@ -189,27 +199,54 @@ func (c *docChecker) fieldFailure(col int, path string, t fieldType, preview str
 }
 
 // check validates src; on success c.added holds the new dynamic fields.
+// The walk below runs on JSON known to be valid.
 func (c *docChecker) check() *esError {
-	c.dec = json.NewDecoder(bytes.NewReader(c.src))
-	c.dec.UseNumber()
-	tok, err := c.dec.Token()
-	if err != nil {
-		return c.parseFailure(err)
+	if !json.Valid(c.src) {
+		return c.syntaxFailure()
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		e := c.wrap(1, "failed to parse", &esError{Type: "not_x_content_exception", Reason: "Compressor detection can only be called on some xcontent bytes or compressed xcontent bytes"})
-		return e
+	c.i = 0
+	c.ws()
+	if c.src[c.i] != '{' {
+		return c.wrap(1, "failed to parse", &esError{Type: "not_x_content_exception", Reason: "Compressor detection can only be called on some xcontent bytes or compressed xcontent bytes"})
 	}
-	if e := c.object("", 0); e != nil {
-		return e
-	}
-	if _, err := c.dec.Token(); err != io.EOF {
-		if err == nil {
-			err = errors.New("unexpected content after the end of the document")
+	c.i++
+	return c.object("", 0)
+}
+
+func (c *docChecker) ws() {
+	for c.i < len(c.src) {
+		switch c.src[c.i] {
+		case ' ', '\t', '\r', '\n':
+			c.i++
+		default:
+			return
 		}
-		return c.parseFailure(err)
 	}
-	return nil
+}
+
+// str reads the string starting at c.i (a quote) and returns it decoded.
+func (c *docChecker) str() string {
+	start := c.i
+	c.i++
+	escaped := false
+	for {
+		ch := c.src[c.i]
+		if ch == '\\' {
+			escaped = true
+			c.i += 2
+			continue
+		}
+		c.i++
+		if ch == '"' {
+			break
+		}
+	}
+	if !escaped {
+		return string(c.src[start+1 : c.i-1])
+	}
+	var out string
+	_ = json.Unmarshal(c.src[start:c.i], &out)
+	return out
 }
 
 // object walks members after '{' up to and including '}'.
@@ -217,81 +254,117 @@ func (c *docChecker) object(prefix string, depth int) *esError {
 	if depth > 20 {
 		return c.wrap(c.col(), "The depth of the field has exceeded the allowed limit of [20]", nil)
 	}
-	for c.dec.More() {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return c.parseFailure(err)
-		}
-		key, _ := tok.(string)
+	c.ws()
+	if c.src[c.i] == '}' {
+		c.i++
+		return nil
+	}
+	for {
+		c.ws()
+		key := c.str()
+		c.ws()
+		c.i++ // ':'
 		if prefix == "" && metaFields[key] {
 			return c.wrap(c.col(), "Field ["+key+"] is a metadata field and cannot be added inside a document. Use the index API request parameters.", nil)
 		}
 		if strings.TrimSpace(strings.ReplaceAll(key, ".", "")) == "" {
 			return c.wrap(c.col(), "field name cannot be an empty string", nil)
 		}
-		parts := strings.Split(key, ".")
-		full := prefix
-		for i, p := range parts {
-			if p == "" {
-				return c.wrap(c.col(), "field name cannot contain only whitespace: ['"+key+"']", nil)
-			}
-			full += p
-			if i < len(parts)-1 {
-				if t, ok := c.typeOf(full); ok && t != ftObject {
-					return c.wrap(c.col(), "Could not dynamically add mapping for field ["+prefix+key+"]. Existing mapping for ["+full+"] must be of type object but found ["+t.String()+"].", nil)
-				} else if !ok {
-					c.add(full, ftObject)
+		leaf, full := key, prefix+key
+		if strings.IndexByte(key, '.') >= 0 {
+			parts := strings.Split(key, ".")
+			full = prefix
+			for i, p := range parts {
+				if p == "" {
+					return c.wrap(c.col(), "field name cannot contain only whitespace: ['"+key+"']", nil)
 				}
-				full += "."
+				full += p
+				if i < len(parts)-1 {
+					if t, ok := c.typeOf(full); ok && t != ftObject {
+						return c.wrap(c.col(), "Could not dynamically add mapping for field ["+prefix+key+"]. Existing mapping for ["+full+"] must be of type object but found ["+t.String()+"].", nil)
+					} else if !ok {
+						c.add(full, ftObject)
+					}
+					full += "."
+				}
 			}
+			leaf = parts[len(parts)-1]
 		}
-		if e := c.value(full, parts[len(parts)-1], depth); e != nil {
+		if prefix == "" && full == "@timestamp" {
+			c.sawTimestamp = true
+		}
+		if e := c.value(full, leaf, depth); e != nil {
 			return e
 		}
+		c.ws()
+		if c.src[c.i] == ',' {
+			c.i++
+			continue
+		}
+		c.i++ // '}'
+		return nil
 	}
-	if _, err := c.dec.Token(); err != nil { // '}'
-		return c.parseFailure(err)
-	}
-	return nil
 }
 
 func (c *docChecker) value(path, leaf string, depth int) *esError {
-	start := c.dec.InputOffset()
-	tok, err := c.dec.Token()
-	if err != nil {
-		return c.parseFailure(err)
-	}
+	c.ws()
+	start := c.i
 	col := c.col()
 	t, known := c.typeOf(path)
-	switch v := tok.(type) {
-	case json.Delim:
-		switch v {
-		case '{':
-			if known && t != ftObject {
-				if t == ftOther {
-					return c.skip(1)
-				}
-				return c.fieldFailure(col, path, t, javaPreview(c.src[start:]),
-					&esError{Type: "illegal_state_exception", Reason: "Can't get text on a START_OBJECT at 1:" + itoa(col)})
+	switch ch := c.src[c.i]; {
+	case ch == '{':
+		if known && t != ftObject {
+			if t == ftOther {
+				c.skipValue()
+				return nil
 			}
-			if !known {
-				c.add(path, ftObject)
-			}
-			return c.object(path+".", depth+1)
-		case '[':
-			for c.dec.More() {
-				if e := c.value(path, leaf, depth+1); e != nil {
-					return e
-				}
-			}
-			if _, err := c.dec.Token(); err != nil {
-				return c.parseFailure(err)
-			}
+			return c.fieldFailure(col, path, t, javaPreview(c.src[start:]),
+				&esError{Type: "illegal_state_exception", Reason: "Can't get text on a START_OBJECT at 1:" + itoa(col)})
+		}
+		if !known {
+			c.add(path, ftObject)
+		}
+		c.i++
+		return c.object(path+".", depth+1)
+	case ch == '[':
+		c.i++
+		c.ws()
+		if c.src[c.i] == ']' {
+			c.i++
 			return nil
 		}
-	case nil:
+		for {
+			if e := c.value(path, leaf, depth+1); e != nil {
+				return e
+			}
+			c.ws()
+			if c.src[c.i] == ',' {
+				c.i++
+				continue
+			}
+			c.i++ // ']'
+			return nil
+		}
+	case ch == 'n':
+		c.i += 4
+		if path == "@timestamp" {
+			c.sawTimestamp = false
+		}
 		return nil
-	case string:
+	case ch == 't' || ch == 'f':
+		b := ch == 't'
+		if b {
+			c.i += 4
+		} else {
+			c.i += 5
+		}
+		if !known {
+			c.add(path, ftBool)
+			return nil
+		}
+		return c.checkBool(col, path, leaf, t, b)
+	case ch == '"':
+		v := c.str()
 		if !known {
 			if looksLikeDate(v) {
 				c.add(path, ftDate)
@@ -301,42 +374,56 @@ func (c *docChecker) value(path, leaf string, depth int) *esError {
 			return nil
 		}
 		return c.checkString(col, path, leaf, t, v)
-	case json.Number:
+	default: // number
+		for c.i < len(c.src) {
+			ch := c.src[c.i]
+			if ch >= '0' && ch <= '9' || ch == '-' || ch == '+' || ch == '.' || ch == 'e' || ch == 'E' {
+				c.i++
+				continue
+			}
+			break
+		}
+		n := string(c.src[start:c.i])
 		if !known {
-			if strings.ContainsAny(string(v), ".eE") {
+			if strings.ContainsAny(n, ".eE") {
 				c.add(path, ftFloat)
 			} else {
 				c.add(path, ftLong)
 			}
 			return nil
 		}
-		return c.checkNumber(col, path, leaf, t, string(v))
-	case bool:
-		if !known {
-			c.add(path, ftBool)
-			return nil
-		}
-		return c.checkBool(col, path, leaf, t, v)
+		return c.checkNumber(col, path, leaf, t, n)
 	}
-	return nil
 }
 
-// skip consumes the rest of a value whose opening delimiter was read.
-func (c *docChecker) skip(open int) *esError {
-	for open > 0 {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return c.parseFailure(err)
-		}
-		if d, ok := tok.(json.Delim); ok {
-			if d == '{' || d == '[' {
-				open++
-			} else {
-				open--
+// skipValue skips the value at c.i.
+func (c *docChecker) skipValue() {
+	c.ws()
+	switch c.src[c.i] {
+	case '"':
+		c.str()
+	case '{', '[':
+		depth := 0
+		for {
+			switch c.src[c.i] {
+			case '"':
+				c.str()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			c.i++
+			if depth == 0 {
+				return
 			}
 		}
+	default:
+		for c.i < len(c.src) && !strings.ContainsRune(",}] \t\r\n", rune(c.src[c.i])) {
+			c.i++
+		}
 	}
-	return nil
 }
 
 func (c *docChecker) concreteInObject(col int, path, leaf string) *esError {
