@@ -184,4 +184,3 @@ func hasField(e *Entry, name, value string) bool {
 	}
 	return false
 }
-
