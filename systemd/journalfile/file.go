@@ -74,6 +74,8 @@ type File struct {
 	stat func() (int64, error)
 
 	hdr     Header
+	hdrRaw  [headerSizeMax]byte // the header bytes hdr was decoded from
+	hdrLen  int
 	compact bool
 	r       *windowReader
 
@@ -217,6 +219,11 @@ func (f *File) Refresh() error {
 			return fmt.Errorf("refreshing journal file %s: the file was replaced (file id %s, was %s)", f.path, h.FileID, f.hdr.FileID)
 		}
 	}
+	if f.hdrLen == n && f.hdrRaw == buf && uint64(size) == f.r.size {
+		// Nothing was appended: keep the cached windows and the walk as they are.
+		return nil
+	}
+	f.hdrRaw, f.hdrLen = buf, n
 	f.hdr = h
 	f.compact = h.Compact()
 	f.r.reset(uint64(size))
@@ -245,28 +252,43 @@ func (f *File) corrupt(off uint64, format string, args ...any) *CorruptionError 
 // journal_file_move_to_object does. want is the expected type; minSize the
 // smallest valid size for it.
 func (f *File) readObject(off uint64, want uint8, minSize uint64) ([]byte, error) {
-	if off&7 != 0 {
-		return nil, f.corrupt(off, "%s object offset not 8-byte aligned", objectTypeName(want))
-	}
-	if off < f.hdr.HeaderSize {
-		return nil, f.corrupt(off, "%s object offset inside the header", objectTypeName(want))
-	}
-	hb, err := f.r.slice(off, objectHeaderSize)
+	size, _, err := f.objectAt(off, want, minSize, objectHeaderSize)
 	if err != nil {
-		return nil, f.ioErr(off, want, err)
-	}
-	typ, size := hb[0], le.Uint64(hb[8:])
-	if typ != want {
-		return nil, f.corrupt(off, "expected a %s object, found %s (size %d)", objectTypeName(want), objectTypeName(typ), size)
-	}
-	if size < minSize {
-		return nil, f.corrupt(off, "%s object size %d below the minimum %d", objectTypeName(want), size, minSize)
+		return nil, err
 	}
 	b, err := f.r.slice(off, size)
 	if err != nil {
 		return nil, f.ioErr(off, want, err)
 	}
 	return b, nil
+}
+
+// objectAt checks the object at off like readObject, and that it lies
+// within the file, but returns only its size and its first n bytes
+// (n <= minSize): enough to walk a long entry array or take an entry's
+// fixed part without reading the whole object.
+func (f *File) objectAt(off uint64, want uint8, minSize, n uint64) (uint64, []byte, error) {
+	if off&7 != 0 {
+		return 0, nil, f.corrupt(off, "%s object offset not 8-byte aligned", objectTypeName(want))
+	}
+	if off < f.hdr.HeaderSize {
+		return 0, nil, f.corrupt(off, "%s object offset inside the header", objectTypeName(want))
+	}
+	hb, err := f.r.slice(off, n)
+	if err != nil {
+		return 0, nil, f.ioErr(off, want, err)
+	}
+	typ, size := hb[0], le.Uint64(hb[8:])
+	if typ != want {
+		return 0, nil, f.corrupt(off, "expected a %s object, found %s (size %d)", objectTypeName(want), objectTypeName(typ), size)
+	}
+	if size < minSize {
+		return 0, nil, f.corrupt(off, "%s object size %d below the minimum %d", objectTypeName(want), size, minSize)
+	}
+	if size > f.r.size-off {
+		return 0, nil, f.corrupt(off, "%s object of %d bytes %v (size %d)", objectTypeName(want), size, errPastEOF, f.r.size)
+	}
+	return size, hb, nil
 }
 
 func (f *File) ioErr(off uint64, want uint8, err error) error {
@@ -302,7 +324,7 @@ func (f *File) walkEntries() {
 					return
 				}
 			} else {
-				b, err := f.readObject(w.array, objectEntryArray, entryArrayItemsOffset)
+				_, b, err := f.objectAt(w.array, objectEntryArray, entryArrayItemsOffset, entryArrayItemsOffset)
 				if err != nil {
 					f.setWalkErr(err)
 					return
@@ -317,12 +339,11 @@ func (f *File) walkEntries() {
 					return
 				}
 			}
-			b, err := f.readObject(next, objectEntryArray, entryArrayItemsOffset+itemSize)
+			size, _, err := f.objectAt(next, objectEntryArray, entryArrayItemsOffset+itemSize, entryArrayItemsOffset)
 			if err != nil {
 				f.setWalkErr(err)
 				return
 			}
-			size := uint64(len(b))
 			if (size-entryArrayItemsOffset)%itemSize != 0 {
 				f.walkErr = f.corrupt(next, "ENTRY_ARRAY object size %d is not a whole number of items", size)
 				return
@@ -379,37 +400,55 @@ func (f *File) EntryMeta(i int) (EntryMeta, error) {
 	if i < 0 || i >= len(f.entries) {
 		return EntryMeta{}, fmt.Errorf("journalfile: %s: entry index %d out of range [0, %d)", f.path, i, len(f.entries))
 	}
-	b, err := f.entryObject(f.entries[i])
-	if err != nil {
+	off := f.entries[i]
+	if _, err := f.entryFixed(off); err != nil {
 		return EntryMeta{}, err
 	}
-	return entryMetaFrom(b, f.entries[i], f.hdr.SeqnumID), nil
+	b, err := f.r.slice(off, entryItemsOffset)
+	if err != nil {
+		return EntryMeta{}, f.ioErr(off, objectEntry, err)
+	}
+	return entryMetaFrom(b, off, f.hdr.SeqnumID), nil
 }
 
-// entryObject reads and checks the ENTRY object at off, as systemd's
+// entryObject reads and checks the whole ENTRY object at off, as systemd's
 // journal_file_check_object does.
 func (f *File) entryObject(off uint64) ([]byte, error) {
+	size, err := f.entryFixed(off)
+	if err != nil {
+		return nil, err
+	}
+	b, err := f.r.slice(off, size)
+	if err != nil {
+		return nil, f.ioErr(off, objectEntry, err)
+	}
+	return b, nil
+}
+
+// entryFixed checks the ENTRY object at off and returns its size; its fixed
+// part is then in the window cache (f.r.slice(off, entryItemsOffset)).
+func (f *File) entryFixed(off uint64) (uint64, error) {
 	itemSize := uint64(entryItemSizeRegular)
 	if f.compact {
 		itemSize = entryItemSizeCompact
 	}
-	b, err := f.readObject(off, objectEntry, entryItemsOffset+itemSize)
+	size, b, err := f.objectAt(off, objectEntry, entryItemsOffset+itemSize, entryItemsOffset)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	if (uint64(len(b))-entryItemsOffset)%itemSize != 0 {
-		return nil, f.corrupt(off, "ENTRY object size %d is not a whole number of items", len(b))
+	if (size-entryItemsOffset)%itemSize != 0 {
+		return 0, f.corrupt(off, "ENTRY object size %d is not a whole number of items", size)
 	}
 	if s := le.Uint64(b[16:]); s == 0 {
-		return nil, f.corrupt(off, "ENTRY object has seqnum 0")
+		return 0, f.corrupt(off, "ENTRY object has seqnum 0")
 	}
 	if rt := le.Uint64(b[24:]); rt == 0 || rt >= validTimeMax {
-		return nil, f.corrupt(off, "ENTRY object has invalid realtime %d", rt)
+		return 0, f.corrupt(off, "ENTRY object has invalid realtime %d", rt)
 	}
 	if mt := le.Uint64(b[32:]); mt >= validTimeMax {
-		return nil, f.corrupt(off, "ENTRY object has invalid monotonic time %d", mt)
+		return 0, f.corrupt(off, "ENTRY object has invalid monotonic time %d", mt)
 	}
-	return b, nil
+	return size, nil
 }
 
 // EntryAt decodes entry i (0 <= i < NumEntries) with its fields. A damaged

@@ -150,3 +150,32 @@ func TestRefreshRefusesAReplacedFile(t *testing.T) {
 		t.Fatalf("Refresh after Close: %v", err)
 	}
 }
+
+func TestReadsAreFewAndCachedAcrossIdleRefreshes(t *testing.T) {
+	f := mustOpen(t, corpusPath("many.journal"))
+	walk := f.r.preads
+	if limit := uint64(f.Size()/int64(f.cfg.WindowSize)) + 8; walk > limit {
+		t.Errorf("Open made %d reads of a %d-byte file, want at most %d", walk, f.Size(), limit)
+	}
+	for i := 0; i < f.NumEntries(); i++ {
+		if _, err := f.EntryAt(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reads := f.r.preads - walk; reads > uint64(f.NumEntries()/20) {
+		t.Errorf("reading %d entries made %d reads, want at most %d", f.NumEntries(), reads, f.NumEntries()/20)
+	}
+	last := f.NumEntries() - 1
+	before := f.r.preads
+	for range 3 {
+		if err := f.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.EntryAt(last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.r.preads != before {
+		t.Errorf("idle Refresh dropped the cache: %d more reads", f.r.preads-before)
+	}
+}
