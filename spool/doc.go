@@ -89,18 +89,34 @@
 //
 // # Space reclamation
 //
-// Badger reclaims space poorly under queue workloads when values live in the
-// value log (dgraph-io/badger#1995): value-log GC needs discard statistics
-// that only compaction produces, and a queue's keys rarely reach compaction.
-// The spool therefore keeps segments inline in the LSM tree: segments of
-// ordinary Appends are at most 256 KiB, below ValueThreshold (1 MiB), so a
-// segment and its deletion meet in an L0 table and the very next compaction
-// (NumLevelZeroTables=1, so every memtable flush compacts at once) drops
-// both. The value log only receives the rare value of 1 MiB or more (an
-// Append or a Done too big for one inline transaction); value-log GC runs
-// every Config.GCInterval for those. A test pushes 256 MiB (1 GiB with
-// LOGSPOOL_LONG_TESTS=1) through append + lease + ack and checks the
-// directory returns close to its empty size.
+// Badger reclaims space poorly under queue workloads (dgraph-io/badger#1995):
+// a deletion only frees space when a compaction brings it together with the
+// data it deletes, value-log GC needs discard statistics that only such
+// compactions produce, and a quiet queue's recent deletions sit in the
+// memtable, which is only flushed when it fills. The spool works with that:
+//
+//   - Segments of ordinary Appends are at most 256 KiB, below ValueThreshold
+//     (1 MiB), so they live inline in the LSM tree; only a value of 1 MiB or
+//     more (an Append or Done too big for one inline transaction) goes to the
+//     value log (16 MiB files).
+//   - NumLevelZeroTables=1: every memtable flush is compacted at once, so a
+//     segment and its deletion that were flushed together vanish together.
+//   - Every 10s (or GCInterval if shorter) the spool compares what Badger
+//     stores (SST files plus sealed value-log files) with the live bytes
+//     (queued plus dead letters). When the garbage is over 16 MiB and over
+//     half the live bytes it runs Compact: it flushes the memtable (a
+//     DropPrefix of a marker key, Badger's only public flush) and flattens
+//     the tree into one level, so every deletion meets its data. That
+//     rewrites the live data once, bounded by the garbage it frees.
+//   - Value-log GC (discard ratio 0.5, repeated until nothing is rewritten)
+//     runs every GCInterval and after each Compact.
+//
+// A test pushes 256 MiB (1 GiB with LOGSPOOL_LONG_TESTS=1) through append +
+// lease + ack, keeping up, carrying a 64 MiB backlog, and with value-log
+// sized batches, and checks that the directory returns to within 20 MiB (the
+// live memtable's log and the newest value-log file) of its empty size.
+// While data flows the directory holds garbage as well: up to a few times
+// the live data for short periods.
 //
 // # Memory
 //

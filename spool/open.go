@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,7 @@ const (
 	memTableSize     = 8 << 20
 	maxBatchSize     = 15 * memTableSize / 100 // Badger's per-transaction limit
 	valueThreshold   = 1 << 20                 // values this big go to the value log
-	valueLogFileSize = 64 << 20
+	valueLogFileSize = 16 << 20
 
 	// inlineBudget is what one transaction may carry inline (below
 	// valueThreshold), leaving room for keys and Badger's own entries.
@@ -37,6 +38,9 @@ const (
 	maxLeaseSegments = 4096
 
 	diskInterval = 10 * time.Second
+	// compactMinGarbage is the LSM garbage below which maintenance does not
+	// bother to compact.
+	compactMinGarbage = 16 << 20
 )
 
 // OpenError reports a spool directory that cannot be opened: unreadable,
@@ -280,14 +284,17 @@ func (s *Spool) background() {
 			return
 		case <-syncT.C:
 			if s.dirty.Swap(false) {
+				s.opMu.RLock()
 				if err := s.db.Sync(); err != nil {
 					s.log.Error("syncing the spool", "err", err)
 				}
+				s.opMu.RUnlock()
 			}
 		case <-gcT.C:
 			s.RunGC()
 		case <-diskT.C:
 			s.metrics.disk(dirSize(s.cfg.Dir))
+			s.maybeCompact()
 		}
 	}
 }
@@ -300,7 +307,7 @@ func (s *Spool) RunGC() {
 	if s.isClosed() || s.cfg.ReadOnly {
 		return
 	}
-	for i := 0; i < 8; i++ {
+	for i := 0; i < 64; i++ {
 		s.metrics.gcRan()
 		err := s.db.RunValueLogGC(0.5)
 		if err != nil {
@@ -312,10 +319,99 @@ func (s *Spool) RunGC() {
 	}
 }
 
+// maybeCompact runs Compact (and value-log GC after it) when the LSM tree and
+// the sealed value-log files hold much more than the live data: deleted
+// segments whose deletions have not met them in a compaction yet.
+func (s *Spool) maybeCompact() {
+	s.mu.Lock()
+	live := s.queuedBytes + s.deadBytes
+	s.mu.Unlock()
+	stored := sealedVlogBytes(s.cfg.Dir)
+	for _, ti := range s.db.Tables() {
+		stored += int64(ti.OnDiskSize)
+	}
+	if garbage := stored - live; garbage < compactMinGarbage || garbage < live/2 {
+		return
+	}
+	if err := s.Compact(); err != nil {
+		s.log.Warn("compacting the spool", "err", err)
+		return
+	}
+	s.RunGC()
+}
+
+// flushKey is written and dropped by Compact to make Badger flush its
+// memtable (DropPrefix is Badger's only public way to do that).
+var flushKey = []byte("zflush")
+
+// Compact makes Badger forget deleted segments now: it flushes the memtable
+// (where recent deletions wait) and flattens the LSM tree into one level, so
+// that every deletion meets the data it deletes and both are dropped. It
+// rewrites the live data once, which is why maintenance only calls it when
+// the tree holds more garbage than half the live data. Appends and acks wait
+// while the memtable is flushed.
+func (s *Spool) Compact() error {
+	if s.cfg.ReadOnly {
+		return errors.New("spool: compact: opened read-only")
+	}
+	err := func() error {
+		s.opMu.Lock()
+		defer s.opMu.Unlock()
+		if s.isClosed() {
+			return ErrClosed
+		}
+		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(flushKey, nil) }); err != nil {
+			return fmt.Errorf("spool: writing the flush marker: %w", err)
+		}
+		if err := s.db.DropPrefix(flushKey); err != nil {
+			return fmt.Errorf("spool: flushing the memtable: %w", err)
+		}
+		return nil
+	}()
+	if err != nil {
+		return err
+	}
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	if s.isClosed() {
+		return ErrClosed
+	}
+	if err := s.db.Flatten(1); err != nil {
+		return fmt.Errorf("spool: flattening the lsm tree: %w", err)
+	}
+	return nil
+}
+
 func (s *Spool) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
+}
+
+// sealedVlogBytes is the disk space of the value-log files but the newest
+// (which value-log GC never rewrites).
+func sealedVlogBytes(dir string) int64 {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	slices.Sort(files) // zero-padded numbers: lexical order is numeric order
+	var n int64
+	for i, f := range files {
+		if i == len(files)-1 {
+			break
+		}
+		n += fileBlocks(f)
+	}
+	return n
+}
+
+func fileBlocks(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return fi.Size()
 }
 
 // dirSize is the disk space (allocated blocks) used by the files in dir.
