@@ -39,6 +39,8 @@ type Server struct {
 	outage  bool
 	closed  bool
 
+	outageTimer *time.Timer // ends a timed outage (admin API)
+
 	st     *store
 	faults *faultSet
 
@@ -147,6 +149,9 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	if s.outageTimer != nil {
+		s.outageTimer.Stop()
+	}
 	s.stopLocked()
 }
 
@@ -405,6 +410,13 @@ func forbidden(action, user string) *esError {
 // does and remembers a requested compatible-with version.
 func (s *Server) checkMediaTypes(ex *exchange) bool {
 	if s.opts.Flavor.IsOpenSearch() {
+		// OpenSearch knows no vendor media types.
+		ct := ex.r.Header.Get("Content-Type")
+		if strings.Contains(strings.ToLower(ct), "vnd.elasticsearch") {
+			ex.w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+			s.writeRaw(ex, http.StatusNotAcceptable, simpleErrorBody("Content-Type header ["+ct+"] is not supported", http.StatusNotAcceptable))
+			return false
+		}
 		return true
 	}
 	if v, ok := compatVersion(ex.r.Header.Get("Accept")); ok {

@@ -402,6 +402,10 @@ func TestCompatibilityMediaTypes(t *testing.T) {
 	if s.Count("a") != 3 {
 		t.Errorf("count = %d, want 3", s.Count("a"))
 	}
+	os := startServer(t, Options{Flavor: OpenSearch2})
+	if res := do(t, hc, os, "POST", "/_bulk", createLines("a", "1"), "Content-Type: application/vnd.elasticsearch+x-ndjson;compatible-with=7"); res.status != 406 {
+		t.Errorf("OpenSearch accepted a vendor media type: %d %s", res.status, res.body)
+	}
 	var sawCompat bool
 	for _, r := range s.Requests() {
 		if strings.Contains(r.Header.Get("Accept"), "compatible-with=7") && r.Path == "/_bulk" {
