@@ -1,0 +1,229 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+	"gopkg.in/yaml.v3"
+)
+
+// envName maps a flag name to its environment variable: LOGSPOOL_<NAME>.
+func envName(flag string) string {
+	return "LOGSPOOL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Flag groups. Each flag also comes from LOGSPOOL_<NAME> and from the YAML
+// file named by --config (keys are the flag names): flag over env over file
+// over default.
+const (
+	catInput   = "Inputs"
+	catJournal = "Journal"
+	catSpool   = "Spool"
+	catES      = "Elasticsearch"
+	catAgent   = "Agent"
+)
+
+func str(name, value, usage, cat string) cli.Flag {
+	return altsrc.NewStringFlag(&cli.StringFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+}
+
+func strs(name string, value []string, usage, cat string) cli.Flag {
+	var v *cli.StringSlice
+	if value != nil {
+		v = cli.NewStringSlice(value...)
+	}
+	return altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: name, Value: v, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+}
+
+func boolean(name string, value bool, usage, cat string) cli.Flag {
+	return altsrc.NewBoolFlag(&cli.BoolFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+}
+
+func duration(name string, value time.Duration, usage, cat string) cli.Flag {
+	return altsrc.NewDurationFlag(&cli.DurationFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+}
+
+func intFlag(name string, value int, usage, cat string) cli.Flag {
+	return altsrc.NewIntFlag(&cli.IntFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+}
+
+// configFlag names the YAML file; it cannot itself come from the file.
+func configFlag() cli.Flag {
+	return &cli.StringFlag{Name: "config", Usage: "YAML file whose keys are flag names (flag > env > file > default)", EnvVars: []string{envName("config")}}
+}
+
+func spoolDirFlag() cli.Flag {
+	return str("spool-dir", "/var/lib/logspool", "Badger spool directory", catSpool)
+}
+
+// esFlags are the Elasticsearch output's flags, shared by run and replay.
+func esFlags() []cli.Flag {
+	return []cli.Flag{
+		strs("es-url", nil, "Elasticsearch URL (repeatable: several nodes are load-balanced with failover); none: NDJSON to stdout", catES),
+		str("es-index", "logs-logspool-default", "data stream (or, with --es-index-mode=daily, the index prefix is logspool-)", catES),
+		str("es-index-mode", "datastream", "datastream | daily (logspool-YYYY.MM.DD indices for clusters without data streams)", catES),
+		str("es-username", "", "basic auth user", catES),
+		str("es-password-file", "", "file holding the basic auth password (or LOGSPOOL_ES_PASSWORD)", catES),
+		str("es-api-key-file", "", "file holding a base64 API key (or LOGSPOOL_ES_API_KEY)", catES),
+		str("es-ca-file", "", "PEM CA bundle to verify Elasticsearch", catES),
+		str("es-cert-file", "", "PEM client certificate (mutual TLS)", catES),
+		str("es-key-file", "", "PEM client key (mutual TLS)", catES),
+		boolean("es-insecure-skip-verify", false, "do not verify Elasticsearch's certificate (logs a warning)", catES),
+		boolean("es-setup", true, "install the index template at start (missing privileges: a warning)", catES),
+		str("es-dead-letter-index", "", "also index dead letters into this index", catES),
+		str("es-batch-bytes", "5MiB", "bulk request size", catES),
+		duration("es-flush-interval", time.Second, "longest wait to fill a bulk request", catES),
+		intFlag("es-max-in-flight", 2, "bulk requests in flight", catES),
+	}
+}
+
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		str("log-level", "info", "debug | info | warn | error", catAgent),
+		str("log-format", "text", "text | json (logs go to stderr)", catAgent),
+	}
+}
+
+// runFlags are logspool run's flags. The names are a contract that outside
+// tests and the deploy/ manifests drive.
+func runFlags() []cli.Flag {
+	fl := []cli.Flag{
+		configFlag(),
+		strs("containers-glob", []string{"/var/log/containers/*.log"}, "container log files to follow (repeatable)", catInput),
+		str("read-from", "head", "head | tail: where to start files found at the very first start", catInput),
+		str("max-line-bytes", "1MiB", "longest message; longer ones are cut, flagged and counted", catInput),
+		str("node-name", "", "node name for host.name and record ids (default $NODE_NAME, else the hostname)", catInput),
+		boolean("no-journal", false, "do not read the systemd journal", catJournal),
+		strs("journal-dir", []string{"/var/log/journal", "/run/log/journal"}, "journal directory (repeatable)", catJournal),
+		strs("journal-unit", nil, "only these units, like journalctl -u (repeatable)", catJournal),
+		strs("journal-exclude-unit", nil, "skip these units (repeatable)", catJournal),
+		str("journal-since", "", "on the very first start, skip entries older than this (RFC 3339 time or a duration like 24h)", catJournal),
+		spoolDirFlag(),
+		str("spool-max-bytes", "1GiB", "spool cap (KiB, MiB, GiB); when full, reading pauses", catSpool),
+		str("metrics-addr", "127.0.0.1:2021", "address serving /metrics and /healthz (empty: off)", catAgent),
+		duration("health-es-grace", 5*time.Minute, "/healthz fails when Elasticsearch is unreachable, or a backlog does not move, for this long", catAgent),
+		duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long to finish in-flight batches", catAgent),
+	}
+	fl = append(fl, esFlags()...)
+	return append(fl, logFlags()...)
+}
+
+// replayFlags are logspool replay's flags.
+func replayFlags() []cli.Flag {
+	fl := []cli.Flag{configFlag(), spoolDirFlag(),
+		str("node-name", "", "node name for dead-letter documents (default $NODE_NAME, else the hostname)", catInput),
+		duration("timeout", 0, "give up (non-zero exit) when not drained after this long; 0: no limit", catAgent)}
+	fl = append(fl, esFlags()...)
+	return append(fl, logFlags()...)
+}
+
+// withConfigFile wires the YAML file into flags and refuses unknown keys: a
+// misspelled setting must not be silently ignored.
+func withConfigFile(flags []cli.Flag) cli.BeforeFunc {
+	apply := altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config"))
+	return func(c *cli.Context) error {
+		if path := c.String("config"); path != "" {
+			if err := checkConfigKeys(path, flags); err != nil {
+				return err
+			}
+		}
+		return apply(c)
+	}
+}
+
+func checkConfigKeys(path string, flags []cli.Flag) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading config file: %w", err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("parsing config file %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			known[n] = true
+		}
+	}
+	var unknown []string
+	for k := range m {
+		if !known[k] || k == "config" {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("config file %s: unknown keys %s (keys are flag names, e.g. es-url, spool-dir)", path, strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+// parseBytes reads a size such as 1GiB, 512MiB, 100KiB or 1000000.
+func parseBytes(flag, s string) (int64, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		return 0, fmt.Errorf("--%s %q: %w", flag, s, err)
+	}
+	if n == 0 || n > 1<<50 {
+		return 0, fmt.Errorf("--%s %q: out of range", flag, s)
+	}
+	return int64(n), nil
+}
+
+// secret returns the value of a secret from a file flag or from an
+// environment variable; never from a plain flag.
+func secret(c *cli.Context, fileFlag, env string) (string, error) {
+	if path := c.String(fileFlag); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("reading --%s: %w", fileFlag, err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", fmt.Errorf("--%s %s: file is empty", fileFlag, path)
+		}
+		return v, nil
+	}
+	return os.Getenv(env), nil
+}
+
+// nodeName resolves --node-name: the flag, else $NODE_NAME, else the hostname.
+func nodeName(c *cli.Context) (string, error) {
+	if n := c.String("node-name"); n != "" {
+		return n, nil
+	}
+	if n := os.Getenv("NODE_NAME"); n != "" {
+		return n, nil
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "", errors.Join(errors.New("cannot determine the node name: set --node-name or NODE_NAME"), err)
+	}
+	return h, nil
+}
+
+// parseSince reads --journal-since: an RFC 3339 time or a duration before now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			d = -d
+		}
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--journal-since %q: want an RFC 3339 time or a duration like 24h", s)
+	}
+	return t, nil
+}

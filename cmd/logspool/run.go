@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+
+	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/spool"
+	"github.com/logspool/logspool/spool/record"
+	"github.com/logspool/logspool/systemd"
+	"github.com/logspool/logspool/tailer"
+)
+
+// actor is one long-running component: it runs until its context is done.
+type actor struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// runAgent is `logspool run`: inputs -> spool -> output until SIGTERM.
+//
+// Shutdown is in two phases: first the inputs stop reading (their positions
+// are already in the spool with their records), then the output finishes or
+// releases its in-flight batches within --shutdown-timeout, then the spool is
+// synced and closed.
+func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
+	log, level, err := newLogger(c, stderr)
+	if err != nil {
+		return cli.Exit(err, 2)
+	}
+	node, err := nodeName(c)
+	if err != nil {
+		return cli.Exit(err, 2)
+	}
+	maxSpool, err := parseBytes("spool-max-bytes", c.String("spool-max-bytes"))
+	if err != nil {
+		return cli.Exit(err, 2)
+	}
+	maxLine, err := parseBytes("max-line-bytes", c.String("max-line-bytes"))
+	if err != nil {
+		return cli.Exit(err, 2)
+	}
+	readFrom := c.String("read-from")
+	if readFrom != "head" && readFrom != "tail" {
+		return cli.Exit(fmt.Errorf("--read-from %q: want head or tail", readFrom), 2)
+	}
+	since, err := parseSince(c.String("journal-since"), time.Now())
+	if err != nil {
+		return cli.Exit(err, 2)
+	}
+	outCfg, err := outputConfig(c, node, log)
+	if err != nil {
+		return cli.Exit(err, 2)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	sp, err := spool.Open(spool.Config{
+		Dir:      c.String("spool-dir"),
+		MaxBytes: maxSpool,
+		Logger:   log,
+		Metrics:  spool.NewMetrics(reg),
+	})
+	if err != nil {
+		return fmt.Errorf("opening spool: %w", err)
+	}
+	defer func() {
+		if err := sp.Close(); err != nil {
+			log.Error("closing spool", "err", err)
+		}
+	}()
+
+	out, err := newOutput(outCfg, sp, stdout, reg)
+	if err != nil {
+		return err
+	}
+
+	hl := newHealth(c.Duration("health-es-grace"), time.Now, func() progress {
+		st := sp.Stats()
+		p := progress{Queued: st.QueuedRecords, Delivered: out.acked.Load()}
+		if h, ok := out.health(); ok && !h.Reachable {
+			p.UnreachableSince, p.LastError = h.UnreachableSince, h.LastError
+		}
+		return p
+	})
+	// A sink that marks the agent unhealthy when the spool refuses writes.
+	sink := &healthSink{Spool: sp, health: hl}
+
+	tl, err := tailer.New(tailer.Config{
+		Globs:        c.StringSlice("containers-glob"),
+		ReadFrom:     readFrom,
+		NodeName:     node,
+		MaxLineBytes: int(maxLine),
+		Parser:       parser.Config{NodeName: node, MaxLineBytes: int(maxLine), Metrics: parser.NewMetrics(reg)},
+		Logger:       log.With("component", "tailer"),
+		Metrics:      tailer.NewMetrics(reg),
+	}, sink)
+	if err != nil {
+		return cli.Exit(fmt.Errorf("configuring the container input: %w", err), 2)
+	}
+	inputs := []actor{{"tailer", tl.Run}}
+	if !c.Bool("no-journal") {
+		jn, err := systemd.NewInput(systemd.Config{
+			Dirs:         c.StringSlice("journal-dir"),
+			Units:        c.StringSlice("journal-unit"),
+			ExcludeUnits: c.StringSlice("journal-exclude-unit"),
+			Since:        since,
+			NodeName:     node,
+			Logger:       log.With("component", "journal"),
+			Metrics:      systemd.NewMetrics(reg),
+		}, sink)
+		if err != nil {
+			return cli.Exit(fmt.Errorf("configuring the journal input: %w", err), 2)
+		}
+		inputs = append(inputs, actor{"journal", jn.Run})
+	}
+
+	stopMetrics, err := serveMetrics(c.String("metrics-addr"), reg, hl, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	inCtx, stopInputs := context.WithCancel(c.Context)
+	outCtx, stopOutput := context.WithCancel(context.WithoutCancel(c.Context))
+	defer stopOutput()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(inputs)+1)
+	start := func(ctx context.Context, a actor) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", a.name, err)
+				return
+			}
+			errc <- nil
+		}()
+	}
+	var inWG sync.WaitGroup
+	for _, a := range inputs {
+		inWG.Add(1)
+		a := a
+		start(inCtx, actor{a.name, func(ctx context.Context) error { defer inWG.Done(); return a.run(ctx) }})
+	}
+	outDone := make(chan error, 1)
+	go func() { outDone <- out.run(outCtx) }()
+	log.Info("logspool started", "version", version, "node", node, "spool", c.String("spool-dir"), "output", out.name)
+
+	var runErr error
+wait:
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				log.Info("SIGHUP: reopening files and reloading the config file")
+				tl.Reopen()
+				reloadConfig(c, level, log)
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
+			break wait
+		case err := <-errc:
+			if err != nil {
+				runErr = err
+				log.Error("input stopped", "err", err)
+				break wait
+			}
+		case err := <-outDone:
+			runErr = fmt.Errorf("output stopped: %w", err)
+			outDone <- err
+			break wait
+		}
+	}
+	// Phase 1: stop reading. Positions are in the spool with their records.
+	stopInputs()
+	inWG.Wait()
+	// Phase 2: the output finishes or releases its in-flight batches.
+	timeout := c.Duration("shutdown-timeout")
+	stopOutput()
+	select {
+	case err := <-outDone:
+		if err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
+			runErr = err
+		}
+	case <-time.After(timeout + 5*time.Second):
+		log.Error("output did not stop within the shutdown timeout", "timeout", timeout)
+	}
+	wg.Wait()
+	return runErr
+}
+
+// reloadConfig re-reads the settings that can change without a restart. The
+// others are logged: they need one.
+func reloadConfig(c *cli.Context, level *slog.LevelVar, log *slog.Logger) {
+	path := c.String("config")
+	if path == "" {
+		return
+	}
+	vals, err := readConfigFile(path)
+	if err != nil {
+		log.Error("reloading config file", "path", path, "err", err)
+		return
+	}
+	for k, v := range vals {
+		switch k {
+		case "log-level":
+			if err := level.UnmarshalText([]byte(fmt.Sprint(v))); err != nil {
+				log.Error("reloading log-level", "value", v, "err", err)
+				continue
+			}
+			log.Info("log level changed", "level", level.Level())
+		default:
+			if cur := fmt.Sprint(c.Value(k)); cur != fmt.Sprint(v) && !c.IsSet(k) {
+				log.Warn("config change needs a restart to take effect", "key", k)
+			}
+		}
+	}
+}
+
+// serveMetrics serves /metrics and /healthz on addr ("" disables it). It
+// fails at start when the address cannot be bound.
+func serveMetrics(addr string, reg *prometheus.Registry, hl http.Handler, log *slog.Logger) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on --metrics-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/healthz", hl)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// healthSink passes appends to the spool and marks the agent unhealthy when
+// the spool fails (a full disk, I/O errors): the input then retries.
+type healthSink struct {
+	*spool.Spool
+	health *health
+}
+
+func (s *healthSink) Append(ctx context.Context, recs []record.Record, cps ...record.Checkpoint) error {
+	err := s.Spool.Append(ctx, recs, cps...)
+	if ctx.Err() == nil {
+		s.health.setSpoolErr(err)
+	}
+	return err
+}
+
+
+// readConfigFile reads the YAML config file into key -> value.
+func readConfigFile(path string) (map[string]any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	return m, nil
+}
