@@ -109,7 +109,7 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 		NodeName:     node,
 		MaxLineBytes: int(maxLine),
 		Parser:       parser.Config{NodeName: node, MaxLineBytes: int(maxLine), Metrics: parser.NewMetrics(reg)},
-		Logger:       log.With("component", "tailer"),
+		Logger:       log,
 		Metrics:      tailer.NewMetrics(reg),
 	}, sink)
 	if err != nil {
@@ -279,7 +279,6 @@ func (s *healthSink) Append(ctx context.Context, recs []record.Record, cps ...re
 	}
 	return err
 }
-
 
 // readConfigFile reads the YAML config file into key -> value.
 func readConfigFile(path string) (map[string]any, error) {
