@@ -2,6 +2,8 @@ package systemd
 
 import (
 	"encoding/base64"
+	"encoding/binary"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 
@@ -65,6 +67,45 @@ func init() {
 	}
 }
 
+// slotTable is an open-addressing table from journal field name to slot,
+// cheaper than a map for the ~20 short names of every entry.
+const slotMask = 511
+
+var slotTable [slotMask + 1]struct {
+	name string
+	slot int
+}
+
+func nameHash(s string) uint {
+	n := uint(len(s))
+	if n == 0 {
+		return 0
+	}
+	return (n*131 + uint(s[0])*31 + uint(s[n-1])*7 + uint(s[n/2])*3 + uint(s[n/3])) & slotMask
+}
+
+func lookupSlot(name string) (int, bool) {
+	for h := nameHash(name); ; h = (h + 1) & slotMask {
+		e := &slotTable[h]
+		if e.name == "" {
+			return 0, false
+		}
+		if e.name == name {
+			return e.slot, true
+		}
+	}
+}
+
+func init() {
+	for name, slot := range slotByField {
+		h := nameHash(name)
+		for slotTable[h].name != "" {
+			h = (h + 1) & slotMask
+		}
+		slotTable[h].name, slotTable[h].slot = name, slot
+	}
+}
+
 // normalizeName is Filebeat's custom field naming: leading underscores
 // trimmed, lower-cased; dots (object separators in Elasticsearch) become
 // underscores and an empty result becomes "_empty_".
@@ -106,6 +147,7 @@ type Encoder struct {
 	cut       [2]uint64 // slots with a truncated value
 	custom    []customField
 	customIdx map[string]int
+	normCache map[string]string
 	cursor    []byte
 	bootID    journalfile.ID128
 	ts        uint64
@@ -122,7 +164,7 @@ func NewEncoder(nodeName string, maxFieldBytes int) *Encoder {
 	if maxFieldBytes == 0 {
 		maxFieldBytes = DefaultMaxFieldBytes
 	}
-	e := &Encoder{node: nodeName, maxField: maxFieldBytes, customIdx: make(map[string]int)}
+	e := &Encoder{node: nodeName, maxField: maxFieldBytes, customIdx: make(map[string]int), normCache: make(map[string]string)}
 	for i := range e.first {
 		e.first[i], e.last[i] = -1, -1
 	}
@@ -228,14 +270,7 @@ func (e *Encoder) reset() {
 	e.flagUTF8, e.flagCut, e.flagTS, e.flagDmg = false, false, false, false
 }
 
-func trailingZeros(x uint64) int {
-	n := 0
-	for x&1 == 0 {
-		x >>= 1
-		n++
-	}
-	return n
-}
+func trailingZeros(x uint64) int { return bits.TrailingZeros64(x) }
 
 // clip applies the field size cap; it cuts at a UTF-8 boundary when it can.
 func (e *Encoder) clip(v []byte) ([]byte, bool) {
@@ -251,7 +286,7 @@ func (e *Encoder) clip(v []byte) ([]byte, bool) {
 
 func (e *Encoder) add(name string, v []byte) {
 	v, cut := e.clip(v)
-	slot, known := slotByField[name]
+	slot, known := lookupSlot(name)
 	if known {
 		switch leafSpecs[slot].kind {
 		case kindInt, kindIntString:
@@ -285,7 +320,7 @@ func (e *Encoder) add(name string, v []byte) {
 func (e *Encoder) addCustom(name string, idx int32, bad, cut bool) {
 	k, ok := e.customIdx[name]
 	if !ok {
-		norm := normalizeName(name)
+		norm := e.normalized(name)
 		// Two journal names can normalise to one key ("_FOO", "FOO"): merge them.
 		for i := range e.custom {
 			if e.custom[i].name == norm {
@@ -307,6 +342,21 @@ func (e *Encoder) addCustom(name string, idx int32, bad, cut bool) {
 	c.last = idx
 	c.invalid = c.invalid || bad
 	c.cut = c.cut || cut
+}
+
+// maxNormCache bounds the cache of normalised custom names.
+const maxNormCache = 4096
+
+// normalized is normalizeName with a cache (custom names repeat across entries).
+func (e *Encoder) normalized(name string) string {
+	if n, ok := e.normCache[name]; ok {
+		return n
+	}
+	n := normalizeName(name)
+	if len(e.normCache) < maxNormCache {
+		e.normCache[name] = n
+	}
+	return n
 }
 
 func (e *Encoder) customInvalid() bool {
@@ -551,12 +601,38 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	return
 }()
 
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plain8 reports whether none of the 8 bytes in x needs escaping in a JSON
+// string or UTF-8 decoding: no byte < 0x20, '"', '\\' or >= 0x80.
+func plain8(x uint64) bool {
+	if x&msb != 0 {
+		return false
+	}
+	lt := (x - lsb*0x20) &^ x & msb // some byte < 0x20 (exact: no byte >= 0x80)
+	q := x ^ (lsb * '"')
+	q = (q - lsb) &^ q & msb
+	bs := x ^ (lsb * '\\')
+	bs = (bs - lsb) &^ bs & msb
+	return lt|q|bs == 0
+}
+
 // appendJSONString appends v as a JSON string. Bytes that are not valid
 // UTF-8 become U+FFFD (callers keep the exact bytes elsewhere).
 func appendJSONString(dst, v []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(v); {
+		// Skip 8 plain ASCII bytes at a time.
+		for i+8 <= len(v) && plain8(binary.LittleEndian.Uint64(v[i:])) {
+			i += 8
+		}
+		if i >= len(v) {
+			break
+		}
 		c := v[i]
 		if c < utf8.RuneSelf {
 			if jsonSafe[c] {

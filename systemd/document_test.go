@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -406,3 +407,54 @@ func TestParseCursorRejectsWhatLocatesNothing(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+func TestPlain8AgreesWithAByteCheck(t *testing.T) {
+	var b [8]byte
+	check := func() {
+		want := true
+		for _, c := range b {
+			if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+				want = false
+			}
+		}
+		if got := plain8(binary.LittleEndian.Uint64(b[:])); got != want {
+			t.Fatalf("plain8(%q) = %v, want %v", b, got, want)
+		}
+	}
+	// Every byte value in every position, among plain neighbours.
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			for i := range b {
+				b[i] = 'a'
+			}
+			b[pos] = byte(c)
+			check()
+		}
+	}
+	// Pairs of special bytes (borrow propagation between neighbours).
+	special := []byte{0, 1, 0x1f, 0x20, 0x21, '"', '#', '\\', ']', 0x7f, 0x80, 0xff}
+	for pos := 0; pos < 7; pos++ {
+		for _, x := range special {
+			for _, y := range special {
+				for i := range b {
+					b[i] = 'a'
+				}
+				b[pos], b[pos+1] = x, y
+				check()
+			}
+		}
+	}
+}
+
+func TestLookupSlotFindsEveryKnownNameAndNothingElse(t *testing.T) {
+	for name, want := range slotByField {
+		if got, ok := lookupSlot(name); !ok || got != want {
+			t.Errorf("lookupSlot(%q) = %d, %v; want %d", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"", "_", "MESSAGEX", "message", "_PID1", "FOO", "_SYSTEMD_UNIT_"} {
+		if _, ok := lookupSlot(name); ok {
+			t.Errorf("lookupSlot(%q) found a slot", name)
+		}
+	}
+}

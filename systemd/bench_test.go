@@ -1,0 +1,138 @@
+package systemd
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logspool/logspool/spool/record"
+	"github.com/logspool/logspool/systemd/journalfile"
+)
+
+// benchReadEncode reads every entry of the files through a Reader (merge)
+// and encodes each document, as the Input does.
+func benchReadEncode(b *testing.B, paths ...string) {
+	enc := NewEncoder("node-1", 0)
+	var buf []byte
+	entries, bytes := 0, 0
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := NewReader(ReaderConfig{Files: paths})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			e, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf, _ = enc.Encode(buf[:0], e)
+			entries++
+			bytes += len(buf)
+		}
+		r.Close()
+	}
+	b.StopTimer()
+	b.SetBytes(int64(bytes / b.N))
+	reportRates(b, entries, cpu0)
+}
+
+// cpuTime is the CPU time (user+system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportRates reports entries per wall second and per CPU second: on a
+// shared machine the benchmark gets a fraction of a core, and the CPU rate
+// is the figure to compare with the per-core target (run with -cpu 1).
+func reportRates(b *testing.B, entries int, cpu0 time.Duration) {
+	b.ReportMetric(float64(entries)/b.Elapsed().Seconds(), "entries/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(entries)/cpu.Seconds(), "entries/cpu-s")
+	}
+}
+
+func BenchmarkReadEncodeCompact(b *testing.B) { benchReadEncode(b, files("many.journal")) }
+
+func BenchmarkReadEncodeCompactZstd(b *testing.B) { benchReadEncode(b, files("large-zstd.journal")) }
+
+func BenchmarkReadEncodeMultiboot(b *testing.B) { benchReadEncode(b, files("multiboot.journal")) }
+
+func BenchmarkReadEncodeRotatedDir(b *testing.B) {
+	ps, _ := filepath.Glob(filepath.Join(rotatedDir, "*"))
+	benchReadEncode(b, ps...)
+}
+
+// BenchmarkEncode is the document encoder alone on a typical kubelet entry.
+func BenchmarkEncode(b *testing.B) {
+	r, err := NewReader(ReaderConfig{Files: []string{files("multiboot.journal")}, Units: []string{"kubelet"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := r.Next()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ent := *e
+	ent.Fields = append([]journalfile.Field(nil), e.Fields...)
+	r.Close()
+	enc := NewEncoder("node-1", 0)
+	buf, _ := enc.Encode(nil, &ent)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf, _ = enc.Encode(buf[:0], &ent)
+	}
+}
+
+type discardSink struct{ n int }
+
+func (d *discardSink) Append(_ context.Context, recs []record.Record, _ ...record.Checkpoint) error {
+	d.n += len(recs)
+	return nil
+}
+func (d *discardSink) Checkpoint(string) ([]byte, error) { return nil, nil }
+
+// BenchmarkInput runs the whole Input (scan, merge, encode, batch, checkpoint)
+// over a copy of many.journal into a sink that discards.
+func BenchmarkInput(b *testing.B) {
+	dir := b.TempDir()
+	if err := mustCopyFile(files("many.journal"), filepath.Join(dir, "system.journal")); err != nil {
+		b.Fatal(err)
+	}
+	entries := 0
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sink := &discardSink{}
+		in, err := NewInput(Config{Dirs: []string{dir}, NodeName: "node-1", PollInterval: time.Hour}, sink)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := in.start(); err != nil {
+			b.Fatal(err)
+		}
+		in.poll(context.Background())
+		in.closeAll()
+		if sink.n != 2000 {
+			b.Fatalf("shipped %d", sink.n)
+		}
+		entries += sink.n
+	}
+	b.StopTimer()
+	reportRates(b, entries, cpu0)
+}
