@@ -67,7 +67,8 @@ type pending struct {
 // Decoder turns the physical lines of one container log file into records.
 // It detects the format (docker json-file or CRI) from the first line, joins
 // partial lines, and attaches Kubernetes metadata from the path. Not safe for
-// concurrent use; one per file.
+// concurrent use; one per file. It must see the file's lines in order; to
+// re-read from Pending() after a restart, use a new Decoder.
 type Decoder struct {
 	cfg     Config
 	src     Source
@@ -397,8 +398,10 @@ func (d *Decoder) malformed(dst []record.Record, ln Line, f format, r reason) []
 		d.warned = true
 		level = slog.LevelWarn
 	}
-	d.cfg.Logger.Log(context.Background(), level, "parser: shipping malformed line raw",
-		"path", d.src.Path, "offset", ln.Start, "reason", reasonNames[r], "format", f.String())
+	if ctx := context.Background(); d.cfg.Logger.Enabled(ctx, level) {
+		d.cfg.Logger.Log(ctx, level, "parser: shipping malformed line raw",
+			"path", d.src.Path, "offset", ln.Start, "reason", reasonNames[r], "format", f.String())
+	}
 	fl := flags(flagInvalidJSON) << (r - reasonInvalidJSON)
 	msg := ln.Bytes
 	if ln.Truncated || len(msg) > d.cfg.MaxLineBytes {

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -541,6 +542,51 @@ func TestConfigValidate(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Validate() = %v, want an error naming %s", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestManyStreamsFlushTheOldestPartial(t *testing.T) {
+	var in []string
+	for i := range maxStreams + 1 {
+		in = append(in, fmt.Sprintf(`{"log":"p%d","stream":"s%d","time":"2024-05-01T10:00:00Z"}`, i, i))
+	}
+	d := NewDecoder(testConfig(), testSource())
+	recs := decodeAll(t, d, lines(in...))
+	if len(recs) != 1 {
+		t.Fatalf("got %d records with %d streams pending, want the oldest flushed", len(recs), maxStreams+1)
+	}
+	g := mustDoc(t, recs[0])
+	if g.Message != "p0" || g.Stream != "s0" || !slices.Equal(g.Log.Flags, []string{"partial"}) {
+		t.Fatalf("flushed record = %q on %q flagged %q, want p0 on s0 flagged partial", g.Message, g.Stream, g.Log.Flags)
+	}
+	if start, ok := d.Pending(); !ok || start == 0 {
+		t.Fatalf("Pending() = %d, %v; want the second stream's start", start, ok)
+	}
+	if n := len(d.Flush(nil)); n != maxStreams {
+		t.Fatalf("Flush gave %d records, want %d", n, maxStreams)
+	}
+}
+
+func TestSalvageOfCutDockerLines(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{name: "an escaped backslash at the cut is kept", in: `{"log":"abc\\`, want: `abc\`},
+		{name: "a lone backslash at the cut is dropped", in: `{"log":"abc\`, want: "abc"},
+		{name: "a partial \\u escape at the cut is dropped", in: `{"log":"abc\u00e`, want: "abc"},
+		{name: "a complete \\u escape before the cut is decoded", in: `{"log":"abc\u00e9`, want: "abcé"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := NewDecoder(testConfig(), testSource())
+			recs := d.Decode(nil, Line{Bytes: []byte(tt.in), Truncated: true})
+			g := mustDoc(t, recs[0])
+			if g.Message != tt.want || !slices.Equal(g.Log.Flags, []string{"truncated"}) {
+				t.Fatalf("message %q flags %q, want %q flagged truncated", g.Message, g.Log.Flags, tt.want)
 			}
 		})
 	}
