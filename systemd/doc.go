@@ -1,0 +1,151 @@
+// Package systemd ships the systemd journal: it reads the journal files of
+// one or more directories in pure Go (package journalfile; no cgo, no
+// libsystemd, no journalctl), merges them into one stream in journalctl's
+// order, turns every entry into an ECS JSON document and stores it in the
+// spool together with the position just past it, in one atomic Append.
+//
+// # Files and directories
+//
+// Every *.journal and *.journal~ file directly in each configured directory
+// and in its machine-id sub-directories (32 hex digits) is read, as
+// journalctl --directory does. Files are identified by device and inode, so
+// a rename (journald archiving system.journal as system@….journal, or
+// disposing a damaged file as ….journal~) is followed, never re-read. A file
+// that is deleted or vacuumed is read to its end through the descriptor
+// still held, then closed. An archived file read to its end is closed and
+// not opened again. The directories are rescanned and the open files
+// refreshed every PollInterval (250 ms by default), so an appended entry is
+// stored within about half a second.
+//
+// # Merge order and duplicates
+//
+// The entries of one writer (one seqnum_id) are taken in seqnum order, over
+// all of its files. Between writers, the head entries are compared the way
+// journalctl 252 does (same seqnum_id: seqnum; else same boot: monotonic
+// time; else realtime; then the xor hash) and the smallest is taken. On
+// consistent data that is exactly journalctl's output. When clocks disagree
+// the order is not transitive; journalctl then drops entries, this package
+// never does: an entry is skipped only when its (seqnum_id, seqnum) was
+// already taken from another file (a copy of the same entry).
+//
+// # Position and checkpoint
+//
+// The position is the cursor of the last entry taken and, per seqnum_id, the
+// highest seqnum taken. Since each writer's entries are taken in seqnum
+// order, "every entry of seqnum_id S up to N has been taken" is exact,
+// whatever the clocks, file names, archival or deletion. It is stored under
+// the key "j/"+Config.Name with every batch of records (record.Checkpoint),
+// so records and position are committed together: after a crash, kill -9 or
+// power loss the Input resumes right after the last stored entry, with no
+// loss and no duplicate. The stored value is JSON:
+//
+//	{"v":1,
+//	 "cursor":"s=<seqnum_id>;i=<seqnum>;b=<boot_id>;m=<monotonic>;t=<realtime>;x=<xor>",
+//	 "seqnums":{"<seqnum_id hex>":[<highest seqnum>,<its realtime µs>], ...},
+//	 "trimmed":true}   (only when marks were forgotten, see below)
+//
+// On resume a file whose seqnum_id has a mark starts after it; a file whose
+// seqnum_id has none starts at its first entry (nothing of that writer was
+// taken: every entry taken marks its seqnum_id). At most 256 marks are kept,
+// the least recently advanced are forgotten first; once that happened
+// ("trimmed"), unmarked writers fall back to the cursor (boot+monotonic or
+// realtime, like sd_journal_seek_cursor). Entries that produce no record
+// (filtered out, older than Since, unreadable) still advance the position;
+// it is stored with the next batch or, when no record follows, at most every
+// 2 s on its own (Append with no records).
+//
+// A failed Append is retried with backoff until it succeeds or the context
+// ends; the batch is never skipped. Record IDs are record.JournalID(node,
+// cursor), so an entry read again (after a restart before its batch was
+// committed, or from a copy) gets the same ID and Elasticsearch's
+// op_type=create turns it into a 409.
+//
+// Reader is the one-shot, journalctl-compatible reader for tools and tests:
+// ReaderConfig.After behaves exactly like journalctl --after-cursor (seek to
+// the cursor, then drop the first entry found, whether or not it is the
+// cursor's; journalctl does that, and the corpus oracles pin it).
+//
+// # Damage
+//
+// A damaged file is read up to the damage (journalfile salvages as
+// journalctl does, and further: a truncated file yields what it still
+// holds). The damage is logged once per file and counted in
+// logspool_journal_corrupt_files_total; unreadable entries are skipped and
+// counted in logspool_journal_errors_total{reason="corrupt_entry"}; an entry
+// missing unreadable fields is shipped with the rest and the flag
+// "damaged_entry". An unreadable entry at the tail of a file that is still
+// written (state ONLINE) is retried for a few polls first: a live writer may
+// not have finished it. A file that cannot be opened at all (bad signature,
+// unknown incompatible flag, shorter than its header) is reported once and
+// retried only when its size, mtime or inode changes. Nothing stops the
+// other files or the Input.
+//
+// # Filters
+//
+// Config.Units keeps the entries of the given units, matched like
+// journalctl -u (add_matches_for_unit): _SYSTEMD_UNIT=U; or MESSAGE_ID of a
+// coredump, _UID=0 and COREDUMP_UNIT=U; or _PID=1 and UNIT=U; or _UID=0 and
+// OBJECT_SYSTEMD_UNIT=U; or, for a slice, _SYSTEMD_SLICE=U. A name without a
+// unit suffix gets ".service"; globs ("kube*") are matched as given.
+// ExcludeUnits drops matching entries. Since skips older entries on a first
+// start (no checkpoint yet). There is no priority filter.
+//
+// # Documents
+//
+// One JSON object per entry, in this order (absent fields are left out):
+//
+//	@timestamp                 _SOURCE_REALTIME_TIMESTAMP, else __REALTIME_TIMESTAMP;
+//	                           RFC 3339 UTC with microseconds
+//	message                    MESSAGE
+//	message_id                 MESSAGE_ID
+//	event.dataset, event.kind  "journald", "event"
+//	host.name                  Config.NodeName
+//	host.hostname, host.id     _HOSTNAME, _MACHINE_ID
+//	host.boot.id               the entry's boot id
+//	systemd.unit, .user_unit, .slice, .user_slice, .cgroup, .transport,
+//	  .invocation_id, .owner_uid, .session      _SYSTEMD_*, _TRANSPORT
+//	process.pid, .thread.id, .name, .executable, .command_line
+//	                           _PID, TID, _COMM, _EXE, _CMDLINE
+//	log.syslog.priority, .facility.code, .identifier
+//	                           PRIORITY, SYSLOG_FACILITY, SYSLOG_IDENTIFIER
+//	log.flags                  see below
+//	syslog.pid                 SYSLOG_PID
+//	user.id, user.group.id     _UID, _GID (strings, ECS keywords)
+//	container.*                docker's journald fields (CONTAINER_ID_FULL, …)
+//	journald.cursor            journalctl's cursor of the entry
+//	journald.*                 Filebeat's names for the remaining well-known
+//	                           fields (journald.code.*, journald.object.*,
+//	                           journald.kernel.*, journald.audit.*, …)
+//	journald.custom.<name>     every other field; name lower-cased with leading
+//	                           underscores trimmed (Filebeat's rule), '.' -> '_'
+//	journald.base64.<name>     the exact bytes (standard base64) of every value
+//	                           of a field that has a value that is not UTF-8
+//	journald.truncated         names of fields cut to MaxFieldBytes
+//
+// A field that appears more than once becomes an array (item order). Numbers
+// (PRIORITY, _PID, …) are JSON numbers when they are canonical decimals, and
+// otherwise stay text under journald.custom, so nothing is lost in
+// conversion. Values are escaped losslessly (control characters, NUL,
+// newlines); invalid UTF-8 is replaced by U+FFFD in the text field and kept
+// exactly in journald.base64, with log.flags "invalid_utf8". Other flags:
+// "truncated" (a value was cut to MaxFieldBytes, default 1 MiB),
+// "damaged_entry" (unreadable fields are missing), "invalid_timestamp"
+// (realtime beyond year 9999, clamped). _BOOT_ID is taken from the entry
+// header and not repeated; a valid _SOURCE_REALTIME_TIMESTAMP is only in
+// @timestamp. Every document is valid JSON and valid UTF-8; the test suite
+// checks, for every entry of the corpus, that the document reverses to
+// exactly the fields journalctl -o json --all prints.
+//
+// # Metrics
+//
+//	logspool_journal_files                 gauge, files open
+//	logspool_journal_entries_total         entries stored as records
+//	logspool_journal_bytes_total           document bytes stored
+//	logspool_journal_corrupt_files_total   files found damaged
+//	logspool_journal_errors_total{reason}  open, scan, refresh, corrupt_entry,
+//	                                       append, checkpoint
+//	logspool_journal_lag_seconds           gauge, now minus the realtime of the
+//	                                       last entry stored
+//
+// Input.Run starts no goroutines; it returns when its context is done.
+package systemd
