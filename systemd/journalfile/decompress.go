@@ -45,7 +45,6 @@ func (d *decompressors) zstdAppend(dst, src []byte) ([]byte, error) {
 	if d.zstd == nil {
 		dec, err := zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxMemory(uint64(d.maxSize)),
 			zstd.WithDecoderMaxWindow(uint64(max(d.maxSize, zstd.MinWindowSize))),
 		)
