@@ -214,7 +214,7 @@ func (f *File) Refresh() error {
 	if uint64(size) < h.HeaderSize {
 		return fmt.Errorf("reading header of %s: %w: header_size %d, file size %d", f.path, ErrTruncatedHeader, h.HeaderSize, size)
 	}
-	if f.entries != nil || f.walk.array != 0 {
+	if f.hdrLen > 0 {
 		if h.FileID != f.hdr.FileID || h.HeaderSize != f.hdr.HeaderSize || h.IncompatibleFlags != f.hdr.IncompatibleFlags {
 			return fmt.Errorf("refreshing journal file %s: the file was replaced (file id %s, was %s)", f.path, h.FileID, f.hdr.FileID)
 		}
@@ -240,7 +240,8 @@ func (f *File) NumEntries() int { return len(f.entries) }
 // Err returns the *CorruptionError found while walking the entry arrays, or nil.
 func (f *File) Err() error { return f.walkErr }
 
-// EntryOffset returns the file offset of entry i's ENTRY object.
+// EntryOffset returns the file offset of entry i's ENTRY object
+// (0 <= i < NumEntries).
 func (f *File) EntryOffset(i int) uint64 { return f.entries[i] }
 
 func (f *File) corrupt(off uint64, format string, args ...any) *CorruptionError {
