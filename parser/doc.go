@@ -31,7 +31,14 @@
 //
 // Pending reports the smallest start offset of all pending messages; the
 // tailer must not checkpoint past it. Flush emits every pending partial,
-// flagged "partial", for a file released for good.
+// flagged "partial", for a file released for good. A Decoder must see a
+// file's lines in order; after a restart the tailer re-reads from the stored
+// offset with a new Decoder, which reproduces the same records (same IDs and
+// documents, except @timestamp of malformed lines, which is the reading time).
+//
+// At most 8 streams can have a message pending (runtimes write two; the
+// bound only matters for hostile docker files); a ninth flushes the oldest
+// pending message, flagged "partial".
 //
 // # Limits
 //
@@ -64,8 +71,11 @@
 // (and counted under that reason), and the exact original bytes of the message
 // are kept losslessly in "log.original_base64" (standard base64 with padding).
 // Decoding original_base64 gives back the message bytes as they were in the
-// file (after JSON unescaping for docker; docker itself already replaces
-// invalid UTF-8 when it writes, so this mostly concerns CRI). Control
+// file (after JSON unescaping for docker, and after a cut at MaxLineBytes;
+// docker itself already replaces invalid UTF-8 when it writes, so this mostly
+// concerns CRI). Replacing invalid bytes keeps message searchable while the
+// exact bytes stay recoverable; the alternatives (dropping the record, or
+// shipping base64 only) would lose either the data or its usefulness. Control
 // characters and NUL are kept, JSON-escaped; U+2028 and U+2029 are escaped as
 // encoding/json does.
 //
@@ -88,12 +98,16 @@
 // is @timestamp in Unix nanoseconds. The metadata comes from the path (see
 // ParsePath) and is encoded once per Decoder. Documents are allocated from
 // 64 KiB chunks that are never reused, so a Record.Doc stays valid and
-// unchanged after Decode returns, and its capacity equals its length.
+// unchanged after Decode returns, and its capacity equals its length (an
+// append to it copies). Documents over 16 KiB get their own allocation.
 //
 // # Speed
 //
 // The common docker object and CRI lines are decoded by hand (JSON strings
 // including \uXXXX escapes and surrogate pairs, exactly as encoding/json
-// decodes them); anything unusual falls back to encoding/json. Timestamps are
-// parsed and formatted by hand.
+// decodes them); anything unusual falls back to encoding/json. A complete
+// docker line whose "log" is valid UTF-8 with only well-formed escapes is
+// copied into the document still escaped, without decoding and re-encoding.
+// Timestamps are parsed and formatted by hand, and the record ID hashes a
+// per-decoder prefix (the same bytes record.FileID hashes).
 package parser
