@@ -259,7 +259,7 @@ func tokenName(tok any) string {
 }
 
 func (s *Server) setParam(op *bulkOp, key, val string) *esError {
-	if !actionParams[key] && !(key == "_type" && s.major < 8 && !s.opts.Flavor.IsOpenSearch()) {
+	if !actionParams[key] && !(key == "_type" && s.hasTypes()) {
 		return illegalArgument("Action/metadata line [" + itoa(op.line) + "] contains an unknown parameter [" + key + "]")
 	}
 	switch key {
@@ -511,7 +511,7 @@ func (s *Server) handleBulk(ex *exchange, defaultIndex string) {
 	out = append(out, `,"errors":`...)
 	out = strconv.AppendBool(out, hasErr)
 	out = append(out, `,"items":[`...)
-	type7 := s.major < 8 && !s.opts.Flavor.IsOpenSearch() || s.opts.Flavor == OpenSearch1
+	type7 := s.hasTypes()
 	for i := range results {
 		if i > 0 {
 			out = append(out, ',')
@@ -707,7 +707,7 @@ func (st *store) apply(op *bulkOp, faults *itemFaults) itemResult {
 			newSrc = u.Upsert
 		default:
 			reason := "[" + r.id + "]: document missing"
-			if s.major < 8 && !s.opts.Flavor.IsOpenSearch() {
+			if s.hasTypes() {
 				reason = "[_doc][" + r.id + "]: document missing"
 			}
 			return fail(http.StatusNotFound, &esError{Type: "document_missing_exception", Reason: reason,

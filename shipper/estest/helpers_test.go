@@ -243,3 +243,5 @@ func bulkRaw(t testing.TB, hc *http.Client, s *Server, body string) bulkResponse
 }
 
 func newGzipWriter(w io.Writer) *gzip.Writer { return gzip.NewWriter(w) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -67,6 +67,9 @@ func (s *Server) route(ex *exchange) {
 		if len(segs) == 2 {
 			idx = segs[0]
 		}
+		if !s.checkParams(ex, bulkParams) {
+			return
+		}
 		s.handleBulk(ex, idx)
 	case segs[0] == "_index_template" && len(segs) <= 2:
 		s.handleTemplate(ex, segs[1:])
@@ -576,7 +579,7 @@ func (s *Server) handleGetDoc(ex *exchange, indexName, id string) {
 	} else {
 		b = appendString(b, indexName)
 	}
-	if s.major < 8 && !s.opts.Flavor.IsOpenSearch() {
+	if s.hasTypes() {
 		b = append(b, `,"_type":"_doc"`...)
 	}
 	b = append(b, `,"_id":`...)
@@ -640,3 +643,31 @@ func sortDocs(ids []string, docs map[string]*doc) {
 }
 
 var _ = time.Second
+
+var commonParams = map[string]bool{"pretty": true, "human": true, "error_trace": true, "filter_path": true, "source": true, "source_content_type": true}
+
+var bulkParams = map[string]bool{
+	"refresh": true, "wait_for_active_shards": true, "timeout": true, "pipeline": true, "routing": true,
+	"require_alias": true, "require_data_stream": true, "list_executed_pipelines": true, "_source": true,
+	"_source_includes": true, "_source_excludes": true, "include_source_on_error": true,
+}
+
+// checkParams refuses unknown query parameters like Elasticsearch does.
+func (s *Server) checkParams(ex *exchange, allowed map[string]bool) bool {
+	var bad []string
+	for k := range ex.r.URL.Query() {
+		if !allowed[k] && !commonParams[k] && !(k == "type" && s.hasTypes()) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return true
+	}
+	sort.Strings(bad)
+	what := "parameter: [" + bad[0] + "]"
+	if len(bad) > 1 {
+		what = "parameters: [" + strings.Join(bad, ", ") + "]"
+	}
+	s.writeError(ex, http.StatusBadRequest, illegalArgument("request ["+ex.r.URL.Path+"] contains unrecognized "+what))
+	return false
+}

@@ -241,7 +241,7 @@ func (s *Server) handleSearch(ex *exchange, expr string, count bool) {
 	total := 0
 	var hits []byte
 	nhits := 0
-	type7 := s.major < 8 && !s.opts.Flavor.IsOpenSearch()
+	type7 := s.hasTypes()
 	for _, ix := range ixs {
 		if ix.docs == nil { // Discard mode
 			if q.kind == "all" {

@@ -248,6 +248,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.opts.Flavor.IsOpenSearch() {
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	}
+	if id := r.Header.Get("X-Opaque-Id"); id != "" {
+		w.Header().Set("X-Opaque-Id", id)
+	}
 	s.serve(ex)
 	s.finish(ex, start)
 }
@@ -544,6 +547,9 @@ func (s *Server) writeJSON(ex *exchange, status int, body []byte) {
 			body = body[:len(body)/2]
 		}
 	}
+	if len(ex.r.URL.RawQuery) > 0 {
+		body = applyResponseParams(ex.r.URL.Query(), body)
+	}
 	h := ex.w.Header()
 	if ex.acceptV != 0 {
 		h.Set("Content-Type", "application/vnd.elasticsearch+json;compatible-with="+strconv.Itoa(ex.acceptV))
@@ -652,4 +658,14 @@ func randomHex(n int) string {
 	b := make([]byte, (n+1)/2)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)[:n]
+}
+
+// hasTypes reports whether the flavour still shows mapping types ("_type":
+// "_doc" in items and hits; "[_doc][id]" in reasons): Elasticsearch 7 and
+// OpenSearch 1.
+func (s *Server) hasTypes() bool {
+	if s.opts.Flavor.IsOpenSearch() {
+		return s.major < 2
+	}
+	return s.major < 8
 }
