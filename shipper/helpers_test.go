@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -278,7 +278,7 @@ type fakeES struct {
 	srv *httptest.Server
 
 	mu        sync.Mutex
-	flavor    string // "es8" (default), "es7", "os2"
+	flavor    string                       // "es8" (default), "es7", "os2"
 	docs      map[string]map[string][]byte // index -> id -> doc
 	order     []string                     // ids in the order first stored
 	templates map[string][]byte

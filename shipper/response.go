@@ -26,48 +26,57 @@ var bulkFilterPath = []string{"errors", "items.*.status", "items.*.error"}
 
 type bulkResponse struct {
 	Errors bool       `json:"errors"`
-	Items  []bulkItem `json:"items"`
+	Items  []bulkItem `json:"-"`
+}
+
+// wireResponse is the JSON shape; a struct per item, not a map, so the
+// common path allocates nothing per item.
+type wireResponse struct {
+	Errors bool `json:"errors"`
+	Items  []struct {
+		Create bulkItemBody `json:"create"`
+		Index  bulkItemBody `json:"index"`
+	} `json:"items"`
 }
 
 // bulkItem is one element of "items": {"<op>":{"status":N,"error":{...}}}.
+// The shipper only sends create; index is accepted as well.
 type bulkItem struct {
 	Status int
 	Error  json.RawMessage
 }
 
-func (it *bulkItem) UnmarshalJSON(b []byte) error {
-	var m map[string]struct {
-		Status int             `json:"status"`
-		Error  json.RawMessage `json:"error"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	if len(m) != 1 {
-		return fmt.Errorf("bulk item has %d operations, want 1", len(m))
-	}
-	for _, v := range m {
-		it.Status, it.Error = v.Status, v.Error
-	}
-	return nil
+type bulkItemBody struct {
+	Status int             `json:"status"`
+	Error  json.RawMessage `json:"error"`
 }
 
 // parseBulkResponse decodes a 2xx _bulk response body and checks that it
 // answers exactly n items.
 func parseBulkResponse(body []byte, n int) (*bulkResponse, error) {
-	var r bulkResponse
-	if err := json.Unmarshal(body, &r); err != nil {
+	var w wireResponse
+	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, &BadResponseError{Reason: "decoding bulk response: " + err.Error(), Body: snippet(body)}
 	}
-	if len(r.Items) != n {
-		return nil, &BadResponseError{Reason: fmt.Sprintf("bulk response has %d items for %d requested", len(r.Items), n), Body: snippet(body)}
+	if len(w.Items) != n {
+		return nil, &BadResponseError{Reason: fmt.Sprintf("bulk response has %d items for %d requested", len(w.Items), n), Body: snippet(body)}
 	}
-	for i := range r.Items {
+	r := &bulkResponse{Errors: w.Errors, Items: make([]bulkItem, n)}
+	for i := range w.Items {
+		c, x := &w.Items[i].Create, &w.Items[i].Index
+		switch {
+		case c.Status != 0 && x.Status != 0:
+			return nil, &BadResponseError{Reason: fmt.Sprintf("bulk item %d has 2 operations, want 1", i), Body: snippet(body)}
+		case x.Status != 0:
+			r.Items[i] = bulkItem{Status: x.Status, Error: x.Error}
+		default:
+			r.Items[i] = bulkItem{Status: c.Status, Error: c.Error}
+		}
 		if s := r.Items[i].Status; s < 100 || s > 599 {
 			return nil, &BadResponseError{Reason: fmt.Sprintf("bulk item %d has status %d", i, s), Body: snippet(body)}
 		}
 	}
-	return &r, nil
+	return r, nil
 }
 
 // classify sorts a bulk item, following Filebeat's bulkCollectPublishFails.

@@ -1,0 +1,125 @@
+package shipper
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/logspool/logspool/spool/record"
+)
+
+// benchRecords returns n records with realistic Kubernetes ECS documents of
+// about 600 bytes.
+func benchRecords(n int) []record.Record {
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{
+			ID:   record.FileID("node-1", "bench", int64(i)*600),
+			Time: time.Date(2026, 11, 25, 10, 0, 0, i, time.UTC).UnixNano(),
+			Doc: fmt.Appendf(nil, `{"@timestamp":"2026-11-25T10:00:00.%09dZ","message":"GET /api/v1/items/%d HTTP/1.1 200 1532 \"-\" \"kube-probe/1.31\" rt=0.004 upstream=10.0.3.17:8080","stream":"stdout","log":{"offset":%d,"file":{"path":"/var/log/containers/web-7c9f8d6b5-x2x7q_shop_web-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log"}},"kubernetes":{"namespace":"shop","pod":{"name":"web-7c9f8d6b5-x2x7q","uid":"6f1c1c1e-3b7a-4b7e-9d59-1d1f2b3c4d5e"},"container":{"name":"web"},"node":{"name":"node-1"}},"container":{"id":"0123456789abcdef","runtime":"containerd"},"host":{"name":"node-1"}}`,
+				i, i, int64(i)*600),
+		}
+	}
+	return recs
+}
+
+func benchItems(recs []record.Record) ([]*item, int) {
+	items := make([]*item, len(recs))
+	size := 0
+	for i := range recs {
+		items[i] = &item{rec: &recs[i]}
+	}
+	s := &Shipper{cfg: Config{}.withDefaults()}
+	size = len(s.encode(items))
+	return items, size
+}
+
+// BenchmarkEncode measures bulk body encoding without compression; bytes
+// are body bytes. Target: at least 300 MB/s per core.
+func BenchmarkEncode(b *testing.B) {
+	recs := benchRecords(8000) // about 5 MiB, one default batch
+	items, size := benchItems(recs)
+	s := &Shipper{cfg: Config{}.withDefaults()}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		putBuf(s.encode(items))
+	}
+}
+
+// BenchmarkEncodeGzip measures encoding plus gzip (BestSpeed), as sent;
+// bytes are uncompressed body bytes.
+func BenchmarkEncodeGzip(b *testing.B) {
+	recs := benchRecords(8000)
+	items, size := benchItems(recs)
+	s := &Shipper{cfg: Config{}.withDefaults()}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	var zlen int
+	for b.Loop() {
+		raw := s.encode(items)
+		z := gzipAppend(getBuf(len(raw)/4+512), raw)
+		zlen = len(z)
+		putBuf(raw)
+		putBuf(z)
+	}
+	b.ReportMetric(float64(size)/float64(zlen), "ratio")
+}
+
+// BenchmarkEncodeDaily measures encoding with daily index names.
+func BenchmarkEncodeDaily(b *testing.B) {
+	recs := benchRecords(8000)
+	items, size := benchItems(recs)
+	s := &Shipper{cfg: Config{IndexMode: IndexModeDaily}.withDefaults()}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		putBuf(s.encode(items))
+	}
+}
+
+// BenchmarkParseBulkResponse measures reading the filtered response to a
+// full default batch.
+func BenchmarkParseBulkResponse(b *testing.B) {
+	const n = 8000
+	st := make([]int, n)
+	types := make([]string, n)
+	for i := range st {
+		st[i] = 201
+	}
+	st[17], types[17] = 400, "mapper_parsing_exception"
+	body := bulkResponseBody(st, types)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseBulkResponse(body, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkShipFake measures end-to-end shipping (lease, encode, gzip,
+// HTTP, parse, ack) against the in-package fake cluster; docs/s reported.
+func BenchmarkShipFake(b *testing.B) {
+	recs := benchRecords(20000)
+	t := &testing.T{}
+	for b.Loop() {
+		b.StopTimer()
+		f := newFakeES(t, "es8")
+		src := newMemSource(t, recs...)
+		s, err := New(Config{URLs: []string{f.URL()}, Logger: discardLogger(), Setup: SetupOff()}, src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		sum, err := s.Drain(context.Background(), nil)
+		if err != nil || sum.Delivered != int64(len(recs)) {
+			b.Fatalf("drain: %+v %v", sum, err)
+		}
+		b.StopTimer()
+		f.srv.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "docs/s")
+}
