@@ -1,13 +1,20 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/logspool/logspool/shipper/estest"
 )
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // crashScenario writes container logs with sequence numbers, rotating them
 // kubelet-style, while the agent is SIGKILLed at random moments and
@@ -110,4 +117,61 @@ func TestCrashLoopStdout(t *testing.T) {
 	}
 	t.Logf("%d lines written in %d files with rotations, %d kills: 0 missing, %d duplicates (%.2f%%), %d lines cut by a kill",
 		total, sc.files, sc.kills, dups, 100*float64(dups)/float64(total), broken)
+}
+
+// TestCrashLoopElasticsearch: the built binary ships to the test server while
+// it is SIGKILLed repeatedly, files are written and rotated, and the server
+// injects faults (resets after storing, per-item 429, 503, truncated
+// bodies). At the end the server holds every line exactly once.
+func TestCrashLoopElasticsearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level crash test")
+	}
+	es := estest.NewServer(estest.Options{Discard: false, Logger: quietLogger()})
+	defer es.Close()
+	for _, f := range []estest.Fault{
+		{Kind: estest.FaultResetAfterStore, Fraction: 0.1},
+		{Kind: estest.FaultResetBeforeStore, Fraction: 0.05},
+		{Kind: estest.FaultItemStatus, Status: 429, Fraction: 0.05},
+		{Kind: estest.FaultStatus, Status: 503, Fraction: 0.05},
+		{Kind: estest.FaultTruncatedBody, Fraction: 0.05},
+	} {
+		es.InjectFault(f)
+	}
+	pt := newPodTree(t)
+	spoolDir := filepath.Join(t.TempDir(), "spool")
+	args := []string{"--containers-glob", pt.glob(), "--spool-dir", spoolDir, "--no-journal",
+		"--es-url", es.URL(), "--es-flush-interval", "100ms", "--es-batch-bytes", "64KiB"}
+	sc := crashScenario{files: 4, linesPerSec: 400, rotateEvery: 500, kills: 8, minUp: 400 * time.Millisecond}
+	written := sc.writeWhileKilling(t, pt, func() *agent { return startAgent(t, io.Discard, args...) })
+	total := 0
+	for _, n := range written {
+		total += n
+	}
+	final := startAgent(t, io.Discard, args...)
+	const index = "logs-logspool-default"
+	waitFor(t, 90*time.Second, "every line in elasticsearch", func() bool { return es.Count(index) >= total })
+	final.stop(t)
+
+	got := seqCount{}
+	ids := map[string]bool{}
+	for _, d := range es.Docs(index) {
+		if ids[d.ID] {
+			t.Errorf("id %s stored twice", d.ID)
+		}
+		ids[d.ID] = true
+		var doc struct {
+			Message string `json:"message"`
+		}
+		if err := json.Unmarshal(d.Source, &doc); err != nil {
+			t.Fatalf("stored document is not JSON: %v", err)
+		}
+		got.add(doc.Message)
+	}
+	if dups := got.check(t, written); dups != 0 {
+		t.Errorf("%d lines stored more than once (under different ids)", dups)
+	}
+	st := es.Stats()
+	t.Logf("%d lines, %d kills, faults fired; server holds %d documents: 0 missing, 0 duplicates; %d re-sends answered 409; stats %+v",
+		total, sc.kills, es.Count(index), es.DuplicateCreates(), st)
 }
