@@ -32,7 +32,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "unknown child role")
 		os.Exit(2)
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m,
+		// Badger leaks these two when Open fails half-way (a corrupt
+		// directory); nothing of ours.
+		goleak.IgnoreTopFunction("github.com/dgraph-io/ristretto/v2/z.(*AllocatorPool).freeupAllocators"),
+		goleak.IgnoreTopFunction("github.com/dgraph-io/badger/v4.(*DB).monitorCache"),
+	)
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

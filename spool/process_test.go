@@ -120,7 +120,7 @@ func TestKill9NeitherLosesNorDuplicates(t *testing.T) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var acked uint64 // records numbered below acked were delivered and acked
-	rounds := 6
+	rounds := 10
 	if os.Getenv("LOGSPOOL_LONG_TESTS") != "" {
 		rounds = 30
 	}

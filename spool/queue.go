@@ -420,7 +420,15 @@ func (l *Lease) read(count int) (bad map[segMeta]error, err error) {
 			l.buf = append(l.buf, v...)
 			return nil
 		}); err != nil {
-			return nil, fmt.Errorf("spool: reading segment %d: %w", m.seq, err)
+			// The value is unreachable (a damaged value log): dead-letter
+			// it rather than fail every lease from now on.
+			l.buf = l.buf[:start]
+			if bad == nil {
+				bad = make(map[segMeta]error)
+			}
+			l.bytes -= m.bytes
+			bad[m] = &CorruptError{Key: segKey(m), Reason: fmt.Sprintf("reading the value: %v", err)}
+			continue
 		}
 		n := len(l.Records)
 		l.Records, err = decodeSegment(l.Records, segKey(m), l.buf[start:len(l.buf):len(l.buf)], m.count)
