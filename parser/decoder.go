@@ -81,6 +81,7 @@ type Decoder struct {
 	arena   arena
 	idBuf   []byte // hash input of record.FileID up to the offset
 	idLen   int
+	ts      tsCache
 	warned  bool
 }
 
@@ -157,7 +158,7 @@ func (d *Decoder) decodeCRI(dst []record.Record, ln Line) []record.Record {
 	if !ok {
 		return d.malformed(dst, ln, formatCRI, reasonMalformedCRI)
 	}
-	t, ok := parseTimestamp(ts)
+	t, ok := d.ts.parse(ts)
 	if !ok {
 		return d.malformed(dst, ln, formatCRI, reasonInvalidTimestamp)
 	}
@@ -219,7 +220,7 @@ func (d *Decoder) decodeDocker(dst []record.Record, ln Line) []record.Record {
 	case dockerNoLog:
 		return d.malformed(dst, ln, formatDocker, reasonInvalidJSON)
 	}
-	t, ok := parseTimestamp(ts)
+	t, ok := d.ts.parse(ts)
 	if !ok {
 		return d.malformed(dst, ln, formatDocker, reasonInvalidTimestamp)
 	}

@@ -24,10 +24,43 @@ const (
 // length (digits past the ninth are dropped) and a "Z" or ±hh:mm offset. It
 // rejects out-of-range fields and instants that do not fit Unix nanoseconds.
 func parseTimestamp(b []byte) (timestamp, bool) {
-	var t timestamp
-	// 2006-01-02T15:04:05 is 19 bytes; at least a zone follows.
-	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
-		return t, false
+	var c tsCache
+	return c.parse(b)
+}
+
+// tsCache remembers the date and time of day (to the second) of the last
+// timestamp it parsed: consecutive lines mostly share them, and then only the
+// fraction and the zone are left to parse.
+type tsCache struct {
+	head  [19]byte // b[:19] as written
+	canon [19]byte // its canonical form
+	local int64    // seconds since the epoch of head read as UTC
+	ok    bool
+}
+
+// parse is parseTimestamp using and updating c.
+func (c *tsCache) parse(b []byte) (timestamp, bool) {
+	if len(b) < 20 {
+		return timestamp{}, false
+	}
+	if !c.ok || string(b[:19]) != string(c.head[:]) {
+		local, ok := parseHead(b[:19])
+		if !ok {
+			return timestamp{}, false
+		}
+		copy(c.head[:], b[:19])
+		copy(c.canon[:], b[:19])
+		c.canon[10] = 'T'
+		c.local, c.ok = local, true
+	}
+	return parseTail(b[19:], c.local, &c.canon)
+}
+
+// parseHead parses 2006-01-02T15:04:05 into seconds since the epoch, as if
+// in UTC.
+func parseHead(b []byte) (int64, bool) {
+	if b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+		return 0, false
 	}
 	year, ok1 := digits(b[0:4])
 	month, ok2 := digits(b[5:7])
@@ -36,14 +69,21 @@ func parseTimestamp(b []byte) (timestamp, bool) {
 	minute, ok5 := digits(b[14:16])
 	sec, ok6 := digits(b[17:19])
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
-		return t, false
+		return 0, false
 	}
 	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || sec > 59 {
-		return t, false
+		return 0, false
 	}
-	i := 19
+	return daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec), true
+}
+
+// parseTail parses the optional fraction and the zone that follow the head
+// (local seconds, canonical text canon) of a timestamp.
+func parseTail(b []byte, local int64, canon *[19]byte) (timestamp, bool) {
+	var t timestamp
+	i := 0
 	var frac int64
-	if b[i] == '.' || b[i] == ',' {
+	if b[0] == '.' || b[0] == ',' {
 		i++
 		n := 0
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
@@ -87,13 +127,14 @@ func parseTimestamp(b []byte) (timestamp, bool) {
 	if i != len(b) {
 		return t, false
 	}
-	unix := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec) - offset
+	unix := local - offset
 	if unix < minUnixSec || unix > maxUnixSec {
 		return t, false
 	}
 	t.ns = unix*1e9 + frac
 	if offset == 0 {
-		formatCivil(&t.text, year, month, day, hour, minute, sec, frac)
+		copy(t.text[:19], canon[:])
+		formatFrac(&t.text, frac)
 	} else {
 		formatUnixNano(&t.text, t.ns)
 	}
@@ -137,6 +178,11 @@ func formatCivil(dst *[tsLen]byte, year, month, day, hour, minute, sec int, frac
 	put2(dst[14:16], minute)
 	dst[16] = ':'
 	put2(dst[17:19], sec)
+	formatFrac(dst, frac)
+}
+
+// formatFrac writes ".<9 digits>Z" at the end of dst.
+func formatFrac(dst *[tsLen]byte, frac int64) {
 	dst[19] = '.'
 	for i := 28; i >= 20; i-- {
 		dst[i] = byte('0' + frac%10)

@@ -100,3 +100,40 @@ func FuzzParseTimestamp(f *testing.F) {
 		}
 	})
 }
+
+func TestTimestampCacheMatchesUncached(t *testing.T) {
+	seq := []string{
+		"2024-05-01T10:00:00.1Z",
+		"2024-05-01T10:00:00.2Z",
+		"2024-05-01T10:00:00.2+01:00",
+		"2024-05-01t10:00:00Z",
+		"2024-05-01T10:00:00Z",
+		"2024-05-01T10:00:00",
+		"2024-05-01T10:00:00.3Z",
+		"2024-02-30T10:00:00Z",
+		"2024-05-01T10:00:00.4Z",
+		"2024-05-01T10:00:01Z",
+	}
+	var c tsCache
+	for _, s := range seq {
+		got, gotOK := c.parse([]byte(s))
+		want, wantOK := parseTimestamp([]byte(s))
+		if got != want || gotOK != wantOK {
+			t.Fatalf("cached parse of %q = %s, %v; uncached %s, %v", s, got.text[:], gotOK, want.text[:], wantOK)
+		}
+	}
+}
+
+func FuzzTimestampCache(f *testing.F) {
+	f.Add("2024-05-01T10:00:00.1Z", "2024-05-01T10:00:00.2+01:00")
+	f.Add("2024-05-01t10:00:00Z", "2024-05-01T10:00:00Z")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var c tsCache
+		c.parse([]byte(a))
+		got, gotOK := c.parse([]byte(b))
+		want, wantOK := parseTimestamp([]byte(b))
+		if got != want || gotOK != wantOK {
+			t.Fatalf("parse of %q after %q = %s, %v; alone %s, %v", b, a, got.text[:], gotOK, want.text[:], wantOK)
+		}
+	})
+}
