@@ -512,26 +512,30 @@ func (f *File) ReadEntry(i int, e *Entry) error {
 	}
 
 	f.spans = f.spans[:0]
-	for _, p := range f.items {
+	for j, p := range f.items {
 		start := len(e.buf)
 		e.buf, err = f.appendData(e.buf, p)
+		eq := -1
+		if err == nil {
+			eq = bytes.IndexByte(e.buf[start:], '=')
+		}
+		if err == nil && eq < 0 {
+			// journald never writes a field without '='; journalctl would
+			// print it as is, we cannot represent it as NAME=value.
+			err = f.corrupt(p, "DATA object payload has no '='")
+		}
 		if err != nil {
 			e.buf = e.buf[:start]
 			var ce *CorruptionError
 			if !errors.As(err, &ce) {
 				return fmt.Errorf("reading entry %d of %s: %w", i, f.path, err)
 			}
+			at := ce.Offset
+			if at < f.hdr.HeaderSize {
+				at = off // an item zeroed or pointing into the header
+			}
 			e.Damaged = true
-			e.Problems = append(e.Problems, ce)
-			continue
-		}
-		eq := bytes.IndexByte(e.buf[start:], '=')
-		if eq < 0 {
-			// journald never writes a field without '='; journalctl would
-			// print it as is, we cannot represent it as NAME=value.
-			e.buf = e.buf[:start]
-			e.Damaged = true
-			e.Problems = append(e.Problems, f.corrupt(p, "DATA object payload has no '='"))
+			e.Problems = append(e.Problems, f.corrupt(at, "item %d of the entry at offset %d: %s", j, off, ce.Reason))
 			continue
 		}
 		f.spans = append(f.spans, span{start: start, eq: start + eq, end: len(e.buf)})
