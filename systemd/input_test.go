@@ -517,7 +517,11 @@ func TestInputFollowsAppendsRotationAndDeletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, 2*time.Second, func() bool { return sink.count() == 10 })
-	waitUntil(t, 2*time.Second, func() bool { return next.closed && active.closed })
+	waitUntil(t, 2*time.Second, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return next.closed && active.closed
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
