@@ -33,7 +33,15 @@
 //     DESTDIR and PREFIX, sets modes, and never overwrites an admin's config.
 //     These skip, saying why, where systemd-analyze or make is absent.
 //   - Every flag the files use or document is one of cmd/logspool's flags,
-//     checked against the built binary's help when cmd/logspool has a main.
+//     checked against the built binary's help when cmd/logspool has a main,
+//     and the example config documents every flag the binary has.
+//   - The built binary accepts the systemd example config and the
+//     ConfigMap's config (serves /healthz, exits 0 on SIGTERM) and refuses a
+//     misspelled key.
+//   - Run as root with setpriv, the two privilege profiles (the unit's
+//     unprivileged user with ambient CAP_DAC_READ_SEARCH, the pod's uid 0
+//     with only DAC_READ_SEARCH) ship a line from a protected log, and the
+//     same profiles without the capability do not.
 //   - The Dockerfile is multi-stage, builds ./cmd/logspool with
 //     CGO_ENABLED=0 -trimpath, and runs /logspool run on a minimal base.
 package deploy
