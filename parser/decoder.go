@@ -258,6 +258,7 @@ func (d *Decoder) salvageDocker(b []byte) ([]byte, bool) {
 		return nil, false
 	}
 	body := b[len(prefix):]
+scan:
 	for i := 0; i < len(body); i++ {
 		switch c := body[i]; {
 		case c == '"':
@@ -265,13 +266,9 @@ func (d *Decoder) salvageDocker(b []byte) ([]byte, bool) {
 		case c < 0x20:
 			return nil, false
 		case c == '\\':
-			if i+1 >= len(body) {
-				body = body[:i]
-				break
-			}
-			if body[i+1] == 'u' && i+6 > len(body) {
-				body = body[:i]
-				break
+			if i+1 >= len(body) || (body[i+1] == 'u' && i+6 > len(body)) {
+				body = body[:i] // an escape cut short
+				break scan
 			}
 			i++
 		}
