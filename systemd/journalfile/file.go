@@ -17,10 +17,12 @@ type Config struct {
 	// us allocate. Default 64 MiB; journald itself refuses entries > 768 MiB
 	// but never writes fields anywhere near 64 MiB in practice.
 	MaxFieldSize int64
-	// WindowSize is the size of one cached read window. Default 128 KiB;
-	// it must be a power of two between 16 KiB and 16 MiB.
+	// WindowSize is the size of one cached read window. Default 64 KiB;
+	// it must be a power of two between 16 KiB and 16 MiB. Objects larger
+	// than half a window are read on their own.
 	WindowSize int
-	// Windows is the number of cached windows. Default 4; at most 64.
+	// Windows is the number of cached windows. Default 4 (256 KiB per open
+	// File at most, allocated as used); at most 64.
 	Windows int
 	// VerifyData recomputes the hash of every DATA payload read (after
 	// decompression) and drops a field whose payload does not match the
@@ -33,7 +35,7 @@ type Config struct {
 // Defaults for Config.
 const (
 	DefaultMaxFieldSize = 64 << 20
-	DefaultWindowSize   = 128 << 10
+	DefaultWindowSize   = 64 << 10
 	DefaultWindows      = 4
 )
 
@@ -181,6 +183,20 @@ func (f *File) Path() string { return f.path }
 
 // Header returns the header as last read (by Open or Refresh).
 func (f *File) Header() Header { return f.hdr }
+
+// DropCache frees the cached windows and scratch buffers; they are
+// allocated again when needed. Call it on files kept open but idle (an
+// archived file read to its end) to hold no more memory than the entry
+// offsets.
+func (f *File) DropCache() {
+	f.r.wins = make([]window, len(f.r.wins))
+	f.r.last = 0
+	f.r.big = nil
+	f.scratch = Entry{}
+	f.items, f.spans = nil, nil
+	f.dec.zbuf = nil
+	f.dec.close() // the zstd decoder is made again on first use
+}
 
 // Size returns the file size as last stat'ed (by Open or Refresh). Every
 // read is bounded by it.

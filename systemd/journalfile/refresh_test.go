@@ -179,3 +179,13 @@ func TestReadsAreFewAndCachedAcrossIdleRefreshes(t *testing.T) {
 		t.Errorf("idle Refresh dropped the cache: %d more reads", f.r.preads-before)
 	}
 }
+
+func TestDropCacheKeepsTheFileReadable(t *testing.T) {
+	f := mustOpen(t, corpusPath("large-zstd.journal"))
+	want, _, _ := exportAll(t, f)
+	f.DropCache()
+	got, _, _ := exportAll(t, f)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("export after DropCache differs: %s", firstDiff(got, want))
+	}
+}
