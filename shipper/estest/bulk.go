@@ -46,7 +46,7 @@ var actionParams = map[string]bool{
 
 // parseBulk splits an NDJSON bulk body into operations, or returns the
 // request-level error Elasticsearch would.
-func (s *Server) parseBulk(body []byte, defaultIndex string) ([]bulkOp, *esError) {
+func (s *Server) parseBulk(body []byte, defaultIndex string, allowType bool) ([]bulkOp, *esError) {
 	if len(body) == 0 {
 		return nil, &esError{Type: "parse_exception", Reason: "request body is required"}
 	}
@@ -64,7 +64,7 @@ func (s *Server) parseBulk(body []byte, defaultIndex string) ([]bulkOp, *esError
 		actionLine := body[from : from+nl]
 		line++
 		from += nl + 1
-		op, e := s.parseAction(actionLine, line)
+		op, e := s.parseAction(actionLine, line, allowType)
 		if e != nil {
 			return nil, e
 		}
@@ -127,7 +127,7 @@ func malformed(line int, what string) *esError {
 }
 
 // parseAction parses one action/metadata line.
-func (s *Server) parseAction(b []byte, line int) (bulkOp, *esError) {
+func (s *Server) parseAction(b []byte, line int, allowType bool) (bulkOp, *esError) {
 	op := bulkOp{line: line}
 	if ok := fastAction(b, &op); ok {
 		return op, s.finishAction(&op)
@@ -217,7 +217,7 @@ func (s *Server) parseAction(b []byte, line int) (bulkOp, *esError) {
 		case bool:
 			val = strconv.FormatBool(v)
 		}
-		if e := s.setParam(&op, key, val); e != nil {
+		if e := s.setParam(&op, key, val, allowType); e != nil {
 			return op, e
 		}
 	}
@@ -258,8 +258,8 @@ func tokenName(tok any) string {
 	return "null"
 }
 
-func (s *Server) setParam(op *bulkOp, key, val string) *esError {
-	if !actionParams[key] && !(key == "_type" && s.hasTypes()) {
+func (s *Server) setParam(op *bulkOp, key, val string, allowType bool) *esError {
+	if !actionParams[key] && !(key == "_type" && (s.hasTypes() || allowType)) {
 		return illegalArgument("Action/metadata line [" + itoa(op.line) + "] contains an unknown parameter [" + key + "]")
 	}
 	switch key {
@@ -465,7 +465,7 @@ func (s *Server) handleBulk(ex *exchange, defaultIndex string) {
 	if !ok {
 		return
 	}
-	ops, perr := s.parseBulk(body, defaultIndex)
+	ops, perr := s.parseBulk(body, defaultIndex, ex.compat7)
 	s.statMu.Lock()
 	s.stats.BulkRequests++
 	s.stats.BulkBytes += ex.wireBytes

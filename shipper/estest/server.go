@@ -266,6 +266,7 @@ type exchange struct {
 	fault     string
 	hijacked  bool
 	acceptV   int  // compatible-with version from Accept, 0 if none
+	compat7   bool // the request asked for REST API compatibility with 7
 	processed bool // the request reached its handler
 	body      []byte
 	bodyRead  bool
@@ -410,44 +411,87 @@ func forbidden(action, user string) *esError {
 }
 
 // checkMediaTypes validates Content-Type and Accept the way Elasticsearch
-// does and remembers a requested compatible-with version.
+// does (RestController, RestCompatibleVersionHelper) and remembers a
+// requested compatible-with version.
 func (s *Server) checkMediaTypes(ex *exchange) bool {
+	r := ex.r
+	ct, accept := r.Header.Get("Content-Type"), r.Header.Get("Accept")
+	hasContent := r.ContentLength != 0 && r.Method != http.MethodGet && r.Method != http.MethodHead ||
+		r.ContentLength > 0
+	notAcceptable := func(reason string) bool {
+		ex.w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		s.writeRaw(ex, http.StatusNotAcceptable, simpleErrorBody(reason, http.StatusNotAcceptable))
+		return false
+	}
+	if hasContent {
+		if ct == "" {
+			return notAcceptable("Content-Type header is missing")
+		}
+		mt := strings.ToLower(strings.TrimSpace(strings.SplitN(ct, ";", 2)[0]))
+		switch mt {
+		case "application/json", "application/x-ndjson", "application/yaml", "application/cbor", "application/smile":
+		case "application/vnd.elasticsearch+json", "application/vnd.elasticsearch+x-ndjson",
+			"application/vnd.elasticsearch+yaml", "application/vnd.elasticsearch+cbor", "application/vnd.elasticsearch+smile":
+			if s.opts.Flavor.IsOpenSearch() { // forked before vendor media types
+				return notAcceptable("Content-Type header [" + ct + "] is not supported")
+			}
+		default:
+			return notAcceptable("Content-Type header [" + ct + "] is not supported")
+		}
+	}
 	if s.opts.Flavor.IsOpenSearch() {
-		// OpenSearch knows no vendor media types.
-		ct := ex.r.Header.Get("Content-Type")
-		if strings.Contains(strings.ToLower(ct), "vnd.elasticsearch") {
-			ex.w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-			s.writeRaw(ex, http.StatusNotAcceptable, simpleErrorBody("Content-Type header ["+ct+"] is not supported", http.StatusNotAcceptable))
-			return false
-		}
 		return true
 	}
-	if v, ok := compatVersion(ex.r.Header.Get("Accept")); ok {
-		if v != 7 && v != 8 || v > s.major {
-			s.writeError(ex, http.StatusBadRequest, &esError{Type: "media_type_header_exception",
-				Reason: "Invalid media-type value on headers [Accept, Content-Type]",
-				CausedBy: &esError{Type: "status_exception",
-					Reason: "A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version. Accept=" + ex.r.Header.Get("Accept") + ", Content-Type=" + ex.r.Header.Get("Content-Type")}})
-			return false
+	aV, aOK := vendorVersion(accept)
+	cV, cOK := vendorVersion(ct)
+	current := s.major
+	acceptVersion, ctVersion := current, current
+	if aOK {
+		acceptVersion = aV
+	}
+	if cOK {
+		ctVersion = cV
+	}
+	bad := func(reason string) bool {
+		s.writeError(ex, http.StatusBadRequest, &esError{Type: "media_type_header_exception",
+			Reason:   "Invalid media-type value on headers [Accept, Content-Type]",
+			CausedBy: &esError{Type: "status_exception", Reason: reason}})
+		return false
+	}
+	minimum := current - 1
+	if current < 8 {
+		minimum = current // 7.x knows compatible-with=7 only
+	}
+	if acceptVersion > current || acceptVersion < minimum {
+		return bad("Accept version must be either version " + itoa(current) + " or " + itoa(minimum) + ", but found " + itoa(acceptVersion) + ". Accept=" + accept)
+	}
+	if hasContent {
+		if ctVersion > current || ctVersion < minimum {
+			return bad("Content-Type version must be either version " + itoa(current) + " or " + itoa(minimum) + ", but found " + itoa(ctVersion) + ". Content-Type=" + ct)
 		}
-		ex.acceptV = v
-	}
-	ct := ex.r.Header.Get("Content-Type")
-	if ct == "" || ex.r.ContentLength == 0 {
-		return true
-	}
-	mt := strings.ToLower(strings.TrimSpace(strings.SplitN(ct, ";", 2)[0]))
-	switch mt {
-	case "application/json", "application/x-ndjson", "application/yaml", "application/cbor", "application/smile":
-		return true
-	case "application/vnd.elasticsearch+json", "application/vnd.elasticsearch+x-ndjson":
-		if v, ok := compatVersion(ct); ok && (v == 7 || v == 8) && v <= s.major {
-			return true
+		if ctVersion != acceptVersion {
+			return bad("A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version and the compatible versions must match. Accept=" + accept + ", Content-Type=" + ct)
+		}
+		if aOK != cOK {
+			return bad("A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version. Accept=" + accept + ", Content-Type=" + ct)
 		}
 	}
-	ex.w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	s.writeRaw(ex, http.StatusNotAcceptable, simpleErrorBody("Content-Type header ["+ct+"] is not supported", http.StatusNotAcceptable))
-	return false
+	if aOK {
+		ex.acceptV = aV
+	}
+	if aOK && aV < current || cOK && cV < current {
+		ex.compat7 = true
+	}
+	return true
+}
+
+// vendorVersion returns N of an application/vnd.elasticsearch+...;
+// compatible-with=N media type.
+func vendorVersion(h string) (int, bool) {
+	if !strings.Contains(strings.ToLower(h), "application/vnd.elasticsearch+") {
+		return 0, false
+	}
+	return compatVersion(h)
 }
 
 // compatVersion extracts N from "...;compatible-with=N".
