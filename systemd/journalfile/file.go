@@ -253,7 +253,9 @@ func (f *File) Refresh() error {
 // number that could be salvaged; Err then reports the damage.
 func (f *File) NumEntries() int { return len(f.entries) }
 
-// Err returns the *CorruptionError found while walking the entry arrays, or nil.
+// Err returns the *CorruptionError found while walking the entry arrays, or
+// nil. (An I/O error that stopped the walk is returned as is.) The entries
+// before the damage stay available; Refresh retries the walk.
 func (f *File) Err() error { return f.walkErr }
 
 // EntryOffset returns the file offset of entry i's ENTRY object
@@ -343,7 +345,7 @@ func (f *File) walkEntries() {
 			} else {
 				_, b, err := f.objectAt(w.array, objectEntryArray, entryArrayItemsOffset, entryArrayItemsOffset)
 				if err != nil {
-					f.setWalkErr(err)
+					f.walkErr = err
 					return
 				}
 				next = le.Uint64(b[16:])
@@ -358,7 +360,7 @@ func (f *File) walkEntries() {
 			}
 			size, _, err := f.objectAt(next, objectEntryArray, entryArrayItemsOffset+itemSize, entryArrayItemsOffset)
 			if err != nil {
-				f.setWalkErr(err)
+				f.walkErr = err
 				return
 			}
 			if (size-entryArrayItemsOffset)%itemSize != 0 {
@@ -378,7 +380,7 @@ func (f *File) walkEntries() {
 		start := w.array + entryArrayItemsOffset + w.pos*itemSize
 		b, err := f.r.slice(start, n*itemSize)
 		if err != nil {
-			f.setWalkErr(f.ioErr(w.array, objectEntryArray, err))
+			f.walkErr = f.ioErr(w.array, objectEntryArray, err)
 			return
 		}
 		for i := uint64(0); i < n; i++ {
@@ -405,10 +407,6 @@ func (f *File) walkEntries() {
 			w.pos++
 		}
 	}
-}
-
-func (f *File) setWalkErr(err error) {
-	f.walkErr = err
 }
 
 // EntryMeta returns the fixed part of entry i (0 <= i < NumEntries) without
