@@ -24,12 +24,19 @@
 //     passes for Elasticsearch and fails for OpenSearch as it does for real.
 //   - "X-Elastic-Product: Elasticsearch" on every response of the
 //     Elasticsearch flavours, never on OpenSearch.
-//   - Content-Type checks (406 for unsupported media types), the 8.x
-//     compatibility media types application/vnd.elasticsearch+json and
-//     +x-ndjson with compatible-with=7|8, answered with the compatible
-//     Content-Type when Accept asks; gzip request bodies; gzip responses when
-//     the client accepts them over plain HTTP (Elasticsearch's
-//     http.compression default).
+//   - Media types: a body without Content-Type or with an unsupported one is
+//     406; the vendor types application/vnd.elasticsearch+json and
+//     +x-ndjson with compatible-with=N are accepted for N = major or major-1
+//     on 8.x (7 on 7.17), Accept and Content-Type must agree when a body is
+//     sent (400 media_type_header_exception otherwise), the answer carries
+//     the compatible Content-Type when Accept asked for it, and _type is
+//     accepted in bulk actions under compatible-with=7. OpenSearch refuses
+//     vendor types with 406.
+//   - gzip request bodies; gzip responses when the client accepts them over
+//     plain HTTP (Elasticsearch's http.compression default; not over TLS).
+//   - Unknown query parameters of _bulk are a 400 ("contains unrecognized
+//     parameter"); filter_path (including * and **, not exclusions) and
+//     pretty apply to every JSON answer; X-Opaque-Id is echoed.
 //   - Basic and ApiKey authentication: 401 security_exception with the
 //     WWW-Authenticate challenges (OpenSearch: plain "Unauthorized").
 //   - _bulk: create/index/update/delete, _index/_id/op_type/if_seq_no/
@@ -83,6 +90,12 @@
 // connection resets before and after storing, latency, garbage and
 // truncated bodies, 403 on index templates. SetOutage closes the listener
 // and every connection and later listens again on the same port.
+//
+// # Driving it from outside
+//
+// AdminHandler serves a small JSON API (faults, outage, counts, stats,
+// reset) meant for a second listener; cmd/estest runs the server as a
+// process with that API, for scenario tests of the logspool binary.
 //
 // # Guarantees
 //

@@ -376,3 +376,29 @@ func TestFaultKindNamesRoundTrip(t *testing.T) {
 	}
 	_ = http.StatusOK
 }
+
+func TestItemFaultsByFraction(t *testing.T) {
+	s := startServer(t, Options{Seed: 7})
+	hc := httpClient(t)
+	id := s.InjectFault(Fault{Kind: FaultItemStatus, Fraction: 0.25})
+	ids := make([]string, 200)
+	for i := range ids {
+		ids[i] = "doc-" + itoa(i)
+	}
+	r := bulkRaw(t, hc, s, createLines("frac", ids...))
+	failed := 0
+	for i := range r.Items {
+		if _, it := r.item(t, i); it.Status == 429 {
+			failed++
+		}
+	}
+	if failed != s.Fired(id) {
+		t.Errorf("failed %d items, fault fired %d times", failed, s.Fired(id))
+	}
+	if failed < 20 || failed > 80 {
+		t.Errorf("fraction 0.25 failed %d of 200 items", failed)
+	}
+	if s.Count("frac") != 200-failed {
+		t.Errorf("count = %d, want %d", s.Count("frac"), 200-failed)
+	}
+}
