@@ -41,7 +41,9 @@
 //   - Run as root with setpriv, the two privilege profiles (the unit's
 //     unprivileged user with ambient CAP_DAC_READ_SEARCH, the pod's uid 0
 //     with only DAC_READ_SEARCH) ship a line from a protected log, and the
-//     same profiles without the capability do not.
+//     same profiles without the capability do not; the systemd-journal group
+//     alone reads a real journal file (from the systemd package's corpus),
+//     and without it nothing of the journal is read.
 //   - The Dockerfile is multi-stage, builds ./cmd/logspool with
 //     CGO_ENABLED=0 -trimpath, and runs /logspool run on a minimal base.
 package deploy

@@ -5,7 +5,9 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -135,64 +137,17 @@ func TestPrivilegeProfilesReadProtectedLogs(t *testing.T) {
 			spool := filepath.Join(root, "spool")
 			mustMkdirOwned(t, spool, tc.spoolOwner, 0o700)
 
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			args := append(append([]string{}, tc.profile...), "--", bin, "run",
-				"--spool-dir="+spool,
-				"--containers-glob="+filepath.Join(protectedDir, "*.log"),
-				"--containers-glob="+filepath.Join(publicDir, "*.log"),
-				"--no-journal", "--metrics-addr=", "--read-from=head", "--shutdown-timeout=5s")
-			cmd := exec.CommandContext(ctx, setpriv, args...)
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			lc := &lineCollector{}
-			readDone := make(chan struct{})
-			go func() {
-				defer close(readDone)
-				sc := bufio.NewScanner(stdout)
-				sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-				for sc.Scan() {
-					lc.mu.Lock()
-					lc.lines = append(lc.lines, sc.Text())
-					lc.mu.Unlock()
-				}
-			}()
-			stop := func() error {
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				<-readDone
-				return cmd.Wait()
-			}
 			want := []string{"public-line"}
 			if tc.wantShipped {
 				want = append(want, "protected-line")
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				all := true
-				for _, w := range want {
-					all = all && lc.contains(w)
-				}
-				if all {
-					break
-				}
-				if time.Now().After(deadline) {
-					err := stop()
-					t.Fatalf("within 30s stdout lacks one of %v (exit %v)\nstderr:\n%s", want, err, stderr.String())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			if err := stop(); err != nil {
-				t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, stderr.String())
-			}
+			lc := runUnderProfile(t, setpriv, tc.profile, []string{bin, "run",
+				"--spool-dir=" + spool,
+				"--containers-glob=" + filepath.Join(protectedDir, "*.log"),
+				"--containers-glob=" + filepath.Join(publicDir, "*.log"),
+				"--no-journal", "--metrics-addr=", "--read-from=head", "--shutdown-timeout=5s"}, want)
 			if got := lc.contains("protected-line"); got != tc.wantShipped {
-				t.Fatalf("protected line shipped = %v, want %v\nstderr:\n%s", got, tc.wantShipped, stderr.String())
+				t.Fatalf("protected line shipped = %v, want %v", got, tc.wantShipped)
 			}
 			fi, err := os.Stat(spool)
 			if err != nil {
@@ -205,7 +160,157 @@ func TestPrivilegeProfilesReadProtectedLogs(t *testing.T) {
 			if err != nil || len(entries) == 0 {
 				t.Fatalf("spool %s is empty (%v): logspool did not write it", spool, err)
 			}
-			t.Logf("%d lines shipped", len(lc.lines))
+		})
+	}
+}
+
+// runUnderProfile runs argv under setpriv with profile, waits until stdout
+// has a line containing each of want (30s at most), then sends SIGTERM and
+// requires a clean exit. It returns every stdout line.
+func runUnderProfile(t *testing.T, setpriv string, profile, argv, want []string) *lineCollector {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := append(append(append([]string{}, profile...), "--"), argv...)
+	cmd := exec.CommandContext(ctx, setpriv, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lc := &lineCollector{}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+		for sc.Scan() {
+			lc.mu.Lock()
+			lc.lines = append(lc.lines, sc.Text())
+			lc.mu.Unlock()
+		}
+	}()
+	stop := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-readDone
+		return cmd.Wait()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		all := true
+		for _, w := range want {
+			all = all && lc.contains(w)
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			err := stop()
+			t.Fatalf("within 30s stdout lacks one of %v (exit %v)\nstderr:\n%s", want, err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, stderr.String())
+	}
+	t.Logf("%d lines shipped", len(lc.lines))
+	return lc
+}
+
+// TestJournalGroupReadsTheJournal checks the unit's other read path: the
+// supplementary group systemd-journal, with no capability at all, reads a
+// root:systemd-journal 0640 journal file in a 2750 directory, and the same
+// user without the group reads none of it. The journal is a real file from
+// the systemd package's corpus.
+func TestJournalGroupReadsTheJournal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create files owned by other users and to drop into the profiles")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) not found: skipping the journal group check")
+	}
+	grp, err := user.LookupGroup("systemd-journal")
+	if err != nil {
+		t.Skip("no systemd-journal group on this machine (apt-get install systemd): skipping")
+	}
+	gid, _ := strconv.Atoi(grp.Gid)
+	const corpus = "../systemd/testdata/journal/files/basic-compact.journal"
+	src, err := os.ReadFile(corpus)
+	if err != nil {
+		t.Skipf("journal corpus not available: %v", err)
+	}
+	bin := mustBuildLogspool(t)
+	// The first entry of basic-compact.journal, as journalctl prints it.
+	const firstMessage = "Linux version 6.1.0-18-cloud-amd64"
+
+	cases := []struct {
+		name        string
+		groups      string
+		wantJournal bool
+	}{
+		{"the systemd-journal group reads the journal without capabilities", grp.Gid, true},
+		{"without the group nothing of the journal is read", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root, err := os.MkdirTemp("", "deploy-journal-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(root) })
+			if err := os.Chmod(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			jdir := filepath.Join(root, "journal", "f9566129bfd434ec3d39b3eed37ce010")
+			if err := os.MkdirAll(jdir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []string{filepath.Dir(jdir), jdir} {
+				if err := os.Chown(d, 0, gid); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(d, 0o2750); err != nil {
+					t.Fatal(err)
+				}
+			}
+			jf := filepath.Join(jdir, "system.journal")
+			if err := os.WriteFile(jf, src, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(jf, 0, gid); err != nil {
+				t.Fatal(err)
+			}
+			const id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+			publicDir := filepath.Join(root, "public")
+			mustMkdirOwned(t, publicDir, 0, 0o755)
+			mustWriteOwned(t, filepath.Join(publicDir, "open-0_prod_app-"+id+".log"),
+				"2026-11-25T04:00:00.000000000Z stdout F public-line\n", 0, 0o644)
+			spool := filepath.Join(root, "spool")
+			mustMkdirOwned(t, spool, 65534, 0o700)
+
+			profile := []string{"--reuid=65534", "--regid=65534", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"}
+			if tc.groups != "" {
+				profile = append(profile, "--groups="+tc.groups)
+			} else {
+				profile = append(profile, "--clear-groups")
+			}
+			want := []string{"public-line"}
+			if tc.wantJournal {
+				want = append(want, firstMessage)
+			}
+			lc := runUnderProfile(t, setpriv, profile, []string{bin, "run",
+				"--spool-dir=" + spool,
+				"--containers-glob=" + filepath.Join(publicDir, "*.log"),
+				"--journal-dir=" + filepath.Dir(jdir),
+				"--metrics-addr=", "--shutdown-timeout=5s"}, want)
+			if got := lc.contains(firstMessage); got != tc.wantJournal {
+				t.Fatalf("journal entry shipped = %v, want %v", got, tc.wantJournal)
+			}
 		})
 	}
 }
