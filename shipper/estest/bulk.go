@@ -64,6 +64,9 @@ func (s *Server) parseBulk(body []byte, defaultIndex string, allowType bool) ([]
 		actionLine := body[from : from+nl]
 		line++
 		from += nl + 1
+		if len(bytes.TrimSpace(actionLine)) == 0 {
+			continue // Elasticsearch skips empty action lines
+		}
 		op, e := s.parseAction(actionLine, line, allowType)
 		if e != nil {
 			return nil, e
@@ -148,14 +151,11 @@ func (s *Server) parseAction(b []byte, line int, allowType bool) (bulkOp, *esErr
 		return &esError{Type: "x_content_parse_exception", Reason: "[" + itoa(line) + ":" + itoa(col) + "] " + msg}
 	}
 	tok, err := dec.Token()
-	if err == io.EOF {
-		return op, malformed(line, "expected START_OBJECT or END_OBJECT but found [null]")
-	}
 	if err != nil {
 		return op, xerr(err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return op, malformed(line, "expected START_OBJECT or END_OBJECT but found ["+tokenName(tok)+"]")
+		return op, malformed(line, "expected START_OBJECT but found ["+tokenName(tok)+"]")
 	}
 	tok, err = dec.Token()
 	if err != nil {
@@ -168,7 +168,7 @@ func (s *Server) parseAction(b []byte, line int, allowType bool) (bulkOp, *esErr
 	switch action {
 	case "create", "index", "update", "delete":
 	default:
-		return op, malformed(line, "expected one of [create, delete, index, update] but found ["+action+"]")
+		return op, malformed(line, "expected field [create], [delete], [index] or [update] but found ["+action+"]")
 	}
 	op.action = action
 	tok, err = dec.Token()
@@ -176,7 +176,7 @@ func (s *Server) parseAction(b []byte, line int, allowType bool) (bulkOp, *esErr
 		return op, xerr(err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return op, malformed(line, "expected START_OBJECT but found ["+tokenName(tok)+"]")
+		return op, malformed(line, "expected START_OBJECT or END_OBJECT but found ["+tokenName(tok)+"]")
 	}
 	for dec.More() {
 		tok, err = dec.Token()
@@ -216,6 +216,8 @@ func (s *Server) parseAction(b []byte, line int, allowType bool) (bulkOp, *esErr
 			val = string(v)
 		case bool:
 			val = strconv.FormatBool(v)
+		case nil:
+			continue // null values are ignored, whatever the key
 		}
 		if e := s.setParam(&op, key, val, allowType); e != nil {
 			return op, e
@@ -224,8 +226,12 @@ func (s *Server) parseAction(b []byte, line int, allowType bool) (bulkOp, *esErr
 	if _, err := dec.Token(); err != nil { // inner '}'
 		return op, xerr(err)
 	}
-	if _, err := dec.Token(); err != nil { // outer '}'
+	tok, err = dec.Token() // outer '}'
+	if err != nil {
 		return op, xerr(err)
+	}
+	if d, ok := tok.(json.Delim); (!ok || d != '}') && s.major >= 8 && !s.opts.Flavor.IsOpenSearch() {
+		return op, malformed(line, "expected END_OBJECT but found ["+tokenName(tok)+"]")
 	}
 	return op, s.finishAction(&op)
 }
