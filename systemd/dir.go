@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/logspool/logspool/systemd/journalfile"
 )
 
 // fileKey identifies a file across renames: device and inode.
@@ -103,4 +106,39 @@ func statFile(p string) (*foundFile, error) {
 		ff.key = fileKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}
 	}
 	return ff, nil
+}
+
+// headerPeek is what a journal file's header says, read without walking
+// its entries (offsets as in systemd's journal-def.h).
+type headerPeek struct {
+	state      uint8
+	seqnumID   journalfile.ID128
+	nEntries   uint64
+	tailSeqnum uint64
+	tailRT     uint64
+}
+
+// peekHeader reads the fixed header of the journal file at p. ok is false
+// when it is not a readable journal header; the caller then opens the file
+// the normal way, which reports why.
+func peekHeader(p string) (h headerPeek, ok bool) {
+	f, err := os.Open(p)
+	if err != nil {
+		return h, false
+	}
+	defer f.Close()
+	var b [208]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return h, false
+	}
+	if string(b[:8]) != "LPKSHHRH" {
+		return h, false
+	}
+	le := binary.LittleEndian
+	h.state = b[16]
+	copy(h.seqnumID[:], b[72:88])
+	h.nEntries = le.Uint64(b[152:])
+	h.tailSeqnum = le.Uint64(b[160:])
+	h.tailRT = le.Uint64(b[192:])
+	return h, true
 }

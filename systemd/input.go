@@ -116,6 +116,7 @@ func (in *Input) start() error {
 	in.refused = make(map[string]foundFile)
 	in.scanErrs = make(map[string]string)
 	in.m = newMerger(in.entryError)
+	in.m.follow = true
 	b, err := in.sink.Checkpoint(in.key)
 	if err != nil {
 		return fmt.Errorf("systemd: loading checkpoint %s: %w", in.key, err)
@@ -210,6 +211,10 @@ func (in *Input) scan() {
 			if r, ok := in.refused[f.path]; ok && r == f {
 				continue // refused before and unchanged: not retried, not reported again
 			}
+			if in.alreadyDone(f) {
+				in.finished[f.key] = true
+				continue
+			}
 			in.openSource(f)
 		}
 	}
@@ -232,6 +237,21 @@ func (in *Input) scan() {
 
 func hasDirPrefix(p, dir string) bool {
 	return len(p) > len(dir) && p[:len(dir)] == dir && (p[len(dir)] == '/' || dir[len(dir)-1] == '/')
+}
+
+// alreadyDone reports, from the header alone, that an archived file holds
+// nothing to ship: its last seqnum is at or below the writer's mark, or (on
+// a first start) its last entry is older than Since. This spares walking
+// the entry arrays of every old file on each restart.
+func (in *Input) alreadyDone(f foundFile) bool {
+	h, ok := peekHeader(f.path)
+	if !ok || h.state != journalfile.StateArchived || h.nEntries == 0 {
+		return false
+	}
+	if mark, ok := in.pos.seqnums[h.seqnumID]; ok && h.tailSeqnum != 0 && h.tailSeqnum <= mark.Seqnum {
+		return true
+	}
+	return in.since != 0 && h.tailRT != 0 && h.tailRT < in.since
 }
 
 func (in *Input) openSource(f foundFile) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -234,9 +235,23 @@ func TestInputResumesAfterTheCheckpointFileWasDeleted(t *testing.T) {
 		}
 	}
 	in2, _ := NewInput(testConfig(dir), sink)
+	var opened []string
+	in2.open = func(p string) (journal, error) {
+		opened = append(opened, filepath.Base(p))
+		return openJournalFile(p)
+	}
 	runInput(t, in2, 5*time.Second, func() bool { return in2.polls.Load() > 5 })
 	if n := sink.count(); n != 1053 {
 		t.Fatalf("after restart %d records, want 1053 (nothing new)", n)
+	}
+	// The archived files already shipped are not even opened.
+	for _, name := range opened {
+		if strings.HasPrefix(name, "system@") {
+			t.Errorf("opened the shipped archived file %s", name)
+		}
+	}
+	if len(opened) != 2 {
+		t.Errorf("opened %v, want system.journal and user-1000.journal", opened)
 	}
 }
 

@@ -94,6 +94,9 @@ type entryError func(s *source, i int, err error)
 // The floor makes the position exact: "every entry of seqnum_id S up to N has
 // been emitted" holds for every S at all times.
 type merger struct {
+	// follow makes an unreadable entry near the tail of an ONLINE file wait
+	// for the next refresh (see maxStalls) instead of being skipped at once.
+	follow  bool
 	sources []*source
 	floor   map[journalfile.ID128]uint64
 	onErr   entryError
@@ -139,7 +142,7 @@ func (m *merger) fillHead(s *source) bool {
 				Reason: "entry seqnum outside the file's seqnum range"}
 		}
 		if err != nil {
-			if s.hdr.State == journalfile.StateOnline && s.stalls < maxStalls && s.next >= s.n-8 {
+			if m.follow && s.hdr.State == journalfile.StateOnline && s.stalls < maxStalls && s.next >= s.n-8 {
 				// Possibly a half-written entry at the tail of a live file.
 				s.blocked = true
 				return false
@@ -201,13 +204,18 @@ func (m *merger) next() (*source, int, journalfile.EntryMeta, bool) {
 }
 
 // leadsItsStream reports whether s holds the lowest head seqnum among the
-// sources of its seqnum_id (the first such source on ties).
+// sources of its seqnum_id (the first such source on ties). While another
+// source of the seqnum_id waits for a half-written entry, none leads: the
+// writer's entries must be taken in seqnum order.
 func (m *merger) leadsItsStream(s *source) bool {
 	for _, o := range m.sources {
-		if o == s {
+		if o == s || o.sid != s.sid {
 			continue
 		}
-		if o.sid != s.sid || !m.fillHead(o) {
+		if !m.fillHead(o) {
+			if o.blocked {
+				return false
+			}
 			continue
 		}
 		if o.head.Seqnum < s.head.Seqnum {

@@ -1,0 +1,104 @@
+package systemd
+
+import (
+	"testing"
+
+	"github.com/logspool/logspool/systemd/journalfile"
+)
+
+// fakeFile builds a fake journal of one writer with the given seqnums.
+func fakeFile(path string, sid byte, state uint8, seqnums ...uint64) *fakeJournal {
+	f := &fakeJournal{path: path, hdr: journalfile.Header{State: state}}
+	f.hdr.SeqnumID[0] = sid
+	for _, s := range seqnums {
+		e := journalfile.Entry{EntryMeta: journalfile.EntryMeta{Seqnum: s, SeqnumID: f.hdr.SeqnumID, Realtime: 1000 + s, Monotonic: s}}
+		e.BootID[0] = sid
+		f.entries = append(f.entries, e)
+	}
+	if len(seqnums) > 0 {
+		f.hdr.HeadEntrySeqnum, f.hdr.TailEntrySeqnum = seqnums[0], seqnums[len(seqnums)-1]
+	}
+	f.visible = len(f.entries)
+	return f
+}
+
+func mergeAll(m *merger) []uint64 {
+	var out []uint64
+	for {
+		_, _, meta, ok := m.next()
+		if !ok {
+			return out
+		}
+		out = append(out, meta.Seqnum)
+	}
+}
+
+func sourceOf(j journal) *source {
+	s := &source{j: j, path: j.Path()}
+	s.sync()
+	return s
+}
+
+func TestMergerKeepsAWritersOrderWhileATailEntryIsHalfWritten(t *testing.T) {
+	// A crashed writer's file (ONLINE, disposed as .journal~) whose last
+	// entries are not readable yet, and the writer's next file.
+	old := fakeFile("old.journal~", 1, journalfile.StateOnline, 1, 2, 3, 4)
+	old.bad = map[int]error{2: &journalfile.CorruptionError{Reason: "half written"}}
+	next := fakeFile("system.journal", 1, journalfile.StateOnline, 5, 6)
+	m := newMerger(nil)
+	m.follow = true
+	so, sn := sourceOf(old), sourceOf(next)
+	m.add(so)
+	m.add(sn)
+	if got := mergeAll(m); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("before the entry is complete: %v, want [1 2] and then a wait", got)
+	}
+	old.bad = nil // the entry became readable
+	so.refresh()
+	sn.refresh()
+	if got := mergeAll(m); len(got) != 4 || got[0] != 3 || got[3] != 6 {
+		t.Fatalf("after: %v, want [3 4 5 6]", got)
+	}
+}
+
+func TestMergerSkipsAnEntryThatStaysUnreadable(t *testing.T) {
+	old := fakeFile("old.journal~", 1, journalfile.StateOnline, 1, 2, 3)
+	old.bad = map[int]error{2: &journalfile.CorruptionError{Reason: "torn"}}
+	next := fakeFile("system.journal", 1, journalfile.StateOnline, 4)
+	skipped := 0
+	m := newMerger(func(*source, int, error) { skipped++ })
+	m.follow = true
+	so, sn := sourceOf(old), sourceOf(next)
+	m.add(so)
+	m.add(sn)
+	var got []uint64
+	for round := 0; round <= maxStalls+1; round++ {
+		got = append(got, mergeAll(m)...)
+		so.refresh()
+		sn.refresh()
+	}
+	if len(got) != 3 || got[2] != 4 || skipped != 1 {
+		t.Fatalf("got %v with %d skipped, want [1 2 4] with 1 skipped", got, skipped)
+	}
+}
+
+func TestMergerReaderModeSkipsUnreadableEntriesAtOnce(t *testing.T) {
+	f := fakeFile("a.journal", 1, journalfile.StateOnline, 1, 2, 3)
+	f.bad = map[int]error{2: &journalfile.CorruptionError{Reason: "torn"}}
+	m := newMerger(nil)
+	m.add(sourceOf(f))
+	if got := mergeAll(m); len(got) != 2 {
+		t.Fatalf("got %v, want [1 2]", got)
+	}
+}
+
+func TestMergerDropsImplausibleSeqnums(t *testing.T) {
+	f := fakeFile("a.journal", 1, journalfile.StateArchived, 1, 2, 3)
+	f.entries[1].Seqnum = 1 << 60 // a damaged entry header
+	skipped := 0
+	m := newMerger(func(*source, int, error) { skipped++ })
+	m.add(sourceOf(f))
+	if got := mergeAll(m); len(got) != 2 || got[1] != 3 || skipped != 1 {
+		t.Fatalf("got %v with %d skipped, want [1 3] and 1 skipped", got, skipped)
+	}
+}
