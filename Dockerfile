@@ -19,6 +19,9 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/logspool ./cmd/logspool
+# An empty spool directory owned by the image user, so that `docker run`
+# without a volume works; the DaemonSet mounts its hostPath over it.
+RUN mkdir -p /out/spool
 
 # static-debian12 has CA certificates, tzdata and /etc/passwd, nothing else:
 # no shell, no package manager. The :nonroot variant runs as uid 65532 by
@@ -28,6 +31,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 # hostPath spool are root-owned: see deploy/kubernetes/daemonset.yaml.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/logspool /logspool
+COPY --from=build --chown=65532:65532 /out/spool /var/lib/logspool
 USER 65532:65532
 EXPOSE 2021
 ENTRYPOINT ["/logspool"]

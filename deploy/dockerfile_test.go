@@ -206,19 +206,48 @@ func TestDockerfileBuildsAStaticBinaryOnAMinimalBase(t *testing.T) {
 		}
 	})
 	var binPath string
-	t.Run("only the binary is copied from the build stage", func(t *testing.T) {
+	t.Run("the binary and an empty spool dir are all the final stage copies", func(t *testing.T) {
 		copies := final.all("COPY")
-		if len(copies) != 1 {
-			t.Fatalf("%d COPY in the final stage, want 1", len(copies))
+		if len(copies) == 0 || len(copies) > 2 {
+			t.Fatalf("%d COPY in the final stage, want the binary and at most the spool dir", len(copies))
 		}
-		f := strings.Fields(copies[0].Args)
-		if len(f) != 3 || f[0] != "--from="+build.Name {
-			t.Fatalf("COPY %s, want COPY --from=%s <binary> <path>", copies[0].Args, build.Name)
+		for _, c := range copies {
+			f := strings.Fields(c.Args)
+			from := slices.IndexFunc(f, func(w string) bool { return w == "--from="+build.Name })
+			if from < 0 {
+				t.Errorf("line %d: COPY %s does not come from the %s stage", c.Line, c.Args, build.Name)
+				continue
+			}
+			var chown string
+			var paths []string
+			for _, w := range f {
+				switch {
+				case strings.HasPrefix(w, "--chown="):
+					chown = strings.TrimPrefix(w, "--chown=")
+				case strings.HasPrefix(w, "--"):
+				default:
+					paths = append(paths, w)
+				}
+			}
+			if len(paths) != 2 {
+				t.Errorf("line %d: COPY %s: want one source and one destination", c.Line, c.Args)
+				continue
+			}
+			switch {
+			case outPath != "" && path.Clean(paths[0]) == path.Clean(outPath):
+				binPath = paths[1]
+			case path.Clean(paths[1]) == defaultSpoolDir:
+				users := final.all("USER")
+				if len(users) == 0 || chown != users[len(users)-1].Args {
+					t.Errorf("line %d: the spool dir is owned by %q, not by the image USER", c.Line, chown)
+				}
+			default:
+				t.Errorf("line %d: COPY %s is neither the binary (%s) nor the spool dir", c.Line, c.Args, outPath)
+			}
 		}
-		if outPath != "" && path.Clean(f[1]) != path.Clean(outPath) {
-			t.Errorf("COPY takes %s, go build writes %s", f[1], outPath)
+		if binPath == "" {
+			t.Fatalf("no COPY of the built binary %s", outPath)
 		}
-		binPath = f[2]
 	})
 	t.Run("ENTRYPOINT is /logspool and CMD is run, both exec form", func(t *testing.T) {
 		eps, cmds := final.all("ENTRYPOINT"), final.all("CMD")
