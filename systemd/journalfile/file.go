@@ -87,12 +87,13 @@ type File struct {
 	walk    walkState
 	walkErr error
 
-	dec     decompressors
-	names   map[string]string // interned field names
-	items   []uint64          // scratch: item offsets of the entry being decoded
-	spans   []span            // scratch: where each field landed in Entry.buf
-	scratch Entry             // EntryAt decodes here first
-	closed  bool
+	dec                   decompressors
+	names                 map[string]string // interned field names
+	items                 []uint64          // scratch: item offsets of the entry being decoded
+	spans                 []span            // scratch: where each field landed in Entry.buf
+	hintFields, hintBytes int               // EntryAt's guess of the next entry's size
+	nameSlots             [512]nameSlot     // direct-mapped by DATA offset
+	closed                bool
 }
 
 // walkState is where the entry array walk stopped, so that Refresh can
@@ -104,7 +105,17 @@ type walkState struct {
 	last     uint64 // offset of the last entry taken (items ascend strictly)
 }
 
-type span struct{ start, eq, end int }
+// span is where one field landed in Entry.buf.
+type span struct {
+	name    string
+	eq, end int
+}
+
+// nameSlot caches the field name of the DATA object at off.
+type nameSlot struct {
+	off  uint64
+	name string
+}
 
 // Open opens and validates the journal file at path. It refuses unknown
 // incompatible flags (ErrUnsupported) and non-journal files (ErrNotJournal).
@@ -192,7 +203,6 @@ func (f *File) DropCache() {
 	f.r.wins = make([]window, len(f.r.wins))
 	f.r.last = 0
 	f.r.big = nil
-	f.scratch = Entry{}
 	f.items, f.spans = nil, nil
 	f.dec.zbuf = nil
 	f.dec.close() // the zstd decoder is made again on first use
@@ -469,27 +479,17 @@ func (f *File) entryFixed(off uint64) (uint64, error) {
 // EntryAt decodes entry i (0 <= i < NumEntries) with its fields. A damaged
 // entry yields a *CorruptionError; callers skip it, as journalctl does.
 func (f *File) EntryAt(i int) (*Entry, error) {
-	// Decode into the File's scratch entry, then copy into exactly sized
-	// memory: three allocations per entry instead of a dozen growing ones.
-	s := &f.scratch
-	if err := f.ReadEntry(i, s); err != nil {
+	// Size the new entry's memory after the last one read, so that decoding
+	// usually costs exactly three allocations (Entry, Fields, bytes).
+	e := &Entry{
+		Fields: make([]Field, 0, f.hintFields),
+		buf:    make([]byte, 0, f.hintBytes),
+	}
+	if err := f.ReadEntry(i, e); err != nil {
 		return nil, err
 	}
-	e := &Entry{
-		EntryMeta: s.EntryMeta,
-		Damaged:   s.Damaged,
-		Fields:    make([]Field, len(s.Fields)),
-		buf:       append([]byte(nil), s.buf...),
-	}
-	if len(s.Problems) > 0 {
-		e.Problems = append([]*CorruptionError(nil), s.Problems...)
-	}
-	for k, sp := range f.spans {
-		e.Fields[k] = Field{Name: s.Fields[k].Name, Value: e.buf[sp.eq+1 : sp.end : sp.end]}
-	}
-	if cap(s.buf) > 1<<20 {
-		s.buf = nil
-	}
+	f.hintFields = min(max(len(e.Fields)+len(e.Fields)/4, 8), 1024)
+	f.hintBytes = min(max(len(e.buf)+len(e.buf)/4, 256), 64<<10)
 	return e, nil
 }
 
@@ -530,8 +530,17 @@ func (f *File) ReadEntry(i int, e *Entry) error {
 		start := len(e.buf)
 		e.buf, err = f.appendData(e.buf, p)
 		eq := -1
+		var name string
 		if err == nil {
-			eq = bytes.IndexByte(e.buf[start:], '=')
+			// DATA objects never change: a field seen at this offset before
+			// has the same name, so skip the search and the intern lookup.
+			slot := &f.nameSlots[(p>>3)%uint64(len(f.nameSlots))]
+			if slot.off == p && slot.name != "" {
+				name, eq = slot.name, len(slot.name)
+			} else if eq = bytes.IndexByte(e.buf[start:], '='); eq >= 0 {
+				name = f.intern(e.buf[start : start+eq])
+				slot.off, slot.name = p, name
+			}
 		}
 		if err == nil && eq < 0 {
 			// journald never writes a field without '='; journalctl would
@@ -552,10 +561,10 @@ func (f *File) ReadEntry(i int, e *Entry) error {
 			e.Problems = append(e.Problems, f.corrupt(at, "item %d of the entry at offset %d: %s", j, off, ce.Reason))
 			continue
 		}
-		f.spans = append(f.spans, span{start: start, eq: start + eq, end: len(e.buf)})
+		f.spans = append(f.spans, span{name: name, eq: start + eq, end: len(e.buf)})
 	}
 	for _, s := range f.spans {
-		e.Fields = append(e.Fields, Field{Name: f.intern(e.buf[s.start:s.eq]), Value: e.buf[s.eq+1 : s.end : s.end]})
+		e.Fields = append(e.Fields, Field{Name: s.name, Value: e.buf[s.eq+1 : s.end : s.end]})
 	}
 	if cap(f.r.big) > 1<<20 {
 		f.r.big = nil
