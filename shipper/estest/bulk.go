@@ -490,6 +490,7 @@ func (s *Server) handleBulk(ex *exchange, defaultIndex string) {
 	for i := range ops {
 		results[i] = st.apply(&ops[i], faults)
 	}
+	st.notifyLocked()
 	st.mu.Unlock()
 
 	hasErr := false

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v7"
 	"github.com/elastic/go-elasticsearch/v7/esapi"
@@ -841,5 +842,28 @@ func TestFieldLimit(t *testing.T) {
 	}
 	if got := http.StatusText(it.Status); got == "" {
 		t.Errorf("status text empty")
+	}
+}
+
+func TestWaitForCount(t *testing.T) {
+	s := startServer(t, Options{})
+	hc := httpClient(t)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := s.WaitForCount(ctx, "w", 3)
+		done <- err
+	}()
+	do(t, hc, s, "POST", "/_bulk", createLines("w", "1", "2"))
+	do(t, hc, s, "POST", "/_bulk", createLines("w", "3"))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	n, err := s.WaitForCount(ctx, "w", 5)
+	if err == nil || n != 3 || !strings.Contains(err.Error(), "have 3") {
+		t.Errorf("WaitForCount past the deadline = %d, %v", n, err)
 	}
 }

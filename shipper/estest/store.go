@@ -22,6 +22,7 @@ type store struct {
 	templates   map[string]*template
 	dupCreates  int
 	now         func() time.Time
+	changed     chan struct{} // closed and replaced after every write
 }
 
 type index struct {
@@ -74,6 +75,7 @@ func newStore(s *Server) *store {
 		dataStreams: map[string]*dataStream{},
 		templates:   map[string]*template{},
 		now:         time.Now,
+		changed:     make(chan struct{}),
 	}
 	if !s.opts.Flavor.IsOpenSearch() && !s.opts.NoBuiltinTemplates {
 		for _, name := range []string{"logs", "metrics", "synthetics"} {
@@ -291,4 +293,10 @@ func validIndexName(name string) *esError {
 		return bad(`must not contain the following characters [ , ", *, \, <, |, ,, >, /, ?]`)
 	}
 	return nil
+}
+
+// notifyLocked wakes WaitForCount callers; st.mu must be held.
+func (st *store) notifyLocked() {
+	close(st.changed)
+	st.changed = make(chan struct{})
 }
