@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,7 +157,8 @@ func mustCopyFile(src, dst string) error {
 }
 
 func testConfig(dirs ...string) Config {
-	return Config{Dirs: dirs, NodeName: "node-1", PollInterval: 20 * time.Millisecond, BatchSize: 64}
+	return Config{Dirs: dirs, NodeName: "node-1", PollInterval: 20 * time.Millisecond, BatchSize: 64,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func TestInputShipsTheRotatedDirectoryInOrder(t *testing.T) {
@@ -623,4 +625,106 @@ func metricValue(t testing.TB, c prometheus.Metric) float64 {
 		return m.Counter.GetValue()
 	}
 	return m.Gauge.GetValue()
+}
+
+func TestInputResumesWhenTheLastShippedEntrysFileIsGone(t *testing.T) {
+	dir := mustCopyTree(t, rotatedDir)
+	want := oracleCursors(t, "rotated.dir.cursors")
+	// Find where the .journal~ file's entries (seqnums 270..330) sit in the
+	// merged order and stop the first run in the middle of them.
+	tilde, _ := filepath.Glob(filepath.Join(dir, "*.journal~"))
+	oldest, _ := filepath.Glob(filepath.Join(dir, "system@*-0000000000000001-*.journal"))
+	if len(tilde) != 1 || len(oldest) != 1 {
+		t.Fatalf("corpus layout changed: %v %v", tilde, oldest)
+	}
+	inTilde, _ := readAllCursors(t, ReaderConfig{Files: tilde})
+	inOldest, _ := readAllCursors(t, ReaderConfig{Files: oldest})
+	gone := map[string]bool{}
+	for _, c := range append(inTilde, inOldest...) {
+		gone[c] = true
+	}
+	stopAfter := 0
+	for i, c := range want {
+		if c == inTilde[len(inTilde)/2] {
+			stopAfter = i + 1
+		}
+	}
+	sink := newMemSink()
+	cfg := testConfig(dir)
+	cfg.BatchSize = stopAfter
+	sink.stopAt = 1 // one batch, then "crash"
+	in, _ := NewInput(cfg, sink)
+	runInput(t, in, 10*time.Second, func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return sink.appends > 1
+	})
+	if sink.count() != stopAfter {
+		t.Fatalf("first run stored %d, want %d", sink.count(), stopAfter)
+	}
+	// The files holding the last shipped entry and everything before it are
+	// vacuumed while the agent is down.
+	for _, p := range append(tilde, oldest...) {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink.mu.Lock()
+	sink.stopAt = 0
+	sink.mu.Unlock()
+	in2, _ := NewInput(testConfig(dir), sink)
+	var expect []string
+	expect = append(expect, want[:stopAfter]...)
+	for _, c := range want[stopAfter:] {
+		if !gone[c] {
+			expect = append(expect, c)
+		}
+	}
+	runInput(t, in2, 10*time.Second, func() bool { return sink.count() >= len(expect) && in2.polls.Load() > 3 })
+	assertSameList(t, cursorsOf(t, sink.records()), expect)
+}
+
+func TestPositionSurvivesItsCheckpointEncoding(t *testing.T) {
+	p := newPosition()
+	for i := 0; i < maxSeqnumIDs+10; i++ {
+		m := journalfile.EntryMeta{Seqnum: uint64(i + 1), Realtime: uint64(1000 + i), Monotonic: 7}
+		m.SeqnumID[0], m.SeqnumID[1] = byte(i), byte(i>>8)
+		p.advance(&m)
+	}
+	b := p.marshal()
+	q, err := parsePosition(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.seqnums) != maxSeqnumIDs || !q.trimmed {
+		t.Fatalf("kept %d marks (trimmed=%v), want %d and trimmed", len(q.seqnums), q.trimmed, maxSeqnumIDs)
+	}
+	if q.cursor != p.cursor || !q.hasCursor {
+		t.Fatalf("cursor %v, want %v", q.cursor, p.cursor)
+	}
+	last := p.cursor.SeqnumID
+	if _, ok := q.seqnums[last]; !ok {
+		t.Fatal("the mark of the last entry's writer was forgotten")
+	}
+	for _, bad := range []string{"", "{", `{"v":2}`, `{"v":1,"cursor":"zz"}`, `{"v":1,"seqnums":{"xyz":[1,2]}}`} {
+		if _, err := parsePosition([]byte(bad)); err == nil {
+			t.Errorf("parsePosition(%q) accepted a bad checkpoint", bad)
+		}
+	}
+}
+
+func TestInputStartsOverFromAnUnreadableCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	if err := mustCopyFile(files("basic-compact.journal"), filepath.Join(dir, "a.journal")); err != nil {
+		t.Fatal(err)
+	}
+	sink := newMemSink()
+	sink.cps["j/journal"] = []byte("garbage")
+	cfg := testConfig(dir)
+	cfg.Metrics = NewMetrics(nil)
+	in, _ := NewInput(cfg, sink)
+	runInput(t, in, 10*time.Second, func() bool { return sink.count() >= 240 })
+	if got := metricValue(t, cfg.Metrics.errors.WithLabelValues(reasonCheckpoint)); got != 1 {
+		t.Errorf("checkpoint errors = %v, want 1", got)
+	}
 }
