@@ -512,7 +512,7 @@ func (s *Server) handleBulk(ex *exchange, defaultIndex string) {
 	s.stats.DuplicateCreates += dups
 	s.statMu.Unlock()
 
-	out := make([]byte, 0, 64+len(results)*170)
+	out := make([]byte, 0, 64+len(results)*(200+len(defaultIndex)))
 	out = append(out, `{"took":`...)
 	out = strconv.AppendInt(out, time.Since(start).Milliseconds(), 10)
 	out = append(out, `,"errors":`...)

@@ -1,6 +1,7 @@
 package estest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -544,7 +545,15 @@ func (s *Server) readBodyOnce(ex *exchange) ([]byte, bool) {
 		return nil, false
 	}
 	limit := s.opts.MaxBodyBytes
-	body, err := io.ReadAll(io.LimitReader(src, limit+1))
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= limit {
+		if ex.gzipBody {
+			n *= 4 // a guess at the compression ratio
+		}
+		buf.Grow(int(min(n, limit)) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+	body := buf.Bytes()
 	ex.wireBytes = cr.n
 	if err != nil {
 		if ex.gzipBody {
