@@ -102,7 +102,10 @@ func (r *windowReader) slice(off, n uint64) ([]byte, error) {
 			// last object): what we wanted is gone.
 			return nil, errPastEOF
 		}
-		return nil, err
+		// A bad sector elsewhere in the window must not cost us the bytes
+		// we asked for: read just those.
+		w.buf = w.buf[:0]
+		return r.readBig(off, n)
 	}
 	return w.buf[off-start : end-start], nil
 }
