@@ -145,7 +145,7 @@ func TestPrivilegeProfilesReadProtectedLogs(t *testing.T) {
 				"--spool-dir=" + spool,
 				"--containers-glob=" + filepath.Join(protectedDir, "*.log"),
 				"--containers-glob=" + filepath.Join(publicDir, "*.log"),
-				"--no-journal", "--metrics-addr=", "--read-from=head", "--shutdown-timeout=5s"}, want)
+				"--no-journal", "--metrics-addr=", "--read-from=head", "--shutdown-timeout=5s"}, want, nil)
 			if got := lc.contains("protected-line"); got != tc.wantShipped {
 				t.Fatalf("protected line shipped = %v, want %v", got, tc.wantShipped)
 			}
@@ -164,10 +164,29 @@ func TestPrivilegeProfilesReadProtectedLogs(t *testing.T) {
 	}
 }
 
+// syncBuffer is a strings.Builder safe for a writer and a poller.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (sb *syncBuffer) Write(p []byte) (int, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.b.Write(p)
+}
+
+func (sb *syncBuffer) String() string {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.b.String()
+}
+
 // runUnderProfile runs argv under setpriv with profile, waits until stdout
-// has a line containing each of want (30s at most), then sends SIGTERM and
-// requires a clean exit. It returns every stdout line.
-func runUnderProfile(t *testing.T, setpriv string, profile, argv, want []string) *lineCollector {
+// has a line containing each of want and stderr contains each of
+// wantStderr (30s at most), then sends SIGTERM and requires a clean exit.
+// It returns every stdout line.
+func runUnderProfile(t *testing.T, setpriv string, profile, argv, want, wantStderr []string) *lineCollector {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -177,8 +196,8 @@ func runUnderProfile(t *testing.T, setpriv string, profile, argv, want []string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -205,12 +224,15 @@ func runUnderProfile(t *testing.T, setpriv string, profile, argv, want []string)
 		for _, w := range want {
 			all = all && lc.contains(w)
 		}
+		for _, w := range wantStderr {
+			all = all && strings.Contains(stderr.String(), w)
+		}
 		if all {
 			break
 		}
 		if time.Now().After(deadline) {
 			err := stop()
-			t.Fatalf("within 30s stdout lacks one of %v (exit %v)\nstderr:\n%s", want, err, stderr.String())
+			t.Fatalf("within 30s stdout lacks one of %v or stderr one of %v (exit %v)\nstderr:\n%s", want, wantStderr, err, stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -299,15 +321,19 @@ func TestJournalGroupReadsTheJournal(t *testing.T) {
 			} else {
 				profile = append(profile, "--clear-groups")
 			}
-			want := []string{"public-line"}
+			want, wantStderr := []string{"public-line"}, []string(nil)
 			if tc.wantJournal {
 				want = append(want, firstMessage)
+			} else {
+				// Absence means something only once the journal input has
+				// tried and been refused.
+				wantStderr = []string{"permission denied"}
 			}
 			lc := runUnderProfile(t, setpriv, profile, []string{bin, "run",
 				"--spool-dir=" + spool,
 				"--containers-glob=" + filepath.Join(publicDir, "*.log"),
 				"--journal-dir=" + filepath.Dir(jdir),
-				"--metrics-addr=", "--shutdown-timeout=5s"}, want)
+				"--metrics-addr=", "--shutdown-timeout=5s"}, want, wantStderr)
 			if got := lc.contains(firstMessage); got != tc.wantJournal {
 				t.Fatalf("journal entry shipped = %v, want %v", got, tc.wantJournal)
 			}
