@@ -635,8 +635,8 @@ func (st *store) apply(op *bulkOp, faults *itemFaults) itemResult {
 		return &esError{Type: "version_conflict_engine_exception", Reason: "[" + r.id + "]: " + reason,
 			Extra: []kv{{"index_uuid", ix.uuid}, {"shard", "0"}, {"index", ix.name}}}
 	}
-	if st := faults.check(r.id); st != 0 {
-		return fail(st, s.itemFaultError(st, ix.name))
+	if st, kind := faults.check(r.id); st != 0 {
+		return fail(st, s.itemFaultError(st, kind, ix.name))
 	}
 
 	curVersion, cur, exists := ix.get(r.id)

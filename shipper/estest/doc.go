@@ -86,8 +86,10 @@
 // Faults are data (Fault) injected with InjectFault, consulted in order,
 // limited by Count and Fraction (seeded PRNG, reproducible): request-level
 // statuses (429 with Retry-After, 500, 502/504 as from a proxy, 503),
-// per-item statuses (429 es_rejected_execution_exception by id or fraction),
-// connection resets before and after storing, latency, garbage and
+// per-item statuses (429 es_rejected_execution_exception by id or fraction,
+// 503 unavailable shards, 400), the flood-stage disk block (per-item 429
+// cluster_block_exception), connection resets before and after storing,
+// latency before handling, a slow answer after storing, garbage and
 // truncated bodies, 403 on index templates. SetOutage closes the listener
 // and every connection and later listens again on the same port.
 //

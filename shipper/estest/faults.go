@@ -43,12 +43,22 @@ const (
 	// FaultForbidden answers 403 security_exception as for a user without
 	// the privilege (by default on the index template endpoints).
 	FaultForbidden
+	// FaultFloodStage fails bulk items with 429 cluster_block_exception, as
+	// Elasticsearch does when the disk passed the flood-stage watermark and
+	// the index got a read-only-allow-delete block. Items are chosen like
+	// FaultItemStatus (IDs, Fraction, Count).
+	FaultFloodStage
+	// FaultSlowResponse processes and stores the request, then waits
+	// Fault.Latency before answering (or until the client gives up): the
+	// client's timeout fires although the documents were indexed.
+	FaultSlowResponse
 )
 
 var faultNames = map[FaultKind]string{
 	FaultStatus: "status", FaultItemStatus: "item-status", FaultResetBeforeStore: "reset-before-store",
 	FaultResetAfterStore: "reset-after-store", FaultLatency: "latency", FaultGarbageBody: "garbage-body",
-	FaultTruncatedBody: "truncated-body", FaultForbidden: "forbidden",
+	FaultTruncatedBody: "truncated-body", FaultForbidden: "forbidden", FaultFloodStage: "flood-stage",
+	FaultSlowResponse: "slow-response",
 }
 
 // String returns the kind's name ("status", "reset-after-store", ...).
@@ -285,7 +295,7 @@ func (fs *faultSet) itemFaults() *itemFaults {
 	defer fs.mu.Unlock()
 	var afs []*activeFault
 	for _, af := range fs.active {
-		if af.f.Kind == FaultItemStatus && matches(&af.f, EndpointBulk) {
+		if (af.f.Kind == FaultItemStatus || af.f.Kind == FaultFloodStage) && matches(&af.f, EndpointBulk) {
 			afs = append(afs, af)
 		}
 	}
@@ -295,10 +305,11 @@ func (fs *faultSet) itemFaults() *itemFaults {
 	return &itemFaults{fs: fs, afs: afs}
 }
 
-// check returns the status an item with this id must fail with, or 0.
-func (it *itemFaults) check(id string) int {
+// check returns the status an item with this id must fail with and the
+// kind of fault, or 0.
+func (it *itemFaults) check(id string) (int, FaultKind) {
 	if it == nil {
-		return 0
+		return 0, 0
 	}
 	it.fs.mu.Lock()
 	defer it.fs.mu.Unlock()
@@ -307,13 +318,13 @@ func (it *itemFaults) check(id string) int {
 			continue
 		}
 		if it.fs.take(af) {
-			if af.f.Status == 0 {
-				return http.StatusTooManyRequests
+			if af.f.Status == 0 || af.f.Kind == FaultFloodStage {
+				return http.StatusTooManyRequests, af.f.Kind
 			}
-			return af.f.Status
+			return af.f.Status, af.f.Kind
 		}
 	}
-	return 0
+	return 0, 0
 }
 
 // applyPreFaults applies latency and the faults that act before the
@@ -428,8 +439,12 @@ func (s *Server) writeStatusFault(ex *exchange, f *Fault) {
 	s.writeError(ex, status, e)
 }
 
-// itemError builds the error object of a bulk item failed by a fault.
-func (s *Server) itemFaultError(status int, index string) *esError {
+// itemFaultError builds the error object of a bulk item failed by a fault.
+func (s *Server) itemFaultError(status int, kind FaultKind, index string) *esError {
+	if kind == FaultFloodStage {
+		return &esError{Type: "cluster_block_exception",
+			Reason: "index [" + index + "] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"}
+	}
 	switch status {
 	case http.StatusTooManyRequests:
 		e := rejectedItem()

@@ -359,7 +359,7 @@ func TestOutageClosesOpenConnections(t *testing.T) {
 }
 
 func TestFaultKindNamesRoundTrip(t *testing.T) {
-	for k := FaultStatus; k <= FaultForbidden; k++ {
+	for k := FaultStatus; k <= FaultSlowResponse; k++ {
 		got, ok := ParseFaultKind(k.String())
 		if !ok || got != k {
 			t.Errorf("ParseFaultKind(%q) = %v, %v", k.String(), got, ok)
@@ -400,5 +400,39 @@ func TestItemFaultsByFraction(t *testing.T) {
 	}
 	if s.Count("frac") != 200-failed {
 		t.Errorf("count = %d, want %d", s.Count("frac"), 200-failed)
+	}
+}
+
+func TestFloodStageBlocksItems(t *testing.T) {
+	s := startServer(t, Options{})
+	c := newESClient(t, s, elasticsearch.Config{DisableRetry: true})
+	s.InjectFault(Fault{Kind: FaultFloodStage, Count: 2})
+	r := mustBulk(t, c, createLines("disk", "1", "2", "3"))
+	for i, want := range []int{429, 429, 201} {
+		_, it := r.item(t, i)
+		if it.Status != want {
+			t.Errorf("item %d status %d, want %d", i, it.Status, want)
+		}
+		if want == 429 && (it.Error == nil || it.Error.Type != "cluster_block_exception" || !strings.Contains(it.Error.Reason, "flood-stage")) {
+			t.Errorf("item %d error %+v", i, it.Error)
+		}
+	}
+}
+
+func TestSlowResponseStoresBeforeTheClientGivesUp(t *testing.T) {
+	s := startServer(t, Options{})
+	hc := httpClient(t)
+	hc.Timeout = 100 * time.Millisecond
+	s.InjectFault(Fault{Kind: FaultSlowResponse, Latency: 10 * time.Second, Count: 1})
+	if _, err := tryDo(hc, s, "POST", "/_bulk", createLines("slow", "1", "2")); err == nil {
+		t.Fatalf("slow response beat the client timeout")
+	}
+	if n := s.Count("slow"); n != 2 {
+		t.Fatalf("count = %d, want 2: stored before the slow answer", n)
+	}
+	hc.Timeout = 10 * time.Second
+	r := bulkRaw(t, hc, s, createLines("slow", "1", "2"))
+	if _, it := r.item(t, 0); it.Status != 409 {
+		t.Errorf("retry after timeout = %d, want 409", it.Status)
 	}
 }

@@ -591,13 +591,17 @@ func (s *Server) writeError(ex *exchange, status int, e *esError) {
 func (s *Server) writeJSON(ex *exchange, status int, body []byte) {
 	if ex.processed && !ex.postDone {
 		ex.postDone = true
-		if f := s.faults.pick(ex.ep, FaultResetAfterStore, FaultTruncatedBody); f != nil {
+		if f := s.faults.pick(ex.ep, FaultResetAfterStore, FaultTruncatedBody, FaultSlowResponse); f != nil {
 			ex.fault = f.Kind.String()
-			if f.Kind == FaultResetAfterStore {
+			switch f.Kind {
+			case FaultResetAfterStore:
 				s.hijackAndReset(ex)
 				return
+			case FaultTruncatedBody:
+				body = body[:len(body)/2]
+			case FaultSlowResponse:
+				sleepCtx(ex.r.Context(), f.Latency)
 			}
-			body = body[:len(body)/2]
 		}
 	}
 	if len(ex.r.URL.RawQuery) > 0 {
