@@ -25,7 +25,7 @@ import (
 const (
 	memTableSize     = 8 << 20
 	maxBatchSize     = 15 * memTableSize / 100 // Badger's per-transaction limit
-	valueThreshold   = 1 << 20                 // values this big go to the value log
+	valueThreshold   = 4 << 10                 // values this big go to the value log
 	valueLogFileSize = 16 << 20
 
 	// inlineBudget is what one transaction may carry inline (below
@@ -40,6 +40,11 @@ const (
 	maxLeaseSegments = 4096
 
 	diskInterval = 10 * time.Second
+	// maintEvery is the volume of acked bytes after which maintenance runs
+	// without waiting for its tick.
+	maintEvery = 32 << 20
+	// gcBudget bounds one RunGC.
+	gcBudget = 10 * time.Second
 	// compactMinGarbage is the LSM garbage below which maintenance does not
 	// bother to compact.
 	compactMinGarbage = 16 << 20
@@ -89,7 +94,13 @@ type Spool struct {
 	availCh       chan struct{} // closed and replaced when segments become leasable
 	leases        map[*Lease]struct{}
 
+	diskMu   sync.Mutex
+	diskAt   time.Time
+	diskSize int64
+
 	closeCh chan struct{}
+	maintCh chan struct{} // asks background to run maintenance now
+	acked   atomic.Int64  // bytes acked since maintenance last ran
 	dirty   atomic.Bool
 	wg      sync.WaitGroup
 }
@@ -121,6 +132,7 @@ func Open(cfg Config) (*Spool, error) {
 		availCh:  make(chan struct{}),
 		leases:   make(map[*Lease]struct{}),
 		closeCh:  make(chan struct{}),
+		maintCh:  make(chan struct{}, 1),
 	}
 	if err := s.load(); err != nil {
 		_ = db.Close()
@@ -359,22 +371,25 @@ func (s *Spool) background() {
 			}
 		case <-gcT.C:
 			s.RunGC()
+		case <-s.maintCh:
+			s.maybeCompact()
 		case <-diskT.C:
-			s.metrics.disk(dirSize(s.cfg.Dir))
+			s.metrics.disk(s.diskBytes())
 			s.maybeCompact()
 		}
 	}
 }
 
-// RunGC runs Badger's value-log GC until it finds nothing to rewrite (at most
-// a few rounds). It runs on its own every Config.GCInterval.
+// RunGC runs Badger's value-log GC until it finds nothing to rewrite (or for
+// at most gcBudget). It runs on its own every Config.GCInterval and after
+// every Compact.
 func (s *Spool) RunGC() {
 	s.opMu.RLock()
 	defer s.opMu.RUnlock()
 	if s.isClosed() || s.cfg.ReadOnly {
 		return
 	}
-	for i := 0; i < 64; i++ {
+	for start := time.Now(); time.Since(start) < gcBudget; {
 		s.metrics.gcRan()
 		err := s.db.RunValueLogGC(0.5)
 		if err != nil {
@@ -390,6 +405,7 @@ func (s *Spool) RunGC() {
 // the sealed value-log files hold much more than the live data: deleted
 // segments whose deletions have not met them in a compaction yet.
 func (s *Spool) maybeCompact() {
+	s.acked.Store(0)
 	s.mu.Lock()
 	live := s.queuedBytes + s.deadBytes
 	s.mu.Unlock()
@@ -590,8 +606,18 @@ func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	st := s.statsLocked()
 	s.mu.Unlock()
-	st.DiskBytes = dirSize(s.cfg.Dir)
+	st.DiskBytes = s.diskBytes()
 	return st
+}
+
+// diskBytes is dirSize of the spool directory, measured at most once a second.
+func (s *Spool) diskBytes() int64 {
+	s.diskMu.Lock()
+	defer s.diskMu.Unlock()
+	if time.Since(s.diskAt) >= time.Second {
+		s.diskSize, s.diskAt = dirSize(s.cfg.Dir), time.Now()
+	}
+	return s.diskSize
 }
 
 func (s *Spool) statsLocked() Stats {

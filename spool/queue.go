@@ -547,6 +547,12 @@ func (l *Lease) finish(dead []DeadLetter, records int64) error {
 	s.updateGaugesLocked()
 	s.dirty.Store(true)
 	s.metrics.acked(int(records), len(dead))
+	if s.acked.Add(l.bytes) >= maintEvery {
+		select {
+		case s.maintCh <- struct{}{}:
+		default:
+		}
+	}
 	l.buf, l.Records = nil, nil
 	return nil
 }
