@@ -493,3 +493,29 @@ func BenchmarkShipEstest(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "docs/s")
 }
+
+func TestSeveralNodesBalanceAndFailOver(t *testing.T) {
+	a, b := newEstest(t, estest.Options{}), newEstest(t, estest.Options{})
+	bulks := func(srv *estest.Server) int { return srv.Stats().BulkRequests }
+	recs := makeRecords(400, "nodes")
+	src := newMemSource(t, recs[:200]...)
+	s, _ := newTestShipper(t, a.URL(), src, func(c *Config) {
+		c.URLs = []string{a.URL(), b.URL()}
+		c.BatchBytes = 2 << 10
+	})
+	stop := startRun(t, s)
+	waitUntil(t, 10*time.Second, "the first half is acked", func() bool { _, _, n := src.state(); return n == 200 })
+	if bulks(a) == 0 || bulks(b) == 0 {
+		t.Errorf("bulk requests per node %d and %d: want both used", bulks(a), bulks(b))
+	}
+	if err := b.SetOutage(true); err != nil {
+		t.Fatal(err)
+	}
+	src.add(recs[200:]...)
+	waitUntil(t, 10*time.Second, "the second half is acked with one node down", func() bool { _, _, n := src.state(); return n == 400 })
+	stop()
+	assertAllAckedOnce(t, src, recs)
+	if got := a.Count(DefaultIndex) + b.Count(DefaultIndex); got != 400 {
+		t.Errorf("the nodes hold %d documents together, want 400", got)
+	}
+}
