@@ -16,6 +16,10 @@ import (
 // position moved past entries that produced no record (filtered, skipped).
 const checkpointEvery = 2 * time.Second
 
+// maxBatchBytes caps the document bytes of one batch (besides BatchSize), so
+// that a run of large entries cannot hold much memory.
+const maxBatchBytes = 4 << 20
+
 // arenaSize is the size of the memory block documents of a batch are
 // encoded into (a block is never reused once records point into it).
 const arenaSize = 256 << 10
@@ -41,15 +45,16 @@ type Input struct {
 	scanErrs map[string]string    // dir -> last reported listing error
 	since    uint64
 
-	ent     journalfile.Entry
-	scratch unitFields
-	batch   []record.Record
-	arena   []byte
-	lastRT  uint64
-	dirty   bool // position moved since the last stored checkpoint
-	lastCP  time.Time
-	running bool
-	polls   atomic.Int64 // completed polls (tests wait on it)
+	ent        journalfile.Entry
+	scratch    unitFields
+	batch      []record.Record
+	arena      []byte
+	batchBytes int
+	lastRT     uint64
+	dirty      bool // position moved since the last stored checkpoint
+	lastCP     time.Time
+	running    bool
+	polls      atomic.Int64 // completed polls (tests wait on it)
 }
 
 // NewInput validates cfg and returns an Input writing to sink.
@@ -329,7 +334,7 @@ func (in *Input) drain(ctx context.Context) error {
 			continue
 		}
 		in.addRecord()
-		if len(in.batch) >= in.cfg.BatchSize {
+		if len(in.batch) >= in.cfg.BatchSize || in.batchBytes >= maxBatchBytes {
 			if err := in.flush(ctx); err != nil {
 				return err
 			}
@@ -355,6 +360,7 @@ func (in *Input) addRecord() {
 		Doc:  doc,
 	})
 	in.lastRT = in.ent.Realtime
+	in.batchBytes += len(doc)
 }
 
 // flush stores the batch and the position in one Append, retrying until it
@@ -383,15 +389,12 @@ func (in *Input) flush(ctx context.Context) error {
 		backoff = min(backoff*2, 30*time.Second)
 	}
 	if len(in.batch) > 0 {
-		n := 0
-		for i := range in.batch {
-			n += len(in.batch[i].Doc)
-		}
 		lag := in.now().Sub(time.UnixMicro(int64(in.lastRT))).Seconds()
-		in.met.stored(len(in.batch), n, max(lag, 0))
+		in.met.stored(len(in.batch), in.batchBytes, max(lag, 0))
 	}
 	clear(in.batch)
 	in.batch = in.batch[:0]
+	in.batchBytes = 0
 	in.dirty = false
 	in.lastCP = in.now()
 	return nil

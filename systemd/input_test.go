@@ -728,3 +728,28 @@ func TestInputStartsOverFromAnUnreadableCheckpoint(t *testing.T) {
 		t.Errorf("checkpoint errors = %v, want 1", got)
 	}
 }
+
+func TestInputShipsEveryEntryWhenClocksDisagree(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"interleave/node-a.journal", "interleave/node-b.journal", "interleave/node-a-copy.journal", "interleave-skew/node-a-user-skew.journal"} {
+		if err := mustCopyFile(files(f), filepath.Join(dir, filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink := newMemSink()
+	cfg := testConfig(dir)
+	cfg.BatchSize = 7
+	in, _ := NewInput(cfg, sink)
+	runInput(t, in, 10*time.Second, func() bool { return sink.count() >= 135 && in.polls.Load() > 3 })
+	got := cursorsOf(t, sink.records())
+	seen := map[string]bool{}
+	for _, c := range got {
+		if seen[c] {
+			t.Fatalf("entry %s shipped twice", c)
+		}
+		seen[c] = true
+	}
+	if len(got) != 135 {
+		t.Fatalf("shipped %d entries, want 135 (60 node-a, 60 node-b, 15 skewed; the copy once)", len(got))
+	}
+}
