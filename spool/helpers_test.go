@@ -33,10 +33,12 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	goleak.VerifyTestMain(m,
-		// Badger leaks these two when Open fails half-way (a corrupt
-		// directory); nothing of ours.
+		// Badger leaks these when its Open fails half-way (a corrupt
+		// directory, a read-only open of a crashed spool); nothing of ours.
 		goleak.IgnoreTopFunction("github.com/dgraph-io/ristretto/v2/z.(*AllocatorPool).freeupAllocators"),
 		goleak.IgnoreTopFunction("github.com/dgraph-io/badger/v4.(*DB).monitorCache"),
+		goleak.IgnoreTopFunction("github.com/dgraph-io/badger/v4/y.(*WaterMark).process"),
+		goleak.IgnoreTopFunction("github.com/dgraph-io/badger/v4.(*DB).updateSize"),
 	)
 }
 

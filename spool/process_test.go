@@ -140,6 +140,21 @@ func TestKill9NeitherLosesNorDuplicates(t *testing.T) {
 		_ = cmd.Wait()
 		_ = stdin.Close()
 
+		// Inspecting a crashed agent's spool read-only either works or says
+		// why not; it never changes what the next read-write open sees.
+		var oe *OpenError
+		switch ro, err := Open(Config{Dir: dir, ReadOnly: true, Logger: quietLogger()}); {
+		case err == nil:
+			if round == 0 {
+				t.Logf("read-only open after kill -9: %+v", ro.Stats())
+			}
+			mustClose(t, ro)
+		case !errors.As(err, &oe) || !strings.Contains(err.Error(), "not closed cleanly"):
+			t.Fatalf("round %d: read-only Open after kill -9 = %v, want success or a not-closed-cleanly *OpenError", round, err)
+		case round == 0:
+			t.Logf("read-only open after kill -9: %v", err)
+		}
+
 		s := openSpool(t, Config{Dir: dir})
 		cp, err := s.Checkpoint(killCheckpointKey)
 		if err != nil || len(cp) != 8 {
