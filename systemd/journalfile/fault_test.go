@@ -60,7 +60,7 @@ func TestIOErrorsAreNotCorruption(t *testing.T) {
 		},
 		{
 			name:   "a bad sector after an entry does not cost that entry",
-			failAt: int64(clean.entries[238] + le.Uint64(b[clean.entries[238]+8:])),
+			failAt: int64(clean.entries.at(238) + le.Uint64(b[clean.entries.at(238)+8:])),
 			check: func(t *testing.T, f *File, err error) {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
@@ -73,7 +73,7 @@ func TestIOErrorsAreNotCorruption(t *testing.T) {
 		},
 		{
 			name:   "entries that cannot be read fail with the I/O error, not as damage",
-			failAt: int64(clean.entries[200]),
+			failAt: int64(clean.entries.at(200)),
 			check: func(t *testing.T, f *File, err error) {
 				if err != nil {
 					t.Fatalf("Open: %v", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 )
 
@@ -83,7 +84,7 @@ type File struct {
 
 	// entries holds the offset of every ENTRY object reachable through the
 	// entry array chain, in chain order.
-	entries []uint64
+	entries offsetList
 	walk    walkState
 	walkErr error
 
@@ -180,7 +181,7 @@ func (f *File) Close() error {
 	}
 	f.closed = true
 	f.dec.close()
-	f.entries = nil
+	f.entries = offsetList{}
 	if f.osf != nil {
 		if err := f.osf.Close(); err != nil {
 			return fmt.Errorf("closing journal file %s: %w", f.path, err)
@@ -261,7 +262,7 @@ func (f *File) Refresh() error {
 // NumEntries returns the number of entries reachable through the entry
 // arrays, in file order (ascending seqnum). For a damaged file it is the
 // number that could be salvaged; Err then reports the damage.
-func (f *File) NumEntries() int { return len(f.entries) }
+func (f *File) NumEntries() int { return f.entries.len() }
 
 // Err returns the *CorruptionError found while walking the entry arrays, or
 // nil. (An I/O error that stopped the walk is returned as is.) The entries
@@ -270,7 +271,7 @@ func (f *File) Err() error { return f.walkErr }
 
 // EntryOffset returns the file offset of entry i's ENTRY object
 // (0 <= i < NumEntries).
-func (f *File) EntryOffset(i int) uint64 { return f.entries[i] }
+func (f *File) EntryOffset(i int) uint64 { return f.entries.at(i) }
 
 func (f *File) corrupt(off uint64, format string, args ...any) *CorruptionError {
 	return &CorruptionError{Path: f.path, Offset: off, Reason: fmt.Sprintf(format, args...)}
@@ -336,13 +337,13 @@ func (f *File) walkEntries() {
 		itemSize = entryArrayItemCompact
 	}
 	want := f.hdr.NEntries
-	if uint64(len(f.entries)) > want {
+	if uint64(f.entries.len()) > want {
 		// A header that counts fewer entries than we already hold: keep what
 		// we have (the objects do not move), but say so.
-		f.walkErr = f.corrupt(0, "header n_entries %d is below the %d entries already read", want, len(f.entries))
+		f.walkErr = f.corrupt(0, "header n_entries %d is below the %d entries already read", want, f.entries.len())
 		return
 	}
-	for uint64(len(f.entries)) < want {
+	for uint64(f.entries.len()) < want {
 		w := &f.walk
 		if w.array == 0 || w.pos == w.capacity {
 			var next uint64
@@ -360,7 +361,7 @@ func (f *File) walkEntries() {
 				}
 				next = le.Uint64(b[16:])
 				if next == 0 {
-					f.walkErr = f.corrupt(w.array, "entry array chain ends after %d of %d entries", len(f.entries), want)
+					f.walkErr = f.corrupt(w.array, "entry array chain ends after %d of %d entries", f.entries.len(), want)
 					return
 				}
 				if next <= w.array {
@@ -381,7 +382,7 @@ func (f *File) walkEntries() {
 		}
 		// Take items in chunks that fit a window.
 		n := w.capacity - w.pos
-		if rest := want - uint64(len(f.entries)); n > rest {
+		if rest := want - uint64(f.entries.len()); n > rest {
 			n = rest
 		}
 		if max := uint64(f.cfg.WindowSize/2) / itemSize; n > max {
@@ -403,7 +404,7 @@ func (f *File) walkEntries() {
 			itemOff := start + i*itemSize
 			switch {
 			case p == 0:
-				f.walkErr = f.corrupt(itemOff, "entry array item is empty after %d of %d entries", len(f.entries), want)
+				f.walkErr = f.corrupt(itemOff, "entry array item is empty after %d of %d entries", f.entries.len(), want)
 				return
 			case p <= w.last:
 				f.walkErr = f.corrupt(itemOff, "entry array item %d does not ascend (previous %d)", p, w.last)
@@ -412,7 +413,7 @@ func (f *File) walkEntries() {
 				f.walkErr = f.corrupt(itemOff, "entry array item %d points outside the file (size %d)", p, f.r.size)
 				return
 			}
-			f.entries = append(f.entries, p)
+			f.entries.add(p)
 			w.last = p
 			w.pos++
 		}
@@ -422,10 +423,10 @@ func (f *File) walkEntries() {
 // EntryMeta returns the fixed part of entry i (0 <= i < NumEntries) without
 // decoding its fields. A damaged entry yields a *CorruptionError; callers skip it.
 func (f *File) EntryMeta(i int) (EntryMeta, error) {
-	if i < 0 || i >= len(f.entries) {
-		return EntryMeta{}, fmt.Errorf("journalfile: %s: entry index %d out of range [0, %d)", f.path, i, len(f.entries))
+	if i < 0 || i >= f.entries.len() {
+		return EntryMeta{}, fmt.Errorf("journalfile: %s: entry index %d out of range [0, %d)", f.path, i, f.entries.len())
 	}
-	off := f.entries[i]
+	off := f.entries.at(i)
 	if _, err := f.entryFixed(off); err != nil {
 		return EntryMeta{}, err
 	}
@@ -497,10 +498,10 @@ func (f *File) EntryAt(i int) (*Entry, error) {
 // e.Fields from an earlier call are overwritten. It lets a hot loop read
 // entries without allocating.
 func (f *File) ReadEntry(i int, e *Entry) error {
-	if i < 0 || i >= len(f.entries) {
-		return fmt.Errorf("journalfile: %s: entry index %d out of range [0, %d)", f.path, i, len(f.entries))
+	if i < 0 || i >= f.entries.len() {
+		return fmt.Errorf("journalfile: %s: entry index %d out of range [0, %d)", f.path, i, f.entries.len())
 	}
-	off := f.entries[i]
+	off := f.entries.at(i)
 	b, err := f.entryObject(off)
 	if err != nil {
 		return err
@@ -639,4 +640,42 @@ func (f *File) appendData(dst []byte, off uint64) ([]byte, error) {
 		}
 	}
 	return dst, nil
+}
+
+// offsetList holds the entry offsets: 32-bit while every offset fits, which
+// halves the memory for every journal file below 4 GiB (all of them in
+// practice: compact files cannot be larger, journald caps files at 128 MiB
+// by default), 64-bit from the first offset that does not.
+type offsetList struct {
+	small []uint32
+	big   []uint64 // non-nil once an offset >= 4 GiB was added; then holds all
+}
+
+func (l *offsetList) len() int {
+	if l.big != nil {
+		return len(l.big)
+	}
+	return len(l.small)
+}
+
+func (l *offsetList) at(i int) uint64 {
+	if l.big != nil {
+		return l.big[i]
+	}
+	return uint64(l.small[i])
+}
+
+func (l *offsetList) add(p uint64) {
+	if l.big == nil && p <= math.MaxUint32 {
+		l.small = append(l.small, uint32(p))
+		return
+	}
+	if l.big == nil {
+		l.big = make([]uint64, len(l.small), max(2*len(l.small), 16))
+		for i, v := range l.small {
+			l.big[i] = uint64(v)
+		}
+		l.small = nil
+	}
+	l.big = append(l.big, p)
 }

@@ -11,7 +11,7 @@ import (
 // dataOffsets returns the DATA object offsets of entry i.
 func dataOffsets(t *testing.T, f *File, i int) []uint64 {
 	t.Helper()
-	b, err := f.entryObject(f.entries[i])
+	b, err := f.entryObject(f.entries.at(i))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,101 +73,111 @@ func TestGuards(t *testing.T) {
 		name   string
 		file   string
 		cfg    Config
-		damage func(t *testing.T, f *File, b []byte)
+		damage func(t *testing.T, f *File, b []byte) int // the entry it targets, or -1
 		want   outcome
 	}{
 		{
 			name: "an entry array chain pointing back to its start stops the walk instead of looping",
 			file: "many.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
+			damage: func(t *testing.T, f *File, b []byte) int {
 				first := le.Uint64(b[176:])
 				next := le.Uint64(b[first+16:])
 				le.PutUint64(b[next+16:], first) // the second array links back to the first
+				return -1
 			},
 			want: outcome{entries: -1, walkErr: true, badEntry: -1, damaged: -1, reasonHas: "backwards"},
 		},
 		{
 			name: "an unaligned entry_array_offset yields no entries and an error",
 			file: "basic-compact.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
+			damage: func(t *testing.T, f *File, b []byte) int {
 				le.PutUint64(b[176:], le.Uint64(b[176:])+4)
+				return -1
 			},
 			want: outcome{entries: 0, walkErr: true, badEntry: -1, damaged: -1, reasonHas: "aligned"},
 		},
 		{
 			name: "an n_entries beyond the items salvages every linked entry",
 			file: "basic-regular-keyed.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
+			damage: func(t *testing.T, f *File, b []byte) int {
 				le.PutUint64(b[152:], 1<<62)
+				return -1
 			},
 			want: outcome{entries: 240, walkErr: true, badEntry: -1, damaged: -1},
 		},
 		{
 			name: "entry items that do not ascend stop the walk there",
 			file: "basic-compact.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
+			damage: func(t *testing.T, f *File, b []byte) int {
 				a := le.Uint64(b[176:])
-				le.PutUint32(b[a+entryArrayItemsOffset+4*2:], uint32(f.entries[0]))
+				le.PutUint32(b[a+entryArrayItemsOffset+4*2:], uint32(f.entries.at(0)))
+				return -1
 			},
 			want: outcome{entries: 2, walkErr: true, badEntry: -1, damaged: -1, reasonHas: "ascend"},
 		},
 		{
 			name: "an ENTRY object claiming 2^64-1 bytes is a bad entry",
 			file: "basic-compact.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
-				le.PutUint64(b[f.entries[5]+8:], ^uint64(0))
+			damage: func(t *testing.T, f *File, b []byte) int {
+				le.PutUint64(b[f.entries.at(5)+8:], ^uint64(0))
+				return -1
 			},
 			want: outcome{entries: 240, badEntry: 5, damaged: -1, reasonHas: "past the end"},
 		},
 		{
 			name: "an ENTRY object smaller than its fixed part is a bad entry",
 			file: "basic-regular-jenkins.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
-				le.PutUint64(b[f.entries[7]+8:], 20)
+			damage: func(t *testing.T, f *File, b []byte) int {
+				le.PutUint64(b[f.entries.at(7)+8:], 20)
+				return -1
 			},
 			want: outcome{entries: 240, badEntry: 7, damaged: -1, reasonHas: "below the minimum"},
 		},
 		{
 			name: "an ENTRY with seqnum 0 is a bad entry",
 			file: "basic-compact.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
-				le.PutUint64(b[f.entries[9]+16:], 0)
+			damage: func(t *testing.T, f *File, b []byte) int {
+				le.PutUint64(b[f.entries.at(9)+16:], 0)
+				return -1
 			},
 			want: outcome{entries: 240, badEntry: 9, damaged: -1, reasonHas: "seqnum 0"},
 		},
 		{
 			name: "a DATA object too small for a payload drops that field",
 			file: "basic-compact.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
+			damage: func(t *testing.T, f *File, b []byte) int {
 				p := dataOffsets(t, f, 11)[0]
 				le.PutUint64(b[p+8:], dataPayloadCompact)
+				return -1
 			},
 			want: outcome{entries: 240, badEntry: -1, damaged: 11, reasonHas: "no payload", shared: true},
 		},
 		{
 			name: "an unaligned item offset drops that field",
 			file: "basic-regular-keyed.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
-				p := f.entries[12] + entryItemsOffset
+			damage: func(t *testing.T, f *File, b []byte) int {
+				p := f.entries.at(12) + entryItemsOffset
 				le.PutUint64(b[p:], le.Uint64(b[p:])+3)
+				return -1
 			},
 			want: outcome{entries: 240, badEntry: -1, damaged: 12, reasonHas: "aligned"},
 		},
 		{
 			name: "an item pointing at an ENTRY instead of DATA drops that field",
 			file: "basic-compact.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
-				le.PutUint32(b[f.entries[13]+entryItemsOffset:], uint32(f.entries[13]))
+			damage: func(t *testing.T, f *File, b []byte) int {
+				le.PutUint32(b[f.entries.at(13)+entryItemsOffset:], uint32(f.entries.at(13)))
+				return -1
 			},
 			want: outcome{entries: 240, badEntry: -1, damaged: 13, reasonHas: "found ENTRY"},
 		},
 		{
 			name: "an LZ4 object claiming a 1 TiB value is refused, not allocated",
 			file: "large-lz4.journal",
-			damage: func(t *testing.T, f *File, b []byte) {
+			damage: func(t *testing.T, f *File, b []byte) int {
 				i, p := firstCompressed(t, f, objectCompressedLZ4)
 				le.PutUint64(b[p+dataPayloadRegular:], 1<<40)
-				f.entries = []uint64{f.entries[i]} // remembered by the check below
+				return i
 			},
 			want: outcome{entries: -1, badEntry: -1, damaged: -2, reasonHas: "exceeds the limit"},
 		},
@@ -175,9 +185,9 @@ func TestGuards(t *testing.T) {
 			name: "a zstd value above MaxFieldSize is refused and reported",
 			file: "large-zstd.journal",
 			cfg:  Config{MaxFieldSize: 1000},
-			damage: func(t *testing.T, f *File, b []byte) {
+			damage: func(t *testing.T, f *File, b []byte) int {
 				i, _ := firstCompressed(t, f, objectCompressedZSTD)
-				f.entries = []uint64{f.entries[i]}
+				return i
 			},
 			want: outcome{entries: -1, badEntry: -1, damaged: -2, reasonHas: "limit", shared: true},
 		},
@@ -185,17 +195,17 @@ func TestGuards(t *testing.T) {
 			name: "an uncompressed value above MaxFieldSize is refused and reported",
 			file: "large-lz4.journal",
 			cfg:  Config{MaxFieldSize: 5000},
-			damage: func(t *testing.T, f *File, b []byte) {
+			damage: func(t *testing.T, f *File, b []byte) int {
 				for i := 0; i < f.NumEntries(); i++ {
 					for _, p := range dataOffsets(t, f, i) {
 						hb, _ := f.r.slice(p, objectHeaderSize)
 						if hb[1] == 0 && le.Uint64(hb[8:]) > 5000+dataPayloadRegular {
-							f.entries = []uint64{f.entries[i]}
-							return
+							return i
 						}
 					}
 				}
 				t.Fatal("no raw value over 5000 bytes in large-lz4.journal")
+				return -1
 			},
 			want: outcome{entries: -1, badEntry: -1, damaged: -2, reasonHas: "-byte limit", shared: true},
 		},
@@ -208,18 +218,8 @@ func TestGuards(t *testing.T) {
 			}
 			b := append([]byte(nil), orig...)
 			clean := openBytes(t, orig, Config{})
-			tt.damage(t, clean, b)
-			// damaged: -2 means "the entry the damage func picked": it left
-			// that entry's offset as clean.entries[0].
-			target := -1
-			if tt.want.damaged == -2 {
-				target = 0
-				for i, p := range openBytes(t, orig, Config{}).entries {
-					if p == clean.entries[0] {
-						target = i
-					}
-				}
-			}
+			// damaged: -2 means "the entry the damage func picked".
+			target := tt.damage(t, clean, b)
 			f := openBytes(t, b, tt.cfg)
 			defer f.Close()
 			if tt.want.entries >= 0 && f.NumEntries() != tt.want.entries {
@@ -263,5 +263,24 @@ func TestGuards(t *testing.T) {
 				t.Errorf("reasons %q do not mention %q", reasons, tt.want.reasonHas)
 			}
 		})
+	}
+}
+
+func TestOffsetListKeepsEveryOffsetAcrossTheFourGiBMark(t *testing.T) {
+	want := []uint64{64, 4096, 1<<32 - 8, 1 << 32, 1<<40 + 8, 1<<40 + 16}
+	var l offsetList
+	for i, p := range want {
+		l.add(p)
+		if l.len() != i+1 {
+			t.Fatalf("len %d after %d adds", l.len(), i+1)
+		}
+		for j := 0; j <= i; j++ {
+			if l.at(j) != want[j] {
+				t.Fatalf("after adding %d: at(%d) = %d, want %d", p, j, l.at(j), want[j])
+			}
+		}
+	}
+	if l.small != nil {
+		t.Errorf("32-bit list kept after promotion")
 	}
 }
