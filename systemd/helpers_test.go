@@ -120,14 +120,21 @@ type fakeJournal struct {
 	bad     map[int]error // entry index -> read error
 	closed  bool
 	err     error
+	refErr  error // returned by Refresh while set
 }
 
 func (f *fakeJournal) Path() string               { return f.path }
 func (f *fakeJournal) Header() journalfile.Header { return f.hdr }
-func (f *fakeJournal) Refresh() error             { f.visible = len(f.entries); return nil }
-func (f *fakeJournal) NumEntries() int            { return f.visible }
-func (f *fakeJournal) Err() error                 { return f.err }
-func (f *fakeJournal) Close() error               { f.closed = true; return nil }
+func (f *fakeJournal) Refresh() error {
+	if f.refErr != nil {
+		return f.refErr
+	}
+	f.visible = len(f.entries)
+	return nil
+}
+func (f *fakeJournal) NumEntries() int { return f.visible }
+func (f *fakeJournal) Err() error      { return f.err }
+func (f *fakeJournal) Close() error    { f.closed = true; return nil }
 func (f *fakeJournal) EntryMeta(i int) (journalfile.EntryMeta, error) {
 	if err := f.bad[i]; err != nil {
 		return journalfile.EntryMeta{}, err

@@ -165,10 +165,16 @@ func (in *Input) entryError(s *source, i int, err error) {
 // poll rescans the directories, refreshes the files and ships what is new.
 func (in *Input) poll(ctx context.Context) {
 	in.scan()
-	for _, s := range in.m.sources {
+	for _, s := range append([]*source(nil), in.m.sources...) {
 		if err := s.refresh(); err != nil {
+			// The header can no longer be read (the file was overwritten in
+			// place or cut below its header): let go of it; the next scan opens
+			// it afresh if it is still there, and the per-writer marks skip
+			// what was already taken.
 			in.met.err(reasonRefresh)
-			in.log.Debug("refreshing a journal file", "file", s.path, "err", err)
+			in.log.Warn("journal file changed under the reader; reopening it", "file", s.path, "err", err)
+			in.dropSource(s)
+			continue
 		}
 		in.checkDamage(s)
 	}
@@ -313,7 +319,10 @@ func (in *Input) markDamaged(s *source) {
 
 // drain ships every entry available now.
 func (in *Input) drain(ctx context.Context) error {
-	for {
+	for n := 1; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err() // a long backlog of filtered entries: stop promptly
+		}
 		s, idx, meta, ok := in.m.next()
 		if !ok {
 			break
@@ -400,6 +409,15 @@ func (in *Input) flush(ctx context.Context) error {
 	return nil
 }
 
+// dropSource closes s and forgets it.
+func (in *Input) dropSource(s *source) {
+	if err := s.j.Close(); err != nil {
+		in.log.Debug("closing a journal file", "file", s.path, "err", err)
+	}
+	in.m.remove(s)
+	delete(in.sources, s.key)
+}
+
 // closeFinished closes files read to the end that will not grow: archived
 // ones (remembered so they are not opened again) and deleted ones.
 func (in *Input) closeFinished() {
@@ -410,11 +428,7 @@ func (in *Input) closeFinished() {
 		if !s.gone && s.hdr.State != journalfile.StateArchived {
 			continue
 		}
-		if err := s.j.Close(); err != nil {
-			in.log.Debug("closing a journal file", "file", s.path, "err", err)
-		}
-		in.m.remove(s)
-		delete(in.sources, k)
+		in.dropSource(s)
 		if !s.gone {
 			in.finished[k] = true
 		}

@@ -753,3 +753,39 @@ func TestInputShipsEveryEntryWhenClocksDisagree(t *testing.T) {
 		t.Fatalf("shipped %d entries, want 135 (60 node-a, 60 node-b, 15 skewed; the copy once)", len(got))
 	}
 }
+
+func TestInputReopensAFileWhoseHeaderCannotBeRead(t *testing.T) {
+	d := newFakeDir(t)
+	active := d.create("system.journal", 7, journalfile.StateOnline)
+	d.append(active, 1, 2, 3)
+	sink := newMemSink()
+	cfg := testConfig(d.dir)
+	cfg.Metrics = NewMetrics(nil)
+	in, _ := NewInput(cfg, sink)
+	in.open = d.open
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 3 })
+	d.mu.Lock()
+	active.refErr = errors.New("the file was replaced")
+	d.mu.Unlock()
+	waitUntil(t, 5*time.Second, func() bool {
+		return metricValue(t, cfg.Metrics.errors.WithLabelValues(reasonRefresh)) >= 1
+	})
+	d.append(active, 4, 5)
+	d.mu.Lock()
+	active.refErr = nil
+	d.mu.Unlock()
+	waitUntil(t, 5*time.Second, func() bool { return sink.count() >= 5 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := seqnumsOf(t, sink.records())
+	for i, s := range got {
+		if s != uint64(i+1) {
+			t.Fatalf("seqnums %v, want 1..5 once each", got)
+		}
+	}
+}
