@@ -22,6 +22,7 @@ type bulkOp struct {
 	ifTerm  int64
 	hasIfSN bool
 	source  []byte // document (create/index) or update body; nil for delete
+	pipeline string
 
 	// update only
 	upd *updateBody
@@ -290,6 +291,8 @@ func (s *Server) setParam(op *bulkOp, key, val string, allowType bool) *esError 
 			return illegalArgument("Failed to parse value [" + val + "] for [if_seq_no]")
 		}
 		op.ifSeqNo, op.hasIfSN = n, true
+	case "pipeline":
+		op.pipeline = val
 	case "if_primary_term":
 		n, err := strconv.ParseInt(val, 10, 64)
 		if err != nil {
@@ -353,7 +356,9 @@ func fastAction(b []byte, op *bulkOp) bool {
 				return false
 			}
 			op.create = val == "create"
-		case "routing", "pipeline", "require_alias", "require_data_stream":
+		case "pipeline":
+			op.pipeline = val
+		case "routing", "require_alias", "require_data_stream":
 		default:
 			return false
 		}
@@ -472,6 +477,13 @@ func (s *Server) handleBulk(ex *exchange, defaultIndex string) {
 		return
 	}
 	ops, perr := s.parseBulk(body, defaultIndex, ex.compat7)
+	if p := ex.r.URL.Query().Get("pipeline"); p != "" {
+		for i := range ops {
+			if ops[i].pipeline == "" {
+				ops[i].pipeline = p
+			}
+		}
+	}
 	s.statMu.Lock()
 	s.stats.BulkRequests++
 	s.stats.BulkBytes += ex.wireBytes
@@ -634,6 +646,11 @@ func (st *store) apply(op *bulkOp, faults *itemFaults) itemResult {
 	conflictErr := func(reason string) *esError {
 		return &esError{Type: "version_conflict_engine_exception", Reason: "[" + r.id + "]: " + reason,
 			Extra: []kv{{"index_uuid", ix.uuid}, {"shard", "0"}, {"index", ix.name}}}
+	}
+	if p := op.pipeline; p != "" && p != "_none" && op.action != "delete" {
+		if _, ok := st.pipelines[p]; !ok {
+			return fail(http.StatusBadRequest, illegalArgument("pipeline with id ["+p+"] does not exist"))
+		}
 	}
 	if st, kind := faults.check(r.id); st != 0 {
 		return fail(st, s.itemFaultError(st, kind, ix.name))

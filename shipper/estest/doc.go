@@ -59,6 +59,11 @@
 //     data stream templates of the Elasticsearch flavours, data streams with
 //     backing index .ds-<name>-<yyyy.MM.dd>-000001, create-only writes and
 //     the mandatory @timestamp.
+//   - Component templates (composed_of must name existing ones; their
+//     mappings apply before the index template's), ingest pipelines stored
+//     by PUT /_ingest/pipeline/{id} (a bulk naming an unknown pipeline fails
+//     per item with "pipeline with id [x] does not exist"; processors are
+//     never run).
 //   - index_not_found_exception, resource_already_exists_exception,
 //     invalid_index_name_exception, 405 with Allow, "no handler found" 400.
 //
@@ -69,7 +74,7 @@
 //   - Documents are searchable at once (no refresh interval); _search knows
 //     match_all, term/match on _id or a field, terms, ids and bool; hits are
 //     in indexing order; no sorting, aggregations or scoring.
-//   - Scripted updates, pipelines, routing, aliases, rollover, ILM, and
+//   - Scripted updates, pipeline processors, routing, aliases, rollover, ILM, and
 //     versioning other than if_seq_no are not implemented (pipeline and
 //     routing parameters are accepted and ignored).
 //   - Date detection approximates strict_date_optional_time; number coercion

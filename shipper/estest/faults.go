@@ -114,7 +114,7 @@ func classify(r *http.Request) Endpoint {
 	switch {
 	case last == "_bulk":
 		return EndpointBulk
-	case segs[0] == "_index_template":
+	case segs[0] == "_index_template" || segs[0] == "_component_template":
 		return EndpointIndexTemplate
 	case segs[0] == "_data_stream":
 		return EndpointDataStream

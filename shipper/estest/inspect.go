@@ -216,6 +216,7 @@ func (s *Server) Reset() {
 	s.st.mu.Lock()
 	fresh := newStore(s)
 	s.st.indices, s.st.dataStreams, s.st.templates, s.st.dupCreates = fresh.indices, fresh.dataStreams, fresh.templates, 0
+	s.st.pipelines, s.st.components = fresh.pipelines, fresh.components
 	s.st.notifyLocked()
 	s.st.mu.Unlock()
 	s.statMu.Lock()

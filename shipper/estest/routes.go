@@ -58,13 +58,13 @@ func (s *Server) route(ex *exchange) {
 			return
 		}
 		s.methodNotAllowed(ex, "GET, HEAD")
-	case last(segs) == "_bulk" && len(segs) <= 2:
+	case last(segs) == "_bulk" && (len(segs) <= 2 || len(segs) == 3 && s.hasTypes()):
 		if m != http.MethodPost && m != http.MethodPut {
 			s.methodNotAllowed(ex, "POST, PUT")
 			return
 		}
 		idx := ""
-		if len(segs) == 2 {
+		if len(segs) >= 2 {
 			idx = segs[0]
 		}
 		if !s.checkParams(ex, bulkParams) {
@@ -73,6 +73,14 @@ func (s *Server) route(ex *exchange) {
 		s.handleBulk(ex, idx)
 	case segs[0] == "_index_template" && len(segs) <= 2:
 		s.handleTemplate(ex, segs[1:])
+	case segs[0] == "_component_template" && len(segs) <= 2:
+		s.handleComponentTemplate(ex, segs[1:])
+	case segs[0] == "_ingest" && len(segs) >= 2 && len(segs) <= 3 && segs[1] == "pipeline":
+		id := ""
+		if len(segs) == 3 {
+			id = segs[2]
+		}
+		s.handlePipeline(ex, id)
 	case segs[0] == "_data_stream" && len(segs) <= 2:
 		s.handleDataStream(ex, segs[1:])
 	case segs[0] == "_cluster" && len(segs) >= 2 && segs[1] == "health":
@@ -165,6 +173,16 @@ func (s *Server) handleTemplate(ex *exchange, rest []string) {
 		}
 		st.mu.Lock()
 		defer st.mu.Unlock()
+		var missing []string
+		for _, c := range t.composedOf {
+			if _, ok := st.components[c]; !ok {
+				missing = append(missing, c)
+			}
+		}
+		if len(missing) > 0 {
+			s.writeError(ex, http.StatusBadRequest, illegalArgument("index template ["+name+"] specifies component templates "+fmtList(missing)+" that do not exist"))
+			return
+		}
 		if ex.r.URL.Query().Get("create") == "true" {
 			if _, ok := st.templates[name]; ok {
 				s.writeError(ex, http.StatusBadRequest, illegalArgument("index template ["+name+"] already exists"))
@@ -252,7 +270,7 @@ func parseTemplate(name string, body []byte) (*template, *esError) {
 	if len(patterns) == 0 {
 		return nil, &esError{Type: "action_request_validation_exception", Reason: "Validation Failed: 1: index patterns are missing;"}
 	}
-	t := &template{name: name, patterns: patterns, raw: normalizeTemplate(body, raw.ComposedOf == nil)}
+	t := &template{name: name, patterns: patterns, raw: normalizeTemplate(body, raw.ComposedOf == nil), composedOf: raw.ComposedOf}
 	if raw.Priority != nil {
 		t.priority = *raw.Priority
 	}

@@ -20,6 +20,8 @@ type store struct {
 	indices     map[string]*index
 	dataStreams map[string]*dataStream
 	templates   map[string]*template
+	pipelines   map[string]json.RawMessage // ingest pipelines, kept, never run
+	components  map[string]*component      // component templates
 	dupCreates  int
 	now         func() time.Time
 	changed     chan struct{} // closed and replaced after every write
@@ -63,6 +65,7 @@ type template struct {
 	priority   int64
 	dataStream bool
 	builtin    bool
+	composedOf []string
 	raw        json.RawMessage // as returned by GET
 	mappings   json.RawMessage // template.mappings
 	settings   json.RawMessage // template.settings
@@ -74,14 +77,18 @@ func newStore(s *Server) *store {
 		indices:     map[string]*index{},
 		dataStreams: map[string]*dataStream{},
 		templates:   map[string]*template{},
+		pipelines:   map[string]json.RawMessage{},
+		components:  map[string]*component{},
 		now:         time.Now,
 		changed:     make(chan struct{}),
 	}
 	if !s.opts.Flavor.IsOpenSearch() && !s.opts.NoBuiltinTemplates {
+		st.components = builtinComponents()
 		for _, name := range []string{"logs", "metrics", "synthetics"} {
 			raw := `{"index_patterns":["` + name + `-*-*"],"composed_of":["` + name + `-mappings","data-streams-mappings","` + name + `-settings"],"priority":100,"version":1,"_meta":{"managed":true,"description":"default ` + name + ` template installed by x-pack"},"data_stream":{"hidden":false,"allow_custom_routing":false},"allow_auto_create":true}`
 			st.templates[name] = &template{
 				name: name, patterns: []string{name + "-*-*"}, priority: 100, dataStream: true, builtin: true,
+				composedOf: []string{name + "-mappings", "data-streams-mappings", name + "-settings"},
 				raw:      json.RawMessage(raw),
 				mappings: json.RawMessage(`{"properties":{"@timestamp":{"type":"date"}}}`),
 			}
@@ -98,6 +105,13 @@ func (st *store) newIndex(name string, tpl *template, explicit json.RawMessage) 
 		ix.docs = map[string]*doc{}
 	}
 	if tpl != nil {
+		for _, c := range tpl.composedOf {
+			if comp := st.components[c]; comp != nil {
+				if err := ix.mapping.addExplicit(comp.mappings); err != nil {
+					return nil, err
+				}
+			}
+		}
 		if err := ix.mapping.addExplicit(tpl.mappings); err != nil {
 			return nil, err
 		}
