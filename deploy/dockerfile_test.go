@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -159,126 +160,184 @@ func TestParseDockerfile(t *testing.T) {
 	}
 }
 
-func TestDockerfileBuildsAStaticBinaryOnAMinimalBase(t *testing.T) {
-	stages := mustParseDockerfile(t)
+// checkDockerfile returns every way the parsed Dockerfile breaks the image
+// contract: a golang 1.26 build stage that builds ./cmd/logspool static,
+// trimmed and stripped; a distroless static (or scratch) final stage that
+// copies only the binary (and an empty spool dir owned by its user);
+// ENTRYPOINT ["/logspool"], CMD ["run"] in exec form; a numeric non-root USER.
+func checkDockerfile(stages []stage) []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(stages) < 2 {
-		t.Fatalf("%d stages, want a multi-stage build", len(stages))
+		fail("%d stages, want a multi-stage build", len(stages))
+		return errs
 	}
 	build, final := stages[0], stages[len(stages)-1]
+	if !regexp.MustCompile(`^golang:1\.26(\.\d+)?(-[a-z0-9]+)?$`).MatchString(build.Base) || build.Name == "" {
+		fail("build stage FROM %s AS %q, want golang:1.26 with a name", build.Base, build.Name)
+	}
 
-	t.Run("the build stage is golang 1.26", func(t *testing.T) {
-		if !regexp.MustCompile(`^golang:1\.26(\.\d+)?(-[a-z0-9]+)?$`).MatchString(build.Base) || build.Name == "" {
-			t.Fatalf("FROM %s AS %q", build.Base, build.Name)
-		}
-	})
-	var goBuild instruction
-	for _, in := range build.all("RUN") {
-		if strings.Contains(in.Args, "go build") {
-			goBuild = in
+	var goBuild *instruction
+	for i, in := range build.Insts {
+		if in.Cmd == "RUN" && strings.Contains(in.Args, "go build") {
+			goBuild = &build.Insts[i]
 		}
 	}
 	var outPath string
-	t.Run("go build is static, trimmed and stripped", func(t *testing.T) {
+	if goBuild == nil {
+		fail("no RUN with go build in the build stage")
+	} else {
 		a := goBuild.Args
-		if a == "" {
-			t.Fatal("no RUN with go build in the build stage")
-		}
 		for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "./cmd/logspool"} {
 			if !strings.Contains(a, want) {
-				t.Errorf("go build line %d lacks %s: %s", goBuild.Line, want, a)
+				fail("go build (line %d) lacks %s", goBuild.Line, want)
 			}
 		}
-		if m := regexp.MustCompile(`-ldflags[= ]"([^"]*)"`).FindStringSubmatch(a); m == nil || !strings.Contains(m[1], "-s") || !strings.Contains(m[1], "-w") {
-			t.Errorf("go build line %d: -ldflags must hold -s -w: %s", goBuild.Line, a)
+		if strings.Contains(a, "CGO_ENABLED=1") {
+			fail("go build (line %d) enables cgo", goBuild.Line)
+		}
+		if m := regexp.MustCompile(`-ldflags[= ]"([^"]*)"`).FindStringSubmatch(a); m == nil ||
+			!slices.Contains(strings.Fields(m[1]), "-s") || !slices.Contains(strings.Fields(m[1]), "-w") {
+			fail("go build (line %d): -ldflags must hold -s -w", goBuild.Line)
 		}
 		if m := regexp.MustCompile(`-o\s+(\S+)`).FindStringSubmatch(a); m != nil {
 			outPath = m[1]
 		} else {
-			t.Errorf("go build line %d has no -o", goBuild.Line)
+			fail("go build (line %d) has no -o", goBuild.Line)
 		}
-	})
-	t.Run("the final stage is distroless static or scratch", func(t *testing.T) {
-		if final.Base != "scratch" && !strings.HasPrefix(final.Base, "gcr.io/distroless/static") {
-			t.Fatalf("final FROM %s", final.Base)
+	}
+
+	if final.Base != "scratch" && !strings.HasPrefix(final.Base, "gcr.io/distroless/static") {
+		fail("final FROM %s, want gcr.io/distroless/static* or scratch", final.Base)
+	}
+	if len(final.all("RUN")) > 0 {
+		fail("the final stage RUNs commands; its base has no shell")
+	}
+	users := final.all("USER")
+	user := ""
+	if len(users) == 0 {
+		fail("no USER in the final stage: the image would run as root by default")
+	} else {
+		user = users[len(users)-1].Args
+		if !regexp.MustCompile(`^[1-9][0-9]*(:[0-9]+)?$`).MatchString(user) {
+			fail("USER %q, want a numeric non-root uid (runAsNonRoot can only check numbers)", user)
 		}
-		if len(final.all("RUN")) > 0 {
-			t.Errorf("the final stage RUNs commands; its base has no shell")
-		}
-	})
+	}
+
 	var binPath string
-	t.Run("the binary and an empty spool dir are all the final stage copies", func(t *testing.T) {
-		copies := final.all("COPY")
-		if len(copies) == 0 || len(copies) > 2 {
-			t.Fatalf("%d COPY in the final stage, want the binary and at most the spool dir", len(copies))
+	copies := final.all("COPY")
+	if len(copies) == 0 || len(copies) > 2 {
+		fail("%d COPY in the final stage, want the binary and at most the spool dir", len(copies))
+	}
+	for _, c := range copies {
+		f := strings.Fields(c.Args)
+		if !slices.Contains(f, "--from="+build.Name) {
+			fail("line %d: COPY %s does not come from the %s stage", c.Line, c.Args, build.Name)
+			continue
 		}
-		for _, c := range copies {
-			f := strings.Fields(c.Args)
-			from := slices.IndexFunc(f, func(w string) bool { return w == "--from="+build.Name })
-			if from < 0 {
-				t.Errorf("line %d: COPY %s does not come from the %s stage", c.Line, c.Args, build.Name)
-				continue
-			}
-			var chown string
-			var paths []string
-			for _, w := range f {
-				switch {
-				case strings.HasPrefix(w, "--chown="):
-					chown = strings.TrimPrefix(w, "--chown=")
-				case strings.HasPrefix(w, "--"):
-				default:
-					paths = append(paths, w)
-				}
-			}
-			if len(paths) != 2 {
-				t.Errorf("line %d: COPY %s: want one source and one destination", c.Line, c.Args)
-				continue
-			}
+		var chown string
+		var paths []string
+		for _, w := range f {
 			switch {
-			case outPath != "" && path.Clean(paths[0]) == path.Clean(outPath):
-				binPath = paths[1]
-			case path.Clean(paths[1]) == defaultSpoolDir:
-				users := final.all("USER")
-				if len(users) == 0 || chown != users[len(users)-1].Args {
-					t.Errorf("line %d: the spool dir is owned by %q, not by the image USER", c.Line, chown)
-				}
+			case strings.HasPrefix(w, "--chown="):
+				chown = strings.TrimPrefix(w, "--chown=")
+			case strings.HasPrefix(w, "--"):
 			default:
-				t.Errorf("line %d: COPY %s is neither the binary (%s) nor the spool dir", c.Line, c.Args, outPath)
+				paths = append(paths, w)
 			}
 		}
-		if binPath == "" {
-			t.Fatalf("no COPY of the built binary %s", outPath)
+		switch {
+		case len(paths) != 2:
+			fail("line %d: COPY %s: want one source and one destination", c.Line, c.Args)
+		case outPath != "" && path.Clean(paths[0]) == path.Clean(outPath):
+			binPath = paths[1]
+		case path.Clean(paths[1]) == defaultSpoolDir:
+			if chown != user {
+				fail("line %d: the spool dir is owned by %q, not by the image USER %q", c.Line, chown, user)
+			}
+		default:
+			fail("line %d: COPY %s is neither the binary (%s) nor the spool dir", c.Line, c.Args, outPath)
 		}
-	})
-	t.Run("ENTRYPOINT is /logspool and CMD is run, both exec form", func(t *testing.T) {
-		eps, cmds := final.all("ENTRYPOINT"), final.all("CMD")
-		if len(eps) != 1 || len(cmds) != 1 {
-			t.Fatalf("%d ENTRYPOINT and %d CMD, want one each", len(eps), len(cmds))
-		}
-		ep, err := execForm(eps[0].Args)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd, err := execForm(cmds[0].Args)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(ep, []string{"/logspool"}) || !slices.Equal(cmd, []string{"run"}) {
-			t.Fatalf("ENTRYPOINT %q CMD %q, want [/logspool] [run]", ep, cmd)
-		}
-		if binPath != "" && path.Clean(binPath) != ep[0] {
-			t.Errorf("ENTRYPOINT runs %s, the binary is copied to %s", ep[0], binPath)
-		}
-	})
-	t.Run("a numeric non-root USER is the image default", func(t *testing.T) {
-		users := final.all("USER")
-		if len(users) == 0 {
-			t.Fatal("no USER: the image would run as root by default")
-		}
-		u := users[len(users)-1].Args
-		if !regexp.MustCompile(`^[1-9][0-9]*(:[0-9]+)?$`).MatchString(u) {
-			t.Fatalf("USER %q, want a numeric non-root uid (runAsNonRoot can only check numbers)", u)
-		}
-	})
+	}
+	if binPath == "" {
+		fail("no COPY of the built binary %s into the final stage", outPath)
+	}
+
+	eps, cmds := final.all("ENTRYPOINT"), final.all("CMD")
+	if len(eps) != 1 || len(cmds) != 1 {
+		fail("%d ENTRYPOINT and %d CMD, want one each", len(eps), len(cmds))
+		return errs
+	}
+	ep, err := execForm(eps[0].Args)
+	if err != nil {
+		fail("ENTRYPOINT: %v", err)
+		return errs
+	}
+	cmd, err := execForm(cmds[0].Args)
+	if err != nil {
+		fail("CMD: %v", err)
+		return errs
+	}
+	if !slices.Equal(ep, []string{"/logspool"}) || !slices.Equal(cmd, []string{"run"}) {
+		fail("ENTRYPOINT %q CMD %q, want [/logspool] [run]", ep, cmd)
+	}
+	if binPath != "" && path.Clean(binPath) != ep[0] {
+		fail("ENTRYPOINT runs %s, the binary is copied to %s", ep[0], binPath)
+	}
+	return errs
+}
+
+func TestDockerfileBuildsAStaticBinaryOnAMinimalBase(t *testing.T) {
+	for _, err := range checkDockerfile(mustParseDockerfile(t)) {
+		t.Error(err)
+	}
+}
+
+// TestDockerfileChecksCatchMistakes breaks the real Dockerfile one way at a
+// time: each must be reported.
+func TestDockerfileChecksCatchMistakes(t *testing.T) {
+	data, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := string(data)
+	cases := []struct {
+		name, old, new, wantErr string
+	}{
+		{"cgo left on", "CGO_ENABLED=0", "CGO_ENABLED=1", "lacks CGO_ENABLED=0"},
+		{"no -trimpath", "-trimpath ", "", "lacks -trimpath"},
+		{"symbols kept", `-ldflags "-s -w`, `-ldflags "`, "-s -w"},
+		{"another package built", "./cmd/logspool", "./cmd/other", "lacks ./cmd/logspool"},
+		{"an older Go", "golang:1.26", "golang:1.22", "want golang:1.26"},
+		{"a distro base with a shell", "gcr.io/distroless/static-debian12:nonroot", "debian:12", "want gcr.io/distroless/static"},
+		{"the shell form of ENTRYPOINT", `ENTRYPOINT ["/logspool"]`, "ENTRYPOINT /logspool", "not exec form"},
+		{"the binary copied elsewhere", "/out/logspool /logspool", "/out/logspool /usr/bin/logspool", "ENTRYPOINT runs /logspool"},
+		{"no subcommand", `CMD ["run"]`, `CMD ["version"]`, "want [/logspool] [run]"},
+		{"a root user", "USER 65532:65532", "USER root", "numeric non-root"},
+		{"a spool dir owned by another user", "--chown=65532:65532", "--chown=0:0", "not by the image USER"},
+		{"a single stage", "FROM gcr.io/distroless/static-debian12:nonroot\n", "", "want a multi-stage build"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(orig, tc.old) {
+				t.Fatalf("the Dockerfile no longer contains %q: update this case", tc.old)
+			}
+			stages, err := parseDockerfile(strings.Replace(orig, tc.old, tc.new, 1))
+			var errs []error
+			if err != nil {
+				errs = []error{err}
+			} else {
+				errs = checkDockerfile(stages)
+			}
+			joined := errors.Join(errs...)
+			if joined == nil {
+				t.Fatalf("no complaint, want one containing %q", tc.wantErr)
+			}
+			if !strings.Contains(joined.Error(), tc.wantErr) {
+				t.Fatalf("complaints %q do not contain %q", joined, tc.wantErr)
+			}
+		})
+	}
 }
 
 func TestDockerignoreKeepsTheSources(t *testing.T) {
