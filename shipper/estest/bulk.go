@@ -13,15 +13,15 @@ import (
 
 // bulkOp is one parsed action of a _bulk body.
 type bulkOp struct {
-	action  string // create, index, update, delete
-	line    int    // 1-based line of the action
-	index   string
-	id      string
-	create  bool // create semantics: action create, or index with op_type create
-	ifSeqNo int64
-	ifTerm  int64
-	hasIfSN bool
-	source  []byte // document (create/index) or update body; nil for delete
+	action   string // create, index, update, delete
+	line     int    // 1-based line of the action
+	index    string
+	id       string
+	create   bool // create semantics: action create, or index with op_type create
+	ifSeqNo  int64
+	ifTerm   int64
+	hasIfSN  bool
+	source   []byte // document (create/index) or update body; nil for delete
 	pipeline string
 
 	// update only

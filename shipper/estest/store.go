@@ -89,8 +89,8 @@ func newStore(s *Server) *store {
 			st.templates[name] = &template{
 				name: name, patterns: []string{name + "-*-*"}, priority: 100, dataStream: true, builtin: true,
 				composedOf: []string{name + "-mappings", "data-streams-mappings", name + "-settings"},
-				raw:      json.RawMessage(raw),
-				mappings: json.RawMessage(`{"properties":{"@timestamp":{"type":"date"}}}`),
+				raw:        json.RawMessage(raw),
+				mappings:   json.RawMessage(`{"properties":{"@timestamp":{"type":"date"}}}`),
 			}
 		}
 	}
