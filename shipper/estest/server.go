@@ -42,6 +42,11 @@ type Server struct {
 
 	outageTimer *time.Timer // ends a timed outage (admin API)
 
+	// handlers in flight, so Close and outages return after them
+	inflightMu sync.Mutex
+	inflight   int
+	idle       *sync.Cond
+
 	st     *store
 	faults *faultSet
 
@@ -111,6 +116,7 @@ func StartOn(opts Options, addr string) (*Server, error) {
 		}
 	}
 	s.st = newStore(s)
+	s.idle = sync.NewCond(&s.inflightMu)
 	if opts.RequestLog > 0 {
 		s.reqLog = make([]Request, opts.RequestLog)
 	}
@@ -238,11 +244,29 @@ func (s *Server) stopLocked() {
 	_ = s.http.Close()
 	<-s.serving
 	s.http, s.serving = nil, nil
+	// Closing the connections cancels the handlers' contexts; wait for
+	// them so no goroutine of the server outlives Close.
+	s.inflightMu.Lock()
+	for s.inflight > 0 {
+		s.idle.Wait()
+	}
+	s.inflightMu.Unlock()
 }
 
 // ServeHTTP implements http.Handler; the server can also be mounted in
 // another mux or httptest.Server.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.inflightMu.Lock()
+	s.inflight++
+	s.inflightMu.Unlock()
+	defer func() {
+		s.inflightMu.Lock()
+		s.inflight--
+		if s.inflight == 0 {
+			s.idle.Broadcast()
+		}
+		s.inflightMu.Unlock()
+	}()
 	start := time.Now()
 	rw := &recorder{ResponseWriter: w}
 	ex := &exchange{s: s, w: rw, r: r}
