@@ -167,6 +167,9 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	outDone := make(chan error, 1)
 	go func() { outDone <- out.run(outCtx) }()
+	if out.name == "stdout" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		log.Warn("no --es-url inside Kubernetes: records go to stdout, which lands in /var/log/containers and may be read back")
+	}
 	log.Info("logspool started", "version", version, "node", node, "spool", c.String("spool-dir"), "output", out.name)
 
 	var runErr error
