@@ -189,3 +189,42 @@ func TestDropCacheKeepsTheFileReadable(t *testing.T) {
 		t.Fatalf("export after DropCache differs: %s", firstDiff(got, want))
 	}
 }
+
+// TestTruncationToTheTailObjectUnderAReader: journald (252+) archives a file
+// by truncating it to the end of its last object while readers hold it
+// open. Nothing readable may be lost, before or after Refresh.
+func TestTruncationToTheTailObjectUnderAReader(t *testing.T) {
+	orig, err := os.ReadFile(corpusPath("basic-v247.journal")) // archived by 247, not truncated
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "archived.journal")
+	mustWriteFile(t, path, orig)
+	f := mustOpen(t, path)
+	want, _, _ := exportAll(t, f)
+
+	tail := f.Header().TailObjectOffset
+	end := tail + le.Uint64(orig[tail+8:])
+	end = (end + 7) &^ 7
+	if end >= uint64(len(orig)) {
+		t.Fatalf("tail object ends at %d of %d: nothing to truncate", end, len(orig))
+	}
+	if err := os.Truncate(path, int64(end)); err != nil {
+		t.Fatal(err)
+	}
+	f.DropCache() // force fresh reads against the shorter file
+	got, _, _ := exportAll(t, f)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("before Refresh: export differs: %s", firstDiff(got, want))
+	}
+	if err := f.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if f.Size() != int64(end) || f.Err() != nil {
+		t.Fatalf("after Refresh: size %d, Err %v; want %d, nil", f.Size(), f.Err(), end)
+	}
+	got, _, _ = exportAll(t, f)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("after Refresh: export differs: %s", firstDiff(got, want))
+	}
+}
