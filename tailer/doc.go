@@ -75,8 +75,17 @@
 //   - Deletion: the open descriptor is drained, then released.
 //
 // A released file's pending partial is flushed (flagged partial by the
-// parser), a last unterminated line is decoded as it is, and its checkpoint is
-// deleted in the same append.
+// parser) and a last unterminated line is decoded as it is. A released file
+// that was deleted has its checkpoint deleted in the same append; one that
+// still exists under a rotated name keeps its checkpoint ("retired") until no
+// file in its directory has its inode any more (checked every 30 scans), so
+// that no restart and no sweep reads it again.
+//
+// A generation missed entirely (created and rotated away between two scans,
+// or while the tailer was down) is found by name next to its successor or
+// predecessor: a sibling "<name>.<suffix>" that is not compressed, has no
+// checkpoint describing it and was modified after the last scan (or after the
+// last known generation) is drained from 0.
 //
 // After a crash mid-rotation, a checkpoint whose file the globs no longer find
 // is looked up by device and inode among the files next to its last known
@@ -93,9 +102,9 @@
 //
 // # Limits
 //
-// A generation rotated away before the tailer first looked at its glob path
-// (at startup), or a file created and deleted between two scans, cannot be
-// seen and is not counted. Bytes written to a copytruncated file after the
+// A generation rotated away before the tailer ever looked at its glob path
+// (at the very first start), or a file created and deleted between two scans,
+// cannot be seen and is not counted. Bytes written to a copytruncated file after the
 // last size observation and before the truncation are not counted either
 // (the count is a lower bound). A released rotated file that is written
 // again after RotatedIdle is not read again.

@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(hpcloudChildEnv) != "" {
 		os.Exit(hpcloudChild())
 	}
+	if os.Getenv(killChildEnv) != "" {
+		os.Exit(killChild())
+	}
 	goleak.VerifyTestMain(m,
 		// hpcloud/tail (benchmarked for comparison only) starts a global
 		// inotify tracker that never stops.

@@ -431,9 +431,11 @@ func (r *reader) truncated(ctx context.Context, size int64, why string) error {
 	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: encodePosition(p)})
 }
 
-// release drains r for good: a last unterminated line is decoded as it is,
-// the decoder's pending partial is flushed, and the records are appended
-// together with the deletion of the file's checkpoint.
+// release drains r for good: a last unterminated line is decoded as it is
+// and the decoder's pending partial is flushed. The records are appended
+// with the file's final checkpoint, or with its deletion when the file is
+// deleted (a file that still exists keeps its checkpoint until it is gone,
+// see retiredFile).
 func (r *reader) release(ctx context.Context, exists bool) error {
 	if end := max(r.lastSize, r.readPos); r.cutting || end > r.consumed {
 		if err := r.drainTail(end); err != nil {
@@ -445,10 +447,14 @@ func (r *reader) release(ctx context.Context, exists bool) error {
 	}
 	p := r.position()
 	p.Resume = p.Consumed
-	if err := r.appendBatch(ctx, p, record.Checkpoint{Key: r.key}); err != nil {
+	cp := record.Checkpoint{Key: r.key}
+	if exists {
+		cp.Value = encodePosition(p)
+	}
+	if err := r.appendBatch(ctx, p, cp); err != nil {
 		return err
 	}
-	r.t.release(r, p, exists)
+	r.t.release(r, exists)
 	r.t.log.Info("released file", "path", r.src.Path, "resolved", r.src.Resolved, "offset", p.Consumed, "deleted", !exists)
 	return nil
 }

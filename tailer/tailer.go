@@ -71,7 +71,8 @@ type Tailer struct {
 	running    bool
 	readers    map[fileID]*reader
 	byPath     map[string]*reader // glob path and resolved path -> reader
-	tombstones map[fileID]tombstone
+	retired    map[fileID]retiredFile // released files that still exist, keeping their checkpoint
+	scans      int
 	seen       map[string]seenPath // glob path -> the file it led to at the last scan
 	firstStart bool                // no file checkpoint existed when Run started
 	initial    bool                // the current scan is the first one of this Run
@@ -91,15 +92,17 @@ const (
 	mtimeSlack = 2 * time.Second
 )
 
-// tombstone remembers a file released in this run while it still existed, so
-// that it resumes where it stopped if it shows up in the globs again.
-type tombstone struct {
-	pos     position
-	expires time.Time
+// retiredFile is a file that was released (read to its end, no longer
+// matched) while it still existed. Its checkpoint is kept until the file is
+// gone, so that neither a restart nor a sweep for missed rotations reads it
+// again; the scanner deletes the checkpoint once no file in dir has its inode.
+type retiredFile struct {
+	key string
+	dir string
 }
 
-// tombstoneTTL bounds how long released files are remembered.
-const tombstoneTTL = time.Hour
+// gcEvery is how many scans pass between checks for retired files that are gone.
+const gcEvery = 30
 
 // New returns a Tailer for cfg that appends to sink.
 func New(cfg Config, sink Sink) (*Tailer, error) {
@@ -119,7 +122,7 @@ func New(cfg Config, sink Sink) (*Tailer, error) {
 		reopen:     make(chan struct{}, 1),
 		readers:    make(map[fileID]*reader),
 		byPath:     make(map[string]*reader),
-		tombstones: make(map[fileID]tombstone),
+		retired:    make(map[fileID]retiredFile),
 		seen:       make(map[string]seenPath),
 	}, nil
 }
@@ -304,7 +307,8 @@ func (t *Tailer) glob() map[fileID]found {
 }
 
 // scan matches the globs, marks every reader as still matched or not, starts
-// readers for new files, prunes tombstones and updates the watched directories.
+// readers for new files, updates the watched directories and, every gcEvery
+// scans, forgets retired files that are gone.
 func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 	if ctx.Err() != nil {
 		return
@@ -323,7 +327,7 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 			// that were created and rotated away since the last scan are
 			// found next to the file by name and drained too.
 			t.m.rotation("rename")
-			t.sweepRotatedLocked(f, seen.at, start)
+			t.sweepRotatedLocked(f, seen.at.Add(-mtimeSlack), start)
 		}
 		t.seen[f.path] = seenPath{id: id, at: now}
 		if _, ok := t.readers[id]; ok {
@@ -345,21 +349,100 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 			delete(t.seen, p)
 		}
 	}
-	for id, ts := range t.tombstones {
-		if now.After(ts.expires) {
-			delete(t.tombstones, id)
-		}
-	}
 	t.rebuildPathsLocked()
 	dirs := t.watchDirsLocked()
 	t.mu.Unlock()
 	w.set(dirs)
+	if t.scans++; t.scans%gcEvery == 0 {
+		t.gcRetired(ctx)
+	}
+}
+
+// gcRetired deletes the checkpoints of retired files that are gone. It runs
+// on the scanner goroutine, the only one that opens files, so no reader can
+// take over the key between the check and the deletion.
+func (t *Tailer) gcRetired(ctx context.Context) {
+	t.mu.Lock()
+	byDir := make(map[string][]fileID)
+	for id, rf := range t.retired {
+		if _, open := t.readers[id]; open {
+			delete(t.retired, id) // the key belongs to the open file now
+			continue
+		}
+		byDir[rf.dir] = append(byDir[rf.dir], id)
+	}
+	t.mu.Unlock()
+	for dir, ids := range byDir {
+		present := inodesIn(dir)
+		for _, id := range ids {
+			if present[id] {
+				continue
+			}
+			t.mu.Lock()
+			rf, ok := t.retired[id]
+			delete(t.retired, id)
+			t.mu.Unlock()
+			if ok {
+				t.log.Debug("forgetting released file that is gone", "key", rf.key, "dir", dir)
+				t.deleteCheckpoint(ctx, rf.key)
+			}
+		}
+	}
+}
+
+// inodesIn returns the identities of the regular files in dir.
+func inodesIn(dir string) map[fileID]bool {
+	out := make(map[fileID]bool)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			if id, _, err := statOf(fi); err == nil {
+				out[id] = true
+			}
+		}
+	}
+	return out
+}
+
+// knownLocked reports whether the file at path with identity id is open or
+// has a checkpoint that describes it (same fingerprint): such a file is
+// resumed from its checkpoint, never swept from its start.
+func (t *Tailer) knownLocked(id fileID, path string) bool {
+	if _, ok := t.readers[id]; ok {
+		return true
+	}
+	val, err := t.sink.Checkpoint(id.checkpointKey())
+	if err != nil {
+		t.log.Warn("reading checkpoint", "key", id.checkpointKey(), "error", err)
+		return true // unsure: do not read it again from the start
+	}
+	if val == nil {
+		return false
+	}
+	p, err := decodePosition(val)
+	if err != nil {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	match, err := fingerprintMatches(f, p.FP)
+	return err != nil || match
 }
 
 // sweepRotatedLocked opens the rotated siblings of f (0.log.<timestamp>,
-// x-json.log.1, ...) that were modified since the scan before (since) and
-// that the tailer does not know: generations of the file that were created
-// and rotated away between two scans. They are drained from their start.
+// x-json.log.1, ...) that were modified after since and that the tailer does
+// not know (see knownLocked): generations of the file that were created and
+// rotated away between two scans, or while the tailer was down. They are
+// drained from their start.
 func (t *Tailer) sweepRotatedLocked(f found, since time.Time, start func(*reader)) {
 	last := f.path
 	if f.resolved != "" {
@@ -377,20 +460,14 @@ func (t *Tailer) sweepRotatedLocked(f found, since time.Time, start func(*reader
 			continue
 		}
 		fi, err := e.Info()
-		if err != nil || fi.ModTime().Before(since.Add(-mtimeSlack)) {
+		if err != nil || !fi.ModTime().After(since) {
 			continue
 		}
 		id, _, err := statOf(fi)
-		if err != nil {
-			continue
-		}
-		if _, ok := t.readers[id]; ok {
-			continue
-		}
-		if _, ok := t.tombstones[id]; ok {
-			continue
-		}
 		path := filepath.Join(dir, name)
+		if err != nil || t.knownLocked(id, path) {
+			continue
+		}
 		r, err := t.open(id, path, f, false)
 		if err != nil {
 			t.log.Warn("opening rotated file", "path", path, "error", err)
@@ -456,8 +533,7 @@ func (t *Tailer) watchDirsLocked() map[string]bool {
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
 
 // open opens the file at path (found by the globs as f) and decides where to start reading it: at
-// its checkpoint when that still describes this file, at its tombstone when
-// it was released earlier in this run, at the last line end when this is the
+// its checkpoint when that still describes this file, at the last line end when this is the
 // very first start and ReadFrom is "tail", else at 0. It returns nil, nil when
 // the file changed between the glob and the open.
 func (t *Tailer) open(id fileID, path string, f found, matched bool) (*reader, error) {
@@ -494,12 +570,7 @@ func (t *Tailer) open(id fileID, path string, f found, matched bool) (*reader, e
 // and generation.
 func (t *Tailer) startPosition(r *reader, size int64) (position, error) {
 	key := r.id.checkpointKey()
-	if ts, ok := t.tombstones[r.id]; ok {
-		delete(t.tombstones, r.id)
-		if p, ok := t.validate(r, ts.pos, size); ok {
-			return p, nil
-		}
-	}
+	delete(t.retired, r.id) // back in the globs: the checkpoint is live again
 	val, err := t.sink.Checkpoint(key)
 	if err != nil {
 		return position{}, fmt.Errorf("reading checkpoint %s: %w", key, err)
@@ -577,25 +648,36 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 		if open {
 			continue
 		}
-		r, err := t.openOrphan(p)
+		r, mtime, err := t.openOrphan(p)
 		if err != nil {
 			t.log.Warn("opening rotated file", "path", p.Path, "error", err)
 		}
 		if r != nil {
-			t.log.Info("draining file rotated while stopped", "path", r.path, "resolved", r.resolved, "offset", p.Resume)
+			// A retired file that is read to its end and idle needs no
+			// reader: it stays retired.
+			idle := r.lastSize == p.Consumed && p.Resume == p.Consumed && time.Since(mtime) > t.cfg.RotatedIdle
+			if !idle {
+				t.log.Info("draining file rotated while stopped", "path", r.path, "resolved", r.resolved, "offset", p.Resume, "size", r.lastSize)
+			}
 			t.mu.Lock()
-			t.addLocked(r)
+			if idle {
+				_ = r.f.Close()
+				t.retired[p.ID] = retiredFile{key: key, dir: filepath.Dir(lastPath(p))}
+			} else {
+				t.addLocked(r)
+			}
+			// Generations after this one that were created and rotated away
+			// while the tailer was down were written after it.
+			t.sweepRotatedLocked(found{path: p.Path, resolved: p.Resolved}, mtime, start)
 			t.rebuildPathsLocked()
 			t.mu.Unlock()
-			start(r)
+			if !idle {
+				start(r)
+			}
 			continue
 		}
-		last := p.Path
-		if p.Resolved != "" {
-			last = p.Resolved
-		}
 		reason := LostDeletedUnread
-		if _, err := os.Stat(last); err == nil {
+		if _, err := os.Stat(lastPath(p)); err == nil {
 			reason = LostRotatedUnread
 		}
 		lost := max(p.Size-p.Consumed, 0)
@@ -611,20 +693,17 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 }
 
 // openOrphan looks for the file of p next to its last known path (rotated
-// names such as 0.log.20240101-120000 or x-json.log.1) and opens it. It
-// returns nil, nil when the file is not there or is another file now.
-func (t *Tailer) openOrphan(p position) (*reader, error) {
-	last := p.Path
-	if p.Resolved != "" {
-		last = p.Resolved
-	}
-	dir := filepath.Dir(last)
+// names such as 0.log.20240101-120000 or x-json.log.1) and opens it,
+// returning also its modification time. It returns a nil reader when the
+// file is not there or is another file now.
+func (t *Tailer) openOrphan(p position) (*reader, time.Time, error) {
+	dir := filepath.Dir(lastPath(p))
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
+			return nil, time.Time{}, nil
 		}
-		return nil, fmt.Errorf("listing %s: %w", dir, err)
+		return nil, time.Time{}, fmt.Errorf("listing %s: %w", dir, err)
 	}
 	for _, e := range ents {
 		if !e.Type().IsRegular() || skipName(e.Name()) {
@@ -641,28 +720,37 @@ func (t *Tailer) openOrphan(p position) (*reader, error) {
 		path := filepath.Join(dir, e.Name())
 		fd, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("opening %s: %w", path, err)
+			return nil, time.Time{}, fmt.Errorf("opening %s: %w", path, err)
 		}
 		ofi, err := fd.Stat()
 		if err != nil {
 			fd.Close()
-			return nil, fmt.Errorf("stating %s: %w", path, err)
+			return nil, time.Time{}, fmt.Errorf("stating %s: %w", path, err)
 		}
 		if gotID, _, err := statOf(ofi); err != nil || gotID != p.ID {
 			fd.Close()
-			return nil, nil
+			return nil, time.Time{}, nil
 		}
 		r := t.newReader(fd, p.ID, p.Path, p.Resolved, false)
 		r.lastSize = ofi.Size()
 		pos, ok := t.validate(r, p, ofi.Size())
 		if !ok {
 			fd.Close()
-			return nil, nil
+			return nil, time.Time{}, nil
 		}
 		r.begin(pos)
-		return r, nil
+		return r, ofi.ModTime(), nil
 	}
-	return nil, nil
+	return nil, time.Time{}, nil
+}
+
+// lastPath is where the file of p was last matched: its symlink target, or
+// its path when that is not a symlink.
+func lastPath(p position) string {
+	if p.Resolved != "" {
+		return p.Resolved
+	}
+	return p.Path
 }
 
 // deleteCheckpoint deletes the checkpoint key, retrying until it is stored or
@@ -672,8 +760,8 @@ func (t *Tailer) deleteCheckpoint(ctx context.Context, key string) {
 }
 
 // release removes r after its final append; released files that still exist
-// are remembered in a tombstone.
-func (t *Tailer) release(r *reader, pos position, exists bool) {
+// are retired (their checkpoint is deleted once they are gone).
+func (t *Tailer) release(r *reader, exists bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.readers[r.id] == r {
@@ -689,7 +777,11 @@ func (t *Tailer) release(r *reader, pos position, exists bool) {
 	}
 	t.rebuildPathsLocked()
 	if exists {
-		t.tombstones[r.id] = tombstone{pos: pos, expires: time.Now().Add(tombstoneTTL)}
+		last := r.src.Path
+		if r.src.Resolved != "" {
+			last = r.src.Resolved
+		}
+		t.retired[r.id] = retiredFile{key: r.key, dir: filepath.Dir(last)}
 	}
 }
 

@@ -77,7 +77,7 @@ func (w *writer) close() { w.f.Close() }
 func TestKubeletRotationWhileTheRuntimeStillWritesTheOldFile(t *testing.T) {
 	e := newEnv(t)
 	_, target := e.podLog("web", "nginx")
-	e.start()
+	tl := e.start()
 	old := openWriter(t, target)
 	old.lines(seqLines("k", 0, 100)...)
 	waitUntilCount(t, e.sink, 100)
@@ -91,7 +91,13 @@ func TestKubeletRotationWhileTheRuntimeStillWritesTheOldFile(t *testing.T) {
 	nw.lines(seqLines("k", 150, 300)...)
 	waitUntilCount(t, e.sink, 300)
 	checkExactlyOnce(t, e.sink.messages(), "k", 300)
-	waitFor(t, 10*time.Second, "the rotated file to be released", func() bool { return e.sink.checkpointCount() == 1 })
+	waitFor(t, 10*time.Second, "the rotated file to be released", func() bool { return len(tl.Files()) == 1 })
+	// Its checkpoint stays while the file exists and goes once it is gone.
+	if n := e.sink.checkpointCount(); n != 2 {
+		t.Errorf("%d checkpoints after the release, want 2", n)
+	}
+	mustRemove(t, target+".20240101-120000")
+	waitFor(t, 10*time.Second, "the gone file's checkpoint to be deleted", func() bool { return e.sink.checkpointCount() == 1 })
 	if got := e.rotations("truncate"); got != 0 {
 		t.Errorf("truncate rotations = %v, want 0", got)
 	}
@@ -364,9 +370,11 @@ func TestRestartAfterACrashMidRotationDrainsTheRenamedFile(t *testing.T) {
 	mustWriteLines(t, target, seqLines("c", 80, 100)...)
 	mustWriteLines(t, filepath.Join(filepath.Dir(target), "1.log.20230101.gz"), "never read")
 
-	e.start()
+	tl = e.start()
 	waitUntilCount(t, e.sink, 100)
 	checkExactlyOnce(t, e.sink.messages(), "c", 100)
+	waitFor(t, 10*time.Second, "the drained file to be released", func() bool { return len(tl.Files()) == 1 })
+	mustRemove(t, rotated)
 	waitFor(t, 10*time.Second, "the drained file's checkpoint to be deleted", func() bool { return e.sink.checkpointCount() == 1 })
 	if n := e.sink.count(); n != 100 {
 		t.Errorf("%d records, want 100", n)

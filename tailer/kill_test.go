@@ -1,0 +1,310 @@
+package tailer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/spool/record"
+)
+
+// A process-level crash test: a child process runs the tailer into a
+// file-backed sink whose appends are atomic (one write of one line, a cut
+// last line is ignored on load, as a crash before commit), while the parent
+// writes sequence-numbered lines with kubelet rotations and kills the child
+// with SIGKILL at random moments. At the end every line must be in the store
+// exactly once.
+
+const killChildEnv = "LOGSPOOL_TAILER_KILL_CHILD"
+
+// fileSink is the atomic append log the child writes.
+type fileSink struct {
+	mu  sync.Mutex
+	f   *os.File
+	cps map[string][]byte
+}
+
+type storeEntry struct {
+	Recs []string          `json:"recs"`
+	Cps  map[string][]byte `json:"cps"` // nil value: delete
+}
+
+// loadStore reads the complete entries of path and cuts a torn last line.
+func loadStore(path string) ([]storeEntry, int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, 0, err
+	}
+	var out []storeEntry
+	var good int64
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break
+		}
+		var e storeEntry
+		if err := json.Unmarshal(b[:i], &e); err != nil {
+			break
+		}
+		out = append(out, e)
+		good += int64(i + 1)
+		b = b[i+1:]
+	}
+	return out, good, nil
+}
+
+func openFileSink(path string) (*fileSink, error) {
+	entries, good, err := loadStore(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Truncate(good); err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(good, 0); err != nil {
+		return nil, err
+	}
+	s := &fileSink{f: f, cps: make(map[string][]byte)}
+	for _, e := range entries {
+		s.apply(e.Cps)
+	}
+	return s, nil
+}
+
+func (s *fileSink) apply(cps map[string][]byte) {
+	for k, v := range cps {
+		if v == nil {
+			delete(s.cps, k)
+		} else {
+			s.cps[k] = v
+		}
+	}
+}
+
+func (s *fileSink) Append(_ context.Context, recs []record.Record, cps ...record.Checkpoint) error {
+	e := storeEntry{Cps: make(map[string][]byte)}
+	for _, r := range recs {
+		e.Recs = append(e.Recs, string(r.Doc))
+	}
+	for _, cp := range cps {
+		e.Cps[cp.Key] = cp.Value
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.f.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	s.apply(e.Cps)
+	return nil
+}
+
+func (s *fileSink) Checkpoint(key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.cps[key]), nil
+}
+
+func (s *fileSink) Checkpoints(prefix string) (map[string][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]byte)
+	for k, v := range s.cps {
+		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+			out[k] = bytes.Clone(v)
+		}
+	}
+	return out, nil
+}
+
+// killChild runs the tailer over <dir>/containers into <dir>/store until
+// it is killed (or gets SIGTERM).
+func killChild() int {
+	dir := os.Getenv(killChildEnv)
+	sink, err := openFileSink(filepath.Join(dir, "store"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	tl, err := New(Config{
+		Globs:        []string{filepath.Join(dir, "containers", "*.log")},
+		PollInterval: 100 * time.Millisecond,
+		RotatedIdle:  500 * time.Millisecond,
+		BatchBytes:   4 << 10, // many commits, so that kills land between them
+		Logger:       childLogger(dir),
+		NewDecoder:   func(src parser.Source) Decoder { return &lineDecoder{src: src} },
+	}, sink)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := tl.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	return 0
+}
+
+// childLogger logs to <dir>/child.log, which the test shows when it fails.
+func childLogger(dir string) *slog.Logger {
+	f, err := os.OpenFile(filepath.Join(dir, "child.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return discardLogger()
+	}
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestKill9DuringRotationsLosesAndRepeatsNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level crash test skipped in -short mode")
+	}
+	total := 20000
+	if s := os.Getenv("LOGSPOOL_KILL_LINES"); s != "" {
+		total, _ = strconv.Atoi(s)
+	}
+	dir := t.TempDir()
+	pod := filepath.Join(dir, "pods", "default_web_uid", "app")
+	mustMkdir(t, pod)
+	mustMkdir(t, filepath.Join(dir, "containers"))
+	target := filepath.Join(pod, "0.log")
+	mustWriteLines(t, target)
+	mustSymlink(t, target, filepath.Join(dir, "containers", "web_default_app-"+fmt.Sprint(1234)+".log"))
+
+	startChild := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+
+	// The writer: lines i, every 7th as a "P:"/"F:" partial pair written in
+	// two writes, rotating like kubelet every 2500 lines.
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		w, err := os.OpenFile(target, os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for i := 0; i < total; i++ {
+			l := seqLine("k", i)
+			if i%7 == 0 {
+				fmt.Fprintf(w, "P:%s\n", l[:40])
+				fmt.Fprintf(w, "F:%s\n", l[40:])
+			} else {
+				fmt.Fprintln(w, l)
+			}
+			if i%2500 == 2499 {
+				if err := os.Rename(target, fmt.Sprintf("%s.%06d", target, i)); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := os.WriteFile(target, nil, 0o644); err != nil {
+					t.Error(err)
+					return
+				}
+				fmt.Fprintln(w, seqLine("late", i)) // the runtime is a moment late
+				w.Close()
+				if w, err = os.OpenFile(target, os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			if i%20 == 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		w.Close()
+	}()
+
+	kills := 0
+	for running := true; running; {
+		select {
+		case <-writerDone:
+			running = false
+		default:
+		}
+		cmd := startChild()
+		time.Sleep(time.Duration(50+rand.IntN(350)) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		kills++
+	}
+
+	count := func() int {
+		entries, _, err := loadStore(filepath.Join(dir, "store"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range entries {
+			n += len(e.Recs)
+		}
+		return n
+	}
+	want := total + total/2500
+	cmd := startChild()
+	deadline := time.Now().Add(60 * time.Second)
+	for count() < want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "child.log"))
+			t.Logf("child log:\n%s", b)
+			sink, err := openFileSink(filepath.Join(dir, "store"))
+			if err == nil {
+				for k, v := range sink.cps {
+					p, err := decodePosition(v)
+					t.Logf("checkpoint %s: %+v %v", k, p, err)
+				}
+			}
+			ents, _ := os.ReadDir(pod)
+			for _, e := range ents {
+				fi, _ := e.Info()
+				id, _, _ := statOf(fi)
+				t.Logf("file %s size %d %v", e.Name(), fi.Size(), id)
+			}
+		}
+	}()
+
+	entries, _, _ := loadStore(filepath.Join(dir, "store"))
+	var msgs []string
+	for _, e := range entries {
+		msgs = append(msgs, e.Recs...)
+	}
+	t.Logf("%d kills, %d appends, %d records", kills, len(entries), len(msgs))
+	checkExactlyOnce(t, msgs, "k", total)
+	checkExactlyOnce(t, msgs, "late", 0)
+	if len(msgs) != want {
+		t.Errorf("%d records, want %d", len(msgs), want)
+	}
+}
