@@ -1,12 +1,11 @@
 package parser
 
-// arenaChunk is the size of the chunks documents are allocated from.
-const arenaChunk = 64 << 10
-
-// arenaMinRoom is the free space below which a chunk is abandoned for a new
-// one rather than risk a document overflowing it (up to 1/32 of a chunk is
-// wasted, in exchange for one allocation per ~100 records).
-const arenaMinRoom = 2 << 10
+// Arena chunk sizes: a decoder starts with a small chunk, so that the many
+// decoders of quiet files hold little memory, and doubles up to the largest.
+const (
+	arenaFirstChunk = 4 << 10
+	arenaChunk      = 64 << 10
+)
 
 // arena hands out the memory of record documents. Chunks are never reused:
 // a document stays valid and unchanged for as long as anyone references it,
@@ -14,20 +13,25 @@ const arenaMinRoom = 2 << 10
 type arena struct {
 	chunk []byte
 	used  int
-	room  int // capacity handed out by the last begin
+	room  int // capacity handed out by the last begin; -1 for an own allocation
+	next  int // size of the next chunk
 }
 
-// begin returns an empty slice to append one document to. want is the
-// expected size; a document may grow past it (append then moves it to a
-// fresh allocation, which commit accepts).
+// begin returns an empty slice to append one document of about want bytes
+// to. A document may grow past want (append then moves it to a fresh
+// allocation, which commit accepts).
 func (a *arena) begin(want int) []byte {
 	if want > arenaChunk/4 {
 		a.room = -1
 		return make([]byte, 0, want)
 	}
-	if len(a.chunk)-a.used < max(want, arenaMinRoom) {
-		a.chunk = make([]byte, arenaChunk)
+	if len(a.chunk)-a.used < want {
+		if a.next == 0 {
+			a.next = arenaFirstChunk
+		}
+		a.chunk = make([]byte, max(a.next, 2*want))
 		a.used = 0
+		a.next = min(2*a.next, arenaChunk)
 	}
 	a.room = len(a.chunk) - a.used
 	return a.chunk[a.used:a.used:len(a.chunk)]

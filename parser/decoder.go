@@ -148,7 +148,11 @@ func (d *Decoder) Decode(dst []record.Record, ln Line) []record.Record {
 	}
 	d.cfg.Metrics.line(kind)
 	if kind == formatDocker {
-		return d.decodeDocker(dst, ln)
+		dst = d.decodeDocker(dst, ln)
+		if cap(d.scratch) > keepBuffer {
+			d.scratch = nil
+		}
+		return dst
 	}
 	return d.decodeCRI(dst, ln)
 }
@@ -380,10 +384,12 @@ func (d *Decoder) pendingFor(stream []byte, dst *[]record.Record) *pending {
 	return p
 }
 
-// release drops a large join buffer so that one huge message does not pin
-// its memory for the life of the file.
+// keepBuffer is the largest buffer a decoder keeps between messages, so that
+// one huge message does not pin its memory for the life of the file.
+const keepBuffer = 16 << 10
+
 func (p *pending) release() {
-	if cap(p.buf) > 64<<10 {
+	if cap(p.buf) > keepBuffer {
 		p.buf = nil
 	}
 }

@@ -438,6 +438,14 @@ func TestDocumentsSurviveLaterDecodes(t *testing.T) {
 	var copies []string
 	for i := range 5000 {
 		msg := strings.Repeat("x", i%300)
+		switch i % 7 {
+		case 3: // escapes to six times its size, past the arena's estimate
+			msg = strings.Repeat("\x01", i%700)
+		case 5: // larger than a quarter chunk: an allocation of its own
+			if i%35 == 5 {
+				msg = strings.Repeat("y", 20000+i)
+			}
+		}
 		recs = d.Decode(recs, Line{Bytes: []byte("2024-05-01T10:00:00Z stdout F " + msg), Start: int64(i) * 400})
 		copies = append(copies, string(recs[len(recs)-1].Doc))
 		// A consumer appending to one document must not touch the next.

@@ -97,9 +97,17 @@
 // Empty fields are omitted; log.flags appears only when non-empty. Record.Time
 // is @timestamp in Unix nanoseconds. The metadata comes from the path (see
 // ParsePath) and is encoded once per Decoder. Documents are allocated from
-// 64 KiB chunks that are never reused, so a Record.Doc stays valid and
-// unchanged after Decode returns, and its capacity equals its length (an
-// append to it copies). Documents over 16 KiB get their own allocation.
+// chunks (4 KiB for a new decoder, doubling up to 64 KiB) that are never
+// reused, so a Record.Doc stays valid and unchanged after Decode returns, and
+// its capacity equals its length (an append to it copies). Documents over
+// 16 KiB get their own allocation.
+//
+// # Memory
+//
+// A decoder holds its current chunk, one pending buffer per stream with a
+// message pending (at most MaxLineBytes each, at most 8 streams) and a
+// scratch buffer; buffers that grew past 16 KiB are dropped once their
+// message is done, so a quiet file's decoder holds a few KiB.
 //
 // # Speed
 //

@@ -74,7 +74,78 @@ func fuzzDecode(f *testing.F, lead string) {
 		for _, ln := range in {
 			checkAlone(t, cfg, ln)
 		}
+		if max == 0 && truncMask == 0 {
+			checkJoins(t, in, recs)
+		}
 	})
+}
+
+// checkJoins compares recs, decoded from in without cuts, with a reference
+// join of the lines referenceDecode accepts: per stream, messages are joined
+// until a complete line; what is left is flushed as partial. It only runs
+// when the decoder and referenceDecode agree on which lines are malformed.
+func checkJoins(t *testing.T, in []Line, recs []recordT) {
+	t.Helper()
+	type rec struct {
+		msg, stream string
+		partial     bool
+	}
+	got := map[int64]rec{}
+	malformed := map[int64]bool{}
+	for _, r := range recs {
+		g := mustDoc(t, r)
+		for _, f := range g.Log.Flags {
+			switch f {
+			case ReasonInvalidJSON, ReasonMalformedCRI, ReasonInvalidTimestamp:
+				malformed[g.Log.Offset] = true
+			}
+		}
+		got[g.Log.Offset] = rec{g.Message, g.Stream, slices.Contains(g.Log.Flags, FlagPartial)}
+	}
+	type pend struct {
+		start int64
+		msg   string
+	}
+	want := map[int64]rec{}
+	pending := map[string]*pend{}
+	var order []string
+	for _, ln := range in {
+		msg, stream, _, complete, ok := referenceDecodeStream(ln.Bytes)
+		if ok == malformed[ln.Start] {
+			return // the decoder and the reference disagree on this line's validity
+		}
+		if !ok {
+			continue
+		}
+		p := pending[stream]
+		if p == nil {
+			p = &pend{start: ln.Start}
+			pending[stream] = p
+			order = append(order, stream)
+		}
+		p.msg += msg
+		if complete {
+			want[p.start] = rec{p.msg, stream, false}
+			delete(pending, stream)
+		}
+	}
+	if len(pending) > maxStreams {
+		return // the decoder flushes early; not modelled here
+	}
+	for _, s := range order {
+		if p := pending[s]; p != nil {
+			want[p.start] = rec{p.msg, s, true}
+		}
+	}
+	for off, w := range want {
+		w.msg = string(appendSanitized(nil, []byte(w.msg)))
+		if g, ok := got[off]; !ok || g != w {
+			t.Fatalf("record at offset %d = %+v (present %v), want %+v", off, g, ok, w)
+		}
+	}
+	if n := len(got) - len(malformed); n != len(want) {
+		t.Fatalf("got %d well-formed records, want %d", n, len(want))
+	}
 }
 
 // checkAlone decodes ln with a fresh decoder and compares the result with a
@@ -113,37 +184,43 @@ func checkAlone(t *testing.T, cfg Config, ln Line) {
 
 // referenceDecode decodes one line the slow, obvious way.
 func referenceDecode(b []byte) (msg string, ts time.Time, complete, ok bool) {
+	msg, _, ts, complete, ok = referenceDecodeStream(b)
+	return msg, ts, complete, ok
+}
+
+func referenceDecodeStream(b []byte) (msg, stream string, ts time.Time, complete, ok bool) {
 	if len(b) > 0 && b[0] == '{' {
 		var l struct {
-			Log  *string `json:"log"`
-			Time string  `json:"time"`
+			Log    *string `json:"log"`
+			Stream string  `json:"stream"`
+			Time   string  `json:"time"`
 		}
 		if json.Unmarshal(b, &l) != nil || l.Log == nil {
-			return "", time.Time{}, false, false
+			return "", "", time.Time{}, false, false
 		}
 		t, err := parseRFC3339(l.Time)
 		if err != nil {
-			return "", time.Time{}, false, false
+			return "", "", time.Time{}, false, false
 		}
 		m, complete := strings.CutSuffix(*l.Log, "\n")
-		return m, t, complete, true
+		return m, l.Stream, t, complete, true
 	}
 	parts := strings.SplitN(string(b), " ", 4)
 	if len(parts) < 3 || (parts[1] != "stdout" && parts[1] != "stderr") {
-		return "", time.Time{}, false, false
+		return "", "", time.Time{}, false, false
 	}
 	tag, _, _ := strings.Cut(parts[2], ":")
 	if tag != "P" && tag != "F" {
-		return "", time.Time{}, false, false
+		return "", "", time.Time{}, false, false
 	}
 	t, err := parseRFC3339(parts[0])
 	if err != nil {
-		return "", time.Time{}, false, false
+		return "", "", time.Time{}, false, false
 	}
 	if len(parts) == 4 {
 		msg = parts[3]
 	}
-	return msg, t, tag == "F", true
+	return msg, parts[1], t, tag == "F", true
 }
 
 // parseRFC3339 is time.Parse(time.RFC3339Nano), which also accepts a
