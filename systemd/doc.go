@@ -118,9 +118,11 @@
 //	                           journald.kernel.*, journald.audit.*, …)
 //	journald.custom.<name>     every other field; name lower-cased with leading
 //	                           underscores trimmed (Filebeat's rule), '.' -> '_'
-//	journald.base64.<name>     the exact bytes (standard base64) of every value
-//	                           of a field that has a value that is not UTF-8
-//	journald.truncated         names of fields cut to MaxFieldBytes
+//	journald.base64.<path>     the exact bytes (standard base64) of every value
+//	                           of a field that has a value that is not UTF-8,
+//	                           keyed by the field's document path ("message",
+//	                           "journald.custom.bin"): unique by construction
+//	journald.truncated         document paths of the fields cut to MaxFieldBytes
 //
 // A field that appears more than once becomes an array (item order). Numbers
 // (PRIORITY, _PID, …) are JSON numbers when they are canonical decimals, and

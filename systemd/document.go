@@ -28,7 +28,7 @@ type docNode struct {
 var (
 	docRoot     *docNode
 	slotByField map[string]int // journal field name -> slot
-	slotLower   []string       // slot -> lower-cased journal name (base64/truncated keys)
+	slotPath    []string       // slot -> document path (base64/truncated keys)
 	numSlots    = len(leafSpecs)
 )
 
@@ -38,11 +38,11 @@ func init() {
 	}
 	docRoot = &docNode{slot: -1}
 	slotByField = make(map[string]int, numSlots)
-	slotLower = make([]string, numSlots)
+	slotPath = make([]string, numSlots)
 	for i, ls := range leafSpecs {
 		if ls.journal != "" {
 			slotByField[ls.journal] = i
-			slotLower[i] = normalizeName(ls.journal)
+			slotPath[i] = ls.path
 		}
 		n := docRoot
 		parts := strings.Split(ls.path, ".")
@@ -112,6 +112,7 @@ func init() {
 func normalizeName(name string) string {
 	s := strings.ToLower(strings.TrimLeft(name, "_"))
 	s = strings.ReplaceAll(s, ".", "_")
+	s = strings.ToValidUTF8(s, "\ufffd") // so that names JSON would render alike merge
 	if s == "" {
 		s = "_empty_"
 	}
@@ -486,12 +487,12 @@ func (e *Encoder) writeValues(dst []byte, first int32, k fieldKind) []byte {
 func (e *Encoder) writeBase64(dst []byte) []byte {
 	dst = append(dst, '{')
 	sep := false
-	one := func(name string, first int32) {
+	one := func(prefix, name string, first int32) {
 		if sep {
 			dst = append(dst, ',')
 		}
 		sep = true
-		dst = appendJSONString(dst, []byte(name))
+		dst = appendPathKey(dst, prefix, name)
 		dst = append(dst, ':')
 		multi := e.vals[first].next >= 0
 		if multi {
@@ -511,12 +512,12 @@ func (e *Encoder) writeBase64(dst []byte) []byte {
 	}
 	for slot := 0; slot < numSlots; slot++ {
 		if has(e.invalid, slot) {
-			one(slotLower[slot], e.first[slot])
+			one("", slotPath[slot], e.first[slot])
 		}
 	}
 	for i := range e.custom {
 		if e.custom[i].invalid {
-			one(e.custom[i].name, e.custom[i].first)
+			one(customPath, e.custom[i].name, e.custom[i].first)
 		}
 	}
 	return append(dst, '}')
@@ -531,7 +532,7 @@ func (e *Encoder) writeTruncated(dst []byte) []byte {
 				dst = append(dst, ',')
 			}
 			sep = true
-			dst = appendJSONString(dst, []byte(slotLower[slot]))
+			dst = appendPathKey(dst, "", slotPath[slot])
 		}
 	}
 	for i := range e.custom {
@@ -540,10 +541,19 @@ func (e *Encoder) writeTruncated(dst []byte) []byte {
 				dst = append(dst, ',')
 			}
 			sep = true
-			dst = appendJSONString(dst, []byte(e.custom[i].name))
+			dst = appendPathKey(dst, customPath, e.custom[i].name)
 		}
 	}
 	return append(dst, ']')
+}
+
+// customPath is the document path of the custom fields.
+const customPath = "journald.custom."
+
+// appendPathKey appends the JSON string prefix+name (name is valid UTF-8).
+func appendPathKey(dst []byte, prefix, name string) []byte {
+	dst = appendJSONString(dst, []byte(prefix+name))
+	return dst
 }
 
 // parseUint parses a plain decimal number.

@@ -184,7 +184,15 @@ func docFields(t testing.TB, doc []byte) (map[string][][]byte, map[string]any) {
 				}
 				raw = append(raw, d)
 			}
-			out[k] = raw
+			name, custom := strings.CutPrefix(k, customPath)
+			if !custom {
+				for _, ls := range leafSpecs {
+					if ls.path == k {
+						name = normalizeName(ls.journal)
+					}
+				}
+			}
+			out[name] = raw
 		}
 	}
 	return out, m
@@ -297,6 +305,10 @@ func TestEncoderCases(t *testing.T) {
 			head + ev + `"process":{"pid":[1,2]},` + tail + `,"custom":{"tag":["a","b"]}}}`, 1_730_000_000_123_456_000},
 		{"names that normalise alike are merged", 0, entryWith("_FOO=1", "FOO=2"),
 			head + ev + tail + `,"custom":{"foo":["1","2"]}}}`, 1_730_000_000_123_456_000},
+		{"names that JSON would render alike are merged", 0, entryWith("A\xff=1", "A\xfe=2\xff"),
+			head + ev + `"log":{"flags":["invalid_utf8"]},` + tail + ",\"custom\":{\"a\ufffd\":[\"1\",\"2\ufffd\"]},\"base64\":{\"journald.custom.a\ufffd\":[\"MQ==\",\"Mv8=\"]}}}", 1_730_000_000_123_456_000},
+		{"a binary custom field is kept in base64 under its path", 0, entryWith("BIN=\x00\xff"),
+			head + ev + `"log":{"flags":["invalid_utf8"]},` + tail + ",\"custom\":{\"bin\":\"\\u0000\ufffd\"},\"base64\":{\"journald.custom.bin\":\"AP8=\"}}}", 1_730_000_000_123_456_000},
 		{"a long value is cut at a rune boundary and flagged", 4, entryWith("MESSAGE=abcé"),
 			head + `"message":"abc",` + ev + `"log":{"flags":["truncated"]},` + tail + `,"truncated":["message"]}}`, 1_730_000_000_123_456_000},
 		{"the _BOOT_ID item is not repeated", 0, entryWith("_BOOT_ID=ffff"),
