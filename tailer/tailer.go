@@ -70,7 +70,7 @@ type Tailer struct {
 	mu         sync.Mutex
 	running    bool
 	readers    map[fileID]*reader
-	byPath     map[string]*reader // glob path and resolved path -> reader
+	byPath     map[string]*reader     // glob path and resolved path -> reader
 	retired    map[fileID]retiredFile // released files that still exist, keeping their checkpoint
 	scans      int
 	seen       map[string]seenPath // glob path -> the file it led to at the last scan
@@ -114,16 +114,16 @@ func New(cfg Config, sink Sink) (*Tailer, error) {
 	}
 	cfg = cfg.withDefaults()
 	return &Tailer{
-		cfg:        cfg,
-		sink:       sink,
-		log:        cfg.Logger.With("component", "tailer"),
-		m:          cfg.Metrics,
-		scanNow:    make(chan struct{}, 1),
-		reopen:     make(chan struct{}, 1),
-		readers:    make(map[fileID]*reader),
-		byPath:     make(map[string]*reader),
-		retired:    make(map[fileID]retiredFile),
-		seen:       make(map[string]seenPath),
+		cfg:     cfg,
+		sink:    sink,
+		log:     cfg.Logger.With("component", "tailer"),
+		m:       cfg.Metrics,
+		scanNow: make(chan struct{}, 1),
+		reopen:  make(chan struct{}, 1),
+		readers: make(map[fileID]*reader),
+		byPath:  make(map[string]*reader),
+		retired: make(map[fileID]retiredFile),
+		seen:    make(map[string]seenPath),
 	}, nil
 }
 
