@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/urfave/cli/v2"
 
 	"github.com/logspool/logspool/spool"
@@ -99,6 +101,12 @@ func spoolCommand(stdout, stderr io.Writer) *cli.Command {
 func withSpool(c *cli.Context, readOnly bool, fn func(*spool.Spool) error) error {
 	dir := c.String("spool-dir")
 	sp, err := spool.Open(spool.Config{Dir: dir, ReadOnly: readOnly})
+	if readOnly && isUnclean(err) {
+		// A spool left by a crashed agent (or copied off a dead node) needs
+		// its write-ahead log replayed, which read-only mode cannot do.
+		fmt.Fprintf(c.App.ErrWriter, "%s was not closed cleanly; opening it read-write to replay its log\n", dir)
+		sp, err = spool.Open(spool.Config{Dir: dir})
+	}
 	if errors.Is(err, spool.ErrLocked) {
 		return fmt.Errorf("%s is held by a running logspool agent (use `logspool status`, or stop it): %w", dir, err)
 	}
@@ -110,6 +118,12 @@ func withSpool(c *cli.Context, readOnly bool, fn func(*spool.Spool) error) error
 		ferr = fmt.Errorf("closing spool %s: %w", dir, err)
 	}
 	return ferr
+}
+
+// isUnclean reports whether a read-only open failed because the spool was
+// not closed cleanly.
+func isUnclean(err error) bool {
+	return err != nil && (errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(err.Error(), "not closed cleanly"))
 }
 
 func parseKeys(ss []string) ([]uint64, error) {
