@@ -227,6 +227,9 @@ func TestDocumentsKeepEveryFieldOfTheOracle(t *testing.T) {
 				if !utf8.Valid(doc) {
 					t.Fatalf("entry %d: document is not UTF-8", n)
 				}
+				if err := duplicateKey(doc); err != nil {
+					t.Fatalf("entry %d: %v", n, err)
+				}
 				got, m := docFields(t, doc)
 				if c := m["journald"].(map[string]any)["cursor"]; c != string(want["__CURSOR"][0]) {
 					t.Fatalf("entry %d: cursor %v, want %s", n, c, want["__CURSOR"][0])
@@ -358,19 +361,77 @@ func FuzzEncoder(f *testing.F) {
 	f.Add("", []byte(""), "_", []byte("é"), uint64(0))
 	f.Fuzz(func(t *testing.T, n1 string, v1 []byte, n2 string, v2 []byte, rt uint64) {
 		e := &journalfile.Entry{EntryMeta: journalfile.EntryMeta{Realtime: rt, Seqnum: 1}}
-		e.Fields = []journalfile.Field{{Name: n1, Value: v1}, {Name: n2, Value: v2}, {Name: n1, Value: v2}}
+		e.Fields = []journalfile.Field{{Name: n1, Value: v1}, {Name: n2, Value: v2}, {Name: n1, Value: v2},
+			{Name: "_" + n2, Value: v1}, {Name: "MESSAGE", Value: v2}, {Name: "_MESSAGE", Value: v1}}
 		enc := NewEncoder("node\xff", 8)
 		for i := 0; i < 2; i++ { // twice: the scratch state must reset
 			doc, _ := enc.Encode(nil, e)
 			if !utf8.Valid(doc) || !json.Valid(doc) {
 				t.Fatalf("bad document %q", doc)
 			}
-			var m map[string]any
-			if err := json.Unmarshal(doc, &m); err != nil {
-				t.Fatal(err)
+			if err := duplicateKey(doc); err != nil {
+				t.Fatalf("%v in %q", err, doc)
 			}
 		}
 	})
+}
+
+// duplicateKey returns an error naming a key that appears twice in one
+// object of doc (Elasticsearch refuses such documents).
+func duplicateKey(doc []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	type frame struct {
+		obj  bool
+		keys map[string]bool
+		key  bool // next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil && top.obj {
+					top.key = true
+				}
+				stack = append(stack, &frame{obj: true, keys: map[string]bool{}, key: true})
+			case '[':
+				if top != nil && top.obj {
+					top.key = true
+				}
+				stack = append(stack, &frame{})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.obj && top.key {
+				if top.keys[v] {
+					return fmt.Errorf("duplicate key %q", v)
+				}
+				top.keys[v] = true
+				top.key = false
+				continue
+			}
+			if top != nil && top.obj {
+				top.key = true
+			}
+		default:
+			if top != nil && top.obj {
+				top.key = true
+			}
+		}
+	}
 }
 
 func FuzzParseCursor(f *testing.F) {
@@ -418,7 +479,6 @@ func TestParseCursorRejectsWhatLocatesNothing(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
 
 func TestPlain8AgreesWithAByteCheck(t *testing.T) {
 	var b [8]byte
@@ -468,5 +528,14 @@ func TestLookupSlotFindsEveryKnownNameAndNothingElse(t *testing.T) {
 		if _, ok := lookupSlot(name); ok {
 			t.Errorf("lookupSlot(%q) found a slot", name)
 		}
+	}
+}
+
+func TestDuplicateKeyFindsDuplicates(t *testing.T) {
+	if err := duplicateKey([]byte(`{"a":1,"b":{"a":[{"a":1},{"a":2}]},"c":"a"}`)); err != nil {
+		t.Fatalf("false positive: %v", err)
+	}
+	if err := duplicateKey([]byte(`{"a":1,"b":{"x":1,"x":2}}`)); err == nil {
+		t.Fatal("missed a duplicate key")
 	}
 }
