@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 
 	"github.com/klauspost/compress/zstd"
@@ -16,6 +17,7 @@ type decompressors struct {
 	maxSize int64
 	zstd    *zstd.Decoder
 	zbuf    []byte
+	xzbuf   []byte
 }
 
 var errTooLarge = errors.New("decompressed size exceeds the limit")
@@ -97,10 +99,24 @@ func (d *decompressors) lz4Append(dst, src []byte) ([]byte, error) {
 }
 
 func (d *decompressors) xzAppend(dst, src []byte) ([]byte, error) {
-	// The decoder allocates the dictionary the stream declares (up to 4 GiB):
-	// refuse a declared dictionary larger than the field limit first.
-	if dict, ok := xzDictSize(src); ok && dict > uint64(max(d.maxSize, 1<<20)) {
-		return dst, fmt.Errorf("xz: dictionary of %d bytes: %w (%d bytes)", dict, errTooLarge, d.maxSize)
+	// The decoder allocates the whole dictionary the stream declares (up to
+	// 4 GiB; 8 MiB for old systemd's preset 6), for every object. When the
+	// block header states the uncompressed size, no back-reference can reach
+	// further, so shrink the dictionary to fit; otherwise refuse a declared
+	// dictionary larger than the field limit.
+	if bh, ok := parseXZBlockHeader(src); ok {
+		switch {
+		case bh.hasSize && bh.size > uint64(d.maxSize):
+			return dst, fmt.Errorf("xz: %w (%d > %d bytes)", errTooLarge, bh.size, d.maxSize)
+		case bh.hasSize:
+			if code := xzDictCodeFor(bh.size); code < bh.dictCode {
+				d.xzbuf = append(d.xzbuf[:0], src...)
+				bh.setDictCode(d.xzbuf, code)
+				src = d.xzbuf
+			}
+		case xzDictSizeOf(bh.dictCode) > uint64(max(d.maxSize, 1<<20)):
+			return dst, fmt.Errorf("xz: dictionary of %d bytes: %w (%d bytes)", xzDictSizeOf(bh.dictCode), errTooLarge, d.maxSize)
+		}
 	}
 	r, err := xz.ReaderConfig{SingleStream: true, DictCap: 4096}.NewReader(bytes.NewReader(src))
 	if err != nil {
@@ -109,10 +125,13 @@ func (d *decompressors) xzAppend(dst, src []byte) ([]byte, error) {
 	buf := bytes.NewBuffer(dst)
 	n, err := buf.ReadFrom(io.LimitReader(r, d.maxSize+1))
 	if err != nil {
-		return dst[:len(dst)], fmt.Errorf("xz: %w", err)
+		return dst, fmt.Errorf("xz: %w", err)
 	}
 	if n > d.maxSize {
-		return dst[:len(dst)], fmt.Errorf("xz: %w (%d bytes)", errTooLarge, d.maxSize)
+		return dst, fmt.Errorf("xz: %w (%d bytes)", errTooLarge, d.maxSize)
+	}
+	if cap(d.xzbuf) > 1<<20 {
+		d.xzbuf = nil
 	}
 	return buf.Bytes(), nil
 }
@@ -127,51 +146,86 @@ func grow(b []byte, n int) []byte {
 	return b[:len(b)+n]
 }
 
-// xzDictSize returns the LZMA2 dictionary size declared by the first block
-// of the xz stream in b, when b has the layout systemd writes (one LZMA2
-// filter). ok is false when it cannot tell; the decoder then reports errors.
-func xzDictSize(b []byte) (size uint64, ok bool) {
-	// Stream header (12 bytes), then the block header: size byte, flags,
-	// optional compressed and uncompressed sizes (varints), filter flags.
+// xzBlockHeader is what we need of the first block header of an xz stream
+// as systemd (liblzma's buffer encoder) writes it: one LZMA2 filter.
+type xzBlockHeader struct {
+	start, end int    // the header's bytes, CRC32 excluded: b[start:end]
+	hasSize    bool   // the uncompressed size is stated
+	size       uint64 // the uncompressed size
+	dictCode   uint8  // LZMA2 dictionary size code
+	dictAt     int    // offset of the dictionary code byte
+}
+
+// parseXZBlockHeader reads the first block header after the 12-byte stream
+// header. ok is false when b does not have that layout; the decoder then
+// reports whatever is wrong.
+func parseXZBlockHeader(b []byte) (h xzBlockHeader, ok bool) {
 	const streamHeader = 12
 	if len(b) < streamHeader+2 || b[streamHeader] == 0 {
-		return 0, false
+		return h, false
+	}
+	h.start = streamHeader
+	h.end = streamHeader + (int(b[streamHeader])+1)*4 - 4
+	if h.end+4 > len(b) {
+		return h, false
 	}
 	p := streamHeader + 1
 	flags := b[p]
 	p++
 	if flags&3 != 0 { // more than one filter
-		return 0, false
+		return h, false
 	}
-	skipVarint := func() bool {
-		for i := 0; i < 9; i++ {
-			if p >= len(b) {
-				return false
-			}
+	varint := func() (uint64, bool) {
+		var v uint64
+		for i := 0; i < 9 && p < h.end; i++ {
 			c := b[p]
 			p++
+			v |= uint64(c&0x7f) << (7 * i)
 			if c&0x80 == 0 {
-				return true
+				return v, true
 			}
 		}
-		return false
-	}
-	if flags&0x40 != 0 && !skipVarint() {
 		return 0, false
 	}
-	if flags&0x80 != 0 && !skipVarint() {
-		return 0, false
+	if flags&0x40 != 0 {
+		if _, ok := varint(); !ok {
+			return h, false
+		}
+	}
+	if flags&0x80 != 0 {
+		if h.size, ok = varint(); !ok {
+			return h, false
+		}
+		h.hasSize = true
 	}
 	// Filter id 0x21 (LZMA2), properties size 1, dictionary size code.
-	if p+3 > len(b) || b[p] != 0x21 || b[p+1] != 1 {
-		return 0, false
+	if p+3 > h.end || b[p] != 0x21 || b[p+1] != 1 || b[p+2]&0x3f > 40 {
+		return h, false
 	}
-	code := b[p+2] & 0x3f
-	if code > 40 {
-		return 0, false
+	h.dictAt, h.dictCode = p+2, b[p+2]&0x3f
+	return h, true
+}
+
+// setDictCode rewrites the dictionary size code in b (a copy of the stream
+// h was parsed from) and the block header's CRC32.
+func (h xzBlockHeader) setDictCode(b []byte, code uint8) {
+	b[h.dictAt] = code
+	le.PutUint32(b[h.end:], crc32.ChecksumIEEE(b[h.start:h.end]))
+}
+
+// xzDictSizeOf returns the dictionary size an LZMA2 code stands for.
+func xzDictSizeOf(code uint8) uint64 {
+	if code >= 40 {
+		return 0xffffffff
 	}
-	if code == 40 {
-		return 0xffffffff, true
+	return uint64(2|code&1) << (code/2 + 11)
+}
+
+// xzDictCodeFor returns the smallest dictionary code of at least n bytes.
+func xzDictCodeFor(n uint64) uint8 {
+	var c uint8
+	for c < 40 && xzDictSizeOf(c) < n {
+		c++
 	}
-	return uint64(2|code&1) << (code/2 + 11), true
+	return c
 }

@@ -284,3 +284,59 @@ func TestOffsetListKeepsEveryOffsetAcrossTheFourGiBMark(t *testing.T) {
 		t.Errorf("32-bit list kept after promotion")
 	}
 }
+
+// TestXZDictionaryIsSizedToTheValue: systemd's xz objects state their
+// uncompressed size, so a declared 4 GiB dictionary costs nothing; without
+// the size it is refused rather than allocated.
+func TestXZDictionaryIsSizedToTheValue(t *testing.T) {
+	orig, err := os.ReadFile(corpusPath("large-xz.journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean := openBytes(t, orig, Config{})
+	i, p := firstCompressed(t, clean, objectCompressedXZ)
+	want, err := clean.EntryAt(i)
+	if err != nil || want.Damaged {
+		t.Fatalf("clean entry %d: %v %v", i, err, want)
+	}
+	size := le.Uint64(orig[p+8:])
+	payload := orig[p+dataPayloadRegular : p+size]
+	bh, ok := parseXZBlockHeader(payload)
+	if !ok || !bh.hasSize {
+		t.Fatalf("systemd's xz block header not understood (ok=%v, size stated=%v)", ok, bh.hasSize)
+	}
+	if got := xzDictCodeFor(bh.size); got >= bh.dictCode {
+		t.Fatalf("dictionary code %d for %d bytes is not below the declared %d", got, bh.size, bh.dictCode)
+	}
+
+	tests := []struct {
+		name    string
+		patch   func(b []byte, h xzBlockHeader)
+		damaged bool
+	}{
+		{"a declared 4 GiB dictionary is shrunk to the value and decodes", func(b []byte, h xzBlockHeader) { h.setDictCode(b, 40) }, false},
+		{"a 4 GiB dictionary without a stated size is refused", func(b []byte, h xzBlockHeader) {
+			// Clear the "uncompressed size present" flag; the varint stays
+			// as padding-like garbage, which the size check rejects first.
+			b[h.start+1] &^= 0x80
+			h.setDictCode(b, 40)
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := append([]byte(nil), orig...)
+			tt.patch(b[p+dataPayloadRegular:p+size], bh)
+			f := openBytes(t, b, Config{})
+			e, err := f.EntryAt(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Damaged != tt.damaged {
+				t.Fatalf("Damaged=%v (%v), want %v", e.Damaged, e.Problems, tt.damaged)
+			}
+			if !tt.damaged && !bytes.Equal(AppendExport(nil, e), AppendExport(nil, want)) {
+				t.Fatalf("decoded entry differs from the clean one")
+			}
+		})
+	}
+}
