@@ -65,7 +65,7 @@ func benchEntries(b *testing.B, file string, reuse bool, cfgs ...Config) {
 }
 
 func BenchmarkEntryAt(b *testing.B) {
-	for _, file := range []string{"many.journal", "large-zstd.journal", "large-lz4.journal", "basic-regular-jenkins.journal"} {
+	for _, file := range []string{"many.journal", "large-zstd.journal", "large-lz4.journal", "large-xz.journal", "basic-regular-jenkins.journal"} {
 		b.Run(file, func(b *testing.B) { benchEntries(b, file, false) })
 	}
 }
