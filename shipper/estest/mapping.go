@@ -134,7 +134,8 @@ var metaFields = map[string]bool{
 type docChecker struct {
 	m      *mapping
 	src    []byte
-	i      int // read position in src
+	i      int    // read position in src
+	path   []byte // dotted path of the field being walked
 	id     string
 	style8 bool // document_parsing_exception with [line:col] (8.8+)
 	added  map[string]fieldType
@@ -143,19 +144,19 @@ type docChecker struct {
 	sawTimestamp bool // a non-null top-level @timestamp
 }
 
-func (c *docChecker) typeOf(path string) (fieldType, bool) {
-	if t, ok := c.added[path]; ok {
+func (c *docChecker) typeOf(path []byte) (fieldType, bool) {
+	if t, ok := c.added[string(path)]; ok {
 		return t, true
 	}
-	t, ok := c.m.fields[path]
+	t, ok := c.m.fields[string(path)]
 	return t, ok
 }
 
-func (c *docChecker) add(path string, t fieldType) {
+func (c *docChecker) add(path []byte, t fieldType) {
 	if c.added == nil {
 		c.added = map[string]fieldType{}
 	}
-	c.added[path] = t
+	c.added[string(path)] = t
 	c.nAdded++
 	if t == ftText {
 		c.nAdded++ // the .keyword multi-field
@@ -205,12 +206,13 @@ func (c *docChecker) check() *esError {
 		return c.syntaxFailure()
 	}
 	c.i = 0
+	c.path = c.path[:0]
 	c.ws()
 	if c.src[c.i] != '{' {
 		return c.wrap(1, "failed to parse", &esError{Type: "not_x_content_exception", Reason: "Compressor detection can only be called on some xcontent bytes or compressed xcontent bytes"})
 	}
 	c.i++
-	return c.object("", 0)
+	return c.object(0, 0)
 }
 
 func (c *docChecker) ws() {
@@ -225,7 +227,11 @@ func (c *docChecker) ws() {
 }
 
 // str reads the string starting at c.i (a quote) and returns it decoded.
-func (c *docChecker) str() string {
+func (c *docChecker) str() string { return string(c.strBytes()) }
+
+// strBytes reads the string starting at c.i (a quote) and returns its
+// content: a slice of src when it has no escapes, a decoded copy otherwise.
+func (c *docChecker) strBytes() []byte {
 	start := c.i
 	c.i++
 	escaped := false
@@ -242,15 +248,16 @@ func (c *docChecker) str() string {
 		}
 	}
 	if !escaped {
-		return string(c.src[start+1 : c.i-1])
+		return c.src[start+1 : c.i-1]
 	}
 	var out string
 	_ = json.Unmarshal(c.src[start:c.i], &out)
-	return out
+	return []byte(out)
 }
 
-// object walks members after '{' up to and including '}'.
-func (c *docChecker) object(prefix string, depth int) *esError {
+// object walks members after '{' up to and including '}'. The object's
+// path is c.path[:prefixLen] (ending in '.' unless it is the root).
+func (c *docChecker) object(prefixLen int, depth int) *esError {
 	if depth > 20 {
 		return c.wrap(c.col(), "The depth of the field has exceeded the allowed limit of [20]", nil)
 	}
@@ -261,39 +268,43 @@ func (c *docChecker) object(prefix string, depth int) *esError {
 	}
 	for {
 		c.ws()
-		key := c.str()
+		key := c.strBytes()
 		c.ws()
 		c.i++ // ':'
-		if prefix == "" && metaFields[key] {
-			return c.wrap(c.col(), "Field ["+key+"] is a metadata field and cannot be added inside a document. Use the index API request parameters.", nil)
+		if prefixLen == 0 && len(key) > 0 && key[0] == '_' && metaFields[string(key)] {
+			return c.wrap(c.col(), "Field ["+string(key)+"] is a metadata field and cannot be added inside a document. Use the index API request parameters.", nil)
 		}
-		if strings.TrimSpace(strings.ReplaceAll(key, ".", "")) == "" {
+		if onlyDotsAndSpace(key) {
 			return c.wrap(c.col(), "field name cannot be an empty string", nil)
 		}
-		leaf, full := key, prefix+key
-		if strings.IndexByte(key, '.') >= 0 {
-			parts := strings.Split(key, ".")
-			full = prefix
-			for i, p := range parts {
-				if p == "" {
-					return c.wrap(c.col(), "field name cannot contain only whitespace: ['"+key+"']", nil)
+		c.path = append(c.path[:prefixLen], key...)
+		leafStart := prefixLen
+		if bytes.IndexByte(key, '.') >= 0 {
+			segStart := prefixLen
+			for j := prefixLen; j <= len(c.path); j++ {
+				if j < len(c.path) && c.path[j] != '.' {
+					continue
 				}
-				full += p
-				if i < len(parts)-1 {
-					if t, ok := c.typeOf(full); ok && t != ftObject {
-						return c.wrap(c.col(), "Could not dynamically add mapping for field ["+prefix+key+"]. Existing mapping for ["+full+"] must be of type object but found ["+t.String()+"].", nil)
+				if j == segStart {
+					return c.wrap(c.col(), "field name cannot contain only whitespace: ['"+string(key)+"']", nil)
+				}
+				if j < len(c.path) { // an intermediate object
+					sub := c.path[:j]
+					if t, ok := c.typeOf(sub); ok && t != ftObject {
+						return c.wrap(c.col(), "Could not dynamically add mapping for field ["+string(c.path)+"]. Existing mapping for ["+string(sub)+"] must be of type object but found ["+t.String()+"].", nil)
 					} else if !ok {
-						c.add(full, ftObject)
+						c.add(sub, ftObject)
 					}
-					full += "."
 				}
+				segStart = j + 1
 			}
-			leaf = parts[len(parts)-1]
+			leafStart = segStart
 		}
-		if prefix == "" && full == "@timestamp" {
+		pathLen := len(c.path)
+		if prefixLen == 0 && string(c.path) == "@timestamp" {
 			c.sawTimestamp = true
 		}
-		if e := c.value(full, leaf, depth); e != nil {
+		if e := c.value(pathLen, leafStart, depth); e != nil {
 			return e
 		}
 		c.ws()
@@ -306,11 +317,16 @@ func (c *docChecker) object(prefix string, depth int) *esError {
 	}
 }
 
-func (c *docChecker) value(path, leaf string, depth int) *esError {
+// value walks the value at c.i for the field c.path[:pathLen], whose last
+// segment starts at leafStart.
+func (c *docChecker) value(pathLen, leafStart int, depth int) *esError {
 	c.ws()
+	c.path = c.path[:pathLen]
 	start := c.i
 	col := c.col()
-	t, known := c.typeOf(path)
+	t, known := c.typeOf(c.path)
+	leaf := func() string { return string(c.path[leafStart:pathLen]) }
+	path := func() string { return string(c.path[:pathLen]) }
 	switch ch := c.src[c.i]; {
 	case ch == '{':
 		if known && t != ftObject {
@@ -318,14 +334,15 @@ func (c *docChecker) value(path, leaf string, depth int) *esError {
 				c.skipValue()
 				return nil
 			}
-			return c.fieldFailure(col, path, t, javaPreview(c.src[start:]),
+			return c.fieldFailure(col, path(), t, javaPreview(c.src[start:]),
 				&esError{Type: "illegal_state_exception", Reason: "Can't get text on a START_OBJECT at 1:" + itoa(col)})
 		}
 		if !known {
-			c.add(path, ftObject)
+			c.add(c.path, ftObject)
 		}
 		c.i++
-		return c.object(path+".", depth+1)
+		c.path = append(c.path[:pathLen], '.')
+		return c.object(pathLen+1, depth+1)
 	case ch == '[':
 		c.i++
 		c.ws()
@@ -334,7 +351,7 @@ func (c *docChecker) value(path, leaf string, depth int) *esError {
 			return nil
 		}
 		for {
-			if e := c.value(path, leaf, depth+1); e != nil {
+			if e := c.value(pathLen, leafStart, depth+1); e != nil {
 				return e
 			}
 			c.ws()
@@ -347,7 +364,7 @@ func (c *docChecker) value(path, leaf string, depth int) *esError {
 		}
 	case ch == 'n':
 		c.i += 4
-		if path == "@timestamp" {
+		if depth == 0 && pathLen == len("@timestamp") && string(c.path) == "@timestamp" {
 			c.sawTimestamp = false
 		}
 		return nil
@@ -359,40 +376,53 @@ func (c *docChecker) value(path, leaf string, depth int) *esError {
 			c.i += 5
 		}
 		if !known {
-			c.add(path, ftBool)
+			c.add(c.path, ftBool)
 			return nil
 		}
-		return c.checkBool(col, path, leaf, t, b)
+		return c.checkBool(col, path(), leaf(), t, b)
 	case ch == '"':
-		v := c.str()
+		v := c.strBytes()
 		if !known {
-			if looksLikeDate(v) {
-				c.add(path, ftDate)
+			if looksLikeDateBytes(v) {
+				c.add(c.path[:pathLen], ftDate)
 			} else {
-				c.add(path, ftText)
+				c.add(c.path[:pathLen], ftText)
 			}
 			return nil
 		}
-		return c.checkString(col, path, leaf, t, v)
+		switch t {
+		case ftText, ftKeyword, ftOther:
+			return nil
+		}
+		return c.checkString(col, path(), leaf(), t, string(v))
 	default: // number
+		float := false
 		for c.i < len(c.src) {
 			ch := c.src[c.i]
-			if ch >= '0' && ch <= '9' || ch == '-' || ch == '+' || ch == '.' || ch == 'e' || ch == 'E' {
+			if ch >= '0' && ch <= '9' || ch == '-' || ch == '+' {
+				c.i++
+				continue
+			}
+			if ch == '.' || ch == 'e' || ch == 'E' {
+				float = true
 				c.i++
 				continue
 			}
 			break
 		}
-		n := string(c.src[start:c.i])
 		if !known {
-			if strings.ContainsAny(n, ".eE") {
-				c.add(path, ftFloat)
+			if float {
+				c.add(c.path, ftFloat)
 			} else {
-				c.add(path, ftLong)
+				c.add(c.path, ftLong)
 			}
 			return nil
 		}
-		return c.checkNumber(col, path, leaf, t, n)
+		switch t {
+		case ftObject, ftBool:
+			return c.checkNumber(col, path(), leaf(), t, string(c.src[start:c.i]))
+		}
+		return nil
 	}
 }
 
@@ -496,6 +526,13 @@ func looksLikeDate(s string) bool {
 	return dateRE.MatchString(s)
 }
 
+func looksLikeDateBytes(b []byte) bool {
+	if len(b) < 10 || len(b) > 35 || b[4] != '-' {
+		return false
+	}
+	return dateRE.Match(b)
+}
+
 func isDigits(s string) bool {
 	if s == "" {
 		return false
@@ -566,4 +603,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// onlyDotsAndSpace reports whether a field name has no other characters
+// than dots and white space (an empty name once split on dots).
+func onlyDotsAndSpace(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case '.', ' ', '\t', '\r', '\n':
+		default:
+			return false
+		}
+	}
+	return true
 }
