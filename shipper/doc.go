@@ -25,7 +25,8 @@
 // body that is not JSON, truncated, or whose items do not match the request)
 // keeps all its leases and is retried with backoff, without an attempt limit,
 // until it succeeds or the shipper stops. A 413 splits the request in halves;
-// a single record still too large is dead-lettered. On shutdown (Run's
+// a single record still too large is dead-lettered, and so is a record with an
+// empty document (it would break every request it is in). On shutdown (Run's
 // context cancelled) the shipper stops leasing, gives in-flight requests
 // Config.ShutdownTimeout, and Releases every lease not finished: the records
 // are delivered again after a restart.
@@ -84,6 +85,13 @@
 // Config.DisableCompression. A pooled buffer goes back to the pool only when
 // the HTTP transport has closed every reader over it. A document spread over
 // several lines is compacted so it cannot break the NDJSON framing.
+//
+// # Stdout
+//
+// Stdout writes each leased batch as NDJSON, flushes, and only then
+// acknowledges it. A write error releases the batch and stops the output; the
+// lines of that batch already written are written again on the next run, so
+// stdout is at-least-once, not exactly-once.
 //
 // # Metrics
 //

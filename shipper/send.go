@@ -1,6 +1,7 @@
 package shipper
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,7 +49,9 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 		r.batches[i] = batchState{b: b, left: len(b.Records())}
 		n += len(b.Records())
 	}
+	defer r.releaseOpen()
 	items := make([]*item, 0, n)
+	var empty []*item
 	for i := range r.batches {
 		recs := r.batches[i].b.Records()
 		if len(recs) == 0 {
@@ -56,10 +59,22 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 			continue
 		}
 		for j := range recs {
-			items = append(items, &item{rec: &recs[j], batch: i})
+			it := &item{rec: &recs[j], batch: i}
+			if len(bytes.TrimSpace(recs[j].Doc)) == 0 {
+				// An empty line would break the whole request, every time.
+				empty = append(empty, it)
+				continue
+			}
+			items = append(items, it)
 		}
 	}
-	defer r.releaseOpen()
+	if len(empty) > 0 {
+		res := make([]bulkItem, len(empty))
+		for i := range res {
+			res[i] = bulkItem{Status: http.StatusBadRequest, Error: errorJSON("empty_document", "the record has an empty document")}
+		}
+		r.settleLocal(empty, res)
+	}
 
 	// queue holds chunks to send in order; a chunk answered 413 is split.
 	queue := [][]*item{items}
@@ -182,6 +197,21 @@ func (r *request) settle(chunk []*item, results []bulkItem) []*item {
 		s.log.Warn("shipper: records refused by the cluster, dead-lettered", "count", dead, "first_reason", firstDead)
 	}
 	return next
+}
+
+// settleLocal dead-letters items refused before sending, without a copy in
+// the dead-letter index.
+func (r *request) settleLocal(chunk []*item, results []bulkItem) {
+	now := r.s.cfg.Clock.Now()
+	for i, it := range chunk {
+		reason := itemReason(&results[i])
+		st := &r.batches[it.batch]
+		st.dead = append(st.dead, spool.DeadLetter{Record: *it.rec, Reason: reason, Time: now})
+		r.resolve(it)
+	}
+	r.s.dead.Add(int64(len(chunk)))
+	r.s.m.itemsDone(0, 0, 0, len(chunk))
+	r.s.log.Warn("shipper: records with an empty document dead-lettered", "count", len(chunk))
 }
 
 // resolve settles one item and finishes its batch when it was the last.

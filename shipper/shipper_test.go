@@ -809,3 +809,25 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 	t.Fatalf("metric is neither counter nor gauge")
 	return 0
 }
+
+func TestEmptyDocumentIsDeadLetteredWithoutSending(t *testing.T) {
+	recs := makeRecords(5, "empty")
+	recs[2].Doc = nil
+	recs[3].Doc = []byte("  ")
+	f := newFakeES(t, "es8")
+	src := newMemSource(t, recs...)
+	s, _ := newTestShipper(t, f.URL(), src, nil)
+	sum := mustDrain(t, s)
+	if sum.DeadLettered != 2 || sum.Delivered != 3 {
+		t.Errorf("summary %+v, want 2 dead and 3 delivered", sum)
+	}
+	for _, d := range src.deadLetters() {
+		if !strings.Contains(d.Reason, "empty") {
+			t.Errorf("dead letter reason %q", d.Reason)
+		}
+	}
+	assertAllAckedOnce(t, src, recs)
+	if n := f.count(DefaultIndex); n != 3 {
+		t.Errorf("cluster holds %d documents, want 3", n)
+	}
+}
