@@ -158,6 +158,10 @@ func (st *store) createDataStream(name string, t *template) (*dataStream, error)
 		return nil, err
 	}
 	bi.dataStream, bi.hidden = name, true
+	if _, ok := bi.mapping.fields["@timestamp"]; !ok { // data streams map it as date
+		bi.mapping.fields["@timestamp"] = ftDate
+		bi.mapping.total++
+	}
 	ds.indices = []*index{bi}
 	st.dataStreams[name] = ds
 	return ds, nil
