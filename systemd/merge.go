@@ -241,10 +241,11 @@ func (m *merger) indexOf(s *source) int {
 // pred, assuming pred is monotone over the file. Unreadable entries take the
 // verdict of the nearest readable one after them (or before them).
 func searchFirst(j journal, from, n int, pred func(*journalfile.EntryMeta) bool) int {
+	hdr := j.Header()
 	lo, hi := from, n
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		ok, found := probe(j, mid, lo, hi, pred)
+		ok, found := probe(j, &hdr, mid, lo, hi, pred)
 		if !found {
 			// Nothing readable in [lo, hi): start at lo so nothing readable is skipped.
 			return lo
@@ -258,14 +259,21 @@ func searchFirst(j journal, from, n int, pred func(*journalfile.EntryMeta) bool)
 	return lo
 }
 
-func probe(j journal, mid, lo, hi int, pred func(*journalfile.EntryMeta) bool) (ok, found bool) {
+// probe evaluates pred at the first readable entry at or after mid (before
+// hi). An entry with an implausible seqnum counts as unreadable, so that a
+// damaged entry cannot steer the search past entries not yet taken.
+func probe(j journal, hdr *journalfile.Header, mid, lo, hi int, pred func(*journalfile.EntryMeta) bool) (ok, found bool) {
+	readable := func(i int) (journalfile.EntryMeta, bool) {
+		meta, err := j.EntryMeta(i)
+		return meta, err == nil && plausibleSeqnum(hdr, meta.Seqnum)
+	}
 	for i := mid; i < hi; i++ {
-		if meta, err := j.EntryMeta(i); err == nil {
+		if meta, ok := readable(i); ok {
 			return pred(&meta), true
 		}
 	}
 	for i := mid - 1; i >= lo; i-- {
-		if _, err := j.EntryMeta(i); err == nil {
+		if _, ok := readable(i); ok {
 			// [mid, hi) is unreadable: count it as satisfying pred, so that
 			// the search never moves past a readable entry because of it.
 			return true, true

@@ -102,3 +102,35 @@ func TestMergerDropsImplausibleSeqnums(t *testing.T) {
 		t.Fatalf("got %v with %d skipped, want [1 3] and 1 skipped", got, skipped)
 	}
 }
+
+func TestStartIndexIsNotMisledByADamagedSeqnum(t *testing.T) {
+	var seqnums []uint64
+	for s := uint64(1); s <= 100; s++ {
+		seqnums = append(seqnums, s)
+	}
+	tests := []struct {
+		name    string
+		damage  map[int]uint64 // entry index -> seqnum it claims
+		mark    uint64
+		wantIdx int
+	}{
+		{"an intact file starts after the mark", nil, 30, 30},
+		{"a zero seqnum after the mark is stepped over", map[int]uint64{49: 0}, 30, 30},
+		{"a huge seqnum before the mark is stepped over", map[int]uint64{24: 1 << 60}, 30, 30},
+		{"a file wholly shipped starts at its end", nil, 100, 100},
+		{"a mark below the file starts at its beginning", nil, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fakeFile("a.journal", 1, journalfile.StateArchived, seqnums...)
+			for i, s := range tt.damage {
+				f.entries[i].Seqnum = s
+			}
+			p := newPosition()
+			p.seqnums[f.hdr.SeqnumID] = seqMark{Seqnum: tt.mark}
+			if got := p.startIndex(f, len(f.entries)); got != tt.wantIdx {
+				t.Fatalf("startIndex = %d, want %d", got, tt.wantIdx)
+			}
+		})
+	}
+}
