@@ -89,6 +89,7 @@ type File struct {
 	walkErr error
 
 	dec                   decompressors
+	unz                   unzCache
 	names                 map[string]string // interned field names
 	items                 []uint64          // scratch: item offsets of the entry being decoded
 	spans                 []span            // scratch: where each field landed in Entry.buf
@@ -206,6 +207,7 @@ func (f *File) DropCache() {
 	f.r.big = nil
 	f.items, f.spans = nil, nil
 	f.dec.zbuf = nil
+	f.unz = unzCache{}
 	f.dec.close() // the zstd decoder is made again on first use
 }
 
@@ -629,6 +631,11 @@ func (f *File) appendData(dst []byte, off uint64) ([]byte, error) {
 	if comp == 0 {
 		dst = append(dst, payload...)
 	} else {
+		if v, ok := f.unz.get(off); ok {
+			// A repeated large value (the same stack trace logged again
+			// and again is one DATA object) is decompressed once.
+			return append(dst, v...), nil
+		}
 		dst, err = f.dec.decompress(dst, comp, payload)
 		if err != nil {
 			return dst[:start], f.corrupt(off, "decompressing DATA object: %v", err)
@@ -639,7 +646,44 @@ func (f *File) appendData(dst []byte, off uint64) ([]byte, error) {
 			return dst[:start], f.corrupt(off, "DATA object payload hash %016x does not match the stored %016x", h, stored)
 		}
 	}
+	if comp != 0 {
+		f.unz.put(off, dst[start:])
+	}
 	return dst, nil
+}
+
+// unzCache keeps the last few decompressed DATA payloads by offset: DATA
+// objects never change, so a hit is always right.
+type unzCache struct {
+	slots [4]struct {
+		off uint64
+		val []byte
+	}
+	next int
+	hits uint64 // for tests
+}
+
+// unzCacheMax is the largest payload kept.
+const unzCacheMax = 256 << 10
+
+func (c *unzCache) get(off uint64) ([]byte, bool) {
+	for i := range c.slots {
+		if c.slots[i].off == off && c.slots[i].val != nil {
+			c.hits++
+			return c.slots[i].val, true
+		}
+	}
+	return nil, false
+}
+
+func (c *unzCache) put(off uint64, v []byte) {
+	if len(v) > unzCacheMax {
+		return
+	}
+	s := &c.slots[c.next]
+	c.next = (c.next + 1) % len(c.slots)
+	s.off = off
+	s.val = append(s.val[:0], v...)
 }
 
 // offsetList holds the entry offsets: 32-bit while every offset fits, which

@@ -228,3 +228,31 @@ func TestTruncationToTheTailObjectUnderAReader(t *testing.T) {
 		t.Fatalf("after Refresh: export differs: %s", firstDiff(got, want))
 	}
 }
+
+func TestRepeatedCompressedValuesAreDecompressedOnce(t *testing.T) {
+	f := mustOpen(t, corpusPath("large-zstd.journal"))
+	first, _, _ := exportAll(t, f)
+	last := -1 // the last entry with a compressed field
+	for i := 0; i < f.NumEntries(); i++ {
+		for _, p := range dataOffsets(t, f, i) {
+			if hb, err := f.r.slice(p, objectHeaderSize); err == nil && hb[1]&objectCompressedMask != 0 {
+				last = i
+			}
+		}
+	}
+	if last < 0 {
+		t.Fatal("no compressed field in large-zstd.journal")
+	}
+	hits := f.unz.hits
+	e, err := f.EntryAt(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.unz.hits == hits {
+		t.Fatalf("re-reading entry %d did not hit the cache", last)
+	}
+	want := formatExport(parseExport(t, first)[last : last+1])
+	if got := AppendExport(nil, e); !bytes.Equal(got, want) {
+		t.Fatalf("cached value differs: %s", firstDiff(got, want))
+	}
+}
