@@ -21,6 +21,8 @@ const (
 	// of its file (a filesystem notification wakes it earlier).
 	minPoll = 10 * time.Millisecond
 	maxPoll = 250 * time.Millisecond
+	// maxBatchHint caps the preallocated records of a batch.
+	maxBatchHint = 4096
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
@@ -57,6 +59,7 @@ type reader struct {
 	cutSkip  int64
 
 	batch      []record.Record
+	batchHint  int // capacity for the next batch
 	batchBytes int64
 	batchLines int
 
@@ -320,6 +323,9 @@ func (r *reader) deliver(ln parser.Line) {
 		src.FileKey = fileKey(r.id, r.gen, r.fp)
 		r.dec = r.t.cfg.NewDecoder(src)
 	}
+	if r.batch == nil {
+		r.batch = make([]record.Record, 0, max(r.batchHint, 16))
+	}
 	n := len(r.batch)
 	r.batch = r.dec.Decode(r.batch, ln)
 	if ln.End <= r.replayUntil {
@@ -360,7 +366,10 @@ func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoi
 	}
 	r.t.m.read(r.batchBytes, r.batchLines)
 	r.committed = p
-	r.batch = make([]record.Record, 0, cap(r.batch))
+	// The next batch is allocated when it is needed: an idle file keeps no
+	// record slice.
+	r.batchHint = min(len(r.batch), maxBatchHint)
+	r.batch = nil
 	r.batchBytes, r.batchLines = 0, 0
 	r.mu.Lock()
 	r.commOff = p.Resume

@@ -72,6 +72,7 @@ type Tailer struct {
 	readers    map[fileID]*reader
 	byPath     map[string]*reader     // glob path and resolved path -> reader
 	retired    map[fileID]retiredFile // released files that still exist, keeping their checkpoint
+	failing    map[string]string      // path -> last failure logged (scanner goroutine only)
 	scans      int
 	seen       map[string]seenPath // glob path -> the file it led to at the last scan
 	firstStart bool                // no file checkpoint existed when Run started
@@ -202,6 +203,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 
 	tick := time.NewTicker(t.cfg.PollInterval)
 	defer tick.Stop()
+	var lastEventErr time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -221,7 +223,15 @@ func (t *Tailer) Run(ctx context.Context) error {
 		case ev := <-w.events():
 			t.handleEvent(ev)
 		case err := <-w.errors():
-			t.log.Warn("filesystem notifications failed; relying on polling", "error", err)
+			// An overflow drops events: rescan. Log at most once a minute.
+			if time.Since(lastEventErr) > time.Minute {
+				lastEventErr = time.Now()
+				t.log.Warn("filesystem notifications failed; rescanning and relying on polling", "error", err)
+			}
+			select {
+			case t.scanNow <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -279,7 +289,7 @@ func (t *Tailer) glob() map[fileID]found {
 			fi, err := os.Stat(p)
 			if err != nil {
 				if !errors.Is(err, os.ErrNotExist) {
-					t.log.Warn("stating file", "path", p, "error", err)
+					t.warnOnce(p, "stating file", err)
 				}
 				continue
 			}
@@ -335,9 +345,10 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 		}
 		r, err := t.open(id, f.path, f, true)
 		if err != nil {
-			t.log.Warn("opening file", "path", f.path, "error", err)
+			t.warnOnce(f.path, "opening file", err)
 			continue
 		}
+		delete(t.failing, f.path)
 		if r == nil {
 			continue
 		}
@@ -356,6 +367,20 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 	if t.scans++; t.scans%gcEvery == 0 {
 		t.gcRetired(ctx)
 	}
+}
+
+// warnOnce logs a failure about path once until it changes or the path
+// succeeds again (a failing file is retried at every scan).
+func (t *Tailer) warnOnce(path, what string, err error) {
+	msg := what + ": " + err.Error()
+	if t.failing[path] == msg {
+		return
+	}
+	if len(t.failing) > 10000 {
+		clear(t.failing)
+	}
+	t.failing[path] = msg
+	t.log.Warn(what+" failed; retrying at every scan", "path", path, "error", err)
 }
 
 // gcRetired deletes the checkpoints of retired files that are gone. It runs
@@ -439,7 +464,7 @@ func (t *Tailer) knownLocked(id fileID, path string) bool {
 }
 
 // sweepRotatedLocked opens the rotated siblings of f (0.log.<timestamp>,
-// x-json.log.1, ...) that were modified after since and that the tailer does
+// x-json.log.1, ...) that were modified at or after since and that the tailer does
 // not know (see knownLocked): generations of the file that were created and
 // rotated away between two scans, or while the tailer was down. They are
 // drained from their start.
@@ -460,7 +485,7 @@ func (t *Tailer) sweepRotatedLocked(f found, since time.Time, start func(*reader
 			continue
 		}
 		fi, err := e.Info()
-		if err != nil || !fi.ModTime().After(since) {
+		if err != nil || fi.ModTime().Before(since) {
 			continue
 		}
 		id, _, err := statOf(fi)
@@ -786,18 +811,27 @@ func (t *Tailer) release(r *reader, exists bool) {
 }
 
 // appendRetry appends until it succeeds or ctx is done, backing off between
-// failures: a failed append never moves a position, so retrying is safe.
+// failures: a failed append never moves a position, so retrying is safe. The
+// first failure is logged as a warning, repeats at debug level, and the
+// recovery again as a warning.
 func appendRetry(ctx context.Context, sink Sink, log *slog.Logger, recs []record.Record, cp record.Checkpoint) error {
 	backoff := 100 * time.Millisecond
-	for {
+	for failures := 0; ; failures++ {
 		err := sink.Append(ctx, recs, cp)
 		if err == nil {
+			if failures > 0 {
+				log.Warn("appending to the spool works again", "key", cp.Key, "failures", failures)
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		log.Warn("appending to the spool failed; retrying", "key", cp.Key, "records", len(recs), "retry_in", backoff, "error", err)
+		level := slog.LevelDebug
+		if failures == 0 {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "appending to the spool failed; retrying", "key", cp.Key, "records", len(recs), "retry_in", backoff, "error", err)
 		tm := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

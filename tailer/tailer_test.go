@@ -552,3 +552,52 @@ func TestNilMetricsAreSafe(t *testing.T) {
 		t.Error("LineCut of nil Metrics is not nil")
 	}
 }
+
+func TestGenerationsRotatedAwayWhileStoppedAreAllDrained(t *testing.T) {
+	e := newEnv(t)
+	_, target := e.podLog("web", "nginx")
+	mustWriteLines(t, target, seqLines("g", 0, 10)...)
+	tl := e.start()
+	waitUntilCount(t, e.sink, 10)
+	tl.stop(t)
+
+	// While we are down the file rotates twice: the middle generation is
+	// never seen at the glob path.
+	mustWriteLines(t, target, seqLines("g", 10, 20)...)
+	mustRename(t, target, target+".20240101-000001")
+	mustWriteLines(t, target, seqLines("g", 20, 30)...)
+	mustRename(t, target, target+".20240101-000002")
+	mustWriteLines(t, target, seqLines("g", 30, 40)...)
+
+	e.start()
+	waitUntilCount(t, e.sink, 40)
+	time.Sleep(100 * time.Millisecond) // let a wrong re-read show up
+	checkExactlyOnce(t, e.sink.messages(), "g", 40)
+	if n := e.sink.count(); n != 40 {
+		t.Errorf("%d records, want 40", n)
+	}
+}
+
+func TestTruncatedWhileStoppedStartsOverAndCounts(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(e.containers, "app.log")
+	lines := seqLines("t", 0, 10)
+	mustWriteLines(t, path, lines...)
+	tl := e.start()
+	waitUntilCount(t, e.sink, 10)
+	tl.stop(t)
+	// copytruncate while we are down: the first line stays the same (so
+	// the fingerprint matches) but the file is now shorter than our offset.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustWriteLines(t, path, lines[0])
+	e.start()
+	waitUntilCount(t, e.sink, 11)
+	if got := e.rotations("truncate"); got != 1 {
+		t.Errorf("truncate rotations = %v, want 1", got)
+	}
+	if got := e.sink.messages()[10]; got != lines[0] {
+		t.Errorf("record after the truncation = %q, want %q", got, lines[0])
+	}
+}
