@@ -50,7 +50,15 @@ func (f Flavor) String() string {
 
 // compat reports whether requests use the v7 client's compatibility mode
 // (compatible-with=7 media types), which Elasticsearch 8 understands.
-func (f Flavor) compat() bool { return f.Distribution == DistElasticsearch && f.Major >= 8 }
+// Elasticsearch 9 only accepts compatible-with=8, so it gets plain JSON
+// (which every version accepts for the APIs the shipper uses).
+func (f Flavor) compat() bool { return f.Distribution == DistElasticsearch && f.Major == 8 }
+
+// plainOnly reports whether compatibility media types must be stripped even
+// when the environment (ELASTIC_CLIENT_APIVERSIONING) asks for them.
+func (f Flavor) plainOnly() bool {
+	return f.Distribution != DistElasticsearch || f.Major >= 9
+}
 
 // buildHTTPTransport makes the one *http.Transport every module client of a
 // Shipper shares (so they share connections), with TLS as configured.

@@ -60,7 +60,8 @@
 // estransport) and retries it with backoff for as long as the cluster cannot
 // be reached; the spool keeps filling meanwhile. Elasticsearch is then driven
 // through the v7 client (elasticsearch.Client), in compatibility mode
-// (compatible-with=7 media types) when the major version is 8 or later.
+// (compatible-with=7 media types) when the major version is 8; version 9,
+// which only knows compatible-with=8, gets plain JSON.
 // OpenSearch is driven through estransport.Client directly, because the v7
 // client's product check refuses it (go-elasticsearch issue 782); any
 // compatibility media type (ELASTIC_CLIENT_APIVERSIONING=true in the

@@ -373,3 +373,24 @@ func FuzzAppendDocLine(f *testing.F) {
 		}
 	})
 }
+
+func TestFlavorCompatibility(t *testing.T) {
+	tests := []struct {
+		name         string
+		f            Flavor
+		compat, flat bool
+	}{
+		{"Elasticsearch 7 needs no compatibility mode", Flavor{DistElasticsearch, "7.17.25", 7}, false, false},
+		{"Elasticsearch 8 gets compatible-with=7", Flavor{DistElasticsearch, "8.15.3", 8}, true, false},
+		{"Elasticsearch 9 refuses compatible-with=7 and gets plain JSON", Flavor{DistElasticsearch, "9.1.0", 9}, false, true},
+		{"OpenSearch gets plain JSON", Flavor{DistOpenSearch, "2.17.1", 2}, false, true},
+		{"an unknown product gets plain JSON", Flavor{Distribution: DistUnknown}, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.f.compat() != tc.compat || tc.f.plainOnly() != tc.flat {
+				t.Errorf("compat %t plainOnly %t, want %t %t", tc.f.compat(), tc.f.plainOnly(), tc.compat, tc.flat)
+			}
+		})
+	}
+}

@@ -184,18 +184,20 @@ func TestFlavorsAgainstEstest(t *testing.T) {
 	tests := []struct {
 		name       string
 		flavor     estest.Flavor
+		version    string
 		wantDist   string
 		wantMajor  int
 		wantCompat bool
 	}{
-		{"Elasticsearch 8 is spoken to in compatibility mode", estest.Elasticsearch8, DistElasticsearch, 8, true},
-		{"Elasticsearch 7.17 gets plain media types", estest.Elasticsearch7, DistElasticsearch, 7, false},
-		{"OpenSearch 2 works without the product check", estest.OpenSearch2, DistOpenSearch, 2, false},
-		{"OpenSearch 1 works without the product check", estest.OpenSearch1, DistOpenSearch, 1, false},
+		{"Elasticsearch 8 is spoken to in compatibility mode", estest.Elasticsearch8, "", DistElasticsearch, 8, true},
+		{"Elasticsearch 9 gets plain media types (it refuses compatible-with=7)", estest.Elasticsearch8, "9.1.0", DistElasticsearch, 9, false},
+		{"Elasticsearch 7.17 gets plain media types", estest.Elasticsearch7, "", DistElasticsearch, 7, false},
+		{"OpenSearch 2 works without the product check", estest.OpenSearch2, "", DistOpenSearch, 2, false},
+		{"OpenSearch 1 works without the product check", estest.OpenSearch1, "", DistOpenSearch, 1, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newEstest(t, estest.Options{Flavor: tc.flavor})
+			srv := newEstest(t, estest.Options{Flavor: tc.flavor, Version: tc.version})
 			recs := makeRecords(30, tc.name)
 			src := newMemSource(t, recs...)
 			s, _ := estestShipper(t, srv, src, nil)

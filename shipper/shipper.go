@@ -244,14 +244,18 @@ func (s *Shipper) tryConnect(ctx context.Context) error {
 		return err
 	}
 	var api esapi.Transport
+	var rt http.RoundTripper = s.httpTr
+	if f.plainOnly() {
+		rt = plainMediaTypes{s.httpTr}
+	}
 	if f.Distribution == DistElasticsearch {
-		c, err := newESClient(s.mc, s.httpTr, f.compat())
+		c, err := newESClient(s.mc, rt, f.compat())
 		if err != nil {
 			return err
 		}
 		api = bodyAware{c}
 	} else {
-		raw, err := newRawTransport(s.mc, plainMediaTypes{s.httpTr})
+		raw, err := newRawTransport(s.mc, rt)
 		if err != nil {
 			return err
 		}
