@@ -479,7 +479,6 @@ func TestParseCursorRejectsWhatLocatesNothing(t *testing.T) {
 	}
 }
 
-
 func TestPlain8AgreesWithAByteCheck(t *testing.T) {
 	var b [8]byte
 	check := func() {
