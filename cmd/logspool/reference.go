@@ -2,9 +2,19 @@ package main
 
 import (
 	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
+
+	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/shipper"
+	"github.com/logspool/logspool/spool"
+	"github.com/logspool/logspool/systemd"
+	"github.com/logspool/logspool/tailer"
 )
 
 // configReference renders the flags of run and replay as the README's
@@ -48,5 +58,62 @@ func configReference() string {
 	}
 	b.WriteString("`logspool replay` takes `--config`, `--spool-dir`, `--node-name`, the `--es-*` flags and the `--log-*` flags, with the same meanings.\n\n")
 	b.WriteString("Secrets: `LOGSPOOL_ES_PASSWORD` and `LOGSPOOL_ES_API_KEY` (environment) or `--es-password-file` and `--es-api-key-file`; never a plain flag.\n")
+	return b.String()
+}
+
+// recorder is a prometheus.Registerer that only records what is registered,
+// so the metrics reference is generated from the components' own metrics.
+type recorder struct{ descs []*prometheus.Desc }
+
+func (r *recorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc, 256)
+	go func() { c.Describe(ch); close(ch) }()
+	for d := range ch {
+		r.descs = append(r.descs, d)
+	}
+	return nil
+}
+
+func (r *recorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = r.Register(c)
+	}
+}
+
+func (r *recorder) Unregister(prometheus.Collector) bool { return true }
+
+var descRE = regexp.MustCompile(`fqName: "([^"]+)", help: "((?:[^"\\]|\\.)*)", unit: "[^"]*", constLabels: \{[^}]*\}, variableLabels: \{([^}]*)\}`)
+
+// metricsReference renders every logspool_* metric the components register.
+func metricsReference() string {
+	r := &recorder{}
+	spool.NewMetrics(r)
+	parser.NewMetrics(r)
+	tailer.NewMetrics(r)
+	systemd.NewMetrics(r)
+	shipper.NewMetrics(r)
+	type row struct{ name, labels, help string }
+	var rows []row
+	seen := map[string]bool{}
+	for _, d := range r.descs {
+		m := descRE.FindStringSubmatch(d.String())
+		if m == nil || seen[m[1]] {
+			continue
+		}
+		seen[m[1]] = true
+		help, _ := strconv.Unquote(`"` + m[2] + `"`)
+		rows = append(rows, row{m[1], m[3], help})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].name < rows[j].name })
+	var b strings.Builder
+	b.WriteString("| metric | labels | meaning |\n|---|---|---|\n")
+	for _, r := range rows {
+		labels := " "
+		if r.labels != "" {
+			labels = "`" + r.labels + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.name, labels, strings.ReplaceAll(r.help, "|", "\\|"))
+	}
+	b.WriteString("\nPlus the Go runtime (`go_*`) and process (`process_*`) collectors.\n")
 	return b.String()
 }
