@@ -81,6 +81,7 @@ type Decoder struct {
 	arena   arena
 	idBuf   []byte // hash input of record.FileID up to the offset
 	idLen   int
+	spans   []span // see Pending
 	ts      tsCache
 	warned  bool
 }
@@ -304,6 +305,7 @@ func (d *Decoder) message(dst []record.Record, ln Line, f format, t *timestamp, 
 		d.countCut(len(msg))
 		if !partial {
 			p.active, p.skipping = false, false
+			d.completed(p, ln.Start)
 		}
 		return dst
 	}
@@ -316,6 +318,7 @@ func (d *Decoder) message(dst []record.Record, ln Line, f format, t *timestamp, 
 			d.cfg.Metrics.partialLine()
 		} else {
 			p.active = false
+			d.completed(p, ln.Start)
 		}
 		return dst
 	}
@@ -327,6 +330,7 @@ func (d *Decoder) message(dst []record.Record, ln Line, f format, t *timestamp, 
 	dst = d.emit(dst, p.start, &p.ts, p.stream, p.buf, p.extra, 0, p.format)
 	p.active = false
 	p.release()
+	d.completed(p, ln.Start)
 	return dst
 }
 
@@ -420,6 +424,14 @@ func (d *Decoder) malformed(dst []record.Record, ln Line, f format, r reason) []
 // offset of its first line. The tailer must not checkpoint past that offset
 // while a partial is pending: after a restart it re-reads from there.
 //
+// The offset is where a re-read reproduces exactly the records a continuous
+// read gives: the smallest start of the pending messages, moved back to the
+// start of any completed multi-line message that straddles it (stdout and
+// stderr partials interleave, so a stream's message can end after another
+// stream's pending message began; resuming in its middle would ship its tail
+// as a message of its own). Records between that offset and the end are then
+// emitted again with the same IDs, which Elasticsearch's op_type=create drops.
+//
 // A message that was cut at MaxLineBytes and already emitted stays pending
 // until its final line: a re-read from its start emits the same record (same
 // ID) again and skips the rest, instead of shipping the tail as a new message.
@@ -429,7 +441,47 @@ func (d *Decoder) Pending() (start int64, ok bool) {
 			start, ok = p.start, true
 		}
 	}
-	return start, ok
+	if !ok {
+		d.spans = d.spans[:0]
+		return 0, false
+	}
+	for moved := true; moved; {
+		moved = false
+		for _, sp := range d.spans {
+			if sp.start < start && start <= sp.last {
+				start, moved = sp.start, true
+			}
+		}
+	}
+	// The offset never decreases from one call to the next (new spans start
+	// at or after it), so spans wholly before it can never matter again.
+	d.spans = slices.DeleteFunc(d.spans, func(sp span) bool { return sp.last < start })
+	return start, true
+}
+
+// span is a completed multi-line message: the starts of its first and last
+// physical lines.
+type span struct{ start, last int64 }
+
+// maxSpans bounds d.spans between calls of Pending; past it, Pending prunes.
+const maxSpans = 256
+
+// completed records the span of a multi-line message that ends with the line
+// at last, when another stream has a message pending (else no resume offset
+// can fall inside it).
+func (d *Decoder) completed(p *pending, last int64) {
+	if p.start == last {
+		return
+	}
+	for i := range d.pend {
+		if o := &d.pend[i]; o != p && o.active {
+			d.spans = append(d.spans, span{p.start, last})
+			if len(d.spans) > maxSpans {
+				d.Pending()
+			}
+			return
+		}
+	}
 }
 
 // Flush emits a buffered partial message as a record flagged "partial" (for a
@@ -449,6 +501,7 @@ func (d *Decoder) Flush(dst []record.Record) []record.Record {
 	for _, i := range order {
 		dst = d.flushOne(dst, &d.pend[i])
 	}
+	d.spans = d.spans[:0]
 	return dst
 }
 

@@ -29,12 +29,19 @@
 // restart reproduces the same ID and Elasticsearch's op_type=create drops the
 // duplicate.
 //
-// Pending reports the smallest start offset of all pending messages; the
-// tailer must not checkpoint past it. Flush emits every pending partial,
-// flagged "partial", for a file released for good. A Decoder must see a
-// file's lines in order; after a restart the tailer re-reads from the stored
-// offset with a new Decoder, which reproduces the same records (same IDs and
-// documents, except @timestamp of malformed lines, which is the reading time).
+// Pending reports the offset a re-read must start from while messages are
+// pending: the smallest start of the pending messages, moved back to the
+// start of any completed multi-line message of another stream that straddles
+// it (resuming in the middle of such a message would ship its tail as a
+// message of its own). The tailer must not checkpoint past it. Flush emits
+// every pending partial, flagged "partial", for a file released for good.
+// A Decoder must see a file's lines in order; after a restart the tailer
+// re-reads from the stored offset with a new Decoder, which reproduces the
+// records of a continuous read: the same IDs, and the same documents except
+// for malformed lines (their @timestamp is the reading time, and a line of
+// neither format is reported against the format seen first in the read).
+// Records re-emitted that way are duplicates by ID, which Elasticsearch's
+// op_type=create turns into 409s.
 //
 // At most 8 streams can have a message pending (runtimes write two; the
 // bound only matters for hostile docker files); a ninth flushes the oldest

@@ -77,6 +77,9 @@ func fuzzDecode(f *testing.F, lead string) {
 		if max == 0 && truncMask == 0 {
 			checkJoins(t, in, recs)
 		}
+		if len(in) <= 16 {
+			checkResumes(t, cfg, in)
+		}
 	})
 }
 
