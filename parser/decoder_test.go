@@ -2,6 +2,7 @@ package parser
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -675,8 +676,9 @@ func TestConfigValidate(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Validate() = %v, want an error naming %s", err, tt.wantErr)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.wantErr || !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate() = %v, want a ConfigError naming %s", err, tt.wantErr)
 			}
 		})
 	}

@@ -20,6 +20,19 @@ const DefaultMaxLineBytes = 1 << 20
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
 var ErrInvalidConfig = errors.New("parser: invalid config")
 
+// ConfigError is the error Config.Validate returns: the bad field and why.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%v: %s %s", ErrInvalidConfig, e.Field, e.Reason)
+}
+
+// Unwrap returns ErrInvalidConfig.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
 // Config configures decoders. Zero values mean the documented defaults.
 type Config struct {
 	// NodeName is written to host.name and mixed into record IDs.
@@ -45,10 +58,10 @@ type Config struct {
 // Validate reports the first invalid field of c.
 func (c Config) Validate() error {
 	if c.MaxLineBytes < 0 {
-		return fmt.Errorf("%w: MaxLineBytes is %d, must be >= 0 (0 means %d)", ErrInvalidConfig, c.MaxLineBytes, DefaultMaxLineBytes)
+		return &ConfigError{"MaxLineBytes", fmt.Sprintf("is %d, must be >= 0 (0 means %d)", c.MaxLineBytes, DefaultMaxLineBytes)}
 	}
 	if !utf8.ValidString(c.NodeName) {
-		return fmt.Errorf("%w: NodeName %q is not valid UTF-8", ErrInvalidConfig, c.NodeName)
+		return &ConfigError{"NodeName", fmt.Sprintf("%q is not valid UTF-8", c.NodeName)}
 	}
 	return nil
 }
