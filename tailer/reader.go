@@ -65,6 +65,8 @@ type reader struct {
 
 	lastData    time.Time
 	lastFPCheck time.Time
+	lastCutLog  time.Time
+	cuts        int
 	lastSize    int64
 	readErrs    int
 
@@ -223,7 +225,10 @@ func (r *reader) read() (int, error) {
 			// which process keeps enough (it cuts at cutLimit).
 			nb := make([]byte, min(2*len(r.buf), r.cutLimit+readSize))
 			copy(nb, r.buf[:r.hi])
-			r.putBuf()
+			if len(r.buf) == readSize {
+				b := r.buf
+				bufPool.Put(&b)
+			}
 			r.buf = nb
 		}
 	}
@@ -268,9 +273,7 @@ func (r *reader) process(ctx context.Context) error {
 			r.cutSkip += int64(i)
 			end := r.bufOff + int64(r.lo+i+1)
 			r.lo += i + 1
-			r.t.m.lostBytes(LostLineCut, r.cutSkip)
-			r.t.log.Warn("cut over-long line", "path", r.path, "offset", r.cutStart,
-				"line_bytes", end-r.cutStart-1, "kept_bytes", len(r.cutHead), "lost_bytes", r.cutSkip)
+			r.lineCut(r.cutStart, end, r.cutSkip)
 			r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: end, Truncated: true})
 			r.cutting, r.cutHead, r.cutSkip = false, nil, 0
 		} else if i < 0 {
@@ -288,9 +291,7 @@ func (r *reader) process(ctx context.Context) error {
 			// restart produces the same record.
 			start := r.bufOff + int64(r.lo)
 			r.lo += i + 1
-			r.t.m.lostBytes(LostLineCut, int64(i-r.cutLimit))
-			r.t.log.Warn("cut over-long line", "path", r.path, "offset", start,
-				"line_bytes", i, "kept_bytes", r.cutLimit, "lost_bytes", i-r.cutLimit)
+			r.lineCut(start, start+int64(i)+1, int64(i-r.cutLimit))
 			r.deliver(parser.Line{Bytes: data[:r.cutLimit], Start: start, End: start + int64(i) + 1, Truncated: true})
 		} else {
 			start := r.bufOff + int64(r.lo)
@@ -304,6 +305,22 @@ func (r *reader) process(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// lineCut counts and logs the cut of the line [start, end) that lost lost
+// bytes, unless the line is re-read after a restart (counted before).
+func (r *reader) lineCut(start, end, lost int64) {
+	if end <= r.replayUntil {
+		return
+	}
+	r.t.m.lostBytes(LostLineCut, lost)
+	r.cuts++
+	if time.Since(r.lastCutLog) < time.Minute {
+		return // logged at most once a minute per file; the metric counts all
+	}
+	r.lastCutLog = time.Now()
+	r.t.log.Warn("cut over-long line", "path", r.src.Path, "offset", start,
+		"line_bytes", end-start-1, "kept_bytes", end-start-1-lost, "lost_bytes", lost, "cut_lines_so_far", r.cuts)
 }
 
 // deliver decodes one line into the batch.
@@ -473,7 +490,7 @@ func (r *reader) release(ctx context.Context, exists bool) error {
 func (r *reader) drainTail(end int64) error {
 	if r.cutting {
 		r.cutSkip += end - r.readPos
-		r.t.m.lostBytes(LostLineCut, r.cutSkip)
+		r.lineCut(r.cutStart, end+1, r.cutSkip)
 		r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: end, Truncated: true})
 		r.cutting, r.cutHead, r.cutSkip = false, nil, 0
 		return nil
@@ -486,7 +503,7 @@ func (r *reader) drainTail(end int64) error {
 		return err
 	}
 	if truncated {
-		r.t.m.lostBytes(LostLineCut, n-int64(got))
+		r.lineCut(r.consumed, end+1, n-int64(got))
 	}
 	r.deliver(parser.Line{Bytes: buf[:got], Start: r.consumed, End: end, Truncated: truncated})
 	return nil
