@@ -5,6 +5,7 @@
 //	estest -addr 127.0.0.1:9200 -admin-addr 127.0.0.1:9201 -flavor es7
 //	curl -XPOST localhost:9201/faults -d '{"kind":"status","status":429,"count":3}'
 //	curl 'localhost:9201/count?index=logs-*'
+//	estest -fault '{"kind":"reset-after-store","fraction":0.05}' -fault '{"kind":"item-status","fraction":0.02}'
 //
 // On start it prints one JSON line to stdout: {"url":...,"admin":...,
 // "ca":...,"client_cert":...,"client_key":...}. SIGINT or SIGTERM stops it.
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,7 +51,25 @@ func run(args []string) error {
 	noBuiltin := fs.Bool("no-builtin-templates", false, "do not install the logs/metrics/synthetics templates")
 	seed := fs.Int64("seed", 1, "seed of fractional faults")
 	debug := fs.Bool("debug", false, "log every request")
+	var faults []estest.Fault
+	fs.Func("fault", `inject a fault at start, as admin API JSON, e.g. '{"kind":"status","status":429,"fraction":0.1}' (repeatable)`, func(v string) error {
+		var spec estest.FaultSpec
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&spec); err != nil {
+			return fmt.Errorf("decoding fault %q: %w", v, err)
+		}
+		f, err := spec.Fault()
+		if err != nil {
+			return err
+		}
+		faults = append(faults, f)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	f, err := estest.ParseFlavor(*flavor)
@@ -82,6 +102,9 @@ func run(args []string) error {
 		return err
 	}
 	defer s.Close()
+	for _, f := range faults {
+		s.InjectFault(f)
+	}
 	out["url"] = s.URL()
 
 	var admin *http.Server
