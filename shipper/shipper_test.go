@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
+	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -829,5 +831,109 @@ func TestEmptyDocumentIsDeadLetteredWithoutSending(t *testing.T) {
 	assertAllAckedOnce(t, src, recs)
 	if n := f.count(DefaultIndex); n != 3 {
 		t.Errorf("cluster holds %d documents, want 3", n)
+	}
+}
+
+// flakySource fails Lease and TryLease with err for the first n calls.
+type flakySource struct {
+	*memSource
+	n   atomic.Int32
+	err error
+}
+
+func (f *flakySource) Lease(ctx context.Context, maxBytes int) (Batch, error) {
+	if f.n.Add(-1) >= 0 {
+		return nil, f.err
+	}
+	return f.memSource.Lease(ctx, maxBytes)
+}
+
+func (f *flakySource) TryLease(maxBytes int) (Batch, error) {
+	if f.n.Add(-1) >= 0 {
+		return nil, f.err
+	}
+	return f.memSource.TryLease(maxBytes)
+}
+
+func TestSourceErrors(t *testing.T) {
+	errIO := errors.New("reading segment: input/output error")
+	t.Run("a transient lease error is retried by Run", func(t *testing.T) {
+		f := newFakeES(t, "es8")
+		recs := makeRecords(10, "flaky")
+		src := &flakySource{memSource: newMemSource(t, recs...), err: errIO}
+		src.n.Store(2)
+		s, clk := newTestShipper(t, f.URL(), src, nil)
+		stop := startRun(t, s)
+		waitUntil(t, 10*time.Second, "every record is acked", func() bool { _, _, a := src.state(); return a == 10 })
+		stop()
+		if len(clk.slept()) < 2 {
+			t.Errorf("sleeps %v: want a backoff per lease error", clk.slept())
+		}
+	})
+	t.Run("a closed spool ends Run with an error", func(t *testing.T) {
+		f := newFakeES(t, "es8")
+		src := &flakySource{memSource: newMemSource(t), err: fmt.Errorf("leasing: %w", spool.ErrClosed)}
+		src.n.Store(1)
+		s, _ := newTestShipper(t, f.URL(), src, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Run(ctx); !errors.Is(err, spool.ErrClosed) {
+			t.Errorf("Run returned %v, want an error wrapping spool.ErrClosed", err)
+		}
+	})
+	t.Run("a lease error ends Drain with the error", func(t *testing.T) {
+		f := newFakeES(t, "es8")
+		src := &flakySource{memSource: newMemSource(t, makeRecords(3, "flaky-drain")...), err: errIO}
+		src.n.Store(1)
+		s, _ := newTestShipper(t, f.URL(), src, nil)
+		if _, err := s.Drain(context.Background(), nil); !errors.Is(err, errIO) {
+			t.Errorf("Drain returned %v, want the lease error", err)
+		}
+	})
+	t.Run("a second Run while one is running is refused", func(t *testing.T) {
+		f := newFakeES(t, "es8")
+		src := newMemSource(t)
+		s, _ := newTestShipper(t, f.URL(), src, nil)
+		startRun(t, s)
+		waitUntil(t, 10*time.Second, "the shipper is connected", func() bool { return s.Health().Reachable })
+		if err := s.Run(context.Background()); !errors.Is(err, ErrRunning) {
+			t.Errorf("second Run returned %v, want ErrRunning", err)
+		}
+		if _, err := s.Drain(context.Background(), nil); !errors.Is(err, ErrRunning) {
+			t.Errorf("Drain during Run returned %v, want ErrRunning", err)
+		}
+	})
+	t.Run("a failing ack is logged and the rest goes on", func(t *testing.T) {
+		f := newFakeES(t, "es8")
+		recs := makeRecords(10, "ackfail")
+		src := newMemSource(t, recs...)
+		src.doneErr = errIO
+		s, _ := newTestShipper(t, f.URL(), src, nil)
+		sum := mustDrain(t, s)
+		if sum.Delivered != 10 {
+			t.Errorf("summary %+v", sum)
+		}
+	})
+}
+
+func TestNewRefusesBadInput(t *testing.T) {
+	if _, err := New(Config{}, newMemSource(t)); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("empty config: %v", err)
+	}
+	if _, err := New(Config{URLs: []string{"http://x:9200"}}, nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("nil source: %v", err)
+	}
+	if _, err := New(Config{URLs: []string{"http://x:9200"}, CAFile: "/nonexistent/ca.pem"}, newMemSource(t)); err == nil || !strings.Contains(err.Error(), "CA file") {
+		t.Errorf("missing CA file: %v", err)
+	}
+	bad := t.TempDir() + "/ca.pem"
+	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{URLs: []string{"http://x:9200"}, CAFile: bad}, newMemSource(t)); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("bad CA file: %v", err)
+	}
+	if _, err := New(Config{URLs: []string{"http://x:9200"}, CertFile: bad, KeyFile: bad}, newMemSource(t)); err == nil || !strings.Contains(err.Error(), "client certificate") {
+		t.Errorf("bad client certificate: %v", err)
 	}
 }
