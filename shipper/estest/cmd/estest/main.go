@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,13 +31,16 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "estest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves until ctx ends, printing the JSON line of addresses to out.
+func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("estest", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9200", "listen address of the Elasticsearch API")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9201", "listen address of the admin API (empty: none)")
@@ -85,7 +89,7 @@ func run(args []string) error {
 		Flavor: f, Version: *version, Username: *user, Password: *password, APIKey: *apiKey,
 		RequireClientCert: *mtls, Discard: *discard, NoBuiltinTemplates: *noBuiltin, Seed: *seed, Logger: logger,
 	}
-	out := map[string]string{}
+	addrs := map[string]string{}
 	if *tlsDir != "" {
 		certs, err := estest.GenerateCerts(*tlsDir)
 		if err != nil {
@@ -94,8 +98,8 @@ func run(args []string) error {
 		if opts.TLS, err = certs.ServerTLSConfig(*mtls); err != nil {
 			return err
 		}
-		out["ca"], out["client_cert"], out["client_key"] = certs.CAFile, certs.ClientCert, certs.ClientKey
-		out["ca_fingerprint"] = certs.CAFingerprint
+		addrs["ca"], addrs["client_cert"], addrs["client_key"] = certs.CAFile, certs.ClientCert, certs.ClientKey
+		addrs["ca_fingerprint"] = certs.CAFingerprint
 	}
 	s, err := estest.StartOn(opts, *addr)
 	if err != nil {
@@ -105,7 +109,7 @@ func run(args []string) error {
 	for _, f := range faults {
 		s.InjectFault(f)
 	}
-	out["url"] = s.URL()
+	addrs["url"] = s.URL()
 
 	var admin *http.Server
 	adminDone := make(chan error, 1)
@@ -116,13 +120,13 @@ func run(args []string) error {
 		}
 		admin = &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { adminDone <- admin.Serve(ln) }()
-		out["admin"] = "http://" + ln.Addr().String()
+		addrs["admin"] = "http://" + ln.Addr().String()
 	}
-	line, _ := json.Marshal(out)
-	fmt.Println(string(line))
+	line, _ := json.Marshal(addrs)
+	if _, err := fmt.Fprintln(out, string(line)); err != nil {
+		return fmt.Errorf("printing addresses: %w", err)
+	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	select {
 	case <-ctx.Done():
 	case err := <-adminDone:
