@@ -390,7 +390,7 @@ func (d *Decoder) pendingFor(stream []byte, dst *[]record.Record) *pending {
 
 // keepBuffer is the largest buffer a decoder keeps between messages, so that
 // one huge message does not pin its memory for the life of the file.
-const keepBuffer = 16 << 10
+const keepBuffer = 32 << 10
 
 func (p *pending) release() {
 	if cap(p.buf) > keepBuffer {

@@ -113,7 +113,7 @@
 //
 // A decoder holds its current chunk, one pending buffer per stream with a
 // message pending (at most MaxLineBytes each, at most 8 streams) and a
-// scratch buffer; buffers that grew past 16 KiB are dropped once their
+// scratch buffer; buffers that grew past 32 KiB are dropped once their
 // message is done, so a quiet file's decoder holds a few KiB.
 //
 // # Speed
