@@ -14,7 +14,12 @@
 //	defer s.Close()
 //	// point the client at s.URL()
 //	id := s.InjectFault(estest.Fault{Kind: estest.FaultStatus, Status: 429, Count: 2})
-//	... s.Count("logs-app-default"), s.Docs("idx"), s.DuplicateCreates(), s.Requests() ...
+//	n, err := s.WaitForCount(ctx, "logs-app-default", 1000)
+//	... s.Count("logs-*"), s.Docs("idx"), s.Has("idx", id), s.DuplicateCreates(),
+//	    s.Stats(), s.Requests(), s.Fired(id) ...
+//
+// Index arguments of the inspection methods are index expressions: a name,
+// a data stream (its backing indices), comma-separated lists and wildcards.
 //
 // # Faithful
 //
