@@ -23,10 +23,10 @@ import (
 
 // Badger tuning; see doc.go ("Space reclamation", "Memory").
 const (
-	memTableSize     = 8 << 20
+	memTableSize     = 4 << 20
 	maxBatchSize     = 15 * memTableSize / 100 // Badger's per-transaction limit
 	valueThreshold   = 4 << 10                 // values this big go to the value log
-	valueLogFileSize = 16 << 20
+	valueLogFileSize = 8 << 20
 
 	// inlineBudget is what one transaction may carry inline (below
 	// valueThreshold), leaving room for keys and Badger's own entries.
@@ -42,12 +42,12 @@ const (
 	diskInterval = 10 * time.Second
 	// maintEvery is the volume of acked bytes after which maintenance runs
 	// without waiting for its tick.
-	maintEvery = 32 << 20
+	maintEvery = 16 << 20
 	// gcBudget bounds one RunGC.
 	gcBudget = 10 * time.Second
 	// compactMinGarbage is the LSM garbage below which maintenance does not
 	// bother to compact.
-	compactMinGarbage = 16 << 20
+	compactMinGarbage = 8 << 20
 )
 
 // OpenError reports a spool directory that cannot be opened: unreadable,
@@ -98,11 +98,12 @@ type Spool struct {
 	diskAt   time.Time
 	diskSize int64
 
-	closeCh chan struct{}
-	maintCh chan struct{} // asks background to run maintenance now
-	acked   atomic.Int64  // bytes acked since maintenance last ran
-	dirty   atomic.Bool
-	wg      sync.WaitGroup
+	closeCh  chan struct{}
+	maintCh  chan struct{} // asks background to run maintenance now
+	acked    atomic.Int64  // bytes acked since maintenance last compacted
+	appended atomic.Int64  // bytes appended since maintenance last trimmed
+	dirty    atomic.Bool
+	wg       sync.WaitGroup
 }
 
 // Open opens (creating if needed) the spool in cfg.Dir. It fails with an error
@@ -373,9 +374,11 @@ func (s *Spool) background() {
 			s.RunGC()
 		case <-s.maintCh:
 			s.maybeCompact()
+			s.trim()
 		case <-diskT.C:
 			s.metrics.disk(s.diskBytes())
 			s.maybeCompact()
+			s.trim()
 		}
 	}
 }
@@ -398,6 +401,16 @@ func (s *Spool) RunGC() {
 			}
 			return
 		}
+	}
+}
+
+// trim releases the process's hold on the pages of Badger's mapped files.
+func (s *Spool) trim() {
+	s.appended.Store(0)
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	if !s.isClosed() {
+		trimMappings(s.cfg.Dir)
 	}
 }
 

@@ -138,6 +138,9 @@ func (s *Spool) Append(ctx context.Context, recs []record.Record, cps ...record.
 	s.mu.Unlock()
 	s.dirty.Store(true)
 	s.metrics.appended(len(recs), int(nbytes))
+	if s.appended.Add(nbytes) >= maintEvery {
+		s.askMaintenance()
+	}
 	return nil
 }
 
@@ -548,10 +551,7 @@ func (l *Lease) finish(dead []DeadLetter, records int64) error {
 	s.dirty.Store(true)
 	s.metrics.acked(int(records), len(dead))
 	if s.acked.Add(l.bytes) >= maintEvery {
-		select {
-		case s.maintCh <- struct{}{}:
-		default:
-		}
+		s.askMaintenance()
 	}
 	l.buf, l.Records = nil, nil
 	return nil
@@ -728,4 +728,13 @@ func (s *Spool) view(fn func(txn *badger.Txn) error) error {
 		return ErrClosed
 	}
 	return s.db.View(fn)
+}
+
+// askMaintenance wakes the background goroutine's maintenance unless it is
+// already asked.
+func (s *Spool) askMaintenance() {
+	select {
+	case s.maintCh <- struct{}{}:
+	default:
+	}
 }

@@ -3,6 +3,7 @@ package spool
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -32,7 +33,7 @@ func TestDiskSpaceIsReclaimed(t *testing.T) {
 			empty := dirSize(dir)
 			start := time.Now()
 			var n uint64
-			var written, peak int64
+			var written, peak, peakAnon, peakFile int64
 			recs := makeRecords(0, tt.batch, tt.docSize)
 			for written < total {
 				for i := range recs {
@@ -46,6 +47,10 @@ func TestDiskSpaceIsReclaimed(t *testing.T) {
 				}
 				if d := dirSize(dir); d > peak {
 					peak = d
+				}
+				if os.Getenv("DEBUG_RSS") != "" {
+					a, f := rssParts()
+					peakAnon, peakFile = max(peakAnon, a), max(peakFile, f)
 				}
 			}
 			for {
@@ -63,8 +68,11 @@ func TestDiskSpaceIsReclaimed(t *testing.T) {
 			waitUntil(t, 60*time.Second, fmt.Sprintf("the directory shrinks to %d bytes (empty %d)", limit, empty), func() bool {
 				return dirSize(dir) <= limit
 			})
-			t.Logf("%d MiB through in %s; empty %.1f MiB, peak %.1f MiB, after %.1f MiB",
-				written>>20, elapsed.Round(time.Millisecond), mib(empty), mib(peak), mib(dirSize(dir)))
+			t.Logf("%d MiB through in %s; empty %.1f MiB, peak %.1f MiB, after %.1f MiB; process peak RSS %s",
+				written>>20, elapsed.Round(time.Millisecond), mib(empty), mib(peak), mib(dirSize(dir)), peakRSS())
+			if os.Getenv("DEBUG_RSS") != "" {
+				t.Logf("peak anon %d kB, peak file %d kB", peakAnon, peakFile)
+			}
 			mustClose(t, s)
 			t.Logf("after close %.1f MiB", mib(dirSize(dir)))
 		})
@@ -72,3 +80,31 @@ func TestDiskSpaceIsReclaimed(t *testing.T) {
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// peakRSS is the VmHWM line of /proc/self/status (peak resident set size).
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func rssParts() (anon, file int64) {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		var v int64
+		if _, err := fmt.Sscanf(line, "RssAnon: %d kB", &v); err == nil {
+			anon = v
+		}
+		if _, err := fmt.Sscanf(line, "RssFile: %d kB", &v); err == nil {
+			file = v
+		}
+	}
+	return anon, file
+}
