@@ -366,15 +366,15 @@ func (d *Decoder) pendingFor(stream []byte, dst *[]record.Record) *pending {
 			return &d.pend[i]
 		}
 	}
+	if len(d.pend) < maxStreams {
+		d.pend = append(d.pend, pending{stream: bytes.Clone(stream)})
+		return &d.pend[len(d.pend)-1]
+	}
 	for i := range d.pend {
 		if !d.pend[i].active {
 			d.pend[i].stream = append(d.pend[i].stream[:0], stream...)
 			return &d.pend[i]
 		}
-	}
-	if len(d.pend) < maxStreams {
-		d.pend = append(d.pend, pending{stream: bytes.Clone(stream)})
-		return &d.pend[len(d.pend)-1]
 	}
 	oldest := 0
 	for i := range d.pend {
