@@ -116,6 +116,19 @@
 // scratch buffer; buffers that grew past 32 KiB are dropped once their
 // message is done, so a quiet file's decoder holds a few KiB.
 //
+// # Metrics
+//
+// NewMetrics registers (names fixed; listed in the README):
+//
+//	logspool_parser_lines_total{format="docker|cri"}
+//	logspool_parser_records_total
+//	logspool_parser_malformed_lines_total{reason="invalid_json|malformed_cri|invalid_timestamp|invalid_utf8"}
+//	logspool_parser_truncated_messages_total
+//	logspool_parser_partial_lines_total
+//
+// Bytes cut from messages go to Config.CutBytes, the tailer's
+// logspool_input_lost_bytes_total{reason="line_cut"}.
+//
 // # Speed
 //
 // The common docker object and CRI lines are decoded by hand (JSON strings
