@@ -107,6 +107,9 @@ func (s *Server) parseBulk(body []byte, defaultIndex string, allowType bool) ([]
 		if op.index == "" {
 			validation = append(validation, "index is missing")
 		}
+		if len(op.id) > 512 {
+			validation = append(validation, "id ["+op.id+"] is too long, must be no longer than 512 bytes but was: "+itoa(len(op.id)))
+		}
 		ops = append(ops, op)
 	}
 	if len(ops) == 0 {

@@ -348,6 +348,7 @@ func TestBulkRequestLevelErrors(t *testing.T) {
 		{name: "a body without Content-Type is not acceptable", path: "/_bulk", body: createLines("a", "1"), hdr: []string{"Content-Type:"}, status: 406},
 		{name: "a compatible Content-Type with a plain Accept is refused", path: "/_bulk", body: createLines("a", "1"), hdr: []string{"Content-Type: application/vnd.elasticsearch+x-ndjson;compatible-with=7", "Accept: application/json"}, status: 400, wantType: "media_type_header_exception"},
 		{name: "_type is accepted in compatibility mode", path: "/_bulk", body: `{"create":{"_index":"a","_type":"_doc","_id":"t"}}` + "\n{}\n", hdr: []string{"Content-Type: application/vnd.elasticsearch+x-ndjson;compatible-with=7", "Accept: application/vnd.elasticsearch+json;compatible-with=7"}, status: 200},
+		{name: "an id over 512 bytes is a validation failure", path: "/_bulk", body: `{"create":{"_index":"a","_id":"` + strings.Repeat("x", 513) + `"}}` + "\n{}\n", status: 400, wantType: "action_request_validation_exception"},
 		{name: "the index in the path is the default", path: "/a/_bulk", body: `{"create":{"_id":"1"}}` + "\n{}\n", status: 200},
 	}
 	s := startServer(t, Options{})
