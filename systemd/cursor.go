@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/logspool/logspool/spool/record"
 	"github.com/logspool/logspool/systemd/journalfile"
 )
 
@@ -200,4 +201,31 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// RecordID is the ID of the record of entry m on node: record.JournalID of
+// the entry's cursor without its seqnum_id ("i=…;b=…;m=…;t=…;x=…"). That
+// part of the cursor is the same in every copy of an entry, including the
+// copy journald makes when it flushes /run/log/journal into
+// /var/log/journal (the copy gets a new seqnum_id and keeps the seqnum,
+// boot, timestamps and xor hash), so a copy read again gets the same ID and
+// Elasticsearch's op_type=create keeps one. Two different entries never
+// share it: seqnum, boot, both timestamps and the content hash would all
+// have to be equal.
+func RecordID(node string, m *journalfile.EntryMeta) record.ID {
+	var buf [128]byte
+	return record.JournalID(node, string(appendIdentity(buf[:0], m)))
+}
+
+func appendIdentity(dst []byte, m *journalfile.EntryMeta) []byte {
+	dst = append(dst, "i="...)
+	dst = strconv.AppendUint(dst, m.Seqnum, 16)
+	dst = append(dst, ";b="...)
+	dst = hex.AppendEncode(dst, m.BootID[:])
+	dst = append(dst, ";m="...)
+	dst = strconv.AppendUint(dst, m.Monotonic, 16)
+	dst = append(dst, ";t="...)
+	dst = strconv.AppendUint(dst, m.Realtime, 16)
+	dst = append(dst, ";x="...)
+	return strconv.AppendUint(dst, m.XorHash, 16)
 }

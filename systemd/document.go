@@ -172,11 +172,11 @@ func NewEncoder(nodeName string, maxFieldBytes int) *Encoder {
 	return e
 }
 
-// Record encodes ent as a record: ID from the node name and the entry's
-// cursor, Time and Doc from the document.
+// Record encodes ent as a record: ID from RecordID, Time and Doc from the
+// document.
 func (e *Encoder) Record(ent *journalfile.Entry) record.Record {
 	doc, ts := e.Encode(nil, ent)
-	return record.Record{ID: record.JournalID(e.node, string(e.cursor)), Time: ts, Doc: doc}
+	return record.Record{ID: RecordID(e.node, &ent.EntryMeta), Time: ts, Doc: doc}
 }
 
 // Encode appends the document of ent to dst and returns it with the

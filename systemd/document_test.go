@@ -334,14 +334,35 @@ func TestEncoderCases(t *testing.T) {
 	}
 }
 
-func TestEncoderRecordIDIsTheJournalIDOfTheCursor(t *testing.T) {
+func TestRecordIDIsTheSameForEveryCopyOfAnEntry(t *testing.T) {
 	e := entryWith("MESSAGE=x")
 	rec := NewEncoder("node-1", 0).Record(e)
-	if want := record.JournalID("node-1", e.Cursor()); rec.ID != want {
+	if want := record.JournalID("node-1", "i=5;b=00000000000000000000000000000002;m=2a;t=6256d03780240;x=abc"); rec.ID != want {
 		t.Fatalf("ID %s, want %s", rec.ID, want)
 	}
 	if rec.Time != int64(e.Realtime)*1000 {
 		t.Fatalf("Time %d", rec.Time)
+	}
+	flushed := e.EntryMeta
+	flushed.SeqnumID[0] = 0xff // journald's flush to /var gives the copy a new seqnum_id
+	if RecordID("node-1", &flushed) != rec.ID {
+		t.Error("a flushed copy got another ID")
+	}
+	for name, change := range map[string]func(m *journalfile.EntryMeta){
+		"seqnum":    func(m *journalfile.EntryMeta) { m.Seqnum++ },
+		"boot":      func(m *journalfile.EntryMeta) { m.BootID[0]++ },
+		"monotonic": func(m *journalfile.EntryMeta) { m.Monotonic++ },
+		"realtime":  func(m *journalfile.EntryMeta) { m.Realtime++ },
+		"content":   func(m *journalfile.EntryMeta) { m.XorHash++ },
+	} {
+		other := e.EntryMeta
+		change(&other)
+		if RecordID("node-1", &other) == rec.ID {
+			t.Errorf("an entry with another %s got the same ID", name)
+		}
+	}
+	if RecordID("node-2", &e.EntryMeta) == rec.ID {
+		t.Error("another node got the same ID")
 	}
 }
 

@@ -364,7 +364,7 @@ func (in *Input) addRecord() {
 	in.arena, ts = in.enc.Encode(in.arena, &in.ent)
 	doc := in.arena[start:len(in.arena):len(in.arena)]
 	in.batch = append(in.batch, record.Record{
-		ID:   record.JournalID(in.cfg.NodeName, string(in.enc.LastCursor())),
+		ID:   RecordID(in.cfg.NodeName, &in.ent.EntryMeta),
 		Time: ts,
 		Doc:  doc,
 	})
