@@ -121,11 +121,13 @@ func BenchmarkParseBulkResponse(b *testing.B) {
 	body := bulkResponseBody(st, types)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	start := cpuTime()
 	for b.Loop() {
 		if _, err := parseBulkResponse(body, n); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, start, len(body))
 }
 
 // BenchmarkShipFake measures end-to-end shipping (lease, encode, gzip,
