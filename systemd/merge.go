@@ -100,7 +100,8 @@ type merger struct {
 	sources []*source
 	floor   map[journalfile.ID128]uint64
 	onErr   entryError
-	dups    uint64 // entries skipped as copies of emitted ones
+	dups    uint64  // entries skipped as copies of emitted ones
+	groups  []group // scratch of next()
 }
 
 func newMerger(onErr entryError) *merger {
@@ -180,17 +181,48 @@ func plausibleSeqnum(h *journalfile.Header, seq uint64) bool {
 	return true
 }
 
+// group is the candidate of one seqnum_id during a next() call.
+type group struct {
+	sid     journalfile.ID128
+	best    *source // the source with the lowest head seqnum
+	blocked bool    // a source of the writer waits for a half-written entry
+}
+
 // next takes the next entry of the merged stream. It returns the source and
 // the entry index to read with EntryAt, and false when no source has an
 // entry available now.
 func (m *merger) next() (*source, int, journalfile.EntryMeta, bool) {
-	var best *source
+	m.groups = m.groups[:0]
 	for _, s := range m.sources {
-		if !m.fillHead(s) || !m.leadsItsStream(s) {
+		g := m.groupOf(s.sid)
+		if g.blocked {
 			continue
 		}
-		if best == nil || compareEntries(&s.head, &best.head) < 0 {
-			best = s
+		// A file whose first entry comes after the writer's current candidate
+		// cannot lead (this keeps a directory of many archived files cheap).
+		if g.best != nil && s.hdr.HeadEntrySeqnum > g.best.head.Seqnum {
+			continue
+		}
+		if !m.fillHead(s) {
+			if s.blocked {
+				// The writer's entries must be taken in seqnum order: while one
+				// of its files waits for a half-written entry, none is taken.
+				g.blocked, g.best = true, nil
+			}
+			continue
+		}
+		if g.best == nil || s.head.Seqnum < g.best.head.Seqnum {
+			g.best = s
+		}
+	}
+	var best *source
+	for i := range m.groups {
+		g := &m.groups[i]
+		if g.blocked || g.best == nil {
+			continue
+		}
+		if best == nil || compareEntries(&g.best.head, &best.head) < 0 {
+			best = g.best
 		}
 	}
 	if best == nil {
@@ -203,38 +235,14 @@ func (m *merger) next() (*source, int, journalfile.EntryMeta, bool) {
 	return best, idx, meta, true
 }
 
-// leadsItsStream reports whether s holds the lowest head seqnum among the
-// sources of its seqnum_id (the first such source on ties). While another
-// source of the seqnum_id waits for a half-written entry, none leads: the
-// writer's entries must be taken in seqnum order.
-func (m *merger) leadsItsStream(s *source) bool {
-	for _, o := range m.sources {
-		if o == s || o.sid != s.sid {
-			continue
-		}
-		if !m.fillHead(o) {
-			if o.blocked {
-				return false
-			}
-			continue
-		}
-		if o.head.Seqnum < s.head.Seqnum {
-			return false
-		}
-		if o.head.Seqnum == s.head.Seqnum && m.indexOf(o) < m.indexOf(s) {
-			return false
+func (m *merger) groupOf(sid journalfile.ID128) *group {
+	for i := range m.groups {
+		if m.groups[i].sid == sid {
+			return &m.groups[i]
 		}
 	}
-	return true
-}
-
-func (m *merger) indexOf(s *source) int {
-	for i, x := range m.sources {
-		if x == s {
-			return i
-		}
-	}
-	return -1
+	m.groups = append(m.groups, group{sid: sid})
+	return &m.groups[len(m.groups)-1]
 }
 
 // searchFirst returns the first index in [from, n) whose entry satisfies
