@@ -41,7 +41,9 @@ const (
 	// JSON response cut in half (Content-Length matches the cut body).
 	FaultTruncatedBody
 	// FaultForbidden answers 403 security_exception as for a user without
-	// the privilege (by default on the index template endpoints).
+	// the privilege (by default on the index template endpoints). On the
+	// bulk endpoint it fails items instead, as missing index privileges do
+	// (chosen like FaultItemStatus).
 	FaultForbidden
 	// FaultFloodStage fails bulk items with 429 cluster_block_exception, as
 	// Elasticsearch does when the disk passed the flood-stage watermark and
@@ -295,7 +297,7 @@ func (fs *faultSet) itemFaults() *itemFaults {
 	defer fs.mu.Unlock()
 	var afs []*activeFault
 	for _, af := range fs.active {
-		if (af.f.Kind == FaultItemStatus || af.f.Kind == FaultFloodStage) && matches(&af.f, EndpointBulk) {
+		if (af.f.Kind == FaultItemStatus || af.f.Kind == FaultFloodStage || af.f.Kind == FaultForbidden) && matches(&af.f, EndpointBulk) {
 			afs = append(afs, af)
 		}
 	}
@@ -318,7 +320,10 @@ func (it *itemFaults) check(id string) (int, FaultKind) {
 			continue
 		}
 		if it.fs.take(af) {
-			if af.f.Status == 0 || af.f.Kind == FaultFloodStage {
+			switch {
+			case af.f.Kind == FaultForbidden:
+				return http.StatusForbidden, af.f.Kind
+			case af.f.Status == 0 || af.f.Kind == FaultFloodStage:
 				return http.StatusTooManyRequests, af.f.Kind
 			}
 			return af.f.Status, af.f.Kind
@@ -339,7 +344,12 @@ func (s *Server) applyPreFaults(ex *exchange) bool {
 		}
 		sleepCtx(ex.r.Context(), d)
 	}
-	f := s.faults.pick(ex.ep, FaultStatus, FaultForbidden, FaultResetBeforeStore, FaultGarbageBody)
+	kinds := []FaultKind{FaultStatus, FaultForbidden, FaultResetBeforeStore, FaultGarbageBody}
+	if ex.ep == EndpointBulk {
+		// Missing index privileges fail bulk items, not the request.
+		kinds = []FaultKind{FaultStatus, FaultResetBeforeStore, FaultGarbageBody}
+	}
+	f := s.faults.pick(ex.ep, kinds...)
 	if f == nil {
 		return true
 	}
@@ -441,6 +451,14 @@ func (s *Server) writeStatusFault(ex *exchange, f *Fault) {
 
 // itemFaultError builds the error object of a bulk item failed by a fault.
 func (s *Server) itemFaultError(status int, kind FaultKind, index string) *esError {
+	if kind == FaultForbidden {
+		user := s.opts.Username
+		if user == "" {
+			user = "logspool"
+		}
+		return &esError{Type: "security_exception",
+			Reason: "action [indices:data/write/bulk[s]] is unauthorized for user [" + user + "] with effective roles [logspool_writer] on indices [" + index + "], this action is granted by the index privileges [create_doc,create,index,write,all]"}
+	}
 	if kind == FaultFloodStage {
 		return &esError{Type: "cluster_block_exception",
 			Reason: "index [" + index + "] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"}

@@ -434,3 +434,17 @@ func TestSlowResponseStoresBeforeTheClientGivesUp(t *testing.T) {
 		t.Errorf("retry after timeout = %d, want 409", it.Status)
 	}
 }
+
+func TestForbiddenOnBulkFailsItems(t *testing.T) {
+	s := startServer(t, Options{})
+	c := newESClient(t, s, elasticsearch.Config{DisableRetry: true})
+	s.InjectFault(Fault{Kind: FaultForbidden, Endpoint: EndpointBulk, IDs: []string{"2"}})
+	r := mustBulk(t, c, createLines("sec", "1", "2"))
+	if _, it := r.item(t, 0); it.Status != 201 {
+		t.Errorf("item 1 = %d", it.Status)
+	}
+	_, it := r.item(t, 1)
+	if it.Status != 403 || it.Error == nil || it.Error.Type != "security_exception" || !strings.Contains(it.Error.Reason, "on indices [sec]") {
+		t.Errorf("item 2 = %d %+v", it.Status, it.Error)
+	}
+}
