@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"syscall"
@@ -135,4 +136,46 @@ func BenchmarkInput(b *testing.B) {
 	}
 	b.StopTimer()
 	reportRates(b, entries, cpu0)
+}
+
+// BenchmarkMergeManyFiles merges 100 archived files of one writer plus a
+// second writer (a node's journal directory on a first start): the cost per
+// entry must not grow with the number of files.
+func BenchmarkMergeManyFiles(b *testing.B) {
+	var files []*fakeJournal
+	seq := uint64(1)
+	for f := 0; f < 100; f++ {
+		var s []uint64
+		for k := 0; k < 1000; k++ {
+			s = append(s, seq)
+			seq++
+		}
+		files = append(files, fakeFile(fmt.Sprintf("system@%03d.journal", f), 1, journalfile.StateArchived, s...))
+	}
+	user := make([]uint64, 5000)
+	for i := range user {
+		user[i] = uint64(i + 1)
+	}
+	files = append(files, fakeFile("user-1000.journal", 2, journalfile.StateOnline, user...))
+	total := 0
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := newMerger(nil)
+		for _, f := range files {
+			m.add(sourceOf(f))
+		}
+		for {
+			if _, _, _, ok := m.next(); !ok {
+				break
+			}
+			total++
+		}
+	}
+	b.StopTimer()
+	if total != b.N*105000 {
+		b.Fatalf("merged %d entries, want %d", total, b.N*105000)
+	}
+	reportRates(b, total, cpu0)
 }
