@@ -100,7 +100,8 @@
 // 503 unavailable shards, 400), the flood-stage disk block (per-item 429
 // cluster_block_exception), connection resets before and after storing,
 // latency before handling, a slow answer after storing, garbage and
-// truncated bodies, 403 on index templates. SetOutage closes the listener
+// truncated bodies, 403 security_exception on index templates (or per item
+// on _bulk, as missing index privileges do). SetOutage closes the listener
 // and every connection and later listens again on the same port.
 //
 // # Driving it from outside
