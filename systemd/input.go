@@ -281,6 +281,12 @@ func (in *Input) openSource(f foundFile) {
 		s.hdr.TailEntryRealtime != 0 && s.hdr.TailEntryRealtime < in.since {
 		s.next = s.n // every entry is older than Since
 	}
+	if d, ok := j.(interface{ DropCache() }); ok {
+		// Opening walked the entry arrays through the read cache; files wait
+		// their turn in the merge without holding it (a first start can open
+		// a hundred files at once).
+		d.DropCache()
+	}
 	in.sources[f.key] = s
 	in.m.add(s)
 	in.log.Debug("reading a journal file", "file", f.path, "entries", s.n, "from", s.next)
