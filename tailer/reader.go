@@ -21,6 +21,9 @@ const (
 	// of its file (a filesystem notification wakes it earlier).
 	minPoll = 10 * time.Millisecond
 	maxPoll = 250 * time.Millisecond
+	// minCommitGap is the shortest time between two commits of one file at
+	// its end (a full batch is committed at once).
+	minCommitGap = 50 * time.Millisecond
 	// maxBatchHint caps the preallocated records of a batch.
 	maxBatchHint = 4096
 )
@@ -66,6 +69,7 @@ type reader struct {
 	lastData    time.Time
 	lastFPCheck time.Time
 	lastCutLog  time.Time
+	lastCommit  time.Time
 	cuts        int
 	lastSize    int64
 	readErrs    int
@@ -181,10 +185,18 @@ func (r *reader) run(ctx context.Context) {
 		if r.lo == r.hi {
 			r.putBuf()
 		}
-		if err := r.commit(ctx); err != nil {
-			return
+		// Commit at the end of the file, but at most once per
+		// minCommitGap: a file written line by line would otherwise cost
+		// one spool transaction per line.
+		wait := poll
+		if r.dirty() {
+			if due := minCommitGap - time.Since(r.lastCommit); due > 0 {
+				wait = min(wait, due)
+			} else if err := r.commit(ctx); err != nil {
+				return
+			}
 		}
-		tm := time.NewTimer(poll)
+		tm := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			tm.Stop()
@@ -368,12 +380,21 @@ func (r *reader) position() position {
 	}
 }
 
+// dirty reports whether records or a position change await a commit.
+func (r *reader) dirty() bool {
+	if len(r.batch) > 0 {
+		return true
+	}
+	p := r.position()
+	return p.Resume != r.committed.Resume || p.Consumed != r.committed.Consumed || p.Gen != r.committed.Gen
+}
+
 // commit appends the batch and the file's checkpoint, when either changed.
 func (r *reader) commit(ctx context.Context) error {
-	p := r.position()
-	if len(r.batch) == 0 && p.Resume == r.committed.Resume && p.Consumed == r.committed.Consumed && p.Gen == r.committed.Gen {
+	if !r.dirty() {
 		return nil
 	}
+	p := r.position()
 	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: encodePosition(p)})
 }
 
@@ -383,6 +404,7 @@ func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoi
 	}
 	r.t.m.read(r.batchBytes, r.batchLines)
 	r.committed = p
+	r.lastCommit = time.Now()
 	// The next batch is allocated when it is needed: an idle file keeps no
 	// record slice.
 	r.batchHint = min(len(r.batch), maxBatchHint)
