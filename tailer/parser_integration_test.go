@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logspool/logspool/spool/record"
 )
@@ -61,7 +62,7 @@ func TestRealParserJoinsAPartialAcrossARestartWithoutRepeats(t *testing.T) {
 	noDecoder := func(c *Config) { c.NewDecoder = nil }
 	tl := e.start(noDecoder)
 	waitUntilCount(t, e.sink, 2)
-	waitFor(t, 5_000_000_000, "the checkpoint at the partial's start", func() bool {
+	waitFor(t, 5*time.Second, "the checkpoint at the partial's start", func() bool {
 		f := tl.Files()
 		return len(f) == 1 && f[0].Offset == int64(len(criLine(1, "stdout", "F", "one"))+1)
 	})

@@ -1,0 +1,72 @@
+package tailer
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestMetricsAreRegisteredUnderTheirNames(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	m.setFiles(2)
+	m.read(10, 1)
+	m.setLag("/p", 5)
+	m.rotation("rename")
+	m.lostBytes(LostTruncated, 3)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	want := []string{
+		"logspool_input_lost_bytes_total",
+		"logspool_tailer_bytes_total",
+		"logspool_tailer_files_watched",
+		"logspool_tailer_lag_bytes",
+		"logspool_tailer_lines_total",
+		"logspool_tailer_rotations_total",
+	}
+	if !slices.Equal(names, want) {
+		t.Fatalf("registered %v, want %v", names, want)
+	}
+}
+
+func TestMetricsShareAnAlreadyRegisteredLostBytesCounter(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := NewMetrics(reg)
+	b := NewMetrics(reg) // a second tailer, or another input with the same counter
+	a.lostBytes(LostTruncated, 1)
+	b.lostBytes(LostTruncated, 2)
+	if got := counterValue(t, a.lost.WithLabelValues(LostTruncated)); got != 3 {
+		t.Fatalf("shared counter = %v, want 3", got)
+	}
+}
+
+func TestLagSeriesIsDeletedWhenTheFileIsReleased(t *testing.T) {
+	e := newEnv(t)
+	path := e.containers + "/app.log"
+	mustWriteLines(t, path, "a")
+	tl := e.start()
+	waitUntilCount(t, e.sink, 1)
+	series := func() int {
+		mfs, _ := e.reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "logspool_tailer_lag_bytes" {
+				return len(mf.GetMetric())
+			}
+		}
+		return 0
+	}
+	waitFor(t, 5*time.Second, "the lag series", func() bool { return series() == 1 })
+	mustRemove(t, path)
+	waitFor(t, 10*time.Second, "the file to be released", func() bool { return len(tl.Files()) == 0 })
+	if n := series(); n != 0 {
+		t.Fatalf("%d lag series after the release, want 0", n)
+	}
+}
