@@ -387,21 +387,36 @@ func (s *Spool) background() {
 // at most gcBudget). It runs on its own every Config.GCInterval and after
 // every Compact.
 func (s *Spool) RunGC() {
-	s.opMu.RLock()
-	defer s.opMu.RUnlock()
-	if s.isClosed() || s.cfg.ReadOnly {
+	if s.cfg.ReadOnly {
 		return
 	}
 	for start := time.Now(); time.Since(start) < gcBudget; {
-		s.metrics.gcRan()
-		err := s.db.RunValueLogGC(0.5)
-		if err != nil {
-			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-				s.log.Warn("value-log gc", "err", err)
-			}
+		if !s.gcOnce() {
 			return
 		}
 	}
+}
+
+// gcOnce runs one value-log GC round (one file) and reports whether another
+// may find more. It holds opMu exclusively: Badger's GC reads the memtable's
+// max version without synchronisation (a data race with commits that the
+// race detector reports), so no commit of ours may run beside it. One round
+// is a few milliseconds; appends and acks wait for it.
+func (s *Spool) gcOnce() bool {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	if s.isClosed() {
+		return false
+	}
+	s.metrics.gcRan()
+	err := s.db.RunValueLogGC(0.5)
+	if err != nil {
+		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+			s.log.Warn("value-log gc", "err", err)
+		}
+		return false
+	}
+	return true
 }
 
 // trim releases the process's hold on the pages of Badger's mapped files.
