@@ -1,6 +1,7 @@
 package shipper
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -109,25 +110,36 @@ func BenchmarkEncodeDaily(b *testing.B) {
 }
 
 // BenchmarkParseBulkResponse measures reading the filtered response to a
-// full default batch.
+// full default batch: all created (the fast path), and one item refused
+// (the full decoder).
 func BenchmarkParseBulkResponse(b *testing.B) {
 	const n = 8000
-	st := make([]int, n)
-	types := make([]string, n)
-	for i := range st {
-		st[i] = 201
-	}
-	st[17], types[17] = 400, "mapper_parsing_exception"
-	body := bulkResponseBody(st, types)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	start := cpuTime()
-	for b.Loop() {
-		if _, err := parseBulkResponse(body, n); err != nil {
-			b.Fatal(err)
+	for _, bad := range []bool{false, true} {
+		st := make([]int, n)
+		types := make([]string, n)
+		for i := range st {
+			st[i] = 201
 		}
+		name := "clean"
+		if bad {
+			st[17], types[17], name = 400, "mapper_parsing_exception", "one-refused"
+		}
+		body := bulkResponseBody(st, types)
+		if !bad {
+			body = bytes.Replace(body, []byte(`{"took":3,`), []byte(`{`), 1) // as filter_path leaves it
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			start := cpuTime()
+			for b.Loop() {
+				if _, err := parseBulkResponse(body, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, start, len(body))
+		})
 	}
-	reportCPU(b, start, len(body))
 }
 
 // BenchmarkShipFake measures end-to-end shipping (lease, encode, gzip,

@@ -394,3 +394,56 @@ func TestFlavorCompatibility(t *testing.T) {
 		})
 	}
 }
+
+func TestCleanBulkResponseFastPath(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		n    int
+		ok   bool
+	}{
+		{"a clean filtered response is taken", `{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":200}}]}`, 2, true},
+		{"a trailing newline is fine", "{\"errors\":false,\"items\":[{\"create\":{\"status\":201}}]}\n", 1, true},
+		{"errors true goes to the decoder", `{"errors":true,"items":[{"create":{"status":201}}]}`, 1, false},
+		{"a 409 goes to the decoder", `{"errors":false,"items":[{"create":{"status":409}}]}`, 1, false},
+		{"unfiltered fields go to the decoder", `{"took":3,"errors":false,"items":[{"create":{"status":201}}]}`, 1, false},
+		{"too few items go to the decoder", `{"errors":false,"items":[{"create":{"status":201}}]}`, 2, false},
+		{"too many items go to the decoder", `{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}`, 1, false},
+		{"a truncated body goes to the decoder", `{"errors":false,"items":[{"create":{"status":201}},{"create":{"sta`, 2, false},
+		{"an index op goes to the decoder", `{"errors":false,"items":[{"index":{"status":201}}]}`, 1, false},
+		{"a four-digit status goes to the decoder", `{"errors":false,"items":[{"create":{"status":2010}}]}`, 1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			items, ok := parseCleanBulkResponse([]byte(tc.body), tc.n)
+			if ok != tc.ok {
+				t.Fatalf("fast path ok %t, want %t", ok, tc.ok)
+			}
+			if ok && len(items) != tc.n {
+				t.Errorf("%d items, want %d", len(items), tc.n)
+			}
+		})
+	}
+}
+
+// FuzzCleanBulkResponse checks that the fast path never accepts a body the
+// full decoder would read differently.
+func FuzzCleanBulkResponse(f *testing.F) {
+	f.Add([]byte(`{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":200}}]}`), 2)
+	f.Add([]byte(`{"errors":false,"items":[{"create":{"status":201}}]}`+"\n"), 1)
+	f.Fuzz(func(t *testing.T, body []byte, n int) {
+		fast, ok := parseCleanBulkResponse(body, n)
+		if !ok {
+			return
+		}
+		full, err := decodeBulkResponse(body, n)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, the decoder refuses it: %v", body, err)
+		}
+		for i := range fast {
+			if fast[i].Status != full.Items[i].Status || len(full.Items[i].Error) != 0 || classify(&fast[i]) != outDelivered {
+				t.Fatalf("item %d: fast %+v, full %+v", i, fast[i], full.Items[i])
+			}
+		}
+	})
+}

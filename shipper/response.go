@@ -54,6 +54,14 @@ type bulkItemBody struct {
 // parseBulkResponse decodes a 2xx _bulk response body and checks that it
 // answers exactly n items.
 func parseBulkResponse(body []byte, n int) (*bulkResponse, error) {
+	if items, ok := parseCleanBulkResponse(body, n); ok {
+		return &bulkResponse{Items: items}, nil
+	}
+	return decodeBulkResponse(body, n)
+}
+
+// decodeBulkResponse is parseBulkResponse without the fast path.
+func decodeBulkResponse(body []byte, n int) (*bulkResponse, error) {
 	var w wireResponse
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, &BadResponseError{Reason: "decoding bulk response: " + err.Error(), Body: snippet(body)}
@@ -77,6 +85,46 @@ func parseBulkResponse(body []byte, n int) (*bulkResponse, error) {
 		}
 	}
 	return r, nil
+}
+
+// parseCleanBulkResponse is the fast path for the common answer: every item
+// created, in the exact compact shape filter_path produces:
+//
+//	{"errors":false,"items":[{"create":{"status":201}},...]}
+//
+// It accepts nothing else (ok false), leaving every other body to the full
+// decoder, which is the authority.
+func parseCleanBulkResponse(body []byte, n int) (items []bulkItem, ok bool) {
+	const head, item, tail = `{"errors":false,"items":[`, `{"create":{"status":`, `}}`
+	p, found := bytes.CutPrefix(bytes.TrimRight(body, " \r\n"), []byte(head))
+	if !found || n <= 0 {
+		return nil, false
+	}
+	items = make([]bulkItem, 0, min(n, len(p)/len(item)+1))
+	for {
+		if p, found = bytes.CutPrefix(p, []byte(item)); !found || len(p) < 3 {
+			return nil, false
+		}
+		st := int(p[0]-'0')*100 + int(p[1]-'0')*10 + int(p[2]-'0')
+		if p[0] != '2' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9' {
+			return nil, false // not a 2xx: errors would be true; let the decoder judge
+		}
+		if p, found = bytes.CutPrefix(p[3:], []byte(tail)); !found {
+			return nil, false
+		}
+		items = append(items, bulkItem{Status: st})
+		if len(items) > n {
+			return nil, false
+		}
+		switch {
+		case len(p) > 0 && p[0] == ',':
+			p = p[1:]
+		case string(p) == "]}":
+			return items, len(items) == n
+		default:
+			return nil, false
+		}
+	}
 }
 
 // classify sorts a bulk item, following Filebeat's bulkCollectPublishFails.
