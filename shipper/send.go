@@ -109,7 +109,7 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 			}
 			// One record too large to ever be accepted.
 			s.markSuccess()
-			next := r.settle(chunk, []bulkItem{{Status: http.StatusRequestEntityTooLarge, Error: errorJSON("request_entity_too_large", res.err.Error())}})
+			next, _ := r.settle(chunk, []bulkItem{{Status: http.StatusRequestEntityTooLarge, Error: errorJSON("request_entity_too_large", res.err.Error())}})
 			queue[0] = next
 			attempt = 0
 			continue
@@ -123,16 +123,17 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 			continue
 		}
 		s.markSuccess()
-		next := r.settle(chunk, res.items)
-		if len(next) > 0 {
-			if len(next) < len(chunk) {
-				attempt = 1 // progress: retry the rest after the base delay
-			} else {
-				attempt++
-			}
-			s.log.Info("shipper: retrying rejected bulk items", "items", len(next), "of", len(chunk), "attempt", attempt)
-		} else {
-			attempt = 0
+		next, retried := r.settle(chunk, res.items)
+		switch {
+		case retried == 0:
+			attempt = 0 // nothing to wait for (dead-letter copies go at once)
+		case retried < len(chunk):
+			attempt = 1 // progress: retry the rest after the base delay
+		default:
+			attempt++
+		}
+		if retried > 0 {
+			s.log.Info("shipper: retrying rejected bulk items", "items", retried, "of", len(chunk), "attempt", attempt)
 		}
 		queue[0] = next
 	}
@@ -144,13 +145,14 @@ func errorJSON(typ, reason string) json.RawMessage {
 }
 
 // settle applies the per-item outcomes of chunk and returns the items to
-// send again.
-func (r *request) settle(chunk []*item, results []bulkItem) []*item {
+// send again (retries and new dead-letter copies) and how many of them are
+// retries.
+func (r *request) settle(chunk []*item, results []bulkItem) (next []*item, retried int) {
 	s := r.s
 	now := s.cfg.Clock.Now()
-	var delivered, duplicate, retried, dead int
+	var delivered, duplicate, dead int
 	var firstDead string
-	next := chunk[:0:0]
+	next = chunk[:0:0]
 	for i, it := range chunk {
 		res := &results[i]
 		switch classify(res) {
@@ -196,7 +198,7 @@ func (r *request) settle(chunk []*item, results []bulkItem) []*item {
 	if dead > 0 {
 		s.log.Warn("shipper: records refused by the cluster, dead-lettered", "count", dead, "first_reason", firstDead)
 	}
-	return next
+	return next, retried
 }
 
 // settleLocal dead-letters items refused before sending, without a copy in

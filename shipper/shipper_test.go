@@ -438,10 +438,13 @@ func TestDeadLetterIndexGetsACopy(t *testing.T) {
 		return true
 	})
 	src := newMemSource(t, recs...)
-	s, _ := newTestShipper(t, f.URL(), src, func(c *Config) { c.DeadLetterIndex = "logspool-dead-letters"; c.NodeName = "node-1" })
+	s, clk := newTestShipper(t, f.URL(), src, func(c *Config) { c.DeadLetterIndex = "logspool-dead-letters"; c.NodeName = "node-1" })
 	sum := mustDrain(t, s)
 	if sum.DeadLettered != 1 || sum.Delivered != 9 {
 		t.Errorf("summary %+v, want 1 dead letter and 9 delivered", sum)
+	}
+	if sl := clk.slept(); len(sl) != 0 {
+		t.Errorf("backoff %v before sending the dead-letter copy; it needs none", sl)
 	}
 	assertAllAckedOnce(t, src, recs)
 	f.mu.Lock()
