@@ -23,6 +23,9 @@ func TestLiveRealJournald(t *testing.T) {
 	if _, err := os.Stat(journald); err != nil {
 		t.Skipf("live journald test skipped: %s is missing", journald)
 	}
+	if _, err := exec.LookPath("journalctl"); err != nil {
+		t.Skip("live journald test skipped: journalctl is missing (it flushes, rotates and syncs journald)")
+	}
 	if os.Getenv("LOGSPOOL_JOURNALD_INNER") == "" {
 		if os.Geteuid() != 0 {
 			t.Skip("live journald test skipped: needs root for unshare -m and tmpfs mounts")
