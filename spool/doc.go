@@ -93,21 +93,21 @@
 // a deletion only frees space when a compaction brings it together with the
 // data it deletes, value-log GC needs discard statistics that only such
 // compactions produce, and a queue's recent deletions sit in the memtable,
-// which is only flushed when it fills (with values in the value log, an 8 MiB
+// which is only flushed when it fills (with values in the value log, a 4 MiB
 // memtable of keys and pointers holds gigabytes of segments). The spool works
 // with that instead of hoping:
 //
 //   - Segments (up to 256 KiB, typically one per Append) go to the value log
-//     (ValueThreshold 4 KiB, 16 MiB files): each byte is written once, the
+//     (ValueThreshold 4 KiB, 8 MiB files): each byte is written once, the
 //     LSM tree holds only keys and pointers, and compactions stay cheap. This
 //     measured about eight times faster than keeping segments inline in the
 //     LSM tree, where every byte is rewritten at every level. Checkpoints and
 //     tiny segments stay inline.
 //   - NumLevelZeroTables=1: every memtable flush is compacted at once.
-//   - After every 32 MiB acked, and every 10s (or GCInterval if shorter), the
+//   - After every 16 MiB acked, and every 10s (or GCInterval if shorter), the
 //     spool compares what Badger stores (SST files plus sealed value-log
 //     files) with the live bytes (queued plus dead letters). When the garbage
-//     is over 16 MiB and over half the live bytes it runs Compact: it flushes
+//     is over 8 MiB and over half the live bytes it runs Compact: it flushes
 //     the memtable (a DropPrefix of a marker key, Badger's only public flush;
 //     appends and acks wait for it, a few milliseconds) and flattens the tree,
 //     so that deletions meet their data, both are dropped, and the discard
@@ -115,23 +115,35 @@
 //   - Value-log GC (discard ratio 0.5, repeated until nothing is left to
 //     rewrite, at most 10s a run) runs after each Compact and every
 //     GCInterval. A queue's value-log files die whole, in order, so GC mostly
-//     deletes files; a file still half live is rewritten once.
+//     deletes files; a file still half live is rewritten once. Each GC round
+//     (one file, milliseconds) holds off commits: Badger's GC reads the
+//     memtable's max version unsynchronised.
 //
 // A test pushes 256 MiB (1 GiB with LOGSPOOL_LONG_TESTS=1) through append +
 // lease + ack, keeping up, carrying a 64 MiB backlog, and with 3 MiB batches,
 // and checks that the directory returns to within 20 MiB (the newest
 // value-log file and the live memtable's log) of its empty size. While data
 // flows the directory also holds garbage: up to about twice the live data
-// plus 32 MiB.
+// plus 16 MiB.
 //
 // # Memory
 //
 // In memory the spool keeps per-segment metadata (seq, count, bytes: 24 bytes
 // per segment) and per-dead-letter-entry metadata; records are only held in
 // the buffer of an outstanding lease (one buffer per lease, records sub-slice
-// it). Badger is tuned small: 8 MiB memtables (two at most), no block cache,
-// no compression, two compactors, 16 MiB value-log files (memory-mapped: the
-// pages of the files being written and read count towards RSS).
+// it). Badger is tuned small: 4 MiB memtables (two at most), no block cache,
+// no compression, two compactors, 8 MiB value-log files.
+//
+// Badger memory-maps its files (MAP_SHARED), so every value-log page the
+// process writes or reads would count towards its RSS until the file is
+// deleted: a full spool would look like a 1 GiB process. After every 16 MiB
+// appended and every 10s the spool therefore drops its page-table entries for
+// those mappings with madvise(MADV_DONTNEED) (Linux only). No data is lost:
+// the pages stay in the page cache, dirty ones are still written back, and
+// the next access faults them in again. Measured in the reclaim test (the
+// test process, 256 MiB through): peak RSS about 70 MiB keeping up, about
+// 100 MiB with 3 MiB batches, up to about 135 MiB with a 64 MiB backlog;
+// anonymous memory 40-65 MiB of it, which GOMEMLIMIT keeps in check.
 //
 // # Opening
 //

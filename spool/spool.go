@@ -34,7 +34,9 @@ type Config struct {
 	// SyncInterval is the group-commit interval: writes are fsynced at most
 	// this long after they were committed. Default 1s.
 	SyncInterval time.Duration
-	// GCInterval is how often value-log GC runs. Default 1 minute.
+	// GCInterval is how often value-log GC runs on its own (it also runs
+	// after every compaction, which the spool starts by acked volume and on a
+	// 10s tick, or every GCInterval if that is shorter). Default 1 minute.
 	GCInterval time.Duration
 	// ReadOnly opens the spool for inspection (stats, dump, dlq list).
 	ReadOnly bool
