@@ -38,8 +38,10 @@
 //
 // # Positions
 //
-// After each BatchBytes (256 KiB) of input and at every end of file the
-// records and ONE checkpoint for the file are appended together. The
+// After each BatchBytes (256 KiB) of input, and at the end of the file (at
+// most every 50 ms per file, so that a file written line by line does not
+// cost one spool transaction per line), the records and ONE checkpoint for
+// the file are appended together. The
 // checkpoint key is "f/<dev hex>:<inode hex>"; its value is:
 //
 //	byte     version (1)
