@@ -94,6 +94,16 @@
 // lines of that batch already written are written again on the next run, so
 // stdout is at-least-once, not exactly-once.
 //
+// # Tests
+//
+// The unit tests use an in-memory Source and a small fake cluster; the
+// integration tests use shipper/estest (faults, flavours, TLS, auth) and the
+// real spool. With LOGSPOOL_TEST_ES_URL (and optionally
+// LOGSPOOL_TEST_ES_USERNAME, _PASSWORD, _API_KEY, _CA_FILE) the delivery tests
+// also run against that cluster, in indices named logs-logspooltest-* and
+// logspooltest-* that they delete afterwards. LOGSPOOL_SOAK=1 (or a record
+// count) makes the chaos test of exactly-once delivery much longer.
+//
 // # Metrics
 //
 // logspool_shipper_items_total{outcome="delivered|duplicate|retried|dead_letter"},

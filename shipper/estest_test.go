@@ -527,3 +527,29 @@ func TestSeveralNodesBalanceAndFailOver(t *testing.T) {
 		t.Errorf("the nodes hold %d documents together, want 400", got)
 	}
 }
+
+func TestRunStartsWhileClusterIsDown(t *testing.T) {
+	srv := newEstest(t, estest.Options{Flavor: estest.OpenSearch2})
+	if err := srv.SetOutage(true); err != nil {
+		t.Fatal(err)
+	}
+	recs := makeRecords(50, "down-at-start")
+	src := newMemSource(t, recs...)
+	s, clk := estestShipper(t, srv, src, nil)
+	stop := startRun(t, s)
+	waitUntil(t, 10*time.Second, "detection is retried", func() bool { return len(clk.slept()) >= 4 })
+	if h := s.Health(); h.Reachable || h.LastError == "" || s.Flavor().Distribution != "" {
+		t.Errorf("health while down: %+v", h)
+	}
+	if q, l, _ := src.state(); q != len(recs) || l != 0 {
+		t.Errorf("%d queued and %d leased while the cluster is down; nothing should be leased before detection", q, l)
+	}
+	if err := srv.SetOutage(false); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "everything is acked", func() bool { _, _, a := src.state(); return a == len(recs) })
+	stop()
+	if s.Flavor().Distribution != DistOpenSearch || srv.Count(DefaultIndex) != len(recs) {
+		t.Errorf("flavor %v, server holds %d", s.Flavor(), srv.Count(DefaultIndex))
+	}
+}
