@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	case "append":
 		childAppend(os.Getenv("LOGSPOOL_SPOOL_TEST_DIR"))
 		return
+	case "appendack":
+		childAppendAck(os.Getenv("LOGSPOOL_SPOOL_TEST_DIR"))
+		return
 	default:
 		fmt.Fprintln(os.Stderr, "unknown child role")
 		os.Exit(2)

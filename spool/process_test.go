@@ -66,6 +66,57 @@ func childAppend(dir string) {
 	}
 }
 
+// childAppendAck is childAppend that also leases and acks like a shipper,
+// dead-lettering every record whose number is a multiple of 7.
+func childAppendAck(dir string) {
+	s, err := Open(Config{Dir: dir, Logger: quietLogger(), SyncInterval: 50 * time.Millisecond})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	cp, err := s.Checkpoint(killCheckpointKey)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	var next uint64
+	if cp != nil {
+		next = binary.BigEndian.Uint64(cp)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for {
+		n := 1 + rand.IntN(300)
+		end := next + uint64(n)
+		v := binary.BigEndian.AppendUint64(nil, end)
+		if err := s.Append(context.Background(), makeRecords(next, n, 170), record.Checkpoint{Key: killCheckpointKey, Value: v}); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		next = end
+		if rand.IntN(2) == 0 {
+			l, err := s.TryLease(1 + rand.IntN(100<<10))
+			if err != nil {
+				fmt.Println("error:", err)
+				os.Exit(1)
+			}
+			if l != nil {
+				var dead []DeadLetter
+				for _, r := range l.Records {
+					if numOf(r.ID)%7 == 0 {
+						dead = append(dead, DeadLetter{Record: r, Reason: "seven", Time: time.Now()})
+					}
+				}
+				if err := l.Done(dead); err != nil {
+					fmt.Println("error:", err)
+					os.Exit(1)
+				}
+			}
+		}
+		fmt.Fprintln(out, next)
+		_ = out.Flush()
+	}
+}
+
 // startChild re-executes the test binary in the given role.
 func startChild(t *testing.T, role, dir string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser) {
 	t.Helper()
@@ -182,6 +233,77 @@ func TestKill9NeitherLosesNorDuplicates(t *testing.T) {
 			}
 			acked += uint64(len(l.Records))
 			mustDone(t, l)
+		}
+		mustClose(t, s)
+	}
+}
+
+// TestKill9KeepsAcksAndDeadLettersAtomic kills a process that appends,
+// leases and acks with dead letters: after every restart the queue is one
+// contiguous run [x, checkpoint) and the dead letters are exactly the
+// multiples of 7 below x, each once. A Done that stored its dead letters but
+// not its deletions (or the reverse) would break that.
+func TestKill9KeepsAcksAndDeadLettersAtomic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(3, 4))
+	rounds := 8
+	if os.Getenv("LOGSPOOL_LONG_TESTS") != "" {
+		rounds = 30
+	}
+	for round := 0; round < rounds; round++ {
+		cmd, out, stdin := startChild(t, "appendack", dir)
+		commits := 5 + rng.IntN(300)
+		var reported uint64
+		for i := 0; i < commits && out.Scan(); i++ {
+			n, err := strconv.ParseUint(out.Text(), 10, 64)
+			if err != nil {
+				t.Fatalf("child said %q", out.Text())
+			}
+			reported = n
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		_ = stdin.Close()
+
+		s := openSpool(t, Config{Dir: dir})
+		cp, err := s.Checkpoint(killCheckpointKey)
+		if err != nil || len(cp) != 8 {
+			t.Fatalf("round %d: checkpoint = %x, %v", round, cp, err)
+		}
+		stored := binary.BigEndian.Uint64(cp)
+		if stored < reported {
+			t.Fatalf("round %d: checkpoint %d is behind the committed %d", round, stored, reported)
+		}
+		queued := dumpNums(t, s)
+		x := stored
+		if len(queued) > 0 {
+			x = queued[0]
+		}
+		if want := seqNums(x, int(stored-x)); !equalNums(queued, want) {
+			t.Fatalf("round %d: queue is not the contiguous run %d..%d: %d records", round, x, stored-1, len(queued))
+		}
+		var dead []uint64
+		if err := s.DeadLetters(func(_ uint64, dl DeadLetter) error {
+			dead = append(dead, numOf(dl.Record.ID))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var want []uint64
+		for n := uint64(0); n < x; n += 7 {
+			want = append(want, n)
+		}
+		if !equalNums(dead, want) {
+			t.Fatalf("round %d: %d dead letters, want the %d multiples of 7 below %d", round, len(dead), len(want), x)
+		}
+		if st := s.Stats(); st.DeadLetters != int64(len(want)) || st.QueuedRecords != int64(len(queued)) {
+			t.Fatalf("round %d: stats %+v disagree with the contents", round, st)
+		}
+		if round == rounds-1 {
+			t.Logf("after %d kills: %d records appended, %d acked, %d dead letters", rounds, stored, x, len(dead))
 		}
 		mustClose(t, s)
 	}
