@@ -553,3 +553,25 @@ func TestRunStartsWhileClusterIsDown(t *testing.T) {
 		t.Errorf("flavor %v, server holds %d", s.Flavor(), srv.Count(DefaultIndex))
 	}
 }
+
+func TestShutdownAbandonsRequestAfterGraceTime(t *testing.T) {
+	srv := newEstest(t, estest.Options{})
+	id := srv.InjectFault(estest.Fault{Kind: estest.FaultLatency, Latency: 20 * time.Second})
+	recs := makeRecords(20, "grace-over")
+	src := newMemSource(t, recs...)
+	s, _ := estestShipper(t, srv, src, func(c *Config) { c.ShutdownTimeout = 300 * time.Millisecond })
+	stop := startRun(t, s)
+	waitUntil(t, 10*time.Second, "a slow bulk request is in flight", func() bool { return srv.Fired(id) >= 1 })
+	start := time.Now()
+	stop()
+	d := time.Since(start)
+	if d < 250*time.Millisecond {
+		t.Errorf("Run returned %s after cancellation; it should have waited the 300ms grace time for the request", d)
+	}
+	if d > 5*time.Second {
+		t.Errorf("Run took %s to return after cancellation with a 50ms grace time", d)
+	}
+	if q, l, a := src.state(); q != len(recs) || l != 0 || a != 0 {
+		t.Errorf("after shutdown: %d queued, %d leased, %d acked; want all queued again", q, l, a)
+	}
+}
