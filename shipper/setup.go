@@ -89,7 +89,7 @@ func TemplateBody(cfg Config) []byte {
 	return b
 }
 
-// errSetupRefused marks a setup request the cluster refused for good (no
+// setupRefusedError marks a setup request the cluster refused for good (no
 // privileges, or a template this cluster does not accept): warn and ship.
 type setupRefusedError struct{ err *StatusError }
 
