@@ -219,7 +219,7 @@ func openBadger(cfg Config) (db *badger.DB, err error) {
 	case errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(msg, "Another process is using this Badger database"):
 		return nil, fmt.Errorf("opening spool %s: a running logspool agent (another process) holds it: %w (%v)", dir, ErrLocked, err)
 	case errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(msg, badger.ErrTruncateNeeded.Error()):
-		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("the spool was not closed cleanly (the agent crashed or was killed) and cannot be read read-only; start the agent (or open it read-write) once to replay its log: %w", err)}
+		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w (the agent crashed or was killed) and cannot be read read-only; start the agent (or open it read-write) once to replay its log (%v)", ErrUnclean, err)}
 	case errors.Is(err, fs.ErrPermission):
 		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("permission denied: %w", err)}
 	default:

@@ -200,7 +200,7 @@ func TestKill9NeitherLosesNorDuplicates(t *testing.T) {
 				t.Logf("read-only open after kill -9: %+v", ro.Stats())
 			}
 			mustClose(t, ro)
-		case !errors.As(err, &oe) || !strings.Contains(err.Error(), "not closed cleanly"):
+		case !errors.As(err, &oe) || !errors.Is(err, ErrUnclean) || !strings.Contains(err.Error(), "not closed cleanly"):
 			t.Fatalf("round %d: read-only Open after kill -9 = %v, want success or a not-closed-cleanly *OpenError", round, err)
 		case round == 0:
 			t.Logf("read-only open after kill -9: %v", err)

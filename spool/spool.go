@@ -20,6 +20,9 @@ var (
 	ErrLocked = errors.New("spool: directory is locked by another process")
 	// ErrClosed: the spool was closed.
 	ErrClosed = errors.New("spool: closed")
+	// ErrUnclean: a read-only Open found a spool that was not closed cleanly
+	// (its write-ahead log needs a replay, which only a read-write Open does).
+	ErrUnclean = errors.New("spool: the spool was not closed cleanly")
 	// ErrLeaseDone: Done or Release was already called on this lease.
 	ErrLeaseDone = errors.New("spool: lease already finished")
 )

@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -559,4 +560,37 @@ func toFloat64(t *testing.T, c prometheus.Collector) float64 {
 	}
 	t.Fatal("not a gauge or counter")
 	return 0
+}
+
+// levelRecorder is a slog.Handler that keeps the levels of its records.
+type levelRecorder struct{ levels *[]slog.Level }
+
+func (h levelRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h levelRecorder) Handle(_ context.Context, r slog.Record) error {
+	*h.levels = append(*h.levels, r.Level)
+	return nil
+}
+func (h levelRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h levelRecorder) WithGroup(string) slog.Handler      { return h }
+
+func TestBadgerLoggerLevels(t *testing.T) {
+	tests := []struct {
+		name string
+		log  func(b badgerLogger)
+		want slog.Level
+	}{
+		{"badger errors are errors", func(b badgerLogger) { b.Errorf("x %d", 1) }, slog.LevelError},
+		{"badger warnings are warnings", func(b badgerLogger) { b.Warningf("x") }, slog.LevelWarn},
+		{"badger info chatter is debug", func(b badgerLogger) { b.Infof("compaction") }, slog.LevelDebug},
+		{"badger debug is below debug", func(b badgerLogger) { b.Debugf("x") }, slog.LevelDebug - 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var levels []slog.Level
+			tt.log(badgerLogger{slog.New(levelRecorder{&levels})})
+			if len(levels) != 1 || levels[0] != tt.want {
+				t.Fatalf("levels = %v, want [%v]", levels, tt.want)
+			}
+		})
+	}
 }
