@@ -214,3 +214,48 @@ func (s *Spool) moveDead(m deadMeta, take, keep []deadItem, retry bool) (int, er
 	s.dirty.Store(true)
 	return len(take), nil
 }
+
+// askDeadTrim wakes the background goroutine to enforce MaxDeadLetterBytes.
+func (s *Spool) askDeadTrim() {
+	select {
+	case s.deadTrimCh <- struct{}{}:
+	default:
+	}
+}
+
+// trimDead drops the oldest dead-letter entries while the dead-letter area
+// is over MaxDeadLetterBytes.
+func (s *Spool) trimDead() {
+	s.dlMu.Lock()
+	defer s.dlMu.Unlock()
+	for {
+		s.mu.Lock()
+		if s.closed || s.deadBytes <= s.cfg.MaxDeadLetterBytes || len(s.dead) == 0 {
+			s.mu.Unlock()
+			return
+		}
+		m := s.dead[0]
+		s.mu.Unlock()
+		err := func() error {
+			s.opMu.RLock()
+			defer s.opMu.RUnlock()
+			if s.isClosed() {
+				return ErrClosed
+			}
+			return s.db.Update(func(txn *badger.Txn) error { return txn.Delete(deadKey(m)) })
+		}()
+		if err != nil {
+			s.log.Error("dropping the oldest dead letters", "err", err)
+			return
+		}
+		s.mu.Lock()
+		s.removeDeadLocked(m)
+		s.deadDropped += int64(m.count)
+		s.updateGaugesLocked()
+		s.mu.Unlock()
+		s.dirty.Store(true)
+		s.log.Warn("dead-letter area over its cap: dropped the oldest dead letters",
+			"dropped", m.count, "bytes", m.bytes, "first_key", m.first, "last_key", m.last,
+			"max_dead_letter_bytes", s.cfg.MaxDeadLetterBytes)
+	}
+}

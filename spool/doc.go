@@ -75,6 +75,11 @@
 //	          reason id[16] time[zigzag varint] doclen[uvarint] doc )
 //	crc32c[4]
 //
+// The dead-letter area is capped by Config.MaxDeadLetterBytes (default 256
+// MiB): past it the oldest entries are deleted, logged and counted in
+// Stats.DeadLettersDropped, so that a cluster that rejects everything cannot
+// fill the disk. Records are never dropped from the queue itself.
+//
 // Retrying or dropping some dead letters of an entry rewrites the entry with
 // the remaining ones (under a new key with the narrowed first/last) in the
 // same transaction that moves or deletes them.

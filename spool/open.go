@@ -89,6 +89,7 @@ type Spool struct {
 	dead          []deadMeta // sorted by first
 	deadCount     int64
 	deadBytes     int64
+	deadDropped   int64
 	blocked       int           // appends waiting for space
 	spaceCh       chan struct{} // closed and replaced when space frees
 	availCh       chan struct{} // closed and replaced when segments become leasable
@@ -98,12 +99,13 @@ type Spool struct {
 	diskAt   time.Time
 	diskSize int64
 
-	closeCh  chan struct{}
-	maintCh  chan struct{} // asks background to run maintenance now
-	acked    atomic.Int64  // bytes acked since maintenance last compacted
-	appended atomic.Int64  // bytes appended since maintenance last trimmed
-	dirty    atomic.Bool
-	wg       sync.WaitGroup
+	closeCh    chan struct{}
+	maintCh    chan struct{} // asks background to run maintenance now
+	deadTrimCh chan struct{} // asks background to enforce MaxDeadLetterBytes
+	acked      atomic.Int64  // bytes acked since maintenance last compacted
+	appended   atomic.Int64  // bytes appended since maintenance last trimmed
+	dirty      atomic.Bool
+	wg         sync.WaitGroup
 }
 
 // Open opens (creating if needed) the spool in cfg.Dir. It fails with an error
@@ -123,17 +125,18 @@ func Open(cfg Config) (*Spool, error) {
 		return nil, err
 	}
 	s := &Spool{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "spool"),
-		metrics:  cfg.Metrics,
-		db:       db,
-		nextSeq:  1,
-		nextDead: 1,
-		spaceCh:  make(chan struct{}),
-		availCh:  make(chan struct{}),
-		leases:   make(map[*Lease]struct{}),
-		closeCh:  make(chan struct{}),
-		maintCh:  make(chan struct{}, 1),
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "spool"),
+		metrics:    cfg.Metrics,
+		db:         db,
+		nextSeq:    1,
+		nextDead:   1,
+		spaceCh:    make(chan struct{}),
+		availCh:    make(chan struct{}),
+		leases:     make(map[*Lease]struct{}),
+		closeCh:    make(chan struct{}),
+		maintCh:    make(chan struct{}, 1),
+		deadTrimCh: make(chan struct{}, 1),
 	}
 	if err := s.load(); err != nil {
 		_ = db.Close()
@@ -148,6 +151,9 @@ func Open(cfg Config) (*Spool, error) {
 	if !cfg.ReadOnly {
 		s.wg.Add(1)
 		go s.background()
+		if s.deadBytes > cfg.MaxDeadLetterBytes {
+			s.askDeadTrim()
+		}
 	}
 	return s, nil
 }
@@ -372,6 +378,8 @@ func (s *Spool) background() {
 			}
 		case <-gcT.C:
 			s.RunGC()
+		case <-s.deadTrimCh:
+			s.trimDead()
 		case <-s.maintCh:
 			s.maybeCompact()
 			s.trim()
@@ -650,14 +658,15 @@ func (s *Spool) diskBytes() int64 {
 
 func (s *Spool) statsLocked() Stats {
 	return Stats{
-		QueuedRecords:   s.queuedRecords,
-		QueuedBytes:     s.queuedBytes,
-		LeasedRecords:   s.leasedRecords,
-		Segments:        s.segments,
-		DeadLetters:     s.deadCount,
-		DeadLetterBytes: s.deadBytes,
-		MaxBytes:        s.cfg.MaxBytes,
-		Blocked:         s.blocked > 0,
+		QueuedRecords:      s.queuedRecords,
+		QueuedBytes:        s.queuedBytes,
+		LeasedRecords:      s.leasedRecords,
+		Segments:           s.segments,
+		DeadLetters:        s.deadCount,
+		DeadLetterBytes:    s.deadBytes,
+		DeadLettersDropped: s.deadDropped,
+		MaxBytes:           s.cfg.MaxBytes,
+		Blocked:            s.blocked > 0,
 	}
 }
 

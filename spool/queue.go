@@ -553,6 +553,9 @@ func (l *Lease) finish(dead []DeadLetter, records int64) error {
 	if s.acked.Add(l.bytes) >= maintEvery {
 		s.askMaintenance()
 	}
+	if len(entries) > 0 && s.deadBytes > s.cfg.MaxDeadLetterBytes {
+		s.askDeadTrim()
+	}
 	l.buf, l.Records = nil, nil
 	return nil
 }

@@ -45,6 +45,12 @@ type Config struct {
 	ReadOnly bool
 	// Logger receives Badger's and the spool's messages. Default slog.Default().
 	Logger *slog.Logger
+	// MaxDeadLetterBytes caps the dead-letter area (bytes of record.Size()).
+	// When a Done takes it over the cap, the oldest dead letters are dropped
+	// (whole Done-sized entries, oldest first), logged at warning level and
+	// counted in Stats.DeadLettersDropped, so that a cluster rejecting every
+	// document cannot fill the disk. Default 256 MiB.
+	MaxDeadLetterBytes int64
 	// Metrics receives the spool's metrics; nil records none.
 	Metrics *Metrics
 }
@@ -54,6 +60,8 @@ const (
 	DefaultMaxBytes     = 1 << 30
 	DefaultSyncInterval = time.Second
 	DefaultGCInterval   = time.Minute
+
+	DefaultMaxDeadLetterBytes = 256 << 20
 )
 
 // Validate reports the first bad field of c, by name.
@@ -65,6 +73,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("spool: config: MaxBytes must not be negative, got %d", c.MaxBytes)
 	case c.SyncInterval < 0:
 		return fmt.Errorf("spool: config: SyncInterval must not be negative, got %s", c.SyncInterval)
+	case c.MaxDeadLetterBytes < 0:
+		return fmt.Errorf("spool: config: MaxDeadLetterBytes must not be negative, got %d", c.MaxDeadLetterBytes)
 	case c.GCInterval < 0:
 		return fmt.Errorf("spool: config: GCInterval must not be negative, got %s", c.GCInterval)
 	}
@@ -81,6 +91,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.GCInterval == 0 {
 		c.GCInterval = DefaultGCInterval
+	}
+	if c.MaxDeadLetterBytes == 0 {
+		c.MaxDeadLetterBytes = DefaultMaxDeadLetterBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -105,5 +118,8 @@ type Stats struct {
 	DeadLetterBytes int64
 	MaxBytes        int64
 	DiskBytes       int64 // size of the Badger directory (LSM + value log)
-	Blocked         bool  // an Append is waiting for space
+	// DeadLettersDropped counts dead letters dropped since Open because the
+	// dead-letter area was over MaxDeadLetterBytes.
+	DeadLettersDropped int64
+	Blocked            bool // an Append is waiting for space
 }

@@ -27,6 +27,7 @@ func TestConfigValidate(t *testing.T) {
 		{"a negative cap is named", Config{Dir: "/x", MaxBytes: -1}, "MaxBytes"},
 		{"a negative sync interval is named", Config{Dir: "/x", SyncInterval: -time.Second}, "SyncInterval"},
 		{"a negative gc interval is named", Config{Dir: "/x", GCInterval: -time.Second}, "GCInterval"},
+		{"a negative dead-letter cap is named", Config{Dir: "/x", MaxDeadLetterBytes: -1}, "MaxDeadLetterBytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -592,5 +593,32 @@ func TestBadgerLoggerLevels(t *testing.T) {
 				t.Fatalf("levels = %v, want [%v]", levels, tt.want)
 			}
 		})
+	}
+}
+
+func TestDeadLetterCapDropsTheOldest(t *testing.T) {
+	recSize := int64(100 + 24)
+	s := openSpool(t, Config{MaxDeadLetterBytes: 25 * recSize})
+	for i := 0; i < 5; i++ { // five Dones of 10 dead letters each
+		mustAppend(t, s, makeRecords(uint64(i*10), 10, 100))
+		l := mustLease(t, s, 1<<20)
+		dead := make([]DeadLetter, len(l.Records))
+		for j, r := range l.Records {
+			dead[j] = DeadLetter{Record: r, Reason: "rejected"}
+		}
+		mustDone(t, l, dead...)
+	}
+	waitUntil(t, 10*time.Second, "the dead-letter area is under its cap", func() bool {
+		st := s.Stats()
+		return st.DeadLetterBytes <= 25*recSize
+	})
+	st := s.Stats()
+	if st.DeadLetters != 20 || st.DeadLettersDropped != 30 {
+		t.Fatalf("stats = %+v, want 20 dead letters kept and 30 dropped", st)
+	}
+	var nums []uint64
+	_ = s.DeadLetters(func(_ uint64, dl DeadLetter) error { nums = append(nums, numOf(dl.Record.ID)); return nil })
+	if !equalNums(nums, seqNums(30, 20)) {
+		t.Fatalf("kept dead letters %v, want the newest 30..49", nums)
 	}
 }
