@@ -78,8 +78,10 @@ type reader struct {
 	path     string
 	resolved string
 	matched  bool
-	commOff  int64
-	size     int64
+	// unmatchedAt is when the globs stopped matching the file.
+	unmatchedAt time.Time
+	commOff     int64
+	size        int64
 }
 
 func (t *Tailer) newReader(f *os.File, id fileID, path, resolved string, matched bool) *reader {
@@ -119,6 +121,7 @@ func (r *reader) begin(p position) {
 	r.size = r.lastSize
 	r.lastData = time.Now()
 	r.lastFPCheck = time.Now()
+	r.unmatchedAt = time.Now()
 }
 
 // poke wakes the reader; with recheck it also re-checks the fingerprint.
@@ -134,6 +137,9 @@ func (r *reader) poke(recheck bool) {
 
 func (r *reader) setMatched(ok bool, path, resolved string) {
 	r.mu.Lock()
+	if r.matched && !ok {
+		r.unmatchedAt = time.Now()
+	}
 	r.matched = ok
 	if ok {
 		r.path, r.resolved = path, resolved
@@ -443,13 +449,16 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 	r.lastSize = size
 	r.mu.Lock()
 	r.size = size
-	matched := r.matched
+	matched, unmatchedAt := r.matched, r.unmatchedAt
 	lag := max(size-r.commOff, 0)
 	r.mu.Unlock()
 	if matched {
 		r.t.m.setLag(r.src.Path, lag)
 	}
-	if matched || now.Sub(r.lastData) < r.t.cfg.RotatedIdle || r.readPos < size {
+	// Released only once it has been unmatched and idle for RotatedIdle:
+	// the runtime may still write to a file rotated a moment ago.
+	idle := r.t.cfg.RotatedIdle
+	if matched || now.Sub(unmatchedAt) < idle || now.Sub(r.lastData) < idle || r.readPos < size {
 		return false, nil
 	}
 	return true, r.release(ctx, nlink > 0)
@@ -502,7 +511,7 @@ func (r *reader) release(ctx context.Context, exists bool) error {
 	if err := r.appendBatch(ctx, p, cp); err != nil {
 		return err
 	}
-	r.t.release(r, exists)
+	r.t.release(r, p.Consumed, exists)
 	r.t.log.Info("released file", "path", r.src.Path, "resolved", r.src.Resolved, "offset", p.Consumed, "deleted", !exists)
 	return nil
 }

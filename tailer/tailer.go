@@ -98,8 +98,10 @@ const (
 // gone, so that neither a restart nor a sweep for missed rotations reads it
 // again; the scanner deletes the checkpoint once no file in dir has its inode.
 type retiredFile struct {
-	key string
-	dir string
+	key            string
+	dir            string // where to look for its inode
+	end            int64  // the offset it was read to
+	path, resolved string // as first discovered (the parser's source)
 }
 
 // gcEvery is how many scans pass between checks for retired files that are gone.
@@ -365,7 +367,7 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 	t.mu.Unlock()
 	w.set(dirs)
 	if t.scans++; t.scans%gcEvery == 0 {
-		t.gcRetired(ctx)
+		t.gcRetired(ctx, start)
 	}
 }
 
@@ -383,10 +385,12 @@ func (t *Tailer) warnOnce(path, what string, err error) {
 	t.log.Warn(what+" failed; retrying at every scan", "path", path, "error", err)
 }
 
-// gcRetired deletes the checkpoints of retired files that are gone. It runs
-// on the scanner goroutine, the only one that opens files, so no reader can
-// take over the key between the check and the deletion.
-func (t *Tailer) gcRetired(ctx context.Context) {
+// gcRetired deletes the checkpoints of retired files that are gone, and
+// reopens a retired file that grew after it was released (a runtime that
+// wrote to a rotated file later than RotatedIdle): nothing is lost silently.
+// It runs on the scanner goroutine, the only one that opens files, so no
+// reader can take over a key between the check and the deletion.
+func (t *Tailer) gcRetired(ctx context.Context, start func(*reader)) {
 	t.mu.Lock()
 	byDir := make(map[string][]fileID)
 	for id, rf := range t.retired {
@@ -398,26 +402,46 @@ func (t *Tailer) gcRetired(ctx context.Context) {
 	}
 	t.mu.Unlock()
 	for dir, ids := range byDir {
-		present := inodesIn(dir)
+		present := filesIn(dir)
 		for _, id := range ids {
-			if present[id] {
-				continue
-			}
 			t.mu.Lock()
 			rf, ok := t.retired[id]
+			if !ok {
+				t.mu.Unlock()
+				continue
+			}
+			if f, ok := present[id]; ok {
+				if f.size > rf.end {
+					t.log.Warn("a released rotated file grew; reading it again", "path", f.path, "offset", rf.end, "size", f.size)
+					r, err := t.open(id, f.path, found{path: rf.path, resolved: rf.resolved}, false)
+					if err != nil {
+						t.log.Warn("reopening rotated file", "path", f.path, "error", err)
+					} else if r != nil {
+						t.addLocked(r)
+						t.rebuildPathsLocked()
+						start(r)
+					}
+				}
+				t.mu.Unlock()
+				continue
+			}
 			delete(t.retired, id)
 			t.mu.Unlock()
-			if ok {
-				t.log.Debug("forgetting released file that is gone", "key", rf.key, "dir", dir)
-				t.deleteCheckpoint(ctx, rf.key)
-			}
+			t.log.Debug("forgetting released file that is gone", "key", rf.key, "dir", dir)
+			t.deleteCheckpoint(ctx, rf.key)
 		}
 	}
 }
 
-// inodesIn returns the identities of the regular files in dir.
-func inodesIn(dir string) map[fileID]bool {
-	out := make(map[fileID]bool)
+// dirFile is a regular file found in a directory.
+type dirFile struct {
+	path string
+	size int64
+}
+
+// filesIn returns the regular files in dir by identity.
+func filesIn(dir string) map[fileID]dirFile {
+	out := make(map[fileID]dirFile)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return out
@@ -428,7 +452,7 @@ func inodesIn(dir string) map[fileID]bool {
 		}
 		if fi, err := e.Info(); err == nil {
 			if id, _, err := statOf(fi); err == nil {
-				out[id] = true
+				out[id] = dirFile{path: filepath.Join(dir, e.Name()), size: fi.Size()}
 			}
 		}
 	}
@@ -687,7 +711,7 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 			t.mu.Lock()
 			if idle {
 				_ = r.f.Close()
-				t.retired[p.ID] = retiredFile{key: key, dir: filepath.Dir(lastPath(p))}
+				t.retired[p.ID] = retiredFile{key: key, dir: filepath.Dir(lastPath(p)), end: p.Consumed, path: p.Path, resolved: p.Resolved}
 			} else {
 				t.addLocked(r)
 			}
@@ -786,7 +810,7 @@ func (t *Tailer) deleteCheckpoint(ctx context.Context, key string) {
 
 // release removes r after its final append; released files that still exist
 // are retired (their checkpoint is deleted once they are gone).
-func (t *Tailer) release(r *reader, exists bool) {
+func (t *Tailer) release(r *reader, end int64, exists bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.readers[r.id] == r {
@@ -806,7 +830,7 @@ func (t *Tailer) release(r *reader, exists bool) {
 		if r.src.Resolved != "" {
 			last = r.src.Resolved
 		}
-		t.retired[r.id] = retiredFile{key: r.key, dir: filepath.Dir(last)}
+		t.retired[r.id] = retiredFile{key: r.key, dir: filepath.Dir(last), end: end, path: r.src.Path, resolved: r.src.Resolved}
 	}
 }
 

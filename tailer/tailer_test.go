@@ -601,3 +601,40 @@ func TestTruncatedWhileStoppedStartsOverAndCounts(t *testing.T) {
 		t.Errorf("record after the truncation = %q, want %q", got, lines[0])
 	}
 }
+
+func TestARotatedFileWrittenAfterItsReleaseIsReadAgain(t *testing.T) {
+	e := newEnv(t)
+	_, target := e.podLog("web", "nginx")
+	mustWriteLines(t, target, seqLines("l", 0, 5)...)
+	tl := e.start()
+	waitUntilCount(t, e.sink, 5)
+	rotated := target + ".20240101-120000"
+	mustRename(t, target, rotated)
+	mustWriteLines(t, target, seqLines("l", 5, 10)...)
+	waitUntilCount(t, e.sink, 10)
+	waitFor(t, 10*time.Second, "the rotated file to be released", func() bool { return len(tl.Files()) == 1 })
+	// A very late runtime writes to the rotated file after its release.
+	mustWriteLines(t, rotated, seqLines("l", 10, 12)...)
+	waitUntilCount(t, e.sink, 12)
+	checkExactlyOnce(t, e.sink.messages(), "l", 12)
+}
+
+func TestAFileUnmatchedForAMomentLosesNoLateLine(t *testing.T) {
+	e := newEnv(t)
+	link, target := e.podLog("web", "nginx")
+	mustWriteLines(t, target, seqLines("u", 0, 5)...)
+	tl := e.start(func(c *Config) { c.RotatedIdle = time.Second })
+	waitUntilCount(t, e.sink, 5)
+	// The file has been idle for longer than RotatedIdle when the symlink
+	// dangles for a moment: it must still get RotatedIdle to receive late
+	// lines before it is released.
+	time.Sleep(1200 * time.Millisecond) // make the file idle for longer than RotatedIdle
+	mustRemove(t, link)
+	waitFor(t, 5*time.Second, "the file to be unmatched", func() bool {
+		f := tl.Files()
+		return len(f) == 1 && f[0].Rotated
+	})
+	mustWriteLines(t, target, seqLines("u", 5, 6)...)
+	waitUntilCount(t, e.sink, 6)
+	checkExactlyOnce(t, e.sink.messages(), "u", 6)
+}
