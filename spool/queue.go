@@ -460,7 +460,7 @@ func (s *Spool) quarantine(l *Lease, bad map[segMeta]error) error {
 	for m, cerr := range bad {
 		s.log.Error("spool: corrupt segment moved to the dead-letter area", "seq", m.seq, "records", m.count, "err", cerr)
 		var raw []byte
-		_ = s.db.View(func(txn *badger.Txn) error {
+		_ = s.view(func(txn *badger.Txn) error {
 			item, err := txn.Get(segKey(m))
 			if err == nil {
 				raw, _ = item.ValueCopy(nil)
