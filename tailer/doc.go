@@ -67,8 +67,8 @@
 //   - Rename (kubelet 0.log -> 0.log.<timestamp> behind the unchanged
 //     symlink; docker x-json.log -> .1 -> .2): the open descriptor is read to
 //     its end while the runtime may still write it; once the file is no
-//     longer matched by the globs and has produced nothing for RotatedIdle
-//     (5 s) it is released. A generation that was created and rotated away
+//     longer matched by the globs, and has been unmatched and produced
+//     nothing for RotatedIdle (5 s), it is released. A generation that was created and rotated away
 //     between two scans is found next to its successor by name and drained.
 //   - Copytruncate: a size below the read offset, or a changed fingerprint
 //     (checked whenever the size changes and every PollInterval), restarts
@@ -81,7 +81,8 @@
 // that was deleted has its checkpoint deleted in the same append; one that
 // still exists under a rotated name keeps its checkpoint ("retired") until no
 // file in its directory has its inode any more (checked every 30 scans), so
-// that no restart and no sweep reads it again.
+// that no restart and no sweep reads it again; if it has grown by then (a
+// runtime writing very late), it is opened again from its checkpoint.
 //
 // A generation missed entirely (created and rotated away between two scans,
 // or while the tailer was down) is found by name next to its successor or
@@ -108,6 +109,9 @@
 // (at the very first start), or a file created and deleted between two scans,
 // cannot be seen and is not counted. Bytes written to a copytruncated file after the
 // last size observation and before the truncation are not counted either
-// (the count is a lower bound). A released rotated file that is written
-// again after RotatedIdle is not read again.
+// (the count is a lower bound). Lines a runtime writes to a released rotated
+// file are read up to 30 scans late. Device numbers are part of a file's
+// identity: a filesystem that comes back under another device number after a
+// reboot makes its files look new (read again from 0, same IDs only if the
+// device number is the same).
 package tailer
