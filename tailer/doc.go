@@ -107,11 +107,12 @@
 //
 // A generation rotated away before the tailer ever looked at its glob path
 // (at the very first start), or a file created and deleted between two scans,
-// cannot be seen and is not counted. Bytes written to a copytruncated file after the
-// last size observation and before the truncation are not counted either
+// cannot be seen and is not counted. Bytes written to a copytruncated file
+// after the last size observation and before the truncation are not counted either
 // (the count is a lower bound). Lines a runtime writes to a released rotated
 // file are read up to 30 scans late. Device numbers are part of a file's
 // identity: a filesystem that comes back under another device number after a
-// reboot makes its files look new (read again from 0, same IDs only if the
-// device number is the same).
+// reboot makes its files look new, so they are read again from 0 under new
+// record IDs. A deleted file is held open until it is drained; while the
+// spool is full that keeps its disk space allocated.
 package tailer
