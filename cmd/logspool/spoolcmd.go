@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/urfave/cli/v2"
 
 	"github.com/logspool/logspool/spool"
@@ -123,7 +121,7 @@ func withSpool(c *cli.Context, readOnly bool, fn func(*spool.Spool) error) error
 // isUnclean reports whether a read-only open failed because the spool was
 // not closed cleanly.
 func isUnclean(err error) bool {
-	return err != nil && (errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(err.Error(), "not closed cleanly"))
+	return errors.Is(err, spool.ErrUnclean)
 }
 
 func parseKeys(ss []string) ([]uint64, error) {
