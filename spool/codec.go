@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
+	"sync"
 	"time"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/logspool/logspool/spool/record"
 )
@@ -18,7 +22,13 @@ const (
 	prefixDead       = 'd'
 
 	layoutVersion = 1
-	valueVersion  = 1
+	valueVersion  = 1 // an uncompressed body (dead-letter entries; segments of older versions)
+	// valueVersionS2 is a segment whose body is one S2 block
+	// (github.com/klauspost/compress/s2): log documents shrink 3-6 times, and
+	// so do the bytes Badger writes, maps, reads back and garbage-collects.
+	valueVersionS2 = 2
+	// maxDecodedSegment bounds the decoded size of a compressed segment.
+	maxDecodedSegment = 256 << 20
 
 	segKeyLen  = 1 + 8 + 4 + 8
 	deadKeyLen = 1 + 8 + 8 + 4 + 8
@@ -122,13 +132,27 @@ func appendRecord(dst []byte, r *record.Record) []byte {
 	return append(dst, r.Doc...)
 }
 
-// encodeSegment encodes recs as a segment value, appending to dst.
+// rawPool holds the scratch buffers segments are laid out in before they
+// are compressed.
+var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+
+// encodeSegment encodes recs as a segment value, appending to dst: the
+// version byte, the S2-compressed body (record count, then the records) and
+// a crc32c of both.
 func encodeSegment(dst []byte, recs []record.Record) []byte {
-	start := len(dst)
-	dst = append(dst, valueVersion)
-	dst = binary.AppendUvarint(dst, uint64(len(recs)))
+	bp := rawPool.Get().(*[]byte)
+	body := binary.AppendUvarint((*bp)[:0], uint64(len(recs)))
 	for i := range recs {
-		dst = appendRecord(dst, &recs[i])
+		body = appendRecord(body, &recs[i])
+	}
+	start := len(dst)
+	dst = append(dst, valueVersionS2)
+	dst = slices.Grow(dst, s2.MaxEncodedLen(len(body))+crcLen)
+	enc := s2.Encode(dst[len(dst):cap(dst)], body)
+	dst = dst[:len(dst)+len(enc)]
+	if cap(body) <= 4<<20 {
+		*bp = body
+		rawPool.Put(bp)
 	}
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
@@ -139,7 +163,7 @@ func checkValue(key, v []byte) ([]byte, error) {
 	if len(v) < 1+crcLen {
 		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("value of %d bytes is too short", len(v))}
 	}
-	if v[0] != valueVersion {
+	if v[0] != valueVersion && v[0] != valueVersionS2 {
 		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("unknown value version %d", v[0])}
 	}
 	body := v[:len(v)-crcLen]
@@ -151,11 +175,22 @@ func checkValue(key, v []byte) ([]byte, error) {
 }
 
 // decodeSegment decodes the segment value v (stored under key) and appends
-// its records to dst. The records' Docs sub-slice v.
+// its records to dst. The records' Docs sub-slice v (uncompressed segments) or a
+// buffer of their own (compressed ones).
 func decodeSegment(dst []record.Record, key, v []byte, wantCount uint32) ([]record.Record, error) {
 	body, err := checkValue(key, v)
 	if err != nil {
 		return dst, err
+	}
+	if v[0] == valueVersionS2 {
+		// The records sub-slice a buffer of their own: v may be reused.
+		n, err := s2.DecodedLen(body)
+		if err != nil || n > maxDecodedSegment {
+			return dst, &CorruptError{Key: key, Reason: fmt.Sprintf("bad compressed body (decoded length %d): %v", n, err)}
+		}
+		if body, err = s2.Decode(make([]byte, n), body); err != nil {
+			return dst, &CorruptError{Key: key, Reason: fmt.Sprintf("decompressing: %v", err)}
+		}
 	}
 	n, k := binary.Uvarint(body)
 	if k <= 0 {

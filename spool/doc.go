@@ -61,9 +61,17 @@
 // that Open rebuilds the queue's in-memory index (seq, count, bytes per
 // segment, never the records) by iterating keys only. The segment value is
 //
-//	version[1]=1 count[uvarint]
-//	count * ( id[16] time[zigzag varint] doclen[uvarint] doc[doclen] )
+//	version[1]=2 s2(body)
 //	crc32c[4, little-endian, Castagnoli, over everything before it]
+//
+// where s2(body) is one S2 block (github.com/klauspost/compress/s2) of
+//
+//	body = count[uvarint] count * ( id[16] time[zigzag varint] doclen[uvarint] doc[doclen] )
+//
+// Log documents shrink several times under S2, and so does every byte Badger
+// writes, maps, reads back and garbage-collects: compressing is cheaper than
+// not. Version 1 (the body stored uncompressed) is still read. The cap
+// (Config.MaxBytes) counts record.Size(), uncompressed.
 //
 // A dead-letter entry holds the dead letters of one Lease.Done (cut into
 // entries of a few MiB). Every dead letter has its own number (the key that
