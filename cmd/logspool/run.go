@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -67,6 +68,9 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	outCfg, err := outputConfig(c, node, log)
 	if err != nil {
+		return cli.Exit(err, 2)
+	}
+	if err := setMemoryLimit(c.String("memory-limit")); err != nil {
 		return cli.Exit(err, 2)
 	}
 
@@ -302,4 +306,18 @@ func readConfigFile(path string) (map[string]any, error) {
 		return nil, fmt.Errorf("parsing %s: %w", path, err)
 	}
 	return m, nil
+}
+
+// setMemoryLimit applies --memory-limit as the Go runtime's soft memory limit,
+// unless GOMEMLIMIT is set (the runtime already applied it).
+func setMemoryLimit(v string) error {
+	if os.Getenv("GOMEMLIMIT") != "" || v == "0" || v == "" {
+		return nil
+	}
+	n, err := parseBytes("memory-limit", v)
+	if err != nil {
+		return err
+	}
+	debug.SetMemoryLimit(n)
+	return nil
 }
