@@ -34,7 +34,7 @@ var contractFlags = setOf(
 	"es-url", "es-index", "es-index-mode", "es-username", "es-password-file",
 	"es-api-key-file", "es-ca-file", "es-cert-file", "es-key-file",
 	"es-insecure-skip-verify", "es-setup", "es-dead-letter-index",
-	"health-es-grace", "shutdown-timeout", "log-level", "log-format",
+	"health-es-grace", "shutdown-timeout", "memory-limit", "log-level", "log-format",
 	// Added by cmd/logspool beyond the first contract.
 	"es-batch-bytes", "es-flush-interval", "es-max-in-flight",
 )
