@@ -1,0 +1,51 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportDirection keeps the data flow one way: inputs -> parser -> spool
+// -> shipper, with spool/record as the shared leaf. Acknowledgements flow back
+// through interfaces, never through imports.
+func TestImportDirection(t *testing.T) {
+	const mod = "github.com/logspool/logspool/"
+	forbidden := map[string][]string{
+		"spool/record":        {"cmd", "tailer", "systemd", "parser", "spool", "shipper"},
+		"parser":              {"cmd", "tailer", "systemd", "spool", "shipper"},
+		"tailer":              {"cmd", "systemd", "spool", "shipper"},
+		"systemd":             {"cmd", "tailer", "parser", "spool", "shipper"},
+		"systemd/journalfile": {"cmd", "tailer", "parser", "spool", "shipper", "systemd"},
+		"spool":               {"cmd", "tailer", "systemd", "parser", "shipper"},
+		"shipper":             {"cmd", "tailer", "systemd", "parser"},
+	}
+	out, err := exec.Command("go", "list", "-deps=false", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		bad, ok := forbidden[pkg]
+		if !ok {
+			continue
+		}
+		seen++
+		for _, imp := range fields[1:] {
+			if !strings.HasPrefix(imp, mod) {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, mod)
+			for _, b := range bad {
+				if (dep == b || strings.HasPrefix(dep, b+"/")) && dep != "spool/record" {
+					t.Errorf("%s imports %s: data flows tailer/systemd -> parser -> spool -> shipper", pkg, dep)
+				}
+			}
+		}
+	}
+	if seen != len(forbidden) {
+		t.Fatalf("checked %d of %d packages; go list output:\n%s", seen, len(forbidden), out)
+	}
+}
