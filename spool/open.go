@@ -26,7 +26,7 @@ const (
 	memTableSize     = 4 << 20
 	maxBatchSize     = 15 * memTableSize / 100 // Badger's per-transaction limit
 	valueThreshold   = 4 << 10                 // values this big go to the value log
-	valueLogFileSize = 32 << 20
+	valueLogFileSize = 8 << 20
 
 	// inlineBudget is what one transaction may carry inline (below
 	// valueThreshold), leaving room for keys and Badger's own entries.

@@ -110,7 +110,7 @@ func runFlags() []cli.Flag {
 		str("metrics-addr", "127.0.0.1:2021", "address serving /metrics and /healthz (empty: off)", catAgent),
 		duration("health-es-grace", 5*time.Minute, "/healthz fails when Elasticsearch is unreachable, or a backlog does not move, for this long", catAgent),
 		duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long to finish in-flight batches", catAgent),
-		str("memory-limit", "80MiB", "soft limit of the Go heap (GC works harder near it; 0: none); the GOMEMLIMIT environment variable wins", catAgent),
+		str("memory-limit", "72MiB", "soft limit of the Go heap (GC works harder near it; 0: none); the GOMEMLIMIT environment variable wins", catAgent),
 	}
 	fl = append(fl, esFlags()...)
 	return append(fl, logFlags()...)
