@@ -18,7 +18,7 @@ import (
 func writeBenchLogs(b *testing.B, lines, files int) string {
 	b.Helper()
 	pt := newPodTree(b)
-	pad := strings.Repeat("lorem ipsum dolor sit amet ", 3)[:72]
+	pad := strings.Repeat("lorem ipsum dolor sit amet ", 3)[:52]
 	ts := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	for f := 0; f < files; f++ {
 		p := pt.newPodLog(b, f)

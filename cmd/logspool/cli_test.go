@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,5 +164,36 @@ func TestVersionAndUsageErrors(t *testing.T) {
 	_, stderr, code = runCLI(t, "run", "--spool-max-bytes", "lots", "--spool-dir", t.TempDir())
 	if code != 2 || !strings.Contains(stderr, "spool-max-bytes") {
 		t.Fatalf("bad --spool-max-bytes: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestSIGHUPReloadsTheConfigFile: SIGHUP re-reads the config file, applies
+// the log level at once and keeps running.
+func TestSIGHUPReloadsTheConfigFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level test")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "logspool.yaml")
+	write := func(level string) {
+		t.Helper()
+		body := "no-journal: true\ncontainers-glob: [" + filepath.Join(dir, "*.log") + "]\nspool-dir: " + filepath.Join(dir, "spool") + "\nlog-level: " + level + "\n"
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("info")
+	a := startAgent(t, io.Discard, "--config", cfg)
+	defer a.stop(t)
+	a.waitMetric(t, "logspool_spool_max_bytes", 1, 10*time.Second)
+	write("debug")
+	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the new log level to be applied", func() bool {
+		return strings.Contains(a.logs(), "log level changed") && strings.Contains(a.logs(), "level=DEBUG")
+	})
+	if strings.Contains(a.logs(), "needs a restart") {
+		t.Errorf("unchanged settings reported as changed:\n%s", a.logs())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -240,7 +241,16 @@ func reloadConfig(c *cli.Context, level *slog.LevelVar, log *slog.Logger) {
 			}
 			log.Info("log level changed", "level", level.Level())
 		default:
-			if cur := fmt.Sprint(c.Value(k)); cur != fmt.Sprint(v) && !c.IsSet(k) {
+			cur := fmt.Sprint(c.Value(k))
+			if list, ok := v.([]any); ok {
+				cur = strings.Join(c.StringSlice(k), ",")
+				parts := make([]string, len(list))
+				for i, x := range list {
+					parts[i] = fmt.Sprint(x)
+				}
+				v = strings.Join(parts, ",")
+			}
+			if cur != fmt.Sprint(v) && !c.IsSet(k) {
 				log.Warn("config change needs a restart to take effect", "key", k)
 			}
 		}
