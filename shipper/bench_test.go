@@ -114,18 +114,20 @@ func BenchmarkEncodeDaily(b *testing.B) {
 // (the full decoder).
 func BenchmarkParseBulkResponse(b *testing.B) {
 	const n = 8000
-	for _, bad := range []bool{false, true} {
+	for _, name := range []string{"clean", "one-refused", "resend-all-409"} {
 		st := make([]int, n)
 		types := make([]string, n)
 		for i := range st {
 			st[i] = 201
+			if name == "resend-all-409" {
+				st[i], types[i] = 409, "version_conflict_engine_exception"
+			}
 		}
-		name := "clean"
-		if bad {
-			st[17], types[17], name = 400, "mapper_parsing_exception", "one-refused"
+		if name == "one-refused" {
+			st[17], types[17] = 400, "mapper_parsing_exception"
 		}
 		body := bulkResponseBody(st, types)
-		if !bad {
+		if name != "one-refused" {
 			body = bytes.Replace(body, []byte(`{"took":3,`), []byte(`{`), 1) // as filter_path leaves it
 		}
 		b.Run(name, func(b *testing.B) {

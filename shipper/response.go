@@ -87,30 +87,60 @@ func decodeBulkResponse(body []byte, n int) (*bulkResponse, error) {
 	return r, nil
 }
 
-// parseCleanBulkResponse is the fast path for the common answer: every item
-// created, in the exact compact shape filter_path produces:
+// parseCleanBulkResponse is the fast path for the common answers, in the
+// exact compact shape filter_path produces: every item created, or already
+// there (409, the answer to a re-send after a crash or a timeout):
 //
 //	{"errors":false,"items":[{"create":{"status":201}},...]}
+//	{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{...}}},...]}
 //
-// It accepts nothing else (ok false), leaving every other body to the full
-// decoder, which is the authority.
+// A 409's error object is skipped, not decoded (a duplicate needs no reason);
+// a body holding any is checked with json.Valid first. It accepts nothing
+// else (ok false), leaving every other body to the full decoder, which is the
+// authority.
 func parseCleanBulkResponse(body []byte, n int) (items []bulkItem, ok bool) {
-	const head, item, tail = `{"errors":false,"items":[`, `{"create":{"status":`, `}}`
-	p, found := bytes.CutPrefix(bytes.TrimRight(body, " \r\n"), []byte(head))
-	if !found || n <= 0 {
+	const item, created, conflict = `{"create":{"status":`, `}}`, `,"error":`
+	body = bytes.TrimRight(body, " \r\n")
+	p, found := bytes.CutPrefix(body, []byte(`{"errors":false,"items":[`))
+	errs := false
+	if !found {
+		if p, found = bytes.CutPrefix(body, []byte(`{"errors":true,"items":[`)); !found {
+			return nil, false
+		}
+		errs = true
+	}
+	if n <= 0 {
 		return nil, false
 	}
 	items = make([]bulkItem, 0, min(n, len(p)/len(item)+1))
+	conflicts := 0
 	for {
 		if p, found = bytes.CutPrefix(p, []byte(item)); !found || len(p) < 3 {
 			return nil, false
 		}
-		st := int(p[0]-'0')*100 + int(p[1]-'0')*10 + int(p[2]-'0')
-		if p[0] != '2' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9' {
-			return nil, false // not a 2xx: errors would be true; let the decoder judge
-		}
-		if p, found = bytes.CutPrefix(p[3:], []byte(tail)); !found {
+		if p[0] < '1' || p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9' {
 			return nil, false
+		}
+		st := int(p[0]-'0')*100 + int(p[1]-'0')*10 + int(p[2]-'0')
+		p = p[3:]
+		switch {
+		case st >= 200 && st < 300:
+			if p, found = bytes.CutPrefix(p, []byte(created)); !found {
+				return nil, false
+			}
+		case st == http.StatusConflict:
+			if p, found = bytes.CutPrefix(p, []byte(conflict)); !found {
+				return nil, false
+			}
+			if p = skipObject(p); p == nil {
+				return nil, false
+			}
+			if p, found = bytes.CutPrefix(p, []byte(created)); !found {
+				return nil, false
+			}
+			conflicts++
+		default:
+			return nil, false // a real error: let the decoder judge
 		}
 		items = append(items, bulkItem{Status: st})
 		if len(items) > n {
@@ -120,11 +150,46 @@ func parseCleanBulkResponse(body []byte, n int) (items []bulkItem, ok bool) {
 		case len(p) > 0 && p[0] == ',':
 			p = p[1:]
 		case string(p) == "]}":
-			return items, len(items) == n
+			if len(items) != n || errs != (conflicts > 0) || (conflicts > 0 && !json.Valid(body)) {
+				return nil, false
+			}
+			return items, true
 		default:
 			return nil, false
 		}
 	}
+}
+
+// skipObject returns p after the JSON object it starts with, or nil when p
+// does not start with one that closes. It tracks nesting and strings only;
+// the caller validates the whole body.
+func skipObject(p []byte) []byte {
+	if len(p) == 0 || p[0] != '{' {
+		return nil
+	}
+	depth, inStr := 0, false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case inStr:
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return p[i+1:]
+			}
+		}
+	}
+	return nil
 }
 
 // classify sorts a bulk item, following Filebeat's bulkCollectPublishFails.
