@@ -33,10 +33,9 @@ func childHold(dir string) {
 	_ = s.Close()
 }
 
-// childAppend resumes at the stored checkpoint and appends batches of records
-// with the checkpoint just past them, printing the checkpoint of each commit,
-// until it is killed.
-func childAppend(dir string) {
+// childResume opens the spool in a child process and returns the record
+// number stored in its checkpoint (0 when there is none).
+func childResume(dir string) (*Spool, uint64) {
 	s, err := Open(Config{Dir: dir, Logger: quietLogger(), SyncInterval: 50 * time.Millisecond})
 	if err != nil {
 		fmt.Println("error:", err)
@@ -51,6 +50,14 @@ func childAppend(dir string) {
 	if cp != nil {
 		next = binary.BigEndian.Uint64(cp)
 	}
+	return s, next
+}
+
+// childAppend resumes at the stored checkpoint and appends batches of records
+// with the checkpoint just past them, printing the checkpoint of each commit,
+// until it is killed.
+func childAppend(dir string) {
+	s, next := childResume(dir)
 	out := bufio.NewWriter(os.Stdout)
 	for {
 		n := 1 + rand.IntN(400)
@@ -69,20 +76,7 @@ func childAppend(dir string) {
 // childAppendAck is childAppend that also leases and acks like a shipper,
 // dead-lettering every record whose number is a multiple of 7.
 func childAppendAck(dir string) {
-	s, err := Open(Config{Dir: dir, Logger: quietLogger(), SyncInterval: 50 * time.Millisecond})
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	cp, err := s.Checkpoint(killCheckpointKey)
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	var next uint64
-	if cp != nil {
-		next = binary.BigEndian.Uint64(cp)
-	}
+	s, next := childResume(dir)
 	out := bufio.NewWriter(os.Stdout)
 	for {
 		n := 1 + rand.IntN(300)
