@@ -84,6 +84,7 @@ type Decoder struct {
 	spans   []span // see Pending
 	ts      tsCache
 	warned  bool
+	counts  counts // per-line metric counts not yet added to cfg.Metrics
 }
 
 // NewDecoder returns a decoder for the file src. cfg should have passed
@@ -147,7 +148,10 @@ func (d *Decoder) Decode(dst []record.Record, ln Line) []record.Record {
 	} else if d.format == formatUnknown && len(b) > 0 {
 		d.format = kind
 	}
-	d.cfg.Metrics.line(kind)
+	d.counts.line(kind)
+	if d.counts.pending() >= syncEvery {
+		d.SyncMetrics()
+	}
 	if kind == formatDocker {
 		dst = d.decodeDocker(dst, ln)
 		if cap(d.scratch) > keepBuffer {
@@ -491,6 +495,7 @@ func (d *Decoder) completed(p *pending, last int64) {
 // was cut and already emitted is not emitted again. Afterwards nothing is
 // pending.
 func (d *Decoder) Flush(dst []record.Record) []record.Record {
+	defer d.SyncMetrics()
 	order := make([]int, 0, len(d.pend))
 	for i := range d.pend {
 		if d.pend[i].active {
@@ -582,7 +587,7 @@ func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream
 		b = append(b, '"')
 	}
 	b = append(b, d.tail(f)...)
-	d.cfg.Metrics.record()
+	d.counts.records++
 	return append(dst, record.Record{
 		ID:   d.id(start),
 		Time: t.ns,

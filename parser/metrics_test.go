@@ -27,6 +27,7 @@ func TestMetrics(t *testing.T) {
 		`{"log":"x\n","stream":"stdout","time":"later"}`,                // invalid_timestamp, record
 		`{"log":"x\n"`,                                                  // invalid_json, record
 	))
+	d.SyncMetrics()
 	for _, tc := range []struct {
 		name string
 		c    prometheus.Counter
@@ -77,8 +78,6 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 
 func TestNilMetricsAreSafe(t *testing.T) {
 	var m *Metrics
-	m.line(formatDocker)
-	m.record()
 	m.malformedLine(reasonInvalidJSON)
 	m.truncatedMessage()
 	m.partialLine()
@@ -86,4 +85,5 @@ func TestNilMetricsAreSafe(t *testing.T) {
 	if recs := d.Decode(nil, Line{Bytes: []byte(strings.Repeat("x", 10))}); len(recs) != 1 {
 		t.Fatalf("got %d records, want 1", len(recs))
 	}
+	d.SyncMetrics()
 }

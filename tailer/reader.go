@@ -409,6 +409,9 @@ func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoi
 		return err
 	}
 	r.t.m.read(r.batchBytes, r.batchLines)
+	if s, ok := r.dec.(interface{ SyncMetrics() }); ok {
+		s.SyncMetrics() // the parser counts lines in bulk
+	}
 	r.committed = p
 	r.lastCommit = time.Now()
 	// The next batch is allocated when it is needed: an idle file keeps no
