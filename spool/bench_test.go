@@ -10,8 +10,14 @@ import (
 )
 
 // benchBatch is a realistic Append: 500 records of ~170-byte documents.
-func benchBatch() ([]record.Record, int64) {
-	recs := makeRecords(0, 500, 170)
+// benchBatch is 500 records of 170 bytes. Their messages are repetitive;
+// noisyBatch's are random, which S2 cannot shrink (the worst case; real logs
+// compress several times).
+func benchBatch() ([]record.Record, int64) { return sized(makeRecords(0, 500, 170)) }
+
+func noisyBatch() ([]record.Record, int64) { return sized(makeNoisyRecords(0, 500, 170)) }
+
+func sized(recs []record.Record) ([]record.Record, int64) {
 	var n int64
 	for i := range recs {
 		n += int64(recs[i].Size())
@@ -54,8 +60,13 @@ func reportPerCore(b *testing.B, start time.Duration, bytesPerOp int64) {
 // BenchmarkAppendLeaseDone is the spool's steady state: batches in, 5 MiB
 // leases out and acked.
 func BenchmarkAppendLeaseDone(b *testing.B) {
+	b.Run("repetitive-docs", func(b *testing.B) { benchAppendLeaseDone(b, benchBatch) })
+	b.Run("random-docs", func(b *testing.B) { benchAppendLeaseDone(b, noisyBatch) })
+}
+
+func benchAppendLeaseDone(b *testing.B, batch func() ([]record.Record, int64)) {
 	s := openSpool(b, Config{})
-	recs, n := benchBatch()
+	recs, n := batch()
 	ctx := context.Background()
 	b.SetBytes(n)
 	b.ReportAllocs()

@@ -132,8 +132,9 @@
 //     (one file, milliseconds) holds off commits: Badger's GC reads the
 //     memtable's max version unsynchronised.
 //
-// A test pushes 256 MiB (1 GiB with LOGSPOOL_LONG_TESTS=1) through append +
-// lease + ack, keeping up, carrying a 64 MiB backlog, and with 3 MiB batches,
+// A test pushes 1 GiB (4 GiB with LOGSPOOL_LONG_TESTS=1) of random,
+// incompressible documents through append + lease + ack, keeping up,
+// carrying a 64 MiB backlog, and with 3 MiB batches,
 // and checks that the directory returns to within 20 MiB (the newest
 // value-log file and the live memtable's log) of its empty size. While data
 // flows the directory also holds garbage: up to about twice the live data
@@ -145,7 +146,8 @@
 // per segment) and per-dead-letter-entry metadata; records are only held in
 // the buffer of an outstanding lease (one buffer per lease, records sub-slice
 // it). Badger is tuned small: 4 MiB memtables (two at most), no block cache,
-// no compression, two compactors, 8 MiB value-log files.
+// no Badger compression (segments are S2-compressed by the spool itself), two
+// compactors, 8 MiB value-log files.
 //
 // Badger memory-maps its files (MAP_SHARED), so every value-log page the
 // process writes or reads would count towards its RSS until the file is
@@ -154,9 +156,9 @@
 // those mappings with madvise(MADV_DONTNEED) (Linux only). No data is lost:
 // the pages stay in the page cache, dirty ones are still written back, and
 // the next access faults them in again. Measured in the reclaim test (the
-// test process, 256 MiB through): peak RSS about 70 MiB keeping up, about
-// 100 MiB with 3 MiB batches, up to about 135 MiB with a 64 MiB backlog;
-// anonymous memory 40-65 MiB of it, which GOMEMLIMIT keeps in check.
+// test process, 1 GiB of incompressible documents through, one run): peak
+// RSS 69 MiB keeping up, 88 MiB with a 64 MiB backlog, 90 MiB with 3 MiB
+// batches; the anonymous part is what GOMEMLIMIT keeps in check.
 //
 // # Opening
 //

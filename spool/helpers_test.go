@@ -3,6 +3,8 @@ package spool
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -93,6 +95,21 @@ func makeRecords(first uint64, n, docSize int) []record.Record {
 		}
 		doc = append(doc, `"}`...)
 		recs[i] = record.Record{ID: idOf(num), Time: int64(num) * 1e9, Doc: doc}
+	}
+	return recs
+}
+
+// makeNoisyRecords is makeRecords with random (base64) messages: S2 cannot
+// shrink them, so every byte reaches Badger, as the worst real logs do.
+func makeNoisyRecords(first uint64, n, docSize int) []record.Record {
+	recs := makeRecords(first, n, docSize)
+	rnd := make([]byte, docSize)
+	for i := range recs {
+		doc := recs[i].Doc
+		at := bytes.Index(doc, []byte(`"message":"`)) + len(`"message":"`)
+		body := doc[at : len(doc)-2] // the x run of the message
+		_, _ = crand.Read(rnd)
+		copy(body, base64.StdEncoding.EncodeToString(rnd))
 	}
 	return recs
 }
