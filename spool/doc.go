@@ -140,6 +140,16 @@
 // flows the directory also holds garbage: up to about twice the live data
 // plus 16 MiB.
 //
+// # A full disk
+//
+// Badger writes its value log and memtables through memory maps of sparse
+// files: on a file system with no space left, a write into such a mapping is
+// a SIGBUS that kills the process, not an error. Append therefore refuses
+// (ErrDiskFull) while the file system has less than Config.MinFreeBytes free
+// (default 64 MiB, read with statfs at most every 250 ms); callers retry and
+// their readers pause. Lease, Done and Release keep working, so shipping
+// frees space and appends resume.
+//
 // # Memory
 //
 // In memory the spool keeps per-segment metadata (seq, count, bytes: 24 bytes

@@ -114,6 +114,9 @@ func (s *Spool) Append(ctx context.Context, recs []record.Record, cps ...record.
 		nbytes += int64(recs[i].Size())
 	}
 	if len(recs) > 0 {
+		if err := s.checkDisk(); err != nil {
+			return err
+		}
 		if err := s.reserve(ctx, int64(len(recs)), nbytes); err != nil {
 			return err
 		}

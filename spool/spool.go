@@ -25,6 +25,9 @@ var (
 	ErrUnclean = errors.New("spool: the spool was not closed cleanly")
 	// ErrLeaseDone: Done or Release was already called on this lease.
 	ErrLeaseDone = errors.New("spool: lease already finished")
+	// ErrDiskFull: the file system holding the spool has less free space
+	// than Config.MinFreeBytes; Append refuses until space frees.
+	ErrDiskFull = errors.New("spool: disk full")
 )
 
 // Config configures a Spool. Zero values mean the documented defaults.
@@ -51,8 +54,19 @@ type Config struct {
 	// counted in Stats.DeadLettersDropped, so that a cluster rejecting every
 	// document cannot fill the disk. Default 256 MiB.
 	MaxDeadLetterBytes int64
+	// MinFreeBytes is the free space Append keeps on the spool's file system:
+	// below it Append fails with an error wrapping ErrDiskFull (callers retry;
+	// the readers pause) until acks and value-log GC free space. Badger
+	// writes through memory maps of sparse files, where a full disk is a
+	// SIGBUS that kills the process, not an error, so the spool must stop
+	// short of it. Default 64 MiB; negative turns the check off.
+	MinFreeBytes int64
 	// Metrics receives the spool's metrics; nil records none.
 	Metrics *Metrics
+
+	// freeBytes reports the free space of the file system holding a path
+	// (a test seam); nil means statfs.
+	freeBytes func(dir string) (int64, error)
 }
 
 // Defaults for the zero values of Config.
@@ -62,6 +76,7 @@ const (
 	DefaultGCInterval   = time.Minute
 
 	DefaultMaxDeadLetterBytes = 256 << 20
+	DefaultMinFreeBytes       = 64 << 20
 )
 
 // Validate reports the first bad field of c, by name.
@@ -94,6 +109,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxDeadLetterBytes == 0 {
 		c.MaxDeadLetterBytes = DefaultMaxDeadLetterBytes
+	}
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if c.freeBytes == nil {
+		c.freeBytes = diskFree
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
