@@ -99,9 +99,10 @@ type Spool struct {
 	diskAt   time.Time
 	diskSize int64
 
-	freeMu sync.Mutex
-	freeAt time.Time // when free was read
-	free   int64     // free bytes on the spool's file system
+	freeMu   sync.Mutex
+	freeAt   time.Time // when free was read
+	free     int64     // free bytes on the spool's file system then
+	freeUsed int64     // bytes appended since
 
 	closeCh    chan struct{}
 	maintCh    chan struct{} // asks background to run maintenance now

@@ -114,7 +114,7 @@ func (s *Spool) Append(ctx context.Context, recs []record.Record, cps ...record.
 		nbytes += int64(recs[i].Size())
 	}
 	if len(recs) > 0 {
-		if err := s.checkDisk(); err != nil {
+		if err := s.checkDisk(nbytes); err != nil {
 			return err
 		}
 		if err := s.reserve(ctx, int64(len(recs)), nbytes); err != nil {
