@@ -30,7 +30,9 @@ func (s *Spool) checkDisk(n int64) error {
 		}
 		s.free, s.freeAt, s.freeUsed = free, now, 0
 	}
-	if s.free-s.freeUsed-n < s.cfg.MinFreeBytes {
+	full := s.free-s.freeUsed-n < s.cfg.MinFreeBytes
+	s.metrics.setDiskFull(full)
+	if full {
 		return fmt.Errorf("%w: %d MiB free on the file system of %s, below the %d MiB the spool keeps in reserve; reading pauses until acknowledgements free space",
 			ErrDiskFull, (s.free-s.freeUsed)>>20, s.cfg.Dir, s.cfg.MinFreeBytes>>20)
 	}

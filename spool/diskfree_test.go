@@ -11,7 +11,8 @@ import (
 func TestAppendStopsShortOfAFullDisk(t *testing.T) {
 	var free atomic.Int64
 	free.Store(1 << 30)
-	cfg := Config{Dir: t.TempDir(), MinFreeBytes: 64 << 20,
+	m := NewMetrics(nil)
+	cfg := Config{Dir: t.TempDir(), MinFreeBytes: 64 << 20, Metrics: m,
 		freeBytes: func(string) (int64, error) { return free.Load(), nil }}
 	s := openSpool(t, cfg)
 	recs := makeRecords(0, 10, 170)
@@ -28,6 +29,9 @@ func TestAppendStopsShortOfAFullDisk(t *testing.T) {
 	if st := s.Stats(); st.QueuedRecords != 10 {
 		t.Fatalf("%d records queued after a refused append, want 10", st.QueuedRecords)
 	}
+	if v := toFloat64(t, m.diskFull); v != 1 {
+		t.Fatalf("logspool_spool_disk_full = %v while appends are refused, want 1", v)
+	}
 	// Acknowledgements still work on a full disk: they are what frees it.
 	mustDone(t, mustLease(t, s, 1<<20))
 
@@ -37,6 +41,9 @@ func TestAppendStopsShortOfAFullDisk(t *testing.T) {
 	})
 	if st := s.Stats(); st.QueuedRecords != 10 {
 		t.Fatalf("%d records queued, want 10", st.QueuedRecords)
+	}
+	if v := toFloat64(t, m.diskFull); v != 0 {
+		t.Fatalf("logspool_spool_disk_full = %v after space freed, want 0", v)
 	}
 }
 

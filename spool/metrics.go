@@ -21,6 +21,7 @@ type Metrics struct {
 	blocked            prometheus.Gauge
 	blockedSeconds     prometheus.Counter
 	gcRuns             prometheus.Counter
+	diskFull           prometheus.Gauge
 }
 
 // NewMetrics creates the spool metrics and registers them with reg (when reg
@@ -47,11 +48,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		blocked:            g("logspool_spool_blocked", "1 while an append waits for space, else 0."),
 		blockedSeconds:     c("logspool_spool_blocked_seconds_total", "Time appends spent waiting for space."),
 		gcRuns:             c("logspool_spool_gc_runs_total", "Value-log garbage collection runs."),
+		diskFull:           g("logspool_spool_disk_full", "1 while appends are refused because the spool's file system is below its free-space reserve, else 0."),
 	}
 	if reg != nil {
 		reg.MustRegister(m.bytes, m.records, m.maxBytes, m.leasedRecords, m.deadLetters, m.diskBytes,
 			m.appendedRecords, m.appendedBytes, m.ackedRecords, m.deadLetteredRecord,
-			m.blocked, m.blockedSeconds, m.gcRuns)
+			m.blocked, m.blockedSeconds, m.gcRuns, m.diskFull)
 	}
 	return m
 }
@@ -108,4 +110,15 @@ func (m *Metrics) disk(n int64) {
 		return
 	}
 	m.diskBytes.Set(float64(n))
+}
+
+func (m *Metrics) setDiskFull(full bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if full {
+		v = 1
+	}
+	m.diskFull.Set(v)
 }
