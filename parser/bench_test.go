@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logspool/logspool/spool/record"
 )
 
 // Typical ~170-byte lines of the two formats.
@@ -89,7 +91,7 @@ func BenchmarkAppendEscaped(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf, _ = appendEscaped(buf[:0], msg)
+		buf, _ = record.AppendEscaped(buf[:0], msg)
 	}
 }
 

@@ -540,7 +540,7 @@ func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream
 	if escaped {
 		b = append(b, msg...)
 	} else {
-		b, invalid = appendEscaped(b, msg)
+		b, invalid = record.AppendEscaped(b, msg)
 	}
 	b = append(b, '"')
 	switch string(stream) {
@@ -551,7 +551,7 @@ func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream
 		b = append(b, `,"stream":"stderr"`...)
 	default:
 		b = append(b, `,"stream":"`...)
-		b, _ = appendEscaped(b, stream)
+		b, _ = record.AppendEscaped(b, stream)
 		b = append(b, '"')
 	}
 	b = append(b, extra...)

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/logspool/logspool/spool/record"
 )
 
 func TestAppendEscaped(t *testing.T) {
@@ -28,7 +30,7 @@ func TestAppendEscaped(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, invalid := appendEscaped(nil, []byte(tt.in))
+			got, invalid := record.AppendEscaped(nil, []byte(tt.in))
 			if string(got) != tt.want || invalid != tt.wantInvalid {
 				t.Fatalf("appendEscaped(%q) = %s, %v; want %s, %v", tt.in, got, invalid, tt.want, tt.wantInvalid)
 			}
@@ -41,7 +43,7 @@ func TestAppendEscaped(t *testing.T) {
 // matches encoding/json's own encoding apart from HTML escaping.
 func checkEscapeRoundTrip(t *testing.T, s []byte) {
 	t.Helper()
-	esc, invalid := appendEscaped([]byte{'"'}, s)
+	esc, invalid := record.AppendEscaped([]byte{'"'}, s)
 	esc = append(esc, '"')
 	if invalid == utf8.Valid(s) {
 		t.Fatalf("appendEscaped(%q) reported invalid=%v", s, invalid)
@@ -103,17 +105,11 @@ func TestWordTestsMatchByteTests(t *testing.T) {
 			}
 		}
 		x := binary.LittleEndian.Uint64(b[:])
-		wantPlain, wantSpecial := true, false
+		wantSpecial := false
 		for _, c := range b {
-			if c >= 0x80 || !plain[c] {
-				wantPlain = false
-			}
 			if c == '"' || c == '\\' || c < 0x20 {
 				wantSpecial = true
 			}
-		}
-		if got := plainASCII8(x); got != wantPlain {
-			t.Fatalf("plainASCII8(%q) = %v, want %v", b, got, wantPlain)
 		}
 		if got := specialInString8(x); got != wantSpecial {
 			t.Fatalf("specialInString8(%q) = %v, want %v", b, got, wantSpecial)

@@ -2,7 +2,6 @@ package systemd
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"math/bits"
 	"strings"
 	"unicode/utf8"
@@ -603,82 +602,9 @@ func hexAppend(dst, b []byte) []byte {
 	return dst
 }
 
-// jsonSafe[c] is true for ASCII bytes that need no escaping in a JSON string.
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return
-}()
-
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// plain8 reports whether none of the 8 bytes in x needs escaping in a JSON
-// string or UTF-8 decoding: no byte < 0x20, '"', '\\' or >= 0x80.
-func plain8(x uint64) bool {
-	if x&msb != 0 {
-		return false
-	}
-	lt := (x - lsb*0x20) &^ x & msb // some byte < 0x20 (exact: no byte >= 0x80)
-	q := x ^ (lsb * '"')
-	q = (q - lsb) &^ q & msb
-	bs := x ^ (lsb * '\\')
-	bs = (bs - lsb) &^ bs & msb
-	return lt|q|bs == 0
-}
-
 // appendJSONString appends v as a JSON string. Bytes that are not valid
 // UTF-8 become U+FFFD (callers keep the exact bytes elsewhere).
-func appendJSONString(dst, v []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(v); {
-		// Skip 8 plain ASCII bytes at a time.
-		for i+8 <= len(v) && plain8(binary.LittleEndian.Uint64(v[i:])) {
-			i += 8
-		}
-		if i >= len(v) {
-			break
-		}
-		c := v[i]
-		if c < utf8.RuneSelf {
-			if jsonSafe[c] {
-				i++
-				continue
-			}
-			dst = append(dst, v[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(v[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, v[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, v[start:]...)
-	return append(dst, '"')
-}
+func appendJSONString(dst, v []byte) []byte { return record.AppendString(dst, v) }
 
 // appendRFC3339Micro appends usec (microseconds since the epoch) as
 // 2006-01-02T15:04:05.000000Z.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -297,7 +296,7 @@ func TestEncoderCases(t *testing.T) {
 		{"a bad source realtime is kept as text", 0, entryWith("_SOURCE_REALTIME_TIMESTAMP=soon"),
 			head + ev + tail + `,"custom":{"source_realtime_timestamp":"soon"}}}`, 1_730_000_000_123_456_000},
 		{"invalid UTF-8 is replaced and kept exactly in base64", 0, entryWith("MESSAGE=a\xffb"),
-			head + "\"message\":\"a\ufffdb\"," + ev + `"log":{"flags":["invalid_utf8"]},` + tail + `,"base64":{"message":"Yf9i"}}}`, 1_730_000_000_123_456_000},
+			head + "\"message\":\"a\\ufffdb\"," + ev + `"log":{"flags":["invalid_utf8"]},` + tail + `,"base64":{"message":"Yf9i"}}}`, 1_730_000_000_123_456_000},
 		{"control characters are escaped losslessly", 0, entryWith("MESSAGE=\x1b[1m\"q\"\\\r\n\x00"),
 			head + `"message":"\u001b[1m\"q\"\\\r\n\u0000",` + ev + tail + `}}`, 1_730_000_000_123_456_000},
 		{"numbers become numbers and ids strings", 0, entryWith("_PID=12", "PRIORITY=3", "_UID=1000", "_GID=0"),
@@ -309,9 +308,9 @@ func TestEncoderCases(t *testing.T) {
 		{"names that normalise alike are merged", 0, entryWith("_FOO=1", "FOO=2"),
 			head + ev + tail + `,"custom":{"foo":["1","2"]}}}`, 1_730_000_000_123_456_000},
 		{"names that JSON would render alike are merged", 0, entryWith("A\xff=1", "A\xfe=2\xff"),
-			head + ev + `"log":{"flags":["invalid_utf8"]},` + tail + ",\"custom\":{\"a\ufffd\":[\"1\",\"2\ufffd\"]},\"base64\":{\"journald.custom.a\ufffd\":[\"MQ==\",\"Mv8=\"]}}}", 1_730_000_000_123_456_000},
+			head + ev + `"log":{"flags":["invalid_utf8"]},` + tail + ",\"custom\":{\"a\ufffd\":[\"1\",\"2\\ufffd\"]},\"base64\":{\"journald.custom.a\ufffd\":[\"MQ==\",\"Mv8=\"]}}}", 1_730_000_000_123_456_000},
 		{"a binary custom field is kept in base64 under its path", 0, entryWith("BIN=\x00\xff"),
-			head + ev + `"log":{"flags":["invalid_utf8"]},` + tail + ",\"custom\":{\"bin\":\"\\u0000\ufffd\"},\"base64\":{\"journald.custom.bin\":\"AP8=\"}}}", 1_730_000_000_123_456_000},
+			head + ev + `"log":{"flags":["invalid_utf8"]},` + tail + ",\"custom\":{\"bin\":\"\\u0000\\ufffd\"},\"base64\":{\"journald.custom.bin\":\"AP8=\"}}}", 1_730_000_000_123_456_000},
 		{"a long value is cut at a rune boundary and flagged", 4, entryWith("MESSAGE=abcé"),
 			head + `"message":"abc",` + ev + `"log":{"flags":["truncated"]},` + tail + `,"truncated":["message"]}}`, 1_730_000_000_123_456_000},
 		{"the _BOOT_ID item is not repeated", 0, entryWith("_BOOT_ID=ffff"),
@@ -500,43 +499,6 @@ func TestParseCursorRejectsWhatLocatesNothing(t *testing.T) {
 	}
 }
 
-func TestPlain8AgreesWithAByteCheck(t *testing.T) {
-	var b [8]byte
-	check := func() {
-		want := true
-		for _, c := range b {
-			if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-				want = false
-			}
-		}
-		if got := plain8(binary.LittleEndian.Uint64(b[:])); got != want {
-			t.Fatalf("plain8(%q) = %v, want %v", b, got, want)
-		}
-	}
-	// Every byte value in every position, among plain neighbours.
-	for pos := 0; pos < 8; pos++ {
-		for c := 0; c < 256; c++ {
-			for i := range b {
-				b[i] = 'a'
-			}
-			b[pos] = byte(c)
-			check()
-		}
-	}
-	// Pairs of special bytes (borrow propagation between neighbours).
-	special := []byte{0, 1, 0x1f, 0x20, 0x21, '"', '#', '\\', ']', 0x7f, 0x80, 0xff}
-	for pos := 0; pos < 7; pos++ {
-		for _, x := range special {
-			for _, y := range special {
-				for i := range b {
-					b[i] = 'a'
-				}
-				b[pos], b[pos+1] = x, y
-				check()
-			}
-		}
-	}
-}
 
 func TestLookupSlotFindsEveryKnownNameAndNothingElse(t *testing.T) {
 	for name, want := range slotByField {
