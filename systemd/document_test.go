@@ -499,7 +499,6 @@ func TestParseCursorRejectsWhatLocatesNothing(t *testing.T) {
 	}
 }
 
-
 func TestLookupSlotFindsEveryKnownNameAndNothingElse(t *testing.T) {
 	for name, want := range slotByField {
 		if got, ok := lookupSlot(name); !ok || got != want {
