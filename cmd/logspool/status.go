@@ -144,10 +144,17 @@ func printStatus(w io.Writer, fams map[string]*dto.MetricFamily, healthy bool, w
 		count(m.value("logspool_journal_entries_total")), m.value("logspool_journal_lag_seconds"))
 	lost := m.byLabel("logspool_input_lost_bytes_total", "reason")
 	fmt.Fprintf(tw, "lost\t%s\t%s\n", size(sum(lost)), kvs(lost, size))
-	fmt.Fprintf(tw, "spool\t%s of %s\t%s records, %s dead letters, %s on disk\n",
+	var spoolState string
+	switch {
+	case m.value("logspool_spool_disk_full") > 0:
+		spoolState = ", DISK FULL: reading paused"
+	case m.value("logspool_spool_blocked") > 0:
+		spoolState = ", FULL: reading paused"
+	}
+	fmt.Fprintf(tw, "spool\t%s of %s\t%s records, %s dead letters, %s on disk%s\n",
 		size(m.value("logspool_spool_bytes")), size(m.value("logspool_spool_max_bytes")),
 		count(m.value("logspool_spool_records")), count(m.value("logspool_spool_dead_letters")),
-		size(m.value("logspool_spool_disk_bytes")))
+		size(m.value("logspool_spool_disk_bytes")), spoolState)
 	items := m.byLabel("logspool_shipper_items_total", "outcome")
 	up := "n/a"
 	if _, ok := fams["logspool_shipper_es_up"]; ok {
