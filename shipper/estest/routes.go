@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 func (s *Server) buildInfo() []byte {
@@ -659,8 +658,6 @@ func (s *Server) handleRefresh(ex *exchange, expr string) {
 func sortDocs(ids []string, docs map[string]*doc) {
 	sort.Slice(ids, func(i, j int) bool { return docs[ids[i]].seq < docs[ids[j]].seq })
 }
-
-var _ = time.Second
 
 var commonParams = map[string]bool{"pretty": true, "human": true, "error_trace": true, "filter_path": true, "source": true, "source_content_type": true}
 
