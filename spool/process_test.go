@@ -53,6 +53,19 @@ func childResume(dir string) (*Spool, uint64) {
 	return s, next
 }
 
+// childAppendBatch appends 1 to most records numbered from next with the
+// checkpoint just past them, in one Append, and returns the new checkpoint.
+func childAppendBatch(s *Spool, next uint64, most int) uint64 {
+	n := 1 + rand.IntN(most)
+	end := next + uint64(n)
+	v := binary.BigEndian.AppendUint64(nil, end)
+	if err := s.Append(context.Background(), makeRecords(next, n, 170), record.Checkpoint{Key: killCheckpointKey, Value: v}); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	return end
+}
+
 // childAppend resumes at the stored checkpoint and appends batches of records
 // with the checkpoint just past them, printing the checkpoint of each commit,
 // until it is killed.
@@ -60,14 +73,7 @@ func childAppend(dir string) {
 	s, next := childResume(dir)
 	out := bufio.NewWriter(os.Stdout)
 	for {
-		n := 1 + rand.IntN(400)
-		end := next + uint64(n)
-		v := binary.BigEndian.AppendUint64(nil, end)
-		if err := s.Append(context.Background(), makeRecords(next, n, 170), record.Checkpoint{Key: killCheckpointKey, Value: v}); err != nil {
-			fmt.Println("error:", err)
-			os.Exit(1)
-		}
-		next = end
+		next = childAppendBatch(s, next, 400)
 		fmt.Fprintln(out, next)
 		_ = out.Flush()
 	}
@@ -79,14 +85,7 @@ func childAppendAck(dir string) {
 	s, next := childResume(dir)
 	out := bufio.NewWriter(os.Stdout)
 	for {
-		n := 1 + rand.IntN(300)
-		end := next + uint64(n)
-		v := binary.BigEndian.AppendUint64(nil, end)
-		if err := s.Append(context.Background(), makeRecords(next, n, 170), record.Checkpoint{Key: killCheckpointKey, Value: v}); err != nil {
-			fmt.Println("error:", err)
-			os.Exit(1)
-		}
-		next = end
+		next = childAppendBatch(s, next, 300)
 		if rand.IntN(2) == 0 {
 			l, err := s.TryLease(1 + rand.IntN(100<<10))
 			if err != nil {
