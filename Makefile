@@ -1,5 +1,8 @@
 # logspool: build, test, bench, lint, install.
 GO       ?= go
+# The patched toolchain (go1.26.8 has called standard-library vulnerabilities);
+# the go command fetches it from the module proxy on first use.
+export GOTOOLCHAIN := go1.27.3
 BIN      ?= bin/logspool
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)

@@ -2,6 +2,8 @@ module github.com/logspool/logspool
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/dgraph-io/badger/v4 v4.9.6
 	github.com/dgraph-io/ristretto/v2 v2.2.0
