@@ -9,7 +9,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all build test test-quick bench lint fmt install clean
+.PHONY: all build test test-quick torture bench lint fmt install clean
 
 all: build
 
@@ -24,6 +24,11 @@ test: lint
 # The same without the race detector, for a quick local loop.
 test-quick: lint
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The long proofs: every randomized and crash-state test with many seeds
+# (LOGSPOOL_TORTURE=1; each test says how many it runs). Not part of make test.
+torture:
+	LOGSPOOL_TORTURE=1 $(GO) test -count=1 -timeout 6h -run 'Torture|Model|Crash|Damage' ./...
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
