@@ -5,7 +5,9 @@
 # Multi-arch: docker buildx build --platform linux/amd64,linux/arm64 ...
 # (the build stage runs natively and cross-compiles; no emulation needed).
 
-FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+# The build stage is pinned to the toolchain go.mod names (its `toolchain`
+# line): go1.26.x has called standard-library vulnerabilities (make vuln).
+FROM --platform=$BUILDPLATFORM golang:1.27.3 AS build
 ARG TARGETOS=linux
 ARG TARGETARCH
 ARG VERSION=dev

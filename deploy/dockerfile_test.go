@@ -161,11 +161,13 @@ func TestParseDockerfile(t *testing.T) {
 }
 
 // checkDockerfile returns every way the parsed Dockerfile breaks the image
-// contract: a golang 1.26 build stage that builds ./cmd/logspool static,
+// contract: a build stage on the golang image of exactly the toolchain go.mod
+// pins (its toolchain line; a floating tag such as golang:1.27 is refused)
+// that builds ./cmd/logspool static,
 // trimmed and stripped; a distroless static (or scratch) final stage that
 // copies only the binary (and an empty spool dir owned by its user);
 // ENTRYPOINT ["/logspool"], CMD ["run"] in exec form; a numeric non-root USER.
-func checkDockerfile(stages []stage) []error {
+func checkDockerfile(stages []stage, toolchain string) []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(stages) < 2 {
@@ -173,8 +175,9 @@ func checkDockerfile(stages []stage) []error {
 		return errs
 	}
 	build, final := stages[0], stages[len(stages)-1]
-	if !regexp.MustCompile(`^golang:1\.26(\.\d+)?(-[a-z0-9]+)?$`).MatchString(build.Base) || build.Name == "" {
-		fail("build stage FROM %s AS %q, want golang:1.26 with a name", build.Base, build.Name)
+	want := "golang:" + strings.TrimPrefix(toolchain, "go")
+	if !regexp.MustCompile(`^`+regexp.QuoteMeta(want)+`(-[a-z0-9.]+)?(@sha256:[0-9a-f]{64})?$`).MatchString(build.Base) || build.Name == "" {
+		fail("build stage FROM %s AS %q, want %s (go.mod's toolchain) with a name", build.Base, build.Name, want)
 	}
 
 	var goBuild *instruction
@@ -287,8 +290,22 @@ func checkDockerfile(stages []stage) []error {
 	return errs
 }
 
+// goModToolchain returns the toolchain go.mod pins (its toolchain line).
+func goModToolchain(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^toolchain (go1\.\d+\.\d+)$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("go.mod has no toolchain line pinning a patch release (toolchain go1.N.P)")
+	}
+	return string(m[1])
+}
+
 func TestDockerfileBuildsAStaticBinaryOnAMinimalBase(t *testing.T) {
-	for _, err := range checkDockerfile(mustParseDockerfile(t)) {
+	for _, err := range checkDockerfile(mustParseDockerfile(t), goModToolchain(t)) {
 		t.Error(err)
 	}
 }
@@ -308,7 +325,9 @@ func TestDockerfileChecksCatchMistakes(t *testing.T) {
 		{"no -trimpath", "-trimpath ", "", "lacks -trimpath"},
 		{"symbols kept", `-ldflags "-s -w`, `-ldflags "`, "-s -w"},
 		{"another package built", "./cmd/logspool", "./cmd/other", "lacks ./cmd/logspool"},
-		{"an older Go", "golang:1.26", "golang:1.22", "want golang:1.26"},
+		{"an older Go", "golang:1.27.3 ", "golang:1.26 ", "want golang:1.27.3"},
+		{"a floating Go tag", "golang:1.27.3 ", "golang:1.27 ", "want golang:1.27.3"},
+		{"another patch release", "golang:1.27.3 ", "golang:1.27.2 ", "want golang:1.27.3"},
 		{"a distro base with a shell", "gcr.io/distroless/static-debian12:nonroot", "debian:12", "want gcr.io/distroless/static"},
 		{"the shell form of ENTRYPOINT", `ENTRYPOINT ["/logspool"]`, "ENTRYPOINT /logspool", "not exec form"},
 		{"the binary copied elsewhere", "/out/logspool /logspool", "/out/logspool /usr/bin/logspool", "ENTRYPOINT runs /logspool"},
@@ -327,7 +346,7 @@ func TestDockerfileChecksCatchMistakes(t *testing.T) {
 			if err != nil {
 				errs = []error{err}
 			} else {
-				errs = checkDockerfile(stages)
+				errs = checkDockerfile(stages, goModToolchain(t))
 			}
 			joined := errors.Join(errs...)
 			if joined == nil {
