@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
@@ -66,7 +67,9 @@ func checkEscapeRoundTrip(t *testing.T, s []byte) {
 		t.Fatal(err)
 	}
 	ref = ref[:len(ref)-1] // Encode's newline
-	if string(ref) != string(esc) {
+	// Since Go 1.27 encoding/json writes the replacement character for
+	// invalid UTF-8 as is; we write it escaped. Both decode the same.
+	if got := bytes.ReplaceAll(esc, []byte(`\ufffd`), []byte("\uFFFD")); string(ref) != string(got) {
 		t.Fatalf("appendEscaped(%q) = %s, encoding/json gives %s", s, esc, ref)
 	}
 }
