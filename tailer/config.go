@@ -55,6 +55,11 @@ type Config struct {
 	// (rotated away or deleted) must have produced no new bytes, once read to
 	// its end, before it is released. Default 5s.
 	RotatedIdle time.Duration
+	// StallGrace is how long a file may have unread bytes while its reader
+	// makes no progress (and is not waiting for the spool) before Stalled
+	// reports the tailer stalled; it also caps how long the scan loop may
+	// go without completing a scan. Default 2m.
+	StallGrace time.Duration
 	// BatchBytes is how many input bytes are decoded before the records and
 	// the file's checkpoint are appended to the sink (also done at every end
 	// of file). Default 256 KiB.
@@ -102,6 +107,9 @@ func (c *Config) Validate() error {
 	if c.RotatedIdle < 0 {
 		return &ConfigError{Field: "RotatedIdle", Reason: fmt.Sprintf("must not be negative, got %v", c.RotatedIdle)}
 	}
+	if c.StallGrace < 0 {
+		return &ConfigError{Field: "StallGrace", Reason: fmt.Sprintf("must not be negative, got %v", c.StallGrace)}
+	}
 	if c.BatchBytes < 0 {
 		return &ConfigError{Field: "BatchBytes", Reason: fmt.Sprintf("must not be negative, got %d", c.BatchBytes)}
 	}
@@ -127,6 +135,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchBytes == 0 {
 		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.StallGrace == 0 {
+		c.StallGrace = DefaultStallGrace
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

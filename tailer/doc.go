@@ -97,6 +97,39 @@
 // reason="rotated_unread" (its name now leads to another file) or
 // "deleted_unread", and its checkpoint deleted.
 //
+// # Faults
+//
+// Every failure is local to its path (or directory): a stat, open, read,
+// listing or inotify error (EACCES, ELOOP, ENAMETOOLONG, ENOTDIR, EIO, ...),
+// and a FIFO, directory, socket or device matching the globs, is counted in
+// logspool_input_errors_total{input="containers",reason} (reason: the errno's
+// name, not_regular, panic), logged once with its errno until the failure
+// changes or the path works again, and retried with exponential backoff (1 s
+// to 1 min) or at once when the path's metadata changes (a chmod, a new file
+// at the path). The rest of the files go on. A path the scan could not
+// examine keeps its reader's state (it is not taken for rotated).
+//
+// Running out of descriptors (EMFILE, ENFILE) slows reading, never stops it:
+// for a while after an open failed that way, at most as many files as were
+// open then, less 16, are held open; a matched reader at the end of its
+// file, everything committed, closes it ("parks"); the scanner opens parked
+// files again by their checkpoint (identity checked as after a restart) when
+// their size changes, those parked longest first. So every file is read by
+// turns.
+//
+// # Supervision and liveness
+//
+// A panic in a reader is recovered, logged with its stack, counted
+// (reason="panic") and the file opened again from its checkpoint after a
+// backoff, as after a restart; a panic in the scanner is recovered the same
+// way and the scan runs again at the next tick. Every lock is released by a
+// deferred unlock and Run cancels its readers before it waits for them, so
+// neither recovery nor shutdown can wait for a lock a panicking frame held.
+// Tailer.Stalled reports a scan loop that has not completed a scan for
+// max(5 poll intervals, 30 s) (capped at StallGrace), a reader with unread
+// bytes that has not moved for StallGrace (2 min), and a reader that panicked
+// 3 times in a row; waiting for a full spool is not a stall.
+//
 // # Start
 //
 // Config.ReadFrom ("head" or "tail") applies only to the files found at the

@@ -238,6 +238,12 @@ func (e *env) start(opts ...func(*Config)) *running {
 	if err != nil {
 		e.t.Fatalf("New: %v", err)
 	}
+	return e.run(tl)
+}
+
+// run runs tl until stop or the end of the test.
+func (e *env) run(tl *Tailer) *running {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Tailer: tl, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- tl.Run(ctx) }()

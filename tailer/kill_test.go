@@ -139,9 +139,24 @@ func (s *fileSink) Checkpoints(prefix string) (map[string][]byte, error) {
 
 // killChild runs the tailer over <dir>/containers into <dir>/store until
 // it is killed (or gets SIGTERM).
+//
+// Optional knobs: LOGSPOOL_TAILER_CHILD_STATE puts the store and the log in
+// another directory (one a child without privileges can write);
+// LOGSPOOL_TAILER_CHILD_NOFILE sets RLIMIT_NOFILE first.
 func killChild() int {
 	dir := os.Getenv(killChildEnv)
-	sink, err := openFileSink(filepath.Join(dir, "store"))
+	state := dir
+	if s := os.Getenv("LOGSPOOL_TAILER_CHILD_STATE"); s != "" {
+		state = s
+	}
+	if s := os.Getenv("LOGSPOOL_TAILER_CHILD_NOFILE"); s != "" {
+		n, _ := strconv.ParseUint(s, 10, 64)
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+			fmt.Fprintln(os.Stderr, "setrlimit:", err)
+			return 2
+		}
+	}
+	sink, err := openFileSink(filepath.Join(state, "store"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -151,7 +166,7 @@ func killChild() int {
 		PollInterval: 100 * time.Millisecond,
 		RotatedIdle:  500 * time.Millisecond,
 		BatchBytes:   4 << 10, // many commits, so that kills land between them
-		Logger:       childLogger(dir),
+		Logger:       childLogger(state),
 		NewDecoder:   func(src parser.Source) Decoder { return &lineDecoder{src: src} },
 	}, sink)
 	if err != nil {

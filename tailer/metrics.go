@@ -22,6 +22,21 @@ type Metrics struct {
 	lag          *prometheus.GaugeVec
 	rotations    *prometheus.CounterVec
 	lost         *prometheus.CounterVec
+	errors       *prometheus.CounterVec
+}
+
+// InputName is the input label of the tailer's series in
+// logspool_input_errors_total.
+const InputName = "containers"
+
+// NewInputErrors returns logspool_input_errors_total{input,reason}, shared by
+// every input: each must create it with exactly these options (Prometheus
+// refuses one name with two help texts).
+func NewInputErrors() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "logspool_input_errors_total",
+		Help: "Input errors by input (containers, journal) and reason (eacces, emfile, eloop, enoent, eio, not_regular, ...): each failure is logged once and retried.",
+	}, []string{"input", "reason"})
 }
 
 // NewMetrics creates the tailer's metrics and registers them with reg (nil:
@@ -54,6 +69,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "logspool_input_lost_bytes_total",
 			Help: "Input bytes that could not be read or were cut, by reason.",
 		}, []string{"reason"}),
+		errors: NewInputErrors(),
 	}
 	if reg != nil {
 		m.filesWatched = register(reg, m.filesWatched)
@@ -62,6 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.lag = register(reg, m.lag)
 		m.rotations = register(reg, m.rotations)
 		m.lost = register(reg, m.lost)
+		m.errors = register(reg, m.errors)
 	}
 	return m
 }
@@ -122,5 +139,11 @@ func (m *Metrics) rotation(kind string) {
 func (m *Metrics) lostBytes(reason string, n int64) {
 	if m != nil && n > 0 {
 		m.lost.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+func (m *Metrics) inputError(reason string) {
+	if m != nil {
+		m.errors.WithLabelValues(InputName, reason).Inc()
 	}
 }

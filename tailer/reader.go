@@ -81,7 +81,10 @@ type reader struct {
 	// unmatchedAt is when the globs stopped matching the file.
 	unmatchedAt time.Time
 	commOff     int64
-	size        int64
+	size        int64     // the file size last observed (by the reader or a scan)
+	readTo      int64     // how far the reader has read (at its last end of file)
+	movedAt     time.Time // when the reader last committed or was found at the end of the file
+	appending   bool      // the reader waits in Sink.Append (a full spool is not a stall)
 }
 
 func (t *Tailer) newReader(f *os.File, id fileID, path, resolved string, matched bool) *reader {
@@ -119,9 +122,11 @@ func (r *reader) begin(p position) {
 	r.committed = p
 	r.commOff = p.Resume
 	r.size = r.lastSize
+	r.readTo = p.Resume
 	r.lastData = time.Now()
 	r.lastFPCheck = time.Now()
 	r.unmatchedAt = time.Now()
+	r.movedAt = time.Now()
 }
 
 // poke wakes the reader; with recheck it also re-checks the fingerprint.
@@ -137,6 +142,7 @@ func (r *reader) poke(recheck bool) {
 
 func (r *reader) setMatched(ok bool, path, resolved string) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.matched && !ok {
 		r.unmatchedAt = time.Now()
 	}
@@ -144,7 +150,28 @@ func (r *reader) setMatched(ok bool, path, resolved string) {
 	if ok {
 		r.path, r.resolved = path, resolved
 	}
-	r.mu.Unlock()
+}
+
+// observeSize records the size a scan saw, so that a reader that makes no
+// progress shows a growing lag (see Tailer.Stalled).
+func (r *reader) observeSize(size int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.size = size
+}
+
+// stallState reports what Stalled needs: unread bytes, whether the reader
+// waits for the spool, and when it last moved.
+func (r *reader) stallState() (path string, unread int64, appending bool, movedAt time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.path, r.size - r.readTo, r.appending, r.movedAt
+}
+
+func (r *reader) setAppending(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.appending = on
 }
 
 func (r *reader) paths() (path, resolved string, matched bool) {
@@ -171,14 +198,19 @@ func (r *reader) run(ctx context.Context) {
 	}()
 	poll := minPoll
 	for ctx.Err() == nil {
+		if r.t.hook != nil {
+			r.t.hook("read")
+		}
 		n, err := r.read()
 		if err != nil {
+			// Local to this file: counted, logged once, retried with
+			// backoff; the position does not move past what was read.
 			r.readErrs++
-			if r.readErrs == 1 {
-				r.t.log.Warn("reading file failed; retrying", "path", r.path, "offset", r.readPos, "error", err)
-			}
-		} else {
+			r.t.faults.fail(r.src.Path, "reading file", err, time.Now())
+			poll = min(time.Duration(r.readErrs)*time.Second, faultMaxBackoff)
+		} else if r.readErrs > 0 {
 			r.readErrs = 0
+			r.t.faults.ok(r.src.Path)
 		}
 		if n > 0 {
 			r.lastData = time.Now()
@@ -195,12 +227,19 @@ func (r *reader) run(ctx context.Context) {
 		// minCommitGap: a file written line by line would otherwise cost
 		// one spool transaction per line.
 		wait := poll
+		pressure := r.t.underPressure()
 		if r.dirty() {
-			if due := minCommitGap - time.Since(r.lastCommit); due > 0 {
+			if due := minCommitGap - time.Since(r.lastCommit); due > 0 && !pressure {
 				wait = min(wait, due)
 			} else if err := r.commit(ctx); err != nil {
 				return
 			}
+		}
+		if pressure && r.canPark() {
+			// Out of descriptors: give this one back; the scanner opens
+			// the file again from its checkpoint when it grows.
+			r.t.park(r, r.lastSize, r.committed.Consumed)
+			return
 		}
 		tm := time.NewTimer(wait)
 		select {
@@ -220,6 +259,14 @@ func (r *reader) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// canPark reports whether r may close its file under descriptor pressure:
+// it is matched (not a rotated file being drained), read to its end, and
+// everything decoded is committed.
+func (r *reader) canPark() bool {
+	_, _, matched := r.paths()
+	return matched && r.readErrs == 0 && r.readPos >= r.lastSize && !r.cutting && r.lo == r.hi && !r.dirty()
 }
 
 // read reads the next chunk of the file into buf[hi:].
@@ -405,10 +452,16 @@ func (r *reader) commit(ctx context.Context) error {
 }
 
 func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoint) error {
-	if err := appendRetry(ctx, r.t.sink, r.t.log, r.batch, cp); err != nil {
+	r.setAppending(true)
+	err := appendRetry(ctx, r.t.sink, r.t.log, r.batch, cp)
+	r.setAppending(false)
+	if err != nil {
 		return err
 	}
 	r.t.m.read(r.batchBytes, r.batchLines)
+	if r.batchLines > 0 {
+		r.t.faults.ok(r.src.Path) // progress: a panic before this one is history
+	}
 	if s, ok := r.dec.(interface{ SyncMetrics() }); ok {
 		s.SyncMetrics() // the parser counts lines in bulk
 	}
@@ -419,10 +472,19 @@ func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoi
 	r.batchHint = min(len(r.batch), maxBatchHint)
 	r.batch = nil
 	r.batchBytes, r.batchLines = 0, 0
-	r.mu.Lock()
-	r.commOff = p.Resume
-	r.mu.Unlock()
+	r.published(func() {
+		r.commOff = p.Resume
+		r.readTo = r.readPos
+		r.movedAt = r.lastCommit
+	})
 	return nil
+}
+
+// published runs f under r.mu (fields shared with the scanner and Files).
+func (r *reader) published(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f()
 }
 
 // atEOF runs when the file is read to its end: it detects truncation,
@@ -431,7 +493,7 @@ func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoi
 func (r *reader) atEOF(ctx context.Context) (bool, error) {
 	fi, err := r.f.Stat()
 	if err != nil {
-		r.t.log.Warn("stating open file", "path", r.path, "error", err)
+		r.t.faults.fail(r.src.Path, "stating open file", err, time.Now())
 		return false, nil
 	}
 	size := fi.Size()
@@ -450,11 +512,17 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 		}
 	}
 	r.lastSize = size
-	r.mu.Lock()
-	r.size = size
-	matched, unmatchedAt := r.matched, r.unmatchedAt
-	lag := max(size-r.commOff, 0)
-	r.mu.Unlock()
+	var matched bool
+	var unmatchedAt time.Time
+	var lag int64
+	r.published(func() {
+		r.size, r.readTo = size, r.readPos
+		if r.readPos >= size {
+			r.movedAt = now
+		}
+		matched, unmatchedAt = r.matched, r.unmatchedAt
+		lag = max(size-r.commOff, 0)
+	})
 	if matched {
 		r.t.m.setLag(r.src.Path, lag)
 	}

@@ -11,3 +11,7 @@ import (
 func statOf(fi os.FileInfo) (fileID, uint64, error) {
 	return fileID{}, 0, fmt.Errorf("tailer: file identity (device, inode) unsupported on this platform for %s", fi.Name())
 }
+
+func stampOfInfo(fi os.FileInfo) statStamp {
+	return statStamp{ok: true, mode: fi.Mode(), ctime: fi.ModTime().UnixNano()}
+}

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -67,16 +71,42 @@ type Tailer struct {
 	scanNow chan struct{} // cap 1: a scan is wanted
 	reopen  chan struct{} // cap 1: Reopen was called
 
+	faults *faults // failing paths: counted, logged once, retried with backoff
+
+	// Liveness (see Stalled).
+	runningSince  atomic.Int64 // unix nanoseconds Run started; 0 when not running
+	lastScan      atomic.Int64 // unix nanoseconds the last scan completed
+	scanAppending atomic.Bool  // the scanner waits in Sink.Append (a full spool, not a stall)
+
+	// Descriptor pressure (EMFILE/ENFILE): until pressureUntil, readers at
+	// the end of their file close it ("park") and at most fdCap files are
+	// open, so that every file gets its turn and others keep some descriptors.
+	pressureUntil atomic.Int64
+	fdCap         atomic.Int64
+	nOpen         atomic.Int64 // len(readers)
+
+	// hook, when set (tests), is called at named points to inject faults.
+	hook func(point string)
+
 	mu         sync.Mutex
 	running    bool
 	readers    map[fileID]*reader
 	byPath     map[string]*reader     // glob path and resolved path -> reader
 	retired    map[fileID]retiredFile // released files that still exist, keeping their checkpoint
-	failing    map[string]string      // path -> last failure logged (scanner goroutine only)
+	parked     map[fileID]parkedFile  // matched files closed under descriptor pressure
 	scans      int
 	seen       map[string]seenPath // glob path -> the file it led to at the last scan
 	firstStart bool                // no file checkpoint existed when Run started
 	initial    bool                // the current scan is the first one of this Run
+}
+
+// parkedFile is a matched file read to its end and closed under descriptor
+// pressure, its checkpoint committed. The scanner opens it again (by its
+// checkpoint, which checks its identity) when its size changes.
+type parkedFile struct {
+	at             time.Time
+	size, end      int64
+	path, resolved string
 }
 
 // seenPath is the file a glob path led to, and when.
@@ -126,7 +156,9 @@ func New(cfg Config, sink Sink) (*Tailer, error) {
 		readers: make(map[fileID]*reader),
 		byPath:  make(map[string]*reader),
 		retired: make(map[fileID]retiredFile),
+		parked:  make(map[fileID]parkedFile),
 		seen:    make(map[string]seenPath),
+		faults:  newFaults(cfg.Logger.With("component", "tailer"), cfg.Metrics),
 	}, nil
 }
 
@@ -142,12 +174,7 @@ func (t *Tailer) Reopen() {
 
 // Files returns a snapshot of the open files, sorted by path.
 func (t *Tailer) Files() []FileState {
-	t.mu.Lock()
-	rs := make([]*reader, 0, len(t.readers))
-	for _, r := range t.readers {
-		rs = append(rs, r)
-	}
-	t.mu.Unlock()
+	rs := t.readerList()
 	out := make([]FileState, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, r.state())
@@ -160,48 +187,50 @@ func (t *Tailer) Files() []FileState {
 // stopped, with nil after ctx is done, or an error when the sink's
 // checkpoints cannot be read at startup. Stopping never loses data: what was
 // read but not appended is read again after the next start.
+//
+// Supervision: a panic in a reader is recovered, logged with its stack,
+// counted (logspool_input_errors_total{reason="panic"}) and the file is
+// opened again from its checkpoint (with backoff); a panic in the scanner is
+// recovered the same way and the next scan runs at the next tick. Every lock
+// is released by a deferred unlock, so no recovery and no deferred cleanup
+// can wait for a lock a panicking frame held.
 func (t *Tailer) Run(ctx context.Context) error {
-	t.mu.Lock()
-	if t.running {
-		t.mu.Unlock()
+	if !t.setRunning() {
 		return errors.New("tailer: Run called twice")
 	}
-	t.running = true
-	t.mu.Unlock()
-
 	cps, err := t.sink.Checkpoints(checkpointPrefix)
 	if err != nil {
 		return fmt.Errorf("reading file checkpoints: %w", err)
 	}
 	t.firstStart = len(cps) == 0
 
+	// The readers stop when Run returns, however it returns: the deferred
+	// cleanup cancels them before it waits for them.
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
+		cancel()
 		wg.Wait()
-		t.mu.Lock()
-		for id, r := range t.readers {
-			t.m.deleteLag(r.src.Path)
-			delete(t.readers, id)
-		}
-		t.byPath = make(map[string]*reader)
-		t.m.setFiles(0)
-		t.mu.Unlock()
+		t.stopped()
 	}()
 	start := func(r *reader) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.run(ctx)
+			t.runReader(ctx, r)
 		}()
 	}
 
-	w := newWatcher(t.log)
+	w := newWatcher(t.log, t.m)
 	defer w.close()
 
+	now := time.Now()
+	t.runningSince.Store(now.UnixNano())
+	t.lastScan.Store(now.UnixNano())
 	t.initial = true
-	t.scan(ctx, start, w)
+	t.safely("scanning", func() { t.scan(ctx, start, w) })
 	t.initial = false
-	t.recoverOrphans(ctx, cps, start)
+	t.safely("recovering checkpoints", func() { t.recoverOrphans(ctx, cps, start) })
 
 	tick := time.NewTicker(t.cfg.PollInterval)
 	defer tick.Stop()
@@ -211,21 +240,20 @@ func (t *Tailer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			t.scan(ctx, start, w)
+			t.safely("scanning", func() { t.scan(ctx, start, w) })
 		case <-t.scanNow:
-			t.scan(ctx, start, w)
+			t.safely("scanning", func() { t.scan(ctx, start, w) })
 		case <-t.reopen:
 			t.log.Info("reopening: re-scanning globs and re-checking files")
-			t.scan(ctx, start, w)
-			t.mu.Lock()
-			for _, r := range t.readers {
+			t.safely("scanning", func() { t.scan(ctx, start, w) })
+			for _, r := range t.readerList() {
 				r.poke(true)
 			}
-			t.mu.Unlock()
 		case ev := <-w.events():
-			t.handleEvent(ev)
+			t.safely("handling a notification", func() { t.handleEvent(ev) })
 		case err := <-w.errors():
 			// An overflow drops events: rescan. Log at most once a minute.
+			t.m.inputError(errReason(err))
 			if time.Since(lastEventErr) > time.Minute {
 				lastEventErr = time.Now()
 				t.log.Warn("filesystem notifications failed; rescanning and relying on polling", "error", err)
@@ -238,20 +266,116 @@ func (t *Tailer) Run(ctx context.Context) error {
 	}
 }
 
+func (t *Tailer) setRunning() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.running {
+		return false
+	}
+	t.running = true
+	return true
+}
+
+// stopped forgets the readers after Run's readers have all returned.
+func (t *Tailer) stopped() {
+	t.runningSince.Store(0)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, r := range t.readers {
+		t.m.deleteLag(r.src.Path)
+		delete(t.readers, id)
+	}
+	t.byPath = make(map[string]*reader)
+	t.m.setFiles(0)
+}
+
+// panicError is a recovered panic, as an error for the fault log.
+type panicError struct{ v any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.v) }
+
+// safely runs one step of the scanner goroutine; a panic is recovered,
+// logged with its stack and counted, and the scanner goes on at its next
+// tick (a scanner that panics at every step never completes a scan, which
+// Stalled reports).
+func (t *Tailer) safely(what string, f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			t.m.inputError(ReasonPanic)
+			t.log.Error("tailer scanner panicked; going on at the next scan", "while", what, "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+}
+
+// runReader runs r until it stops. A panic is recovered, logged with its
+// stack and counted; the reader is dropped and its file opened again from its
+// checkpoint by a later scan (after a backoff), as after a restart.
+func (t *Tailer) runReader(ctx context.Context, r *reader) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		t.log.Error("tailer reader panicked; reopening the file from its checkpoint", "path", r.src.Path,
+			"resolved", r.src.Resolved, "offset", r.committed.Resume, "panic", v, "stack", string(debug.Stack()))
+		t.faults.fail(r.src.Path, "reading", &panicError{v}, time.Now())
+		t.dropReader(r)
+	}()
+	r.run(ctx)
+}
+
+// dropReader removes a reader that died. Its checkpoint is kept: a matched
+// file is opened again by the next scan (when its fault backoff allows), an
+// unmatched one is retired, so gcRetired opens it again if it has bytes left.
+func (t *Tailer) dropReader(r *reader) {
+	path, resolved, matched := r.paths()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.readers[r.id] != r {
+		return
+	}
+	delete(t.readers, r.id)
+	t.countLocked()
+	t.m.deleteLag(r.src.Path)
+	if !matched {
+		last := path
+		if resolved != "" {
+			last = resolved
+		}
+		t.retired[r.id] = retiredFile{key: r.key, dir: filepath.Dir(last), end: r.committed.Consumed, path: r.src.Path, resolved: r.src.Resolved}
+	}
+	t.rebuildPathsLocked()
+}
+
+func (t *Tailer) readerList() []*reader {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rs := make([]*reader, 0, len(t.readers))
+	for _, r := range t.readers {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+func (t *Tailer) readerByPath(p string) *reader {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.byPath[p]
+}
+
 // handleEvent turns a filesystem notification into a scan request (entries
-// created, removed or renamed) or a wake-up of the reader of that path.
+// created, removed or renamed, or attributes changed: a chmod can make a
+// failing file readable) or a wake-up of the reader of that path.
 func (t *Tailer) handleEvent(ev fsnotify.Event) {
-	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Chmod) {
 		select {
 		case t.scanNow <- struct{}{}:
 		default:
 		}
 	}
 	if ev.Has(fsnotify.Write) || ev.Has(fsnotify.Chmod) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		t.mu.Lock()
-		r := t.byPath[ev.Name]
-		t.mu.Unlock()
-		if r != nil {
+		if r := t.readerByPath(ev.Name); r != nil {
 			r.poke(false)
 		}
 	}
@@ -275,47 +399,125 @@ func skipName(path string) bool {
 	return false
 }
 
-// glob matches the globs and stats every match (following symlinks).
-func (t *Tailer) glob() map[fileID]found {
-	out := make(map[fileID]found)
+// matches is the outcome of matching the globs.
+type matches struct {
+	files map[fileID]found
+	// unsure holds the paths (glob paths) and directories that could not be
+	// examined this time (a listing or a stat failed): a reader of such a
+	// path keeps its matched state instead of being taken for rotated.
+	unsure map[string]bool
+}
+
+func (m *matches) isUnsure(path string) bool {
+	return m.unsure[path] || m.unsure[filepath.Dir(path)]
+}
+
+// glob matches the globs and stats every match (following symlinks). Every
+// failure is local to its path or directory: recorded in t.faults (counted,
+// logged once, retried with backoff) and the scan goes on.
+func (t *Tailer) glob(now time.Time) matches {
+	m := matches{files: make(map[fileID]found), unsure: make(map[string]bool)}
 	for _, g := range t.cfg.Globs {
-		matches, err := filepath.Glob(g)
-		if err != nil {
-			t.log.Error("matching glob", "glob", g, "error", err)
-			continue
+		dir, pat := filepath.Split(g)
+		dir = filepath.Clean(dir)
+		dirs := []string{dir}
+		if hasMeta(dir) {
+			dirs, _ = filepath.Glob(dir) // the pattern was validated
 		}
-		for _, p := range matches {
-			if skipName(p) {
-				continue
-			}
-			fi, err := os.Stat(p)
-			if err != nil {
-				if !errors.Is(err, os.ErrNotExist) {
-					t.warnOnce(p, "stating file", err)
-				}
-				continue
-			}
-			if !fi.Mode().IsRegular() {
-				continue
-			}
-			id, _, err := statOf(fi)
-			if err != nil {
-				t.log.Warn("identifying file", "path", p, "error", err)
-				continue
-			}
-			if _, dup := out[id]; dup {
-				continue // a file reached by two paths is read once
-			}
-			var resolved string
-			if lfi, err := os.Lstat(p); err == nil && lfi.Mode()&os.ModeSymlink != 0 {
-				if r, err := filepath.EvalSymlinks(p); err == nil {
-					resolved = r
-				}
-			}
-			out[id] = found{path: p, resolved: resolved, fi: fi}
+		for _, d := range dirs {
+			t.globDir(&m, d, pat, now)
 		}
 	}
-	return out
+	return m
+}
+
+// globDir adds the entries of dir that match pat to m.
+func (t *Tailer) globDir(m *matches, dir, pat string, now time.Time) {
+	if t.hook != nil {
+		t.hook("globDir")
+	}
+	if !t.faults.due(dir, now) {
+		m.unsure[dir] = true
+		return
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return // matches nothing (yet)
+		}
+		m.unsure[dir] = true
+		t.noteFDs(err)
+		t.faults.fail(dir, "listing directory", err, now)
+		return
+	}
+	t.faults.ok(dir)
+	for _, e := range ents {
+		if ok, _ := filepath.Match(pat, e.Name()); !ok || skipName(e.Name()) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if !t.faults.due(p, now) {
+			m.unsure[p] = true
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ELOOP) {
+				continue // a dangling symlink: the container's log is gone
+			}
+			m.unsure[p] = true
+			t.noteFDs(err)
+			t.faults.fail(p, "stating file", err, now)
+			continue
+		}
+		if !fi.Mode().IsRegular() {
+			m.unsure[p] = true
+			t.faults.fail(p, "matching", &notRegularError{mode: fi.Mode()}, now)
+			continue
+		}
+		id, _, err := statOf(fi)
+		if err != nil {
+			t.faults.fail(p, "identifying file", err, now)
+			continue
+		}
+		if _, dup := m.files[id]; dup {
+			continue // a file reached by two paths is read once
+		}
+		var resolved string
+		if e.Type()&fs.ModeSymlink != 0 {
+			if r, err := filepath.EvalSymlinks(p); err == nil {
+				resolved = r
+			}
+		}
+		m.files[id] = found{path: p, resolved: resolved, fi: fi}
+	}
+}
+
+// noteFDs turns on descriptor pressure when err says the process (EMFILE)
+// or the system (ENFILE) is out of file descriptors: readers at the end of
+// their file close it, and no more files are opened than are open now, less a
+// reserve for the spool and the rest of the process.
+func (t *Tailer) noteFDs(err error) {
+	if !outOfDescriptors(err) {
+		return
+	}
+	until := time.Now().Add(max(10*t.cfg.PollInterval, 5*time.Second)).UnixNano()
+	if t.pressureUntil.Swap(until) < time.Now().UnixNano() {
+		t.log.Warn("out of file descriptors: closing idle files and taking turns; raise RLIMIT_NOFILE", "error", err)
+	}
+	t.fdCap.Store(max(t.nOpen.Load()-fdReserve, 1))
+}
+
+// noteFDsLocked is noteFDs for callers holding t.mu.
+func (t *Tailer) noteFDsLocked(err error) { t.noteFDs(err) }
+
+// fdReserve is how many descriptors below the point where opening failed the
+// tailer leaves free while under descriptor pressure.
+const fdReserve = 16
+
+// underPressure reports whether descriptor pressure is on.
+func (t *Tailer) underPressure() bool {
+	return time.Now().UnixNano() < t.pressureUntil.Load()
 }
 
 // scan matches the globs, marks every reader as still matched or not, starts
@@ -325,15 +527,65 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 	if ctx.Err() != nil {
 		return
 	}
-	matched := t.glob()
 	now := time.Now()
-
-	t.mu.Lock()
-	for id, r := range t.readers {
-		f, ok := matched[id]
-		r.setMatched(ok, f.path, f.resolved)
+	m := t.glob(now)
+	dirs, gcNow := t.applyScan(m, now, start)
+	w.set(dirs)
+	if t.scans++; t.scans%gcEvery == 0 || gcNow {
+		t.gcRetired(ctx, start)
 	}
-	for id, f := range matched {
+	t.lastScan.Store(time.Now().UnixNano())
+}
+
+// applyScan is the part of scan under t.mu. It reports the directories to
+// watch and whether gcRetired should run now.
+func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[string]bool, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.hook != nil {
+		t.hook("applyScan")
+	}
+	for id, r := range t.readers {
+		f, ok := m.files[id]
+		if !ok {
+			if p, _, _ := r.paths(); m.isUnsure(p) {
+				continue // could not look: keep its state
+			}
+		}
+		r.setMatched(ok, f.path, f.resolved)
+		if ok {
+			r.observeSize(f.fi.Size())
+		}
+	}
+	gcNow := false
+	for id, p := range t.parked {
+		if _, ok := m.files[id]; ok || m.isUnsure(p.path) {
+			continue
+		}
+		// A parked file that is no longer matched (rotated or deleted):
+		// retired, and looked at by gcRetired now.
+		delete(t.parked, id)
+		last := p.path
+		if p.resolved != "" {
+			last = p.resolved
+		}
+		t.retired[id] = retiredFile{key: id.checkpointKey(), dir: filepath.Dir(last), end: p.end, path: p.path, resolved: p.resolved}
+		gcNow = true
+	}
+	pressure := t.underPressure()
+	// Under pressure, files parked longest ago get the free descriptors first.
+	ids := make([]fileID, 0, len(m.files))
+	for id := range m.files {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b fileID) int {
+		if c := t.parked[a].at.Compare(t.parked[b].at); c != 0 {
+			return c
+		}
+		return cmpID(a, b)
+	})
+	for _, id := range ids {
+		f := m.files[id]
 		if seen, ok := t.seen[f.path]; ok && seen.id != id {
 			// The path leads to another file now: a rotation. Generations
 			// that were created and rotated away since the last scan are
@@ -345,12 +597,23 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 		if _, ok := t.readers[id]; ok {
 			continue
 		}
-		r, err := t.open(id, f.path, f, true)
-		if err != nil {
-			t.warnOnce(f.path, "opening file", err)
+		if p, ok := t.parked[id]; ok && p.size == f.fi.Size() {
+			continue // parked and unchanged
+		}
+		if pressure && int64(len(t.readers)) >= t.fdCap.Load() {
+			continue // its turn comes when a reader parks
+		}
+		if !t.faults.due(f.path, now) {
 			continue
 		}
-		delete(t.failing, f.path)
+		r, err := t.open(id, f.path, f, true)
+		if err != nil {
+			t.noteFDs(err)
+			t.faults.fail(f.path, "opening file", err, now)
+			continue
+		}
+		t.faults.okUnless(f.path, ReasonPanic)
+		delete(t.parked, id)
 		if r == nil {
 			continue
 		}
@@ -362,27 +625,46 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 			delete(t.seen, p)
 		}
 	}
+	t.faults.forget(func(p string) bool {
+		_, seen := t.seen[p]
+		return seen || m.unsure[p] || m.unsure[filepath.Dir(p)]
+	})
 	t.rebuildPathsLocked()
-	dirs := t.watchDirsLocked()
-	t.mu.Unlock()
-	w.set(dirs)
-	if t.scans++; t.scans%gcEvery == 0 {
-		t.gcRetired(ctx, start)
+	return t.watchDirsLocked(), gcNow
+}
+
+func cmpID(a, b fileID) int {
+	switch {
+	case a.Dev != b.Dev:
+		return cmpU(a.Dev, b.Dev)
+	default:
+		return cmpU(a.Ino, b.Ino)
 	}
 }
 
-// warnOnce logs a failure about path once until it changes or the path
-// succeeds again (a failing file is retried at every scan).
-func (t *Tailer) warnOnce(path, what string, err error) {
-	msg := what + ": " + err.Error()
-	if t.failing[path] == msg {
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// park closes the reader r of a matched file read to its end, its checkpoint
+// committed, under descriptor pressure; the scanner opens it again when it
+// grows.
+func (t *Tailer) park(r *reader, size, end int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.readers[r.id] != r {
 		return
 	}
-	if len(t.failing) > 10000 {
-		clear(t.failing)
-	}
-	t.failing[path] = msg
-	t.log.Warn(what+" failed; retrying at every scan", "path", path, "error", err)
+	delete(t.readers, r.id)
+	t.countLocked()
+	t.parked[r.id] = parkedFile{at: time.Now(), size: size, end: end, path: r.src.Path, resolved: r.src.Resolved}
+	t.rebuildPathsLocked()
 }
 
 // gcRetired deletes the checkpoints of retired files that are gone, and
@@ -391,7 +673,22 @@ func (t *Tailer) warnOnce(path, what string, err error) {
 // It runs on the scanner goroutine, the only one that opens files, so no
 // reader can take over a key between the check and the deletion.
 func (t *Tailer) gcRetired(ctx context.Context, start func(*reader)) {
+	byDir := t.retiredByDir()
+	for dir, ids := range byDir {
+		present := filesIn(dir)
+		for _, id := range ids {
+			if key, gone := t.gcOne(id, present, start); gone {
+				t.log.Debug("forgetting released file that is gone", "key", key, "dir", dir)
+				t.deleteCheckpoint(ctx, key)
+			}
+		}
+	}
+}
+
+// retiredByDir groups the retired files by the directory to look in.
+func (t *Tailer) retiredByDir() map[string][]fileID {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	byDir := make(map[string][]fileID)
 	for id, rf := range t.retired {
 		if _, open := t.readers[id]; open {
@@ -400,37 +697,35 @@ func (t *Tailer) gcRetired(ctx context.Context, start func(*reader)) {
 		}
 		byDir[rf.dir] = append(byDir[rf.dir], id)
 	}
-	t.mu.Unlock()
-	for dir, ids := range byDir {
-		present := filesIn(dir)
-		for _, id := range ids {
-			t.mu.Lock()
-			rf, ok := t.retired[id]
-			if !ok {
-				t.mu.Unlock()
-				continue
-			}
-			if f, ok := present[id]; ok {
-				if f.size > rf.end {
-					t.log.Warn("a released rotated file grew; reading it again", "path", f.path, "offset", rf.end, "size", f.size)
-					r, err := t.open(id, f.path, found{path: rf.path, resolved: rf.resolved}, false)
-					if err != nil {
-						t.log.Warn("reopening rotated file", "path", f.path, "error", err)
-					} else if r != nil {
-						t.addLocked(r)
-						t.rebuildPathsLocked()
-						start(r)
-					}
-				}
-				t.mu.Unlock()
-				continue
-			}
-			delete(t.retired, id)
-			t.mu.Unlock()
-			t.log.Debug("forgetting released file that is gone", "key", rf.key, "dir", dir)
-			t.deleteCheckpoint(ctx, rf.key)
-		}
+	return byDir
+}
+
+// gcOne looks at the retired file id: reopened when it grew, forgotten (its
+// key returned with gone) when it is no longer in its directory.
+func (t *Tailer) gcOne(id fileID, present map[fileID]dirFile, start func(*reader)) (key string, gone bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rf, ok := t.retired[id]
+	if !ok {
+		return "", false
 	}
+	if f, ok := present[id]; ok {
+		if f.size > rf.end {
+			t.log.Warn("a released rotated file grew; reading it again", "path", f.path, "offset", rf.end, "size", f.size)
+			r, err := t.open(id, f.path, found{path: rf.path, resolved: rf.resolved}, false)
+			if err != nil {
+				t.noteFDsLocked(err)
+				t.faults.fail(f.path, "reopening rotated file", err, time.Now())
+			} else if r != nil {
+				t.addLocked(r)
+				t.rebuildPathsLocked()
+				start(r)
+			}
+		}
+		return "", false
+	}
+	delete(t.retired, id)
+	return rf.key, true
 }
 
 // dirFile is a regular file found in a directory.
@@ -533,6 +828,12 @@ func (t *Tailer) sweepRotatedLocked(f found, since time.Time, start func(*reader
 
 func (t *Tailer) addLocked(r *reader) {
 	t.readers[r.id] = r
+	t.countLocked()
+}
+
+// countLocked publishes the number of open readers.
+func (t *Tailer) countLocked() {
+	t.nOpen.Store(int64(len(t.readers)))
 	t.m.setFiles(len(t.readers))
 }
 
@@ -686,9 +987,7 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 			t.deleteCheckpoint(ctx, key)
 			continue
 		}
-		t.mu.Lock()
-		_, open := t.readers[p.ID]
-		t.mu.Unlock()
+		open := t.isOpen(p.ID)
 		if key != p.ID.checkpointKey() {
 			t.log.Warn("deleting checkpoint stored under a foreign key", "key", key, "path", p.Path)
 			t.deleteCheckpoint(ctx, key)
@@ -708,21 +1007,7 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 			if !idle {
 				t.log.Info("draining file rotated while stopped", "path", r.path, "resolved", r.resolved, "offset", p.Resume, "size", r.lastSize)
 			}
-			t.mu.Lock()
-			if idle {
-				_ = r.f.Close()
-				t.retired[p.ID] = retiredFile{key: key, dir: filepath.Dir(lastPath(p)), end: p.Consumed, path: p.Path, resolved: p.Resolved}
-			} else {
-				t.addLocked(r)
-			}
-			// Generations after this one that were created and rotated away
-			// while the tailer was down were written after it.
-			t.sweepRotatedLocked(found{path: p.Path, resolved: p.Resolved}, mtime, start)
-			t.rebuildPathsLocked()
-			t.mu.Unlock()
-			if !idle {
-				start(r)
-			}
+			t.adoptOrphan(r, p, key, mtime, idle, start)
 			continue
 		}
 		reason := LostDeletedUnread
@@ -739,6 +1024,31 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 		}
 		t.deleteCheckpoint(ctx, key)
 	}
+}
+
+func (t *Tailer) isOpen(id fileID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, open := t.readers[id]
+	return open
+}
+
+// adoptOrphan starts the reader r of a file found by recoverOrphans, or
+// retires it when it is read to its end and idle.
+func (t *Tailer) adoptOrphan(r *reader, p position, key string, mtime time.Time, idle bool, start func(*reader)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if idle {
+		_ = r.f.Close()
+		t.retired[p.ID] = retiredFile{key: key, dir: filepath.Dir(lastPath(p)), end: p.Consumed, path: p.Path, resolved: p.Resolved}
+	} else {
+		t.addLocked(r)
+		start(r)
+	}
+	// Generations after this one that were created and rotated away
+	// while the tailer was down were written after it.
+	t.sweepRotatedLocked(found{path: p.Path, resolved: p.Resolved}, mtime, start)
+	t.rebuildPathsLocked()
 }
 
 // openOrphan looks for the file of p next to its last known path (rotated
@@ -805,6 +1115,10 @@ func lastPath(p position) string {
 // deleteCheckpoint deletes the checkpoint key, retrying until it is stored or
 // ctx is done.
 func (t *Tailer) deleteCheckpoint(ctx context.Context, key string) {
+	// Only the scanner deletes checkpoints; while it waits for a full spool
+	// it is not stalled.
+	t.scanAppending.Store(true)
+	defer t.scanAppending.Store(false)
 	_ = appendRetry(ctx, t.sink, t.log, nil, record.Checkpoint{Key: key})
 }
 
@@ -816,7 +1130,7 @@ func (t *Tailer) release(r *reader, end int64, exists bool) {
 	if t.readers[r.id] == r {
 		delete(t.readers, r.id)
 	}
-	t.m.setFiles(len(t.readers))
+	t.countLocked()
 	shared := false
 	for _, o := range t.readers {
 		shared = shared || o.src.Path == r.src.Path

@@ -1,6 +1,8 @@
 package tailer
 
 import (
+	"errors"
+	"io/fs"
 	"log/slog"
 
 	"github.com/fsnotify/fsnotify"
@@ -11,16 +13,18 @@ import (
 type watcher struct {
 	w       *fsnotify.Watcher
 	log     *slog.Logger
+	m       *Metrics
 	watched map[string]bool
 	failed  map[string]bool // directories whose watch failed, logged once
 }
 
-func newWatcher(log *slog.Logger) *watcher {
+func newWatcher(log *slog.Logger, m *Metrics) *watcher {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		log.Warn("filesystem notifications unavailable; relying on polling", "error", err)
+		m.inputError(errReason(err))
+		log.Warn("filesystem notifications unavailable; relying on polling", "reason", errReason(err), "error", err)
 	}
-	return &watcher{w: w, log: log, watched: make(map[string]bool), failed: make(map[string]bool)}
+	return &watcher{w: w, log: log, m: m, watched: make(map[string]bool), failed: make(map[string]bool)}
 }
 
 // set makes the watched directories equal dirs.
@@ -45,9 +49,15 @@ func (w *watcher) set(dirs map[string]bool) {
 			continue
 		}
 		if err := w.w.Add(d); err != nil {
-			if !w.failed[d] {
+			if !w.failed[d] && errors.Is(err, fs.ErrNotExist) {
 				w.failed[d] = true
 				w.log.Debug("watching directory failed; polling it", "dir", d, "error", err)
+			} else if !w.failed[d] {
+				// Counted and logged once per directory; it is retried at
+				// every scan and polled meanwhile.
+				w.failed[d] = true
+				w.m.inputError(errReason(err))
+				w.log.Warn("watching directory failed; polling it", "dir", d, "reason", errReason(err), "error", err)
 			}
 			continue
 		}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // progress is what /healthz samples: how much is queued, how much has been
@@ -28,6 +30,7 @@ type health struct {
 	sample func() progress
 
 	mu        sync.Mutex
+	inputs    []liveInput
 	spoolErr  error // the last spool write failed (cleared by a good one)
 	delivered int64
 	movedAt   time.Time // last time Delivered changed or the backlog was empty
@@ -35,6 +38,43 @@ type health struct {
 
 func newHealth(grace time.Duration, now func() time.Time, sample func() progress) *health {
 	return &health{grace: grace, now: now, sample: sample, movedAt: now()}
+}
+
+// liveInput is an input whose liveness /healthz, `status` and the
+// logspool_input_stalled gauge report: each input exports
+// Stalled(now) (stalled bool, why string).
+type liveInput struct {
+	name    string
+	stalled func(now time.Time) (bool, string)
+}
+
+// watchInput adds an input to the liveness checks: one line per input.
+func (h *health) watchInput(name string, stalled func(now time.Time) (bool, string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inputs = append(h.inputs, liveInput{name, stalled})
+}
+
+// stalledDesc describes logspool_input_stalled, which health collects.
+var stalledDesc = prometheus.NewDesc("logspool_input_stalled",
+	"1 while an input is stalled (its scan loop or a reader makes no progress; see /healthz for why), else 0.",
+	[]string{"input"}, nil)
+
+// Describe and Collect make health the collector of logspool_input_stalled.
+func (h *health) Describe(ch chan<- *prometheus.Desc) { ch <- stalledDesc }
+
+func (h *health) Collect(ch chan<- prometheus.Metric) {
+	h.mu.Lock()
+	inputs := append([]liveInput(nil), h.inputs...)
+	h.mu.Unlock()
+	now := h.now()
+	for _, in := range inputs {
+		v := 0.0
+		if st, _ := in.stalled(now); st {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(stalledDesc, prometheus.GaugeValue, v, in.name)
+	}
 }
 
 // setSpoolErr records the outcome of the last spool write: an error (a full
@@ -55,8 +95,13 @@ func (h *health) check() error {
 	if h.sample == nil {
 		return errors.New("starting")
 	}
-	p := h.sample()
 	now := h.now()
+	for _, in := range h.inputs {
+		if st, why := in.stalled(now); st {
+			return fmt.Errorf("input %s stalled: %s", in.name, why)
+		}
+	}
+	p := h.sample()
 	if p.Delivered != h.delivered || p.Queued == 0 {
 		h.delivered = p.Delivered
 		h.movedAt = now

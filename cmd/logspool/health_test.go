@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func TestHealth(t *testing.T) {
@@ -67,5 +71,69 @@ func TestHealth(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHealthReportsAStalledInput(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := newHealth(time.Minute, func() time.Time { return now }, func() progress { return progress{} })
+	var stalled bool
+	h.watchInput("containers", func(time.Time) (bool, string) { return stalled, "reader of /x has not moved" })
+	h.watchInput("journal", func(time.Time) (bool, string) { return false, "" })
+	serve := func() (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := serve(); code != http.StatusOK {
+		t.Fatalf("healthy inputs: %d %q", code, body)
+	}
+	stalled = true
+	code, body := serve()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "input containers stalled: reader of /x") {
+		t.Fatalf("a stalled input: %d %q, want 503 naming it", code, body)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+	}
+	if got["containers"] != 1 || got["journal"] != 0 {
+		t.Errorf("logspool_input_stalled = %v, want containers 1, journal 0", got)
+	}
+}
+
+func TestStatusSaysWhenAnInputIsStalledOrFailing(t *testing.T) {
+	text := `# TYPE logspool_input_stalled gauge
+logspool_input_stalled{input="containers"} 1
+logspool_input_stalled{input="journal"} 0
+# TYPE logspool_input_errors_total counter
+logspool_input_errors_total{input="containers",reason="eacces"} 2
+logspool_input_errors_total{input="containers",reason="eloop"} 1
+`
+	tp := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := tp.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := printStatus(&b, fams, false, "unhealthy: input containers stalled: x"); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"STALLED", "errors eacces=2 eloop=1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "STALLED") != 1 {
+		t.Errorf("STALLED shown for more than the stalled input:\n%s", out)
 	}
 }

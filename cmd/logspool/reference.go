@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
@@ -92,6 +93,7 @@ func metricsReference() string {
 	tailer.NewMetrics(r)
 	systemd.NewMetrics(r)
 	shipper.NewMetrics(r)
+	r.MustRegister(newHealth(0, time.Now, nil))
 	type row struct{ name, labels, help string }
 	var rows []row
 	seen := map[string]bool{}

@@ -121,6 +121,10 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return cli.Exit(fmt.Errorf("configuring the container input: %w", err), 2)
 	}
+	// Liveness: /healthz, `status` and logspool_input_stalled{input}; one
+	// line per input.
+	reg.MustRegister(hl)
+	hl.watchInput(tailer.InputName, tl.Stalled)
 	inputs := []actor{{"tailer", tl.Run}}
 	if !c.Bool("no-journal") {
 		jn, err := systemd.NewInput(systemd.Config{

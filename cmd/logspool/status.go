@@ -138,10 +138,10 @@ func printStatus(w io.Writer, fams map[string]*dto.MetricFamily, healthy bool, w
 		state = "UNHEALTHY"
 	}
 	fmt.Fprintf(tw, "health\t%s\t%s\n", state, why)
-	fmt.Fprintf(tw, "containers\t%.0f files\t%s lines, %s read\n", m.value("logspool_tailer_files_watched"),
-		count(m.value("logspool_tailer_lines_total")), size(m.value("logspool_tailer_bytes_total")))
-	fmt.Fprintf(tw, "journal\t%.0f files\t%s entries, lag %.0fs\n", m.value("logspool_journal_files"),
-		count(m.value("logspool_journal_entries_total")), m.value("logspool_journal_lag_seconds"))
+	fmt.Fprintf(tw, "containers\t%.0f files\t%s lines, %s read%s\n", m.value("logspool_tailer_files_watched"),
+		count(m.value("logspool_tailer_lines_total")), size(m.value("logspool_tailer_bytes_total")), m.inputNotes("containers"))
+	fmt.Fprintf(tw, "journal\t%.0f files\t%s entries, lag %.0fs%s\n", m.value("logspool_journal_files"),
+		count(m.value("logspool_journal_entries_total")), m.value("logspool_journal_lag_seconds"), m.inputNotes("journal"))
 	lost := m.byLabel("logspool_input_lost_bytes_total", "reason")
 	fmt.Fprintf(tw, "lost\t%s\t%s\n", size(sum(lost)), kvs(lost, size))
 	var spoolState string
@@ -178,6 +178,32 @@ func printStatus(w io.Writer, fams map[string]*dto.MetricFamily, healthy bool, w
 		}
 	}
 	return tw.Flush()
+}
+
+// inputNotes is what the liveness gauge and the error counter say about
+// one input: ", STALLED" and ", errors eacces=2 ...".
+func (m metricView) inputNotes(input string) string {
+	var b strings.Builder
+	if m.value("logspool_input_stalled", "input", input) > 0 {
+		b.WriteString(", STALLED (see health)")
+	}
+	errs := map[string]float64{}
+	if f := m["logspool_input_errors_total"]; f != nil {
+		for _, mt := range f.Metric {
+			if !hasLabels(mt, []string{"input", input}) {
+				continue
+			}
+			for _, lp := range mt.Label {
+				if lp.GetName() == "reason" {
+					errs[lp.GetValue()] += mt.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString(", errors " + kvs(errs, count))
+	}
+	return b.String()
 }
 
 func sum(m map[string]float64) float64 {
