@@ -28,6 +28,16 @@
 // never does: an entry is skipped only when its (seqnum_id, seqnum) was
 // already taken from another file (a copy of the same entry).
 //
+// One writer may fill several files at once: since systemd 254 journald
+// numbers the entries of system.journal and of every user-UID.journal in
+// one sequence under one seqnum_id. Each poll therefore refreshes every
+// open file and notes the highest seqnum each shows, then lists the
+// directories and refreshes the files again, and takes each writer's entries
+// only up to the seqnum noted: a writer completes its entries one at a time
+// in seqnum order, so every entry up to that seqnum is visible by then,
+// whichever file it is in, and none is passed over. Entries written during
+// the poll wait for the next one (250 ms).
+//
 // # Position and checkpoint
 //
 // The position is the cursor of the last entry taken and, per seqnum_id, the

@@ -121,6 +121,10 @@ type fakeJournal struct {
 	closed  bool
 	err     error
 	refErr  error // returned by Refresh while set
+	// beforeRefresh, when set, runs (once) at the start of the next Refresh
+	// through a lockedJournal, without the lock held: a writer acting while
+	// the reader refreshes its files one after another.
+	beforeRefresh func()
 }
 
 func (f *fakeJournal) Path() string               { return f.path }

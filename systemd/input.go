@@ -44,6 +44,8 @@ type Input struct {
 	refused  map[string]foundFile // path -> the state in which it was refused
 	scanErrs map[string]string    // dir -> last reported listing error
 	since    uint64
+	observed map[journalfile.ID128]uint64 // scratch of poll: highest seqnum seen per writer
+	known    []*source                    // scratch of poll: the sources before the scan
 
 	ent        journalfile.Entry
 	scratch    unitFields
@@ -120,8 +122,10 @@ func (in *Input) start() error {
 	in.finished = make(map[fileKey]bool)
 	in.refused = make(map[string]foundFile)
 	in.scanErrs = make(map[string]string)
+	in.observed = make(map[journalfile.ID128]uint64)
 	in.m = newMerger(in.entryError)
 	in.m.follow = true
+	in.m.limit = make(map[journalfile.ID128]uint64)
 	b, err := in.sink.Checkpoint(in.key)
 	if err != nil {
 		return fmt.Errorf("systemd: loading checkpoint %s: %w", in.key, err)
@@ -145,6 +149,8 @@ func (in *Input) start() error {
 	for sid, mark := range in.pos.seqnums {
 		in.m.floor[sid] = mark.Seqnum
 	}
+	// Open what is there now, so that the first poll observes it (see poll).
+	in.scan()
 	return nil
 }
 
@@ -162,21 +168,41 @@ func (in *Input) entryError(s *source, i int, err error) {
 		"file", s.path, "entry", i, "err", err)
 }
 
-// poll rescans the directories, refreshes the files and ships what is new.
+// poll refreshes the files, rescans the directories and ships what is new.
+//
+// The order matters (see merger.limit): first every open file is refreshed
+// and the highest seqnum each shows is noted per writer; then the
+// directories are listed (files created meanwhile are opened) and the files
+// known before are refreshed once more. Every entry a writer numbered up to
+// a noted seqnum was complete before the listing and the second refresh, so
+// all of them are visible now, wherever the writer put them; the merge takes
+// each writer's entries up to that seqnum. What was written in between waits
+// for the next poll.
 func (in *Input) poll(ctx context.Context) {
-	in.scan()
-	for _, s := range append([]*source(nil), in.m.sources...) {
-		if err := s.refresh(); err != nil {
-			// The header can no longer be read (the file was overwritten in
-			// place or cut below its header): let go of it; the next scan opens
-			// it afresh if it is still there, and the per-writer marks skip
-			// what was already taken.
-			in.met.err(reasonRefresh)
-			in.log.Warn("journal file changed under the reader; reopening it", "file", s.path, "err", err)
-			in.dropSource(s)
+	known := append(in.known[:0], in.m.sources...)
+	clear(in.observed)
+	for _, s := range known {
+		if !in.refreshSource(s) {
 			continue
 		}
+		s.refreshStalls()
 		in.checkDamage(s)
+		if v, ok := s.observe(); ok && v > in.observed[s.sid] {
+			in.observed[s.sid] = v
+		}
+	}
+	in.scan()
+	for _, s := range known {
+		if in.sources[s.key] != s || s.hdr.State == journalfile.StateArchived {
+			continue // dropped, or no longer written
+		}
+		in.refreshSource(s)
+	}
+	clear(in.known)
+	for sid, v := range in.observed {
+		if v > in.m.limit[sid] {
+			in.m.limit[sid] = v
+		}
 	}
 	if err := in.drain(ctx); err != nil {
 		return // ctx is done; what was not stored is read again next time
@@ -184,6 +210,20 @@ func (in *Input) poll(ctx context.Context) {
 	in.closeFinished()
 	in.met.setFiles(len(in.sources))
 	in.polls.Add(1)
+}
+
+// refreshSource re-reads the header and entry count of s. A file whose
+// header can no longer be read (overwritten in place, cut below its header)
+// is let go: the next scan opens it afresh if it is still there, and the
+// per-writer marks skip what was already taken.
+func (in *Input) refreshSource(s *source) bool {
+	if err := s.refresh(); err != nil {
+		in.met.err(reasonRefresh)
+		in.log.Warn("journal file changed under the reader; reopening it", "file", s.path, "err", err)
+		in.dropSource(s)
+		return false
+	}
+	return true
 }
 
 // scan lists the directories: new files are opened, known files renamed

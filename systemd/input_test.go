@@ -467,7 +467,18 @@ func (l *lockedJournal) Header() journalfile.Header {
 	defer l.mu.Unlock()
 	return l.f.hdr
 }
-func (l *lockedJournal) Refresh() error { l.mu.Lock(); defer l.mu.Unlock(); return l.f.Refresh() }
+func (l *lockedJournal) Refresh() error {
+	l.mu.Lock()
+	hook := l.f.beforeRefresh
+	l.f.beforeRefresh = nil
+	l.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Refresh()
+}
 func (l *lockedJournal) NumEntries() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

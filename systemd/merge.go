@@ -48,6 +48,9 @@ type source struct {
 	blocked bool // the head entry of an ONLINE file failed to read; wait for a refresh
 	stalls  int  // refresh rounds the head entry has been blocked
 
+	obsSeq uint64 // highest seqnum seen in a readable entry of the file (see observe)
+	obsIdx int    // index of that entry: observe looks no lower than it
+
 	badEntries      int  // entries skipped as unreadable
 	damagedEntries  int  // entries read without some fields
 	gone            bool // the path no longer names this file
@@ -60,11 +63,16 @@ func (s *source) refresh() error {
 		return err
 	}
 	s.sync()
+	return nil
+}
+
+// refreshStalls lets a head entry that was blocked (see maxStalls) be tried
+// again, counting one more round; called once per poll.
+func (s *source) refreshStalls() {
 	if s.blocked {
 		s.blocked = false
 		s.stalls++
 	}
-	return nil
 }
 
 // sync takes the header and entry count as the file reports them now.
@@ -72,6 +80,28 @@ func (s *source) sync() {
 	s.hdr = s.j.Header()
 	s.sid = s.hdr.SeqnumID
 	s.n = s.j.NumEntries()
+}
+
+// observe returns the highest seqnum of the file's writer that the file
+// shows now: the seqnum of its last readable entry (looking back from the
+// end, never below the one found before), and for a file no longer being
+// written (OFFLINE, ARCHIVED) its header's tail seqnum when that is
+// plausible. Every entry of the writer numbered up to that value was
+// complete when it was observed (see merger.limit).
+func (s *source) observe() (uint64, bool) {
+	for i := s.n - 1; i >= s.obsIdx && i >= 0; i-- {
+		meta, err := s.j.EntryMeta(i)
+		if err == nil && plausibleSeqnum(&s.hdr, meta.Seqnum) {
+			s.obsSeq = max(s.obsSeq, meta.Seqnum)
+			s.obsIdx = i
+			break
+		}
+	}
+	obs := s.obsSeq
+	if s.hdr.State != journalfile.StateOnline && s.hdr.NEntries > 0 && plausibleSeqnum(&s.hdr, s.hdr.TailEntrySeqnum) {
+		obs = max(obs, s.hdr.TailEntrySeqnum)
+	}
+	return obs, obs != 0
 }
 
 // exhausted reports whether every entry known so far has been consumed.
@@ -93,10 +123,27 @@ type entryError func(s *source, i int, err error)
 //
 // The floor makes the position exact: "every entry of seqnum_id S up to N has
 // been emitted" holds for every S at all times.
+//
+// While files are being written (follow mode) that needs one more rule. One
+// writer can write several files at once: since systemd 254 journald numbers
+// the entries of system.journal and of every user-UID.journal in one
+// sequence under one seqnum_id. The files are refreshed one after another,
+// so a file refreshed later can show seqnum 6 while seqnum 5, written to a
+// file refreshed earlier, is not visible yet; taking 6 would raise the floor
+// over 5 and lose it. So a writer's entries are taken only up to limit[S], a
+// seqnum up to which every entry of S is known to be visible. The Input
+// computes it each poll (see Input.poll): it notes the highest seqnum each
+// file shows (source.observe), then lists the directories and refreshes
+// every file again. A writer numbers and completes its entries one at a
+// time, so every entry numbered up to an observed seqnum was complete before
+// the observation, and the listing and refreshes made after it see them
+// all. A writer without a limit yet has nothing taken. A nil limit (the
+// one-shot Reader, whose files do not change) takes everything.
 type merger struct {
 	// follow makes an unreadable entry near the tail of an ONLINE file wait
 	// for the next refresh (see maxStalls) instead of being skipped at once.
 	follow  bool
+	limit   map[journalfile.ID128]uint64
 	sources []*source
 	floor   map[journalfile.ID128]uint64
 	onErr   entryError
@@ -220,6 +267,11 @@ func (m *merger) next() (*source, int, journalfile.EntryMeta, bool) {
 		g := &m.groups[i]
 		if g.blocked || g.best == nil {
 			continue
+		}
+		if m.limit != nil {
+			if lim, ok := m.limit[g.sid]; !ok || g.best.head.Seqnum > lim {
+				continue // the writer may have an entry before it not visible yet
+			}
 		}
 		if best == nil || compareEntries(&g.best.head, &best.head) < 0 {
 			best = g.best

@@ -1,7 +1,10 @@
 package systemd
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/logspool/logspool/systemd/journalfile"
 )
@@ -55,7 +58,9 @@ func TestMergerKeepsAWritersOrderWhileATailEntryIsHalfWritten(t *testing.T) {
 	}
 	old.bad = nil // the entry became readable
 	so.refresh()
+	so.refreshStalls()
 	sn.refresh()
+	sn.refreshStalls()
 	if got := mergeAll(m); len(got) != 4 || got[0] != 3 || got[3] != 6 {
 		t.Fatalf("after: %v, want [3 4 5 6]", got)
 	}
@@ -75,7 +80,9 @@ func TestMergerSkipsAnEntryThatStaysUnreadable(t *testing.T) {
 	for round := 0; round <= maxStalls+1; round++ {
 		got = append(got, mergeAll(m)...)
 		so.refresh()
+		so.refreshStalls()
 		sn.refresh()
+		sn.refreshStalls()
 	}
 	if len(got) != 3 || got[2] != 4 || skipped != 1 {
 		t.Fatalf("got %v with %d skipped, want [1 2 4] with 1 skipped", got, skipped)
@@ -132,5 +139,54 @@ func TestStartIndexIsNotMisledByADamagedSeqnum(t *testing.T) {
 				t.Fatalf("startIndex = %d, want %d", got, tt.wantIdx)
 			}
 		})
+	}
+}
+
+// TestInputDoesNotSkipAnEntryOfAWriterSharingOneSeqnumAcrossFiles is issue
+// 8, defect 6: since systemd 254 journald numbers the entries of every file
+// it writes (system.journal, user-UID.journal) in one sequence under one
+// seqnum_id. The files are refreshed one after another; journald writes to
+// both while that happens, so a file refreshed later can show a higher
+// seqnum than one still invisible in a file refreshed earlier. That entry
+// must still be shipped, and in order.
+func TestInputDoesNotSkipAnEntryOfAWriterSharingOneSeqnumAcrossFiles(t *testing.T) {
+	d := newFakeDir(t)
+	sys := d.create("system.journal", 7, journalfile.StateOnline)
+	user := d.create("user-1000.journal", 7, journalfile.StateOnline)
+	d.append(sys, 1, 2)
+	d.append(user, 3)
+	sink := newMemSink()
+	in, _ := NewInput(testConfig(d.dir), sink)
+	in.open = d.open
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 3 })
+
+	// system.journal gets 4; then, between the refresh of system.journal and
+	// that of user-1000.journal, journald writes 5 to system.journal and 6
+	// to user-1000.journal.
+	d.mu.Lock()
+	user.beforeRefresh = func() {
+		d.append(sys, 5)
+		d.append(user, 6)
+	}
+	d.mu.Unlock()
+	d.append(sys, 4)
+	waitUntil(t, 5*time.Second, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return user.beforeRefresh == nil
+	})
+	polls := in.polls.Load()
+	waitUntil(t, 5*time.Second, func() bool { return in.polls.Load() > polls+3 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := seqnumsOf(t, sink.records())
+	want := []uint64{1, 2, 3, 4, 5, 6}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("shipped seqnums %v, want %v", got, want)
 	}
 }
