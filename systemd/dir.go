@@ -46,50 +46,86 @@ func isMachineIDDir(name string) bool {
 	return true
 }
 
-// listJournalFiles returns the journal files directly in dir and in its
-// machine-id sub-directories (as journalctl --directory reads them), sorted
-// by path. A missing dir yields no files and no error.
-func listJournalFiles(dir string) ([]foundFile, error) {
-	var out []foundFile
-	if err := scanOne(dir, true, &out); err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
-	return out, nil
+// dirProblem is a directory entry that could not be examined: a
+// sub-directory that cannot be listed, a journal file name that cannot be
+// stat'ed or names something other than a regular file.
+type dirProblem struct {
+	path string
+	err  error
 }
 
-func scanOne(dir string, descend bool, out *[]foundFile) error {
+// errNotRegular is the problem of a journal file name that names a
+// directory, FIFO, socket or device.
+var errNotRegular = errors.New("not a regular file")
+
+// listing is what a scan of one configured directory found.
+type listing struct {
+	files    []foundFile  // journal files, sorted by path
+	problems []dirProblem // entries that failed now
+	// held are the paths not examined this time (failed now, or skipped
+	// while they wait for a retry): what is known below them is kept, not
+	// taken as gone.
+	held []string
+}
+
+// listJournalFiles returns the journal files directly in dir and in its
+// machine-id sub-directories (as journalctl --directory reads them), sorted
+// by path. A missing dir yields nothing. Every entry stands alone: one that
+// cannot be examined is a problem of its own and the scan goes on with the
+// others. skip (nil: none) names paths not to examine now.
+func listJournalFiles(dir string, skip func(path string) bool) listing {
+	var l listing
+	l.scanOne(dir, true, skip)
+	sort.Slice(l.files, func(i, j int) bool { return l.files[i].path < l.files[j].path })
+	return l
+}
+
+func (l *listing) problem(p string, err error) {
+	l.problems = append(l.problems, dirProblem{path: p, err: err})
+	l.held = append(l.held, p)
+}
+
+func (l *listing) scanOne(dir string, top bool, skip func(string) bool) {
+	if skip != nil && skip(dir) {
+		l.held = append(l.held, dir)
+		return
+	}
+	// os.ReadDir returns what it could read before an error: use it.
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+		if top && errors.Is(err, fs.ErrNotExist) {
+			return // not there (yet): journald creates it
 		}
-		return fmt.Errorf("listing journal directory %s: %w", dir, err)
+		if !errors.Is(err, fs.ErrNotExist) {
+			l.problem(dir, fmt.Errorf("listing journal directory %s: %w", dir, err))
+		}
 	}
 	for _, e := range ents {
 		name := e.Name()
 		p := filepath.Join(dir, name)
 		switch {
-		case e.IsDir() || e.Type()&fs.ModeSymlink != 0 && descend && isMachineIDDir(name):
-			if descend && isMachineIDDir(name) {
-				if err := scanOne(p, false, out); err != nil {
-					return err
-				}
-			}
+		case top && isMachineIDDir(name) && (e.IsDir() || e.Type()&fs.ModeSymlink != 0):
+			l.scanOne(p, false, skip)
+		case e.IsDir():
+			// Not a machine-id directory: journalctl does not look inside.
 		case isJournalName(name):
-			ff, err := statFile(p)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue // vanished between ReadDir and Stat
-				}
-				return err
+			if skip != nil && skip(p) {
+				l.held = append(l.held, p)
+				continue
 			}
-			if ff != nil {
-				*out = append(*out, *ff)
+			ff, err := statFile(p)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				// Vanished between ReadDir and Stat, or a dangling symlink.
+			case err != nil:
+				l.problem(p, err)
+			case ff == nil:
+				l.problem(p, fmt.Errorf("journal file %s: %w", p, errNotRegular))
+			default:
+				l.files = append(l.files, *ff)
 			}
 		}
 	}
-	return nil
 }
 
 // statFile stats a journal file; it returns nil for anything but a regular file.

@@ -17,6 +17,17 @@
 // refreshed every PollInterval (250 ms by default), so an appended entry is
 // stored within about half a second.
 //
+// Every directory entry stands alone. A machine-id sub-directory that
+// cannot be listed, a journal file name that cannot be stat'ed (ELOOP,
+// ENOTDIR, EACCES, EIO, …) or names a FIFO or directory, a file that cannot
+// be opened (EACCES, EMFILE, …): each is logged once with its errno, counted
+// once in logspool_input_errors_total{input="journal",reason} and retried
+// after a backoff that doubles from PollInterval to 30 s (logged again when
+// it works); the other entries are scanned and read as usual, and the files
+// already open below a failing path are kept. A file refused for what it
+// holds (not a journal, unknown flags, shorter than its header) is retried
+// when its size, mtime or inode changes instead.
+//
 // # Merge order and duplicates
 //
 // The entries of one writer (one seqnum_id) are taken in seqnum order, over
@@ -92,6 +103,16 @@
 // retried only when its size, mtime or inode changes. Nothing stops the
 // other files or the Input.
 //
+// # Supervision and liveness
+//
+// A panic inside the Input is recovered, logged with its stack, counted
+// (logspool_journal_panics_total); every file is closed and, after a
+// backoff, the Input starts again from its stored position (the batch being
+// built is dropped, so nothing is shipped twice). Stalled reports an Input
+// that made no progress (no poll completed, no batch stored, no run of
+// entries read) for 40 poll intervals and at least 30 s; one waiting for
+// the spool to accept a batch is not stalled (the spool reports itself).
+//
 // # Filters
 //
 // Config.Units keeps the entries of the given units, matched like
@@ -158,6 +179,12 @@
 //	logspool_journal_corrupt_files_total   files found damaged
 //	logspool_journal_errors_total{reason}  open, scan, refresh, corrupt_entry,
 //	                                       append, checkpoint
+//	logspool_input_errors_total{input="journal",reason}
+//	                                       a path that failed, by errno word
+//	                                       (eacces, eloop, emfile, eio,
+//	                                       not_regular, not_journal, …); shared
+//	                                       with the container input
+//	logspool_journal_panics_total          panics recovered (the Input restarted)
 //	logspool_journal_lag_seconds           gauge, now minus the realtime of the
 //	                                       last entry stored
 //

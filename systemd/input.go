@@ -5,11 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
 	"github.com/logspool/logspool/spool/record"
 	"github.com/logspool/logspool/systemd/journalfile"
+)
+
+// An Input is Stalled when it made no progress for stallPolls poll
+// intervals, and at least minStall (a poll can take a while: a file on a
+// slow disk, a large directory).
+const (
+	stallPolls = 40
+	minStall   = 30 * time.Second
 )
 
 // checkpointEvery is how often a checkpoint is stored on its own when the
@@ -42,7 +51,7 @@ type Input struct {
 	sources  map[fileKey]*source
 	finished map[fileKey]bool     // archived, read to the end and closed
 	refused  map[string]foundFile // path -> the state in which it was refused
-	scanErrs map[string]string    // dir -> last reported listing error
+	fails    failures             // paths that failed, waiting for a retry
 	since    uint64
 	observed map[journalfile.ID128]uint64 // scratch of poll: highest seqnum seen per writer
 	known    []*source                    // scratch of poll: the sources before the scan
@@ -55,8 +64,14 @@ type Input struct {
 	lastRT     uint64
 	dirty      bool // position moved since the last stored checkpoint
 	lastCP     time.Time
-	running    bool
+	running    atomic.Bool
 	polls      atomic.Int64 // completed polls (tests wait on it)
+	scans      atomic.Int64 // completed directory scans
+
+	// Liveness (read by Stalled from other goroutines).
+	lastProgress atomic.Int64 // unix ns of the last poll, batch or run of entries
+	appending    atomic.Bool  // inside Sink.Append: waiting for the spool
+	restarts     atomic.Int64 // restarts after a recovered panic
 }
 
 // NewInput validates cfg and returns an Input writing to sink.
@@ -91,13 +106,53 @@ func (in *Input) CheckpointKey() string { return in.key }
 // beginning (Config.Since) on a first start. It returns an error only when
 // the checkpoint cannot be loaded. Run starts no goroutines and may be
 // called once.
+//
+// A panic inside the Input is recovered: it is logged with its stack and
+// counted (logspool_journal_panics_total), every file is closed, and after a
+// backoff (PollInterval doubling to 30 s) the Input starts again from its
+// last stored position, so nothing is lost or shipped twice. Stalled reports
+// an Input that keeps failing that way.
 func (in *Input) Run(ctx context.Context) error {
-	if in.running {
+	if !in.running.CompareAndSwap(false, true) {
 		return errors.New("systemd: Input.Run called twice")
 	}
-	in.running = true
+	in.markProgress()
+	backoff := in.cfg.PollInterval
+	for {
+		polls := in.polls.Load()
+		err, panicked := in.runOnce(ctx)
+		if !panicked {
+			return err
+		}
+		in.met.panicked()
+		in.restarts.Add(1)
+		if in.polls.Load()-polls > 100 {
+			backoff = in.cfg.PollInterval // it ran well for a while: start the backoff over
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, maxRetryBackoff)
+	}
+}
+
+// runOnce loads the checkpoint and polls until ctx is done or a panic,
+// which it recovers (panicked true).
+func (in *Input) runOnce(ctx context.Context) (err error, panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			in.log.Error("journal input panicked; restarting it from its last stored position",
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			in.closeAllAfterPanic()
+			err, panicked = nil, true
+		}
+	}()
 	if err := in.start(); err != nil {
-		return err
+		return err, false
 	}
 	defer in.closeAll()
 	timer := time.NewTimer(0)
@@ -105,23 +160,63 @@ func (in *Input) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, false
 		case <-timer.C:
 		}
 		in.poll(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return nil, false
 		}
 		timer.Reset(in.cfg.PollInterval)
 	}
 }
 
-// start loads the checkpoint and resets the merge state.
+// closeAllAfterPanic closes what it can of a state a panic left behind.
+func (in *Input) closeAllAfterPanic() {
+	defer func() {
+		if r := recover(); r != nil {
+			in.log.Error("closing journal files after a panic panicked too", "panic", fmt.Sprint(r))
+		}
+	}()
+	in.closeAll()
+}
+
+// Stalled reports whether the Input has made no progress (no poll
+// completed, no batch stored, no entry read) for stallAfter, and why. An
+// Input waiting for the spool to accept a batch is not stalled: the spool
+// reports a full disk or cap itself.
+func (in *Input) Stalled(now time.Time) (bool, string) {
+	if !in.running.Load() || in.appending.Load() {
+		return false, ""
+	}
+	limit := max(stallPolls*in.cfg.PollInterval, minStall)
+	idle := now.Sub(time.Unix(0, in.lastProgress.Load()))
+	if idle <= limit {
+		return false, ""
+	}
+	why := fmt.Sprintf("journal input: no progress for %s (polls every %s)", idle.Round(time.Second), in.cfg.PollInterval)
+	if n := in.restarts.Load(); n > 0 {
+		why += fmt.Sprintf("; restarted %d times after a panic", n)
+	}
+	return true, why
+}
+
+// markProgress notes that the Input is alive and moving (see Stalled).
+func (in *Input) markProgress() { in.lastProgress.Store(in.now().UnixNano()) }
+
+// start loads the checkpoint and resets the merge state and the batch (a
+// restart after a panic starts from what is stored, nothing else).
 func (in *Input) start() error {
+	clear(in.batch)
+	in.batch = in.batch[:0]
+	in.arena = nil
+	in.batchBytes = 0
+	in.dirty = false
+	in.lastRT = 0
 	in.sources = make(map[fileKey]*source)
 	in.finished = make(map[fileKey]bool)
 	in.refused = make(map[string]foundFile)
-	in.scanErrs = make(map[string]string)
+	in.fails = failures{in: in, paths: make(map[string]*failure)}
 	in.observed = make(map[journalfile.ID128]uint64)
 	in.m = newMerger(in.entryError)
 	in.m.follow = true
@@ -210,6 +305,7 @@ func (in *Input) poll(ctx context.Context) {
 	in.closeFinished()
 	in.met.setFiles(len(in.sources))
 	in.polls.Add(1)
+	in.markProgress()
 }
 
 // refreshSource re-reads the header and entry count of s. A file whose
@@ -228,49 +324,56 @@ func (in *Input) refreshSource(s *source) bool {
 
 // scan lists the directories: new files are opened, known files renamed
 // are followed, vanished files are marked gone (and read to their end
-// through the descriptor still held).
+// through the descriptor still held). A directory entry that cannot be
+// examined or opened fails alone (see failures): what is known below it is
+// kept, the other entries are scanned as usual.
 func (in *Input) scan() {
 	seen := make(map[fileKey]bool, len(in.sources))
-	seenPath := make(map[string]bool, len(in.refused))
+	examined := make(map[string]bool, len(in.refused)+len(in.fails.paths))
+	var held []string
 	for _, dir := range in.cfg.Dirs {
-		found, err := listJournalFiles(dir)
-		if err != nil {
-			if in.scanErrs[dir] != err.Error() {
-				in.scanErrs[dir] = err.Error()
-				in.met.err(reasonScan)
-				in.log.Warn("cannot list a journal directory", "dir", dir, "err", err)
-			}
-			// Keep the files of this directory: they were not seen gone.
-			for k, s := range in.sources {
-				if hasDirPrefix(s.path, dir) {
-					seen[k] = true
-				}
-			}
-			continue
+		l := listJournalFiles(dir, in.fails.waiting)
+		for _, p := range l.problems {
+			in.fails.fail(p.path, reasonScan, p.err)
 		}
-		delete(in.scanErrs, dir)
-		for _, f := range found {
+		held = append(held, l.held...)
+		for _, f := range l.files {
 			seen[f.key] = true
-			seenPath[f.path] = true
+			examined[f.path] = true
 			if s, ok := in.sources[f.key]; ok {
 				s.path, s.gone = f.path, false
+				in.fails.ok(f.path)
 				continue
 			}
 			if in.finished[f.key] {
+				in.fails.ok(f.path)
 				continue
 			}
 			if r, ok := in.refused[f.path]; ok && r == f {
 				continue // refused before and unchanged: not retried, not reported again
 			}
+			if in.fails.waiting(f.path) {
+				held = append(held, f.path)
+				continue
+			}
 			if in.alreadyDone(f) {
 				in.finished[f.key] = true
+				in.fails.ok(f.path)
 				continue
 			}
 			in.openSource(f)
 		}
 	}
+	isHeld := func(p string) bool {
+		for _, h := range held {
+			if p == h || hasDirPrefix(p, h) {
+				return true
+			}
+		}
+		return false
+	}
 	for k, s := range in.sources {
-		if !seen[k] {
+		if !seen[k] && !isHeld(s.path) {
 			s.gone = true
 		}
 	}
@@ -280,10 +383,12 @@ func (in *Input) scan() {
 		}
 	}
 	for p := range in.refused {
-		if !seenPath[p] {
+		if !examined[p] {
 			delete(in.refused, p)
 		}
 	}
+	in.fails.forget(func(p string) bool { return examined[p] || isHeld(p) })
+	in.scans.Add(1)
 }
 
 func hasDirPrefix(p, dir string) bool {
@@ -308,11 +413,18 @@ func (in *Input) alreadyDone(f foundFile) bool {
 func (in *Input) openSource(f foundFile) {
 	j, err := in.open(f.path)
 	if err != nil {
-		in.refused[f.path] = f
-		in.met.err(reasonOpen)
-		in.log.Warn("cannot read a journal file; it is retried when it changes", "file", f.path, "size", f.size, "err", err)
+		if isFormatError(err) {
+			// What the file holds: retried when it changes (size, mtime, inode).
+			in.refused[f.path] = f
+			in.met.err(reasonOpen)
+			in.met.inputErr(errReason(err))
+			in.log.Warn("cannot read a journal file; it is retried when it changes", "file", f.path, "size", f.size, "reason", errReason(err), "err", err)
+			return
+		}
+		in.fails.fail(f.path, reasonOpen, err)
 		return
 	}
+	in.fails.ok(f.path)
 	delete(in.refused, f.path)
 	s := &source{j: j, path: f.path, key: f.key}
 	s.sync()
@@ -366,8 +478,11 @@ func (in *Input) markDamaged(s *source) {
 // drain ships every entry available now.
 func (in *Input) drain(ctx context.Context) error {
 	for n := 1; ; n++ {
-		if n%1024 == 0 && ctx.Err() != nil {
-			return ctx.Err() // a long backlog of filtered entries: stop promptly
+		if n%1024 == 0 {
+			if ctx.Err() != nil {
+				return ctx.Err() // a long backlog of filtered entries: stop promptly
+			}
+			in.markProgress()
 		}
 		s, idx, meta, ok := in.m.next()
 		if !ok {
@@ -425,7 +540,10 @@ func (in *Input) flush(ctx context.Context) error {
 	cp := record.Checkpoint{Key: in.key, Value: in.pos.marshal()}
 	backoff := 250 * time.Millisecond
 	for {
+		in.appending.Store(true)
 		err := in.sink.Append(ctx, in.batch, cp)
+		in.appending.Store(false)
+		in.markProgress()
 		if err == nil {
 			break
 		}

@@ -1,6 +1,10 @@
 package systemd
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Error reasons counted by logspool_journal_errors_total.
 const (
@@ -21,7 +25,23 @@ type Metrics struct {
 	corrupt prometheus.Counter
 	errors  *prometheus.CounterVec
 	lag     prometheus.Gauge
+	// inputErrors is logspool_input_errors_total{input,reason}, shared with
+	// the container input: each registers the same definition and takes
+	// the one already registered (registerShared), whichever comes first.
+	inputErrors *prometheus.CounterVec
+	panics      prometheus.Counter
 }
+
+// InputErrorsOpts is the definition of logspool_input_errors_total, the
+// same in every input that registers it (a Registerer refuses two
+// collectors of one name with different help texts).
+var InputErrorsOpts = prometheus.CounterOpts{
+	Name: "logspool_input_errors_total",
+	Help: "Input errors by input (containers, journal) and reason (eacces, emfile, eloop, enoent, eio, not_regular, ...): each failure is logged once and retried.",
+}
+
+// InputErrorsLabels are the labels of logspool_input_errors_total.
+var InputErrorsLabels = []string{"input", "reason"}
 
 // NewMetrics creates the metrics and registers them with reg (when not nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -50,14 +70,48 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "logspool_journal_lag_seconds",
 			Help: "Now minus the realtime of the last journal entry stored in the spool.",
 		}),
+		inputErrors: prometheus.NewCounterVec(InputErrorsOpts, InputErrorsLabels),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logspool_journal_panics_total",
+			Help: "Panics of the journal input recovered; the input restarted from its last stored position.",
+		}),
 	}
 	for _, r := range []string{reasonOpen, reasonScan, reasonRefresh, reasonEntry, reasonAppend, reasonCheckpoint} {
 		m.errors.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.files, m.entries, m.bytes, m.corrupt, m.errors, m.lag)
+		reg.MustRegister(m.files, m.entries, m.bytes, m.corrupt, m.errors, m.lag, m.panics)
+		m.inputErrors = registerShared(reg, m.inputErrors)
 	}
 	return m
+}
+
+// registerShared registers c with reg, or returns the identical collector
+// reg already holds (one registered by another input).
+func registerShared(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+		panic(err) // a programming error: a different definition under the same name
+	}
+	return c
+}
+
+// inputErr counts one failure of a journal file or directory by reason.
+func (m *Metrics) inputErr(reason string) {
+	if m != nil {
+		m.inputErrors.WithLabelValues("journal", reason).Inc()
+	}
+}
+
+func (m *Metrics) panicked() {
+	if m != nil {
+		m.panics.Inc()
+	}
 }
 
 func (m *Metrics) setFiles(n int) {

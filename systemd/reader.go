@@ -68,12 +68,11 @@ func newReader(cfg ReaderConfig, open openFunc) (*Reader, error) {
 	})
 	var paths []string
 	for _, d := range cfg.Dirs {
-		found, err := listJournalFiles(d)
-		if err != nil {
-			r.problems = append(r.problems, err)
-			continue
+		l := listJournalFiles(d, nil)
+		for _, p := range l.problems {
+			r.problems = append(r.problems, p.err)
 		}
-		for _, f := range found {
+		for _, f := range l.files {
 			paths = append(paths, f.path)
 		}
 	}
