@@ -139,6 +139,7 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 		if err != nil {
 			return cli.Exit(fmt.Errorf("configuring the journal input: %w", err), 2)
 		}
+		hl.watchInput("journal", jn.Stalled)
 		inputs = append(inputs, actor{"journal", jn.Run})
 	}
 
