@@ -1,8 +1,13 @@
 package systemd
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,5 +59,69 @@ func mustSymlink(t *testing.T, target, link string) {
 	t.Helper()
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInputKeepsDamagedFieldNamesOutOfTheDocumentKeys is issue 8, defect 9:
+// a real journal file whose DATA objects were damaged so that field names
+// hold NUL and control bytes. No such name may become a document key; each
+// field is kept exactly (base64 in journald.invalid_fields) and counted.
+func TestInputKeepsDamagedFieldNamesOutOfTheDocumentKeys(t *testing.T) {
+	b, err := os.ReadFile(files("basic-compact.journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := bytes.ReplaceAll(b, []byte("SYSLOG_IDENTIFIER="), []byte("SYS\x00\x01\x1b[7mENTIFIER="))
+	damaged = bytes.ReplaceAll(damaged, []byte("_COMM="), []byte("_c\xffm\n="))
+	if bytes.Equal(damaged, b) {
+		t.Fatal("the corpus file changed: nothing to damage")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "damaged.journal"), damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sink := newMemSink()
+	cfg := testConfig(dir)
+	cfg.Metrics = NewMetrics(nil)
+	in, _ := NewInput(cfg, sink)
+	runInput(t, in, 10*time.Second, func() bool { return sink.count() >= 240 })
+	bad := 0
+	for _, r := range sink.records() {
+		var d struct {
+			Log struct {
+				Flags []string `json:"flags"`
+			} `json:"log"`
+			Journald struct {
+				Custom        map[string]json.RawMessage `json:"custom"`
+				InvalidFields []string                   `json:"invalid_fields"`
+			} `json:"journald"`
+		}
+		if err := json.Unmarshal(r.Doc, &d); err != nil {
+			t.Fatalf("invalid document: %v\n%s", err, r.Doc)
+		}
+		for k := range d.Journald.Custom {
+			if !validFieldName(strings.ToUpper(k)) && !validFieldName("_"+strings.ToUpper(k)) {
+				t.Fatalf("damaged name became the key %q", k)
+			}
+		}
+		for _, f := range d.Journald.InvalidFields {
+			raw, err := base64.StdEncoding.DecodeString(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(raw, []byte("SYS\x00\x01\x1b[7mENTIFIER=")) && !bytes.HasPrefix(raw, []byte("_c\xffm\n=")) {
+				t.Fatalf("invalid field %q is not one of the damaged ones", raw)
+			}
+			bad++
+		}
+		if len(d.Journald.InvalidFields) > 0 && !slices.Contains(d.Log.Flags, "invalid_field_name") {
+			t.Fatalf("flags %v lack invalid_field_name", d.Log.Flags)
+		}
+	}
+	if bad == 0 {
+		t.Fatal("no damaged field was shipped")
+	}
+	if got := metricValue(t, cfg.Metrics.badNames); got != float64(bad) {
+		t.Errorf("invalid_field_names_total = %v, want %d", got, bad)
 	}
 }

@@ -150,7 +150,15 @@
 //	                           fields (journald.code.*, journald.object.*,
 //	                           journald.kernel.*, journald.audit.*, …)
 //	journald.custom.<name>     every other field; name lower-cased with leading
-//	                           underscores trimmed (Filebeat's rule), '.' -> '_'
+//	                           underscores trimmed (Filebeat's rule)
+//	journald.invalid_fields    the fields whose name systemd itself would refuse
+//	                           (journal_field_valid: 1-64 bytes of A-Z, 0-9, '_',
+//	                           not starting with a digit), which only damage or
+//	                           a foreign writer produces: the exact NAME=value
+//	                           payload of each in standard base64 (cut to
+//	                           MaxFieldBytes), flag "invalid_field_name",
+//	                           counted in logspool_journal_invalid_field_names_total;
+//	                           such names never become keys
 //	journald.base64.<path>     the exact bytes (standard base64) of every value
 //	                           of a field that has a value that is not UTF-8,
 //	                           keyed by the field's document path ("message",
@@ -165,7 +173,8 @@
 // exactly in journald.base64, with log.flags "invalid_utf8". Other flags:
 // "truncated" (a value was cut to MaxFieldBytes, default 1 MiB),
 // "damaged_entry" (unreadable fields are missing), "invalid_timestamp"
-// (realtime beyond year 9999, clamped). _BOOT_ID is taken from the entry
+// (realtime beyond year 9999, clamped), "invalid_field_name" (see
+// journald.invalid_fields). _BOOT_ID is taken from the entry
 // header and not repeated; a valid _SOURCE_REALTIME_TIMESTAMP is only in
 // @timestamp. Every document is valid JSON and valid UTF-8; the test suite
 // checks, for every entry of the corpus, that the document reverses to
@@ -185,6 +194,8 @@
 //	                                       not_regular, not_journal, …); shared
 //	                                       with the container input
 //	logspool_journal_panics_total          panics recovered (the Input restarted)
+//	logspool_journal_invalid_field_names_total
+//	                                       fields shipped in journald.invalid_fields
 //	logspool_journal_lag_seconds           gauge, now minus the realtime of the
 //	                                       last entry stored
 //

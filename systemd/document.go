@@ -155,6 +155,34 @@ type Encoder struct {
 	flagCut   bool
 	flagTS    bool
 	flagDmg   bool
+
+	// Fields whose name systemd would refuse (validFieldName): their exact
+	// NAME=value payloads, end offsets into badBuf.
+	badBuf  []byte
+	badEnds []int
+	badCut  bool
+}
+
+// maxFieldName is the longest field name systemd accepts.
+const maxFieldName = 64
+
+// validFieldName reports whether name is a field name systemd itself
+// accepts (journal_field_valid): 1 to 64 bytes of A-Z, 0-9 and '_', not
+// starting with a digit. journald and systemd-journal-remote refuse any
+// other, so one in a file comes from damage (or a foreign writer); it could
+// be any bytes, up to kilobytes: Elasticsearch refuses such keys or they
+// swell its mapping, so they are kept out of the document's keys.
+func validFieldName(name string) bool {
+	if len(name) == 0 || len(name) > maxFieldName || '0' <= name[0] && name[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // NewEncoder returns an Encoder that names the node nodeName in host.name
@@ -218,8 +246,11 @@ func (e *Encoder) Encode(dst []byte, ent *journalfile.Entry) ([]byte, int64) {
 	if len(e.custom) > 0 {
 		e.set(slotOf(kindCustom))
 	}
+	if len(e.badEnds) > 0 {
+		e.set(slotOf(kindInvalidFields))
+	}
 	e.flagUTF8 = e.invalid != [2]uint64{} || e.customInvalid()
-	e.flagCut = e.cut != [2]uint64{} || e.customCut()
+	e.flagCut = e.cut != [2]uint64{} || e.customCut() || e.badCut
 	if e.flagUTF8 {
 		e.set(slotOf(kindBase64))
 	}
@@ -227,7 +258,7 @@ func (e *Encoder) Encode(dst []byte, ent *journalfile.Entry) ([]byte, int64) {
 		e.set(slotOf(kindTruncated))
 	}
 	e.flagDmg = ent.Damaged
-	if e.flagUTF8 || e.flagCut || e.flagTS || e.flagDmg {
+	if e.flagUTF8 || e.flagCut || e.flagTS || e.flagDmg || len(e.badEnds) > 0 {
 		e.set(slotOf(kindFlags))
 	}
 	dst = e.writeObject(dst, docRoot)
@@ -238,7 +269,7 @@ func (e *Encoder) Encode(dst []byte, ent *journalfile.Entry) ([]byte, int64) {
 // next Encode).
 func (e *Encoder) LastCursor() []byte { return e.cursor }
 
-var virtualSlot [kindTruncated + 1]int
+var virtualSlot [kindInvalidFields + 1]int
 
 func init() {
 	for i, ls := range leafSpecs {
@@ -268,6 +299,14 @@ func (e *Encoder) reset() {
 		clear(e.customIdx)
 	}
 	e.flagUTF8, e.flagCut, e.flagTS, e.flagDmg = false, false, false, false
+	if len(e.badEnds) > 0 || cap(e.badBuf) > 1<<20 {
+		e.badEnds = e.badEnds[:0]
+		e.badBuf = e.badBuf[:0]
+		if cap(e.badBuf) > 1<<20 {
+			e.badBuf = nil // a huge damaged field: do not keep its memory
+		}
+		e.badCut = false
+	}
 }
 
 func trailingZeros(x uint64) int { return bits.TrailingZeros64(x) }
@@ -285,8 +324,12 @@ func (e *Encoder) clip(v []byte) ([]byte, bool) {
 }
 
 func (e *Encoder) add(name string, v []byte) {
-	v, cut := e.clip(v)
 	slot, known := lookupSlot(name)
+	if !known && !validFieldName(name) {
+		e.addInvalid(name, v)
+		return
+	}
+	v, cut := e.clip(v)
 	if known {
 		switch leafSpecs[slot].kind {
 		case kindInt, kindIntString:
@@ -316,6 +359,24 @@ func (e *Encoder) add(name string, v []byte) {
 		e.cut[slot/64] |= 1 << (slot % 64)
 	}
 }
+
+// addInvalid keeps a field with an invalid name as its exact NAME=value
+// payload (cut to the field cap), for journald.invalid_fields.
+func (e *Encoder) addInvalid(name string, v []byte) {
+	start := len(e.badBuf)
+	e.badBuf = append(e.badBuf, name...)
+	e.badBuf = append(e.badBuf, '=')
+	e.badBuf = append(e.badBuf, v...)
+	if e.maxField >= 0 && len(e.badBuf)-start > e.maxField {
+		e.badBuf = e.badBuf[:start+e.maxField]
+		e.badCut = true
+	}
+	e.badEnds = append(e.badEnds, len(e.badBuf))
+}
+
+// InvalidFieldNames returns how many fields of the entry last encoded had a
+// name systemd would refuse (kept in journald.invalid_fields).
+func (e *Encoder) InvalidFieldNames() int { return len(e.badEnds) }
 
 func (e *Encoder) addCustom(name string, idx int32, bad, cut bool) {
 	k, ok := e.customIdx[name]
@@ -424,7 +485,8 @@ func (e *Encoder) writeLeaf(dst []byte, slot int) []byte {
 		for _, f := range [...]struct {
 			on   bool
 			name string
-		}{{e.flagUTF8, `"invalid_utf8"`}, {e.flagCut, `"truncated"`}, {e.flagTS, `"invalid_timestamp"`}, {e.flagDmg, `"damaged_entry"`}} {
+		}{{e.flagUTF8, `"invalid_utf8"`}, {e.flagCut, `"truncated"`}, {e.flagTS, `"invalid_timestamp"`},
+			{e.flagDmg, `"damaged_entry"`}, {len(e.badEnds) > 0, `"invalid_field_name"`}} {
 			if f.on {
 				if sep {
 					dst = append(dst, ',')
@@ -445,6 +507,19 @@ func (e *Encoder) writeLeaf(dst []byte, slot int) []byte {
 			dst = e.writeValues(dst, e.custom[i].first, kindText)
 		}
 		return append(dst, '}')
+	case kindInvalidFields:
+		dst = append(dst, '[')
+		start := 0
+		for i, end := range e.badEnds {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '"')
+			dst = base64.StdEncoding.AppendEncode(dst, e.badBuf[start:end])
+			dst = append(dst, '"')
+			start = end
+		}
+		return append(dst, ']')
 	case kindBase64:
 		return e.writeBase64(dst)
 	case kindTruncated:
@@ -542,6 +617,12 @@ func (e *Encoder) writeTruncated(dst []byte) []byte {
 			sep = true
 			dst = appendPathKey(dst, customPath, e.custom[i].name)
 		}
+	}
+	if e.badCut {
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"journald.invalid_fields"`...)
 	}
 	return append(dst, ']')
 }

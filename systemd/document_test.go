@@ -307,8 +307,18 @@ func TestEncoderCases(t *testing.T) {
 			head + ev + `"process":{"pid":[1,2]},` + tail + `,"custom":{"tag":["a","b"]}}}`, 1_730_000_000_123_456_000},
 		{"names that normalise alike are merged", 0, entryWith("_FOO=1", "FOO=2"),
 			head + ev + tail + `,"custom":{"foo":["1","2"]}}}`, 1_730_000_000_123_456_000},
-		{"names that JSON would render alike are merged", 0, entryWith("A\xff=1", "A\xfe=2\xff"),
-			head + ev + `"log":{"flags":["invalid_utf8"]},` + tail + ",\"custom\":{\"a\ufffd\":[\"1\",\"2\\ufffd\"]},\"base64\":{\"journald.custom.a\ufffd\":[\"MQ==\",\"Mv8=\"]}}}", 1_730_000_000_123_456_000},
+		{"a name systemd would refuse stays out of the keys, exactly, in base64", 0,
+			entryWith("MESSAGE=hi", "BAD\x00NAME\x01=v", "lower=x", "9LIVES=1", "=empty", "A\xff=\xfe", "TAG=ok"),
+			head + `"message":"hi",` + ev + `"log":{"flags":["invalid_field_name"]},` + tail +
+				`,"custom":{"tag":"ok"},"invalid_fields":["QkFEAE5BTUUBPXY=","bG93ZXI9eA==","OUxJVkVTPTE=","PWVtcHR5","Qf89/g=="]}}`, 1_730_000_000_123_456_000},
+		{"a name of 64 bytes is valid, one of 65 is not", 0,
+			entryWith(strings.Repeat("A", 64)+"=1", strings.Repeat("B", 65)+"=2"),
+			head + ev + `"log":{"flags":["invalid_field_name"]},` + tail +
+				`,"custom":{"` + strings.Repeat("a", 64) + `":"1"},"invalid_fields":["` + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("B", 65)+"=2")) + `"]}}`, 1_730_000_000_123_456_000},
+		{"a huge damaged name is cut to the field cap and flagged", 8,
+			entryWith(strings.Repeat("\x01", 4870) + "=v"),
+			head + ev + `"log":{"flags":["truncated","invalid_field_name"]},` + tail +
+				`,"invalid_fields":["AQEBAQEBAQE="],"truncated":["journald.invalid_fields"]}}`, 1_730_000_000_123_456_000},
 		{"a binary custom field is kept in base64 under its path", 0, entryWith("BIN=\x00\xff"),
 			head + ev + `"log":{"flags":["invalid_utf8"]},` + tail + ",\"custom\":{\"bin\":\"\\u0000\\ufffd\"},\"base64\":{\"journald.custom.bin\":\"AP8=\"}}}", 1_730_000_000_123_456_000},
 		{"a long value is cut at a rune boundary and flagged", 4, entryWith("MESSAGE=abcé"),
@@ -391,6 +401,19 @@ func FuzzEncoder(f *testing.F) {
 			}
 			if err := duplicateKey(doc); err != nil {
 				t.Fatalf("%v in %q", err, doc)
+			}
+			var d struct {
+				Journald struct {
+					Custom map[string]json.RawMessage `json:"custom"`
+				} `json:"journald"`
+			}
+			if err := json.Unmarshal(doc, &d); err != nil {
+				t.Fatal(err)
+			}
+			for k := range d.Journald.Custom {
+				if k != "_empty_" && !validFieldName(strings.ToUpper(k)) && !validFieldName("_"+strings.ToUpper(k)) {
+					t.Fatalf("custom key %q is not a systemd field name in lower case", k)
+				}
 			}
 		}
 	})

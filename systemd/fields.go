@@ -24,6 +24,7 @@ const (
 	kindCustom
 	kindBase64
 	kindTruncated
+	kindInvalidFields
 )
 
 // leafSpec is one leaf of the document, in document order.
@@ -98,6 +99,7 @@ var leafSpecs = []leafSpec{
 	{"journald.kernel.device_node_path", "_UDEV_DEVNODE", kindText},
 	{"journald.kernel.device_symlinks", "_UDEV_DEVLINK", kindText},
 	{"journald.custom", "", kindCustom},
+	{"journald.invalid_fields", "", kindInvalidFields},
 	{"journald.base64", "", kindBase64},
 	{"journald.truncated", "", kindTruncated},
 }

@@ -467,6 +467,19 @@ func (in *Input) damagedEntry(s *source, idx int) {
 	}
 }
 
+// invalidNames counts the fields of an entry whose names systemd would
+// refuse (kept as base64 in journald.invalid_fields); the first such entry
+// of a file is logged and the file counted as damaged.
+func (in *Input) invalidNames(s *source, idx, n int) {
+	in.met.invalidNames(n)
+	s.badNameEntries++
+	if s.badNameEntries == 1 {
+		in.markDamaged(s)
+		in.log.Warn("journal entry has fields whose names systemd would refuse; shipping them as base64 in journald.invalid_fields (further ones in this file are not logged)",
+			"file", s.path, "entry", idx, "fields", n)
+	}
+}
+
 // markDamaged counts a file as damaged, once.
 func (in *Input) markDamaged(s *source) {
 	if !s.corruptReported {
@@ -504,6 +517,9 @@ func (in *Input) drain(ctx context.Context) error {
 			continue
 		}
 		in.addRecord()
+		if n := in.enc.InvalidFieldNames(); n > 0 {
+			in.invalidNames(s, idx, n)
+		}
 		if len(in.batch) >= in.cfg.BatchSize || in.batchBytes >= maxBatchBytes {
 			if err := in.flush(ctx); err != nil {
 				return err

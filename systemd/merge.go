@@ -53,6 +53,7 @@ type source struct {
 
 	badEntries      int  // entries skipped as unreadable
 	damagedEntries  int  // entries read without some fields
+	badNameEntries  int  // entries with fields of invalid names
 	gone            bool // the path no longer names this file
 	corruptReported bool
 }

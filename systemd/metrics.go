@@ -30,6 +30,7 @@ type Metrics struct {
 	// the one already registered (registerShared), whichever comes first.
 	inputErrors *prometheus.CounterVec
 	panics      prometheus.Counter
+	badNames    prometheus.Counter
 }
 
 // InputErrorsOpts is the definition of logspool_input_errors_total, the
@@ -71,6 +72,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Now minus the realtime of the last journal entry stored in the spool.",
 		}),
 		inputErrors: prometheus.NewCounterVec(InputErrorsOpts, InputErrorsLabels),
+		badNames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logspool_journal_invalid_field_names_total",
+			Help: "Journal fields whose name systemd would refuse (damage), shipped as base64 in journald.invalid_fields.",
+		}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logspool_journal_panics_total",
 			Help: "Panics of the journal input recovered; the input restarted from its last stored position.",
@@ -80,7 +85,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.errors.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.files, m.entries, m.bytes, m.corrupt, m.errors, m.lag, m.panics)
+		reg.MustRegister(m.files, m.entries, m.bytes, m.corrupt, m.errors, m.lag, m.panics, m.badNames)
 		m.inputErrors = registerShared(reg, m.inputErrors)
 	}
 	return m
@@ -105,6 +110,12 @@ func registerShared(reg prometheus.Registerer, c *prometheus.CounterVec) *promet
 func (m *Metrics) inputErr(reason string) {
 	if m != nil {
 		m.inputErrors.WithLabelValues("journal", reason).Inc()
+	}
+}
+
+func (m *Metrics) invalidNames(n int) {
+	if m != nil {
+		m.badNames.Add(float64(n))
 	}
 }
 
