@@ -134,7 +134,10 @@ func readToEOF(tl *Tailer, path string) error {
 		return err
 	}
 	r := tl.newReader(f, fileID{}, path, "", true)
-	r.begin(position{})
+	if fi, err := f.Stat(); err == nil {
+		r.lastSize = fi.Size()
+	}
+	r.begin(position{}, nil)
 	defer func() {
 		r.putBuf()
 		f.Close()

@@ -13,16 +13,34 @@
 //
 // # Identity
 //
-// A file is located by device and inode and identified by its fingerprint:
-// its first line including the '\n', or its first 256 bytes when that line is
-// longer. The fingerprint never changes once it exists (container log lines
-// start with a nanosecond timestamp, so it is unique in practice). The file
-// key given to the parser (parser.Source.FileKey, mixed into record IDs) is
-// the hex of an xxh3-128 hash of device, inode, truncation generation and
-// fingerprint: it survives renames and differs between files, including
-// between the contents of one inode before and after a copytruncate. A
-// stored position whose fingerprint does not match the file now at its device
-// and inode belongs to an earlier file (inode reuse) and is ignored.
+// A file is located by device and inode and identified by (identity.go):
+//
+//   - what the file system says: the inode generation (FS_IOC_GETVERSION;
+//     ext4, xfs, btrfs) and the birth time (statx), each where available
+//     (tmpfs has a birth time and no generation, overlayfs neither on some
+//     kernels);
+//   - its fingerprint: the first line including the '\n', up to 4 KiB (a
+//     docker json-file line has its "time" field at its end);
+//   - the tail: a hash of the bytes just before the resume offset, from the
+//     start of the last line before it, at most 4 KiB. It is checked on
+//     every resume (a restart, a file reopened after it was closed), and the
+//     same window is re-read and compared before every read of new bytes, so
+//     a file cut and rewritten behind the reader (copytruncate, also while
+//     it waited for a full spool) is caught before a byte of the new content
+//     is taken for the old.
+//
+// A stored position whose file does not pass these checks belongs to
+// another file (inode reuse, or the same inode rewritten): the file is read
+// from 0 under a new key, never from the old offset and never under the old
+// key. The file key given to the parser (parser.Source.FileKey, mixed into
+// record IDs) is the hex of an xxh3-128 hash of device, inode, truncation
+// generation, a random nonce drawn when the file is first read from its
+// start, and the fingerprint; everything in it is in the checkpoint, so it
+// survives renames and restarts, and two files never share it, also when one
+// replaced the other at the same inode with the same first line. Where
+// neither generation nor birth time is known and a rewritten file has the
+// same first line and the same bytes before the resume offset, the
+// replacement cannot be told and reading goes on at the offset.
 //
 // # Reading
 //
@@ -42,18 +60,29 @@
 // most every 50 ms per file, so that a file written line by line does not
 // cost one spool transaction per line), the records and ONE checkpoint for
 // the file are appended together. The
-// checkpoint key is "f/<dev hex>:<inode hex>"; its value is:
+// checkpoint key is "f/<dev hex>:<inode hex>"; its value (checkpoint.go,
+// version 2; version 1, written before, is still read):
 //
-//	byte     version (1)
+//	byte     version (2)
 //	uvarint  resume    where reading restarts: the end of the last decoded
 //	                   line, or the start of the parser's pending partial
 //	                   message (Decoder.Pending) when it holds one
 //	uvarint  consumed  the end of the last decoded line (>= resume)
 //	uvarint  size      the file size last observed
 //	uvarint  dev, inode, generation (truncations seen)
-//	uvarint  len, fingerprint bytes
+//	uvarint  len, fingerprint bytes (at most 4096)
 //	uvarint  len, path as discovered
 //	uvarint  len, symlink target
+//	uvarint  flags: 1 inode generation known, 2 birth time known
+//	uvarint  inode generation, birth time (unix ns)
+//	uvarint  len (0 or 8), nonce (none: the file keeps its version 1 key)
+//	uvarint  tail length (<= 4096), 8 bytes little-endian xxh3-64 of the
+//	         tail bytes before resume
+//
+// A version 1 checkpoint is the same up to the symlink target. Its file
+// resumes at its offset, its fingerprint (256 bytes at most) and key are
+// kept, so an upgrade neither loses nor repeats a line; the next commit
+// writes version 2.
 //
 // After a restart, reading resumes at resume; lines up to consumed are decoded
 // again to rebuild the pending partial, but the records they produce are

@@ -103,7 +103,8 @@ func FuzzLineSplitting(f *testing.F) {
 		defer fd.Close()
 		r := tl.newReader(fd, fileID{}, path, "", true)
 		r.cutLimit = int(cut) + 1
-		r.begin(position{})
+		r.lastSize = int64(len(data))
+		r.begin(position{}, nil)
 		for {
 			n, err := r.read()
 			if err != nil {

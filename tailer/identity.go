@@ -2,6 +2,7 @@ package tailer
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -9,13 +10,43 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/zeebo/xxh3"
 )
 
 // fingerprintLen caps the fingerprint: the first line of a file, up to this
-// many bytes.
-const fingerprintLen = 256
+// many bytes. 4 KiB holds the whole first line of almost every container log
+// (a docker json-file line has its "time" field at its end, after the
+// message), so two files whose first lines differ only there differ.
+const fingerprintLen = 4 << 10
+
+// tailLen caps the window of bytes before an offset that is checked on every
+// resume and before every read: the last complete line before the offset and
+// what follows it (see tailWindow). A line holds its runtime's time stamp
+// (at its start in CRI, at its end in docker json-file), so a file rewritten
+// with lines that look alike still fails the check. Fluent Bit checks 32
+// bytes, which lines ending in the same message pass.
+const tailLen = 4 << 10
+
+// tailWindow returns the suffix of b (the bytes just before an offset) that
+// is checked: from the start of the last line that ends in b (excluding a
+// '\n' that is b's last byte) to the end, at most tailLen bytes.
+func tailWindow(b []byte) []byte {
+	if len(b) > tailLen {
+		b = b[len(b)-tailLen:]
+	}
+	if len(b) < 2 {
+		return b
+	}
+	if i := bytes.LastIndexByte(b[:len(b)-1], '\n'); i >= 0 {
+		// The line before the last one ends at i: start at its start.
+		if j := bytes.LastIndexByte(b[:i], '\n'); j >= 0 {
+			return b[j+1:]
+		}
+	}
+	return b
+}
 
 // checkpointPrefix starts every checkpoint key the tailer writes.
 const checkpointPrefix = "f/"
@@ -35,19 +66,127 @@ func (id fileID) checkpointKey() string {
 func (id fileID) String() string { return fmt.Sprintf("dev %d inode %d", id.Dev, id.Ino) }
 
 // fileKey is the stable identity of a file's content used in record IDs: a
-// hash of device, inode, truncation generation and fingerprint. It survives
-// renames and differs between two files (and between the contents a file had
-// before and after a copytruncate).
-func fileKey(id fileID, gen uint64, fp []byte) string {
+// hash of device, inode, truncation generation, the nonce drawn when the file
+// was first read from its start, and fingerprint. It survives renames and
+// restarts (everything in it is in the checkpoint) and differs between two
+// files, including a file that replaced another at the same device and inode
+// with the same first line, and between the contents a file had before and
+// after a copytruncate. A file first read under a version 1 checkpoint has no
+// nonce and keeps its version 1 key (device, inode, generation, fingerprint).
+func fileKey(id fileID, gen uint64, fp, nonce []byte) string {
 	var h xxh3.Hasher128
 	var b [24]byte
 	binary.LittleEndian.PutUint64(b[0:], id.Dev)
 	binary.LittleEndian.PutUint64(b[8:], id.Ino)
 	binary.LittleEndian.PutUint64(b[16:], gen)
 	_, _ = h.Write(b[:])
+	if nonce != nil {
+		_, _ = h.Write([]byte("v2"))
+		_, _ = h.Write(nonce)
+	}
 	_, _ = h.Write(fp)
 	s := h.Sum128().Bytes()
 	return hex.EncodeToString(s[:])
+}
+
+// newNonce draws a position nonce.
+func newNonce() []byte {
+	b := make([]byte, nonceLen)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand does not fail on Linux; a time stamp is unique enough.
+		binary.LittleEndian.PutUint64(b, uint64(time.Now().UnixNano()))
+	}
+	return b
+}
+
+// fsIdentity is what the file system tells about a file beyond device and
+// inode: the inode generation (FS_IOC_GETVERSION: ext4, xfs, btrfs) and the
+// birth time (statx). Either is unknown where the file system does not say
+// (tmpfs, overlayfs, older kernels); identity then rests on the fingerprint
+// and the tail check.
+type fsIdentity struct {
+	Gen      uint64
+	HasGen   bool
+	Birth    int64 // unix nanoseconds
+	HasBirth bool
+}
+
+// differs reports whether a and b are known to be two different files.
+func (a fsIdentity) differs(b fsIdentity) bool {
+	return (a.HasGen && b.HasGen && a.Gen != b.Gen) || (a.HasBirth && b.HasBirth && a.Birth != b.Birth)
+}
+
+// tailSum is a hash of the N (at most tailLen) bytes just before an offset.
+type tailSum struct {
+	N   int
+	Sum uint64
+}
+
+func sumTail(b []byte) tailSum { return tailSum{N: len(b), Sum: xxh3.Hash(b)} }
+
+// readTail reads the (at most tailLen) bytes before off.
+func readTail(f io.ReaderAt, off int64, n int) ([]byte, error) {
+	n = int(min(int64(n), off))
+	buf := make([]byte, n)
+	got, err := f.ReadAt(buf, off-int64(n))
+	if err != nil && !(errors.Is(err, io.EOF) && got == n) {
+		if errors.Is(err, io.EOF) {
+			return buf[:got], nil
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+// verdict is what a stored position says about the file now at its device
+// and inode.
+type verdict int
+
+const (
+	sameFile  verdict = iota // resume at the position
+	truncated                // the same file, cut and maybe rewritten: start over
+	replaced                 // another file: start over under a new key
+)
+
+// matchPosition decides whether the file f (of size, with fs identity now)
+// is the file p describes. It checks, in order: the file system's identity,
+// the fingerprint, the size against the resume offset, and the hash of the
+// bytes just before the resume offset. It returns those bytes when the file
+// matches (the reader checks them again before each read).
+func matchPosition(f io.ReaderAt, now fsIdentity, p position, size int64) (verdict, string, []byte, error) {
+	if p.Ident.differs(now) {
+		return replaced, "inode generation or birth time differs", nil, nil
+	}
+	fsSame := (p.Ident.HasGen && now.HasGen) || (p.Ident.HasBirth && now.HasBirth)
+	rewritten := replaced
+	if fsSame {
+		rewritten = truncated // the same inode object: copytruncate
+	}
+	match, err := fingerprintMatches(f, p.FP)
+	if err != nil {
+		return sameFile, "", nil, fmt.Errorf("reading fingerprint: %w", err)
+	}
+	if !match {
+		return rewritten, "first line differs", nil, nil
+	}
+	if size < p.Resume {
+		return truncated, "shorter than the resume offset", nil, nil
+	}
+	n := p.Tail.N
+	if n == 0 {
+		n = tailLen // a version 1 checkpoint: nothing to check, but remember
+	}
+	tail, err := readTail(f, p.Resume, n)
+	if err != nil {
+		return sameFile, "", nil, fmt.Errorf("reading the bytes before the resume offset: %w", err)
+	}
+	if p.Tail.N == 0 {
+		return sameFile, "", tailWindow(tail), nil
+	}
+	if len(tail) != p.Tail.N || sumTail(tail) != p.Tail {
+		return rewritten, "bytes before the resume offset differ", nil, nil
+	}
+	return sameFile, "", tail, nil
 }
 
 // readFingerprint reads the fingerprint of f: its first line including the
@@ -78,118 +217,6 @@ func fingerprintMatches(f io.ReaderAt, fp []byte) (bool, error) {
 		return false, err
 	}
 	return n == len(fp) && bytes.Equal(buf, fp), nil
-}
-
-// position is the decoded value of a file checkpoint.
-type position struct {
-	// Resume is where reading restarts: the end of the last consumed line,
-	// or the start of the parser's pending partial message when one is held.
-	Resume int64
-	// Consumed is the end of the last line whose records were appended.
-	// Lines between Resume and Consumed are decoded again after a restart
-	// (to rebuild the pending partial), but the records they produce are
-	// dropped: they were appended before.
-	Consumed int64
-	// Size is the file size last observed (to count unread bytes if the file
-	// vanishes before it is read again).
-	Size int64
-	// ID is where the file was.
-	ID fileID
-	// Gen counts the truncations seen (it is mixed into the file key).
-	Gen uint64
-	// FP is the fingerprint.
-	FP []byte
-	// Path and Resolved are the path as discovered and its symlink target.
-	Path, Resolved string
-}
-
-// checkpointVersion is the first byte of an encoded position.
-const checkpointVersion = 1
-
-// ErrBadCheckpoint is wrapped by errors decoding a stored checkpoint.
-var ErrBadCheckpoint = errors.New("tailer: malformed checkpoint")
-
-// encodePosition encodes p:
-//
-//	version byte (1)
-//	uvarint Resume, Consumed, Size, Dev, Ino, Gen
-//	uvarint len(FP), FP, uvarint len(Path), Path, uvarint len(Resolved), Resolved
-func encodePosition(p position) []byte {
-	b := make([]byte, 0, 1+6*binary.MaxVarintLen64+3*binary.MaxVarintLen16+len(p.FP)+len(p.Path)+len(p.Resolved))
-	b = append(b, checkpointVersion)
-	b = binary.AppendUvarint(b, uint64(p.Resume))
-	b = binary.AppendUvarint(b, uint64(p.Consumed))
-	b = binary.AppendUvarint(b, uint64(p.Size))
-	b = binary.AppendUvarint(b, p.ID.Dev)
-	b = binary.AppendUvarint(b, p.ID.Ino)
-	b = binary.AppendUvarint(b, p.Gen)
-	b = binary.AppendUvarint(b, uint64(len(p.FP)))
-	b = append(b, p.FP...)
-	b = binary.AppendUvarint(b, uint64(len(p.Path)))
-	b = append(b, p.Path...)
-	b = binary.AppendUvarint(b, uint64(len(p.Resolved)))
-	b = append(b, p.Resolved...)
-	return b
-}
-
-// decodePosition decodes what encodePosition wrote; errors wrap ErrBadCheckpoint.
-func decodePosition(b []byte) (position, error) {
-	var p position
-	if len(b) == 0 || b[0] != checkpointVersion {
-		return p, fmt.Errorf("%w: unknown version", ErrBadCheckpoint)
-	}
-	d := decoder{b: b[1:]}
-	p.Resume = int64(d.uvarint())
-	p.Consumed = int64(d.uvarint())
-	p.Size = int64(d.uvarint())
-	p.ID.Dev = d.uvarint()
-	p.ID.Ino = d.uvarint()
-	p.Gen = d.uvarint()
-	p.FP = d.bytes(fingerprintLen)
-	p.Path = string(d.bytes(4096))
-	p.Resolved = string(d.bytes(4096))
-	if d.err != nil {
-		return position{}, d.err
-	}
-	if len(d.b) != 0 {
-		return position{}, fmt.Errorf("%w: %d trailing bytes", ErrBadCheckpoint, len(d.b))
-	}
-	if p.Resume < 0 || p.Consumed < p.Resume || p.Size < 0 {
-		return position{}, fmt.Errorf("%w: offsets resume %d consumed %d size %d", ErrBadCheckpoint, p.Resume, p.Consumed, p.Size)
-	}
-	return p, nil
-}
-
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || v > 1<<62 {
-		d.err = fmt.Errorf("%w: bad varint", ErrBadCheckpoint)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) bytes(max int) []byte {
-	n := d.uvarint()
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(max) || n > uint64(len(d.b)) {
-		d.err = fmt.Errorf("%w: field length %d", ErrBadCheckpoint, n)
-		return nil
-	}
-	v := bytes.Clone(d.b[:n])
-	d.b = d.b[n:]
-	return v
 }
 
 // lastLineEnd returns the offset just past the last '\n' in the first size

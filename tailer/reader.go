@@ -41,9 +41,18 @@ type reader struct {
 	wake  chan struct{}
 	check atomic.Bool // re-check the fingerprint now (Reopen)
 
-	fp       []byte
-	fpFinal  bool
-	gen      uint64
+	fp      []byte
+	fpFinal bool
+	gen     uint64
+	nonce   []byte     // mixed into the file key (nil: a version 1 key)
+	ident   fsIdentity // the file system's identity of the open file
+	// last holds the (at most tailLen) bytes just before lastEnd, as read.
+	// Every read starts that many bytes early and checks them: a file cut
+	// and rewritten behind the reader (copytruncate, also while it waited
+	// for a full spool) is caught before a byte of the new content is taken
+	// for the old.
+	last     []byte
+	lastEnd  int64
 	dec      Decoder
 	cutLimit int
 
@@ -103,11 +112,17 @@ func (t *Tailer) newReader(f *os.File, id fileID, path, resolved string, matched
 }
 
 // begin positions r at p before its goroutine starts.
-func (r *reader) begin(p position) {
+func (r *reader) begin(p position, tail []byte) {
 	r.readPos, r.consumed, r.replayUntil = p.Resume, p.Resume, p.Consumed
 	r.gen = p.Gen
+	r.nonce = p.Nonce
+	if r.nonce == nil && (!p.fromV1 || p.Consumed == 0) {
+		// Only a file with records under a version 1 key keeps that key.
+		r.nonce = newNonce()
+	}
+	r.last, r.lastEnd = tail, p.Resume
 	switch {
-	case p.Resume == 0:
+	case p.Resume == 0 && p.Consumed == 0:
 		r.fp, r.fpFinal = nil, false
 	case len(p.FP) == 0: // read from tail: the fingerprint was never stored
 		fp, _, err := readFingerprint(r.f)
@@ -119,6 +134,7 @@ func (r *reader) begin(p position) {
 		r.fp, r.fpFinal = p.FP, true
 	}
 	p.ID, p.FP, p.Path, p.Resolved = r.id, r.fp, r.src.Path, r.src.Resolved
+	p.Nonce, p.Ident = r.nonce, r.ident
 	r.committed = p
 	r.commOff = p.Resume
 	r.size = r.lastSize
@@ -202,6 +218,12 @@ func (r *reader) run(ctx context.Context) {
 			r.t.hook("read")
 		}
 		n, err := r.read()
+		if errors.Is(err, errRewritten) {
+			if err := r.truncatedNow(ctx, "the bytes before the read offset changed"); err != nil {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			// Local to this file: counted, logged once, retried with
 			// backoff; the position does not move past what was read.
@@ -269,8 +291,13 @@ func (r *reader) canPark() bool {
 	return matched && r.readErrs == 0 && r.readPos >= r.lastSize && !r.cutting && r.lo == r.hi && !r.dirty()
 }
 
-// read reads the next chunk of the file into buf[hi:].
+// read reads the next chunk of the file into buf[hi:]. Nothing is read while
+// the file is known to hold nothing past readPos (the size is checked at
+// every end of file).
 func (r *reader) read() (int, error) {
+	if r.readPos >= r.lastSize && r.lo == r.hi && r.buf == nil {
+		return 0, nil
+	}
 	if r.buf == nil {
 		r.buf = *bufPool.Get().(*[]byte)
 		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
@@ -297,13 +324,53 @@ func (r *reader) read() (int, error) {
 			r.buf = nb
 		}
 	}
-	n, err := r.f.ReadAt(r.buf[r.hi:], r.readPos)
+	// Start tailLen bytes early and check them (see reader.last).
+	ov := 0
+	if r.lastEnd == r.readPos && len(r.last) > 0 {
+		ov = len(r.last)
+	}
+	var dst []byte
+	switch {
+	case ov > 0 && r.hi >= ov:
+		dst = r.buf[r.hi-ov:] // buf[hi-ov:hi] are those bytes
+	case ov > 0 && r.hi == 0:
+		r.lo, r.hi, r.bufOff = ov, ov, r.readPos-int64(ov)
+		dst = r.buf
+	default:
+		ov = 0
+		dst = r.buf[r.hi:]
+	}
+	n, err := r.f.ReadAt(dst, r.readPos-int64(ov))
+	if ov > 0 {
+		if n < ov || !bytes.Equal(dst[:ov], r.last) {
+			if err != nil && !errors.Is(err, io.EOF) {
+				copy(dst, r.last)
+				return 0, err
+			}
+			return 0, errRewritten
+		}
+		n -= ov
+	}
 	r.hi += n
 	r.readPos += int64(n)
+	if n > 0 {
+		r.remember(r.hi)
+	}
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}
 	return n, err
+}
+
+// errRewritten reports that the bytes just before the read offset are no
+// longer those the reader read: the file was truncated and rewritten.
+var errRewritten = errors.New("tailer: file rewritten behind the reader")
+
+// remember keeps the (at most tailLen) bytes of buf before index end, which
+// is the file offset bufOff+end.
+func (r *reader) remember(end int) {
+	r.last = append(r.last[:0], tailWindow(r.buf[:end])...)
+	r.lastEnd = r.bufOff + int64(end)
 }
 
 // putBuf returns the read buffer (and any partial line in it: it is read
@@ -314,6 +381,9 @@ func (r *reader) putBuf() {
 	}
 	if !r.cutting {
 		r.readPos = r.consumed
+		if r.lo > 0 {
+			r.remember(r.lo) // the bytes before consumed, for the next read's check
+		}
 	}
 	if len(r.buf) == readSize {
 		b := r.buf
@@ -402,7 +472,7 @@ func (r *reader) deliver(ln parser.Line) {
 			r.fp, r.fpFinal = fp, true
 		}
 		src := r.src
-		src.FileKey = fileKey(r.id, r.gen, r.fp)
+		src.FileKey = fileKey(r.id, r.gen, r.fp, r.nonce)
 		r.dec = r.t.cfg.NewDecoder(src)
 	}
 	if r.batch == nil {
@@ -429,8 +499,32 @@ func (r *reader) position() position {
 	return position{
 		Resume: resume, Consumed: max(r.consumed, r.replayUntil),
 		Size: max(r.lastSize, r.readPos), ID: r.id, Gen: r.gen, FP: r.fp,
-		Path: r.src.Path, Resolved: r.src.Resolved,
+		Path: r.src.Path, Resolved: r.src.Resolved, Nonce: r.nonce, Ident: r.ident,
 	}
+}
+
+// encode encodes p with the hash of the bytes before p.Resume, taken from
+// what the reader read when it has them, else read from the file.
+func (r *reader) encode(p position) []byte {
+	p.Tail = r.tailSumAt(p.Resume)
+	return encodePosition(p)
+}
+
+func (r *reader) tailSumAt(off int64) tailSum {
+	if off == 0 {
+		return tailSum{}
+	}
+	if r.lastEnd == off && len(r.last) > 0 {
+		return sumTail(r.last)
+	}
+	if r.buf != nil && off <= r.bufOff+int64(r.hi) && off > r.bufOff {
+		return sumTail(tailWindow(r.buf[:off-r.bufOff]))
+	}
+	b, err := readTail(r.f, off, tailLen)
+	if err != nil || len(b) == 0 {
+		return tailSum{} // not checked on resume
+	}
+	return sumTail(tailWindow(b))
 }
 
 // dirty reports whether records or a position change await a commit.
@@ -448,7 +542,7 @@ func (r *reader) commit(ctx context.Context) error {
 		return nil
 	}
 	p := r.position()
-	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: encodePosition(p)})
+	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: r.encode(p)})
 }
 
 func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoint) error {
@@ -551,12 +645,25 @@ func (r *reader) truncated(ctx context.Context, size int64, why string) error {
 	}
 	r.putBuf()
 	r.gen++
+	if r.nonce == nil {
+		r.nonce = newNonce()
+	}
 	r.fp, r.fpFinal, r.dec = nil, false, nil
 	r.readPos, r.consumed, r.replayUntil = 0, 0, 0
 	r.cutting, r.cutHead, r.cutSkip = false, nil, 0
+	r.last, r.lastEnd = nil, 0
 	r.lastSize = size
-	p := position{ID: r.id, Gen: r.gen, Size: size, Path: r.src.Path, Resolved: r.src.Resolved}
+	p := position{ID: r.id, Gen: r.gen, Size: size, Path: r.src.Path, Resolved: r.src.Resolved, Nonce: r.nonce, Ident: r.ident}
 	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: encodePosition(p)})
+}
+
+// truncatedNow is truncated with the file's current size.
+func (r *reader) truncatedNow(ctx context.Context, why string) error {
+	size := int64(0)
+	if fi, err := r.f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	return r.truncated(ctx, size, why)
 }
 
 // release drains r for good: a last unterminated line is decoded as it is
@@ -577,7 +684,7 @@ func (r *reader) release(ctx context.Context, exists bool) error {
 	p.Resume = p.Consumed
 	cp := record.Checkpoint{Key: r.key}
 	if exists {
-		cp.Value = encodePosition(p)
+		cp.Value = r.encode(p)
 	}
 	if err := r.appendBatch(ctx, p, cp); err != nil {
 		return err

@@ -778,8 +778,12 @@ func (t *Tailer) knownLocked(id fileID, path string) bool {
 		return true
 	}
 	defer f.Close()
-	match, err := fingerprintMatches(f, p.FP)
-	return err != nil || match
+	fi, err := f.Stat()
+	if err != nil {
+		return true
+	}
+	v, _, _, err := matchPosition(f, fsIdentityOf(f), p, fi.Size())
+	return err != nil || v == sameFile
 }
 
 // sweepRotatedLocked opens the rotated siblings of f (0.log.<timestamp>,
@@ -906,70 +910,85 @@ func (t *Tailer) open(id fileID, path string, f found, matched bool) (*reader, e
 	}
 	r := t.newReader(fd, id, f.path, f.resolved, matched)
 	r.lastSize = fi.Size()
+	r.ident = fsIdentityOf(fd)
 
-	start, err := t.startPosition(r, fi.Size())
+	start, tail, err := t.startPosition(r, fi.Size())
 	if err != nil {
 		fd.Close()
 		return nil, err
 	}
-	r.begin(start)
+	r.begin(start, tail)
 	return r, nil
 }
 
-// startPosition computes where r starts (see open), filling r's fingerprint
-// and generation.
-func (t *Tailer) startPosition(r *reader, size int64) (position, error) {
+// startPosition computes where r starts (see open) and returns the bytes
+// just before that offset as checked.
+func (t *Tailer) startPosition(r *reader, size int64) (position, []byte, error) {
 	key := r.id.checkpointKey()
 	delete(t.retired, r.id) // back in the globs: the checkpoint is live again
 	val, err := t.sink.Checkpoint(key)
 	if err != nil {
-		return position{}, fmt.Errorf("reading checkpoint %s: %w", key, err)
+		return position{}, nil, fmt.Errorf("reading checkpoint %s: %w", key, err)
 	}
 	if val != nil {
 		p, err := decodePosition(val)
 		if err != nil {
 			t.log.Warn("ignoring malformed checkpoint; reading file from the start", "path", r.path, "key", key, "error", err)
-			return position{}, nil
+			return position{}, nil, nil
 		}
-		if p, ok := t.validate(r, p, size); ok {
-			return p, nil
+		p, tail, ok, err := t.validate(r, p, size)
+		if err != nil {
+			return position{}, nil, err
 		}
-		return position{Gen: p.Gen + 1}, nil
+		if ok {
+			return p, tail, nil
+		}
+		return position{Gen: p.Gen + 1}, nil, nil
 	}
 	if t.initial && t.firstStart && t.cfg.ReadFrom == "tail" {
 		off, err := lastLineEnd(r.f, size)
 		if err != nil {
-			return position{}, fmt.Errorf("finding the last line of %s: %w", r.path, err)
+			return position{}, nil, fmt.Errorf("finding the last line of %s: %w", r.path, err)
 		}
-		return position{Resume: off, Consumed: off}, nil
+		tail, err := readTail(r.f, off, tailLen)
+		if err != nil {
+			return position{}, nil, fmt.Errorf("reading %s: %w", r.path, err)
+		}
+		return position{Resume: off, Consumed: off}, tail, nil
 	}
-	return position{}, nil
+	return position{}, nil, nil
 }
 
 // validate checks that the stored position p belongs to the file r has open
-// (same fingerprint, not truncated). When it does not, the bytes the old file
-// held past p are counted as lost and ok is false.
-func (t *Tailer) validate(r *reader, p position, size int64) (position, bool) {
-	match, err := fingerprintMatches(r.f, p.FP)
+// (see matchPosition). When it does not, the bytes the old file held past p
+// are counted as lost and ok is false (the returned position keeps p's
+// generation). An error reading the file decides nothing: the caller retries
+// later.
+func (t *Tailer) validate(r *reader, p position, size int64) (position, []byte, bool, error) {
+	v, why, tail, err := matchPosition(r.f, r.ident, p, size)
 	if err != nil {
-		t.log.Warn("reading fingerprint", "path", r.path, "error", err)
+		return position{}, nil, false, fmt.Errorf("checking the identity of %s: %w", r.path, err)
 	}
-	switch {
-	case match && p.Resume <= size:
-		return p, true
-	case match:
+	switch v {
+	case sameFile:
+		return p, tail, true, nil
+	case truncated:
 		lost := max(p.Size, p.Consumed) - p.Consumed
 		t.m.rotation("truncate")
 		t.m.lostBytes(LostTruncated, lost)
 		t.log.Warn("file was truncated while not followed; reading it from the start",
-			"path", r.path, "offset", p.Resume, "size", size, "lost_bytes", lost)
+			"path", r.path, "offset", p.Resume, "size", size, "why", why, "lost_bytes", lost)
 	default:
-		lost := p.Size - p.Consumed
+		lost := max(p.Size-p.Consumed, 0)
 		t.m.lostBytes(LostDeletedUnread, lost)
-		t.log.Info("checkpoint belongs to an earlier file with the same inode; reading from the start",
-			"path", r.path, "old_path", p.Path, "lost_bytes", max(lost, 0))
+		level := slog.LevelInfo
+		if lost > 0 {
+			level = slog.LevelWarn
+		}
+		t.log.Log(context.Background(), level, "checkpoint belongs to an earlier file with the same inode; reading the new file from the start under a new key",
+			"path", r.path, "old_path", p.Path, "why", why, "lost_bytes", lost)
 	}
-	return position{}, false
+	return position{Gen: p.Gen}, nil, false, nil
 }
 
 // recoverOrphans handles the checkpoints of files that the first scan did not
@@ -1092,12 +1111,15 @@ func (t *Tailer) openOrphan(p position) (*reader, time.Time, error) {
 		}
 		r := t.newReader(fd, p.ID, p.Path, p.Resolved, false)
 		r.lastSize = ofi.Size()
-		pos, ok := t.validate(r, p, ofi.Size())
-		if !ok {
+		r.ident = fsIdentityOf(fd)
+		// Not counted here: the caller counts what the file of p held
+		// unread when it is not this one.
+		v, _, tail, err := matchPosition(fd, r.ident, p, ofi.Size())
+		if err != nil || v != sameFile {
 			fd.Close()
-			return nil, time.Time{}, nil
+			return nil, time.Time{}, err
 		}
-		r.begin(pos)
+		r.begin(p, tail)
 		return r, ofi.ModTime(), nil
 	}
 	return nil, time.Time{}, nil
