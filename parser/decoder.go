@@ -44,9 +44,14 @@ const (
 	flagMalformedCRI
 	flagInvalidTimestamp
 	flagInvalidUTF8
+	flagTimestampRange
 )
 
-var flagNames = [...]string{FlagTruncated, FlagPartial, ReasonInvalidJSON, ReasonMalformedCRI, ReasonInvalidTimestamp, ReasonInvalidUTF8}
+var flagNames = [...]string{FlagTruncated, FlagPartial, ReasonInvalidJSON, ReasonMalformedCRI, ReasonInvalidTimestamp, ReasonInvalidUTF8, ReasonTimestampRange}
+
+// maxOriginalTime caps log.original_time (RFC 3339 allows a fraction of any
+// length).
+const maxOriginalTime = 64
 
 // maxStreams bounds the per-stream pending buffers of a decoder. Runtimes
 // write two streams; the bound only matters for hostile docker files.
@@ -62,6 +67,7 @@ type pending struct {
 	format   format
 	buf      []byte // joined message so far
 	extra    []byte // encoded document fields of the first line (docker attrs)
+	orig     []byte // ts.orig's storage: the first line's out-of-range time
 }
 
 // Decoder turns the physical lines of one container log file into records.
@@ -70,21 +76,22 @@ type pending struct {
 // concurrent use; one per file. It must see the file's lines in order; to
 // re-read from Pending() after a restart, use a new Decoder.
 type Decoder struct {
-	cfg     Config
-	src     Source
-	meta    PathMeta
-	format  format // of the file, from its first recognisable line
-	tails   [numFormats][]byte
-	pend    []pending
-	scratch []byte // unescaped docker message
-	extra   []byte // encoded docker attrs of the current line
-	arena   arena
-	idBuf   []byte // hash input of record.FileID up to the offset
-	idLen   int
-	spans   []span // see Pending
-	ts      tsCache
-	warned  bool
-	counts  counts // per-line metric counts not yet added to cfg.Metrics
+	cfg         Config
+	src         Source
+	meta        PathMeta
+	format      format // of the file, from its first recognisable line
+	tails       [numFormats][]byte
+	pend        []pending
+	scratch     []byte // unescaped docker message
+	scratchTail []byte // a cut docker line's tail as a JSON object
+	extra       []byte // encoded docker attrs of the current line
+	arena       arena
+	idBuf       []byte // hash input of record.FileID up to the offset
+	idLen       int
+	spans       []span // see Pending
+	ts          tsCache
+	warned      bool
+	counts      counts // per-line metric counts not yet added to cfg.Metrics
 }
 
 // NewDecoder returns a decoder for the file src. cfg should have passed
@@ -171,8 +178,29 @@ func (d *Decoder) decodeCRI(dst []record.Record, ln Line) []record.Record {
 	if !ok {
 		return d.malformed(dst, ln, formatCRI, reasonInvalidTimestamp)
 	}
+	d.readTimeIfOutOfRange(&t)
 	d.extra = d.extra[:0]
 	return d.message(dst, ln, formatCRI, &t, stream, msg, partial)
+}
+
+// readTimeIfOutOfRange puts the reading time in t when the runtime's time
+// is outside @timestamp's range (t.orig keeps the runtime's text).
+func (d *Decoder) readTimeIfOutOfRange(t *timestamp) {
+	if t.orig != nil {
+		orig := t.orig[:min(len(t.orig), maxOriginalTime)]
+		*t = timestampFromUnixNano(d.cfg.Now().UnixNano())
+		t.orig = orig
+	}
+}
+
+// trimCR drops the '\r' of a "\r\n" line end: the runtimes split a
+// program's output at '\n' and keep the rest, so the '\r' of a CRLF line
+// end stays at the end of the message (Filebeat and Fluent Bit drop it).
+func trimCR(msg []byte) []byte {
+	if n := len(msg); n > 0 && msg[n-1] == '\r' {
+		return msg[:n-1]
+	}
+	return msg
 }
 
 // splitCRI splits "<time> <stream> <tag>[ <message>]". The stream must be
@@ -219,8 +247,14 @@ func (d *Decoder) decodeDocker(dst []record.Record, ln Line) []record.Record {
 	case dockerInvalid:
 		if ln.Truncated {
 			if m, ok := d.salvageDocker(ln.Bytes); ok {
+				if stream, t, complete, ok := d.dockerTail(ln.Tail); ok {
+					// Stream and time from the line's end (Line.Tail): the
+					// cut line is a line of its stream like any other.
+					return d.message(dst, ln, formatDocker, &t, stream, m, !complete)
+				}
 				// Neither stream nor time survived the cut; the head of the
 				// message is shipped on its own.
+				d.extra = d.extra[:0]
 				now := timestampFromUnixNano(d.cfg.Now().UnixNano())
 				return d.emit(dst, ln.Start, &now, nil, d.cut(m, 0, d.cfg.MaxLineBytes), nil, flagTruncated, formatDocker)
 			}
@@ -233,6 +267,7 @@ func (d *Decoder) decodeDocker(dst []record.Record, ln Line) []record.Record {
 	if !ok {
 		return d.malformed(dst, ln, formatDocker, reasonInvalidTimestamp)
 	}
+	d.readTimeIfOutOfRange(&t)
 	if escaped {
 		// The common complete line: its escaped body is copied into the
 		// document as it is, without decoding and re-encoding.
@@ -298,10 +333,17 @@ func (d *Decoder) message(dst []record.Record, ln Line, f format, t *timestamp, 
 	if !p.active {
 		if !partial && !ln.Truncated && len(msg) <= max {
 			// The common case: a complete line with nothing pending.
+			if f == formatCRI {
+				msg = trimCR(msg)
+			}
 			return d.emit(dst, ln.Start, t, stream, msg, d.extra, 0, f)
 		}
 		p.active, p.skipping = true, false
 		p.start, p.ts, p.format = ln.Start, *t, f
+		if t.orig != nil {
+			p.orig = append(p.orig[:0], t.orig...)
+			p.ts.orig = p.orig
+		}
 		p.buf = p.buf[:0]
 		p.extra = append(p.extra[:0], d.extra...)
 	}
@@ -330,6 +372,9 @@ func (d *Decoder) message(dst []record.Record, ln Line, f format, t *timestamp, 
 	if partial {
 		d.cfg.Metrics.partialLine()
 		return dst
+	}
+	if f == formatCRI {
+		p.buf = trimCR(p.buf)
 	}
 	dst = d.emit(dst, p.start, &p.ts, p.stream, p.buf, p.extra, 0, p.format)
 	p.active = false
@@ -561,6 +606,10 @@ func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream
 		fl |= flagInvalidUTF8
 		d.cfg.Metrics.malformedLine(reasonInvalidUTF8)
 	}
+	if t.orig != nil {
+		fl |= flagTimestampRange
+		d.cfg.Metrics.malformedLine(reasonTimestampRange)
+	}
 	if fl != 0 {
 		b = append(b, `,"flags":[`...)
 		first := true
@@ -584,6 +633,11 @@ func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream
 	if invalid {
 		b = append(b, `,"original_base64":"`...)
 		b = base64.StdEncoding.AppendEncode(b, msg)
+		b = append(b, '"')
+	}
+	if t.orig != nil {
+		b = append(b, `,"original_time":"`...)
+		b, _ = record.AppendEscaped(b, t.orig)
 		b = append(b, '"')
 	}
 	b = append(b, d.tail(f)...)

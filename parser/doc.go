@@ -14,8 +14,29 @@
 //
 //	2024-05-01T10:00:00.123456789Z stdout F hello
 //
-// with any RFC 3339 timestamp (fraction of any length, "Z" or a ±hh:mm offset).
-// A file that mixes both is decoded line by line.
+// with any RFC 3339 timestamp (years 0000 to 9999, fraction of any length,
+// "Z" or a ±hh:mm offset). A file that mixes both is decoded line by line.
+//
+// # Timestamps outside @timestamp's range
+//
+// The index template maps @timestamp as date_nanos, which Elasticsearch
+// stores as nanoseconds since the epoch in a signed long: it refuses a
+// document whose @timestamp is before 1970-01-01 or after
+// 2262-04-11T23:47:16.854775807Z. A line whose timestamp is valid RFC 3339
+// but outside that range (docker's zero time 0001-01-01T00:00:00Z, a clock
+// set to 1960 or 2300) is decoded like any other (message, stream, joins);
+// its @timestamp is the time it was read, the runtime's timestamp is kept
+// as written in log.original_time (at most 64 bytes), and the record is
+// flagged "timestamp_out_of_range" and counted under that reason in
+// logspool_parser_malformed_lines_total.
+//
+// # Line ends
+//
+// The runtimes split a program's output at '\n' and write the rest as is,
+// so a program that ends its lines with "\r\n" leaves a '\r' at the end of
+// each CRI message. One '\r' at the end of a complete CRI message (after
+// joining) is dropped, as Filebeat's and Fluent Bit's line readers drop
+// "\r\n"; a '\r' anywhere else is content.
 //
 // # Partial lines
 //
@@ -70,6 +91,11 @@
 // A malformed line never joins or ends a pending message. A docker line the
 // tailer cut, whose JSON is therefore incomplete, ships the head of its "log"
 // value (flagged "truncated") when that can be recovered, else the raw line.
+// docker writes "log" first, so the line's "stream", "time" and "attrs" are
+// taken from its last bytes, which the tailer hands over in Line.Tail: the
+// cut line then keeps its stream and timestamp and takes part in joins like
+// any line (a message cut that way skips its remaining 16 KiB parts). Without
+// a usable tail the head is shipped alone at the reading time.
 //
 // # Invalid UTF-8
 //
@@ -94,7 +120,8 @@
 //	@timestamp                          RFC 3339, UTC, 9 fractional digits
 //	message, stream
 //	docker.attrs.*                      docker "attrs", when present
-//	log.offset, log.flags, log.original_base64, log.file.path
+//	log.offset, log.flags, log.original_base64, log.original_time,
+//	log.file.path
 //	kubernetes.namespace, kubernetes.pod.name, kubernetes.pod.uid,
 //	kubernetes.container.name, kubernetes.container.restart_count
 //	container.id, container.runtime     "docker" for json-file, "cri" for CRI
@@ -122,7 +149,7 @@
 //
 //	logspool_parser_lines_total{format="docker|cri"}
 //	logspool_parser_records_total
-//	logspool_parser_malformed_lines_total{reason="invalid_json|malformed_cri|invalid_timestamp|invalid_utf8"}
+//	logspool_parser_malformed_lines_total{reason="invalid_json|malformed_cri|invalid_timestamp|invalid_utf8|timestamp_out_of_range"}
 //	logspool_parser_truncated_messages_total
 //	logspool_parser_partial_lines_total
 //

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 )
@@ -115,24 +116,76 @@ func (d *Decoder) parseDockerSlow(b []byte) (msg, stream, ts []byte, st dockerSt
 		return nil, nil, nil, dockerNoLog
 	}
 	d.scratch = append(d.scratch[:0], *l.Log...)
-	if len(l.Attrs) > 0 {
-		keys := make([]string, 0, len(l.Attrs))
-		for k := range l.Attrs {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		e := append(d.extra[:0], `,"docker":{"attrs":{`...)
-		for n, k := range keys {
-			if n > 0 {
-				e = append(e, ',')
-			}
-			e = append(e, '"')
-			e = appendEscapedString(e, k)
-			e = append(e, `":"`...)
-			e = appendEscapedString(e, l.Attrs[k])
-			e = append(e, '"')
-		}
-		d.extra = append(e, `}}`...)
-	}
+	d.encodeAttrs(l.Attrs)
 	return d.scratch, []byte(l.Stream), []byte(l.Time), dockerOK
+}
+
+// encodeAttrs encodes docker's "attrs" into d.extra as
+// ,"docker":{"attrs":{...}} with sorted keys (nothing when there are none).
+func (d *Decoder) encodeAttrs(attrs map[string]string) {
+	d.extra = d.extra[:0]
+	if len(attrs) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	e := append(d.extra, `,"docker":{"attrs":{`...)
+	for n, k := range keys {
+		if n > 0 {
+			e = append(e, ',')
+		}
+		e = append(e, '"')
+		e = appendEscapedString(e, k)
+		e = append(e, `":"`...)
+		e = appendEscapedString(e, attrs[k])
+		e = append(e, '"')
+	}
+	d.extra = append(e, `}}`...)
+}
+
+// dockerTail recovers "stream", "time" and "attrs" of a docker line the
+// tailer cut, from the last bytes of the line (Line.Tail): docker writes
+// {"log":"...","stream":"...",["attrs":{...},]"time":"..."}, so what follows
+// the end of the "log" string is a small JSON object once a '{' is put in
+// front of it. complete says whether the "log" value ended in "\n" (the
+// end of a message, not one of docker's 16 KiB splits). ok is false when the
+// tail does not hold them.
+func (d *Decoder) dockerTail(tail []byte) (stream []byte, t timestamp, complete, ok bool) {
+	const sep = `","stream":"`
+	i := bytes.LastIndex(tail, []byte(sep))
+	if i < 0 || escapedAt(tail, i) {
+		return nil, t, false, false // none, or inside the escaped message
+	}
+	var rest struct {
+		Stream string            `json:"stream"`
+		Time   string            `json:"time"`
+		Attrs  map[string]string `json:"attrs"`
+	}
+	obj := append(append(d.scratchTail[:0], '{'), tail[i+2:]...)
+	d.scratchTail = obj
+	if err := json.Unmarshal(obj, &rest); err != nil || rest.Stream == "" {
+		return nil, t, false, false
+	}
+	t, ok = d.ts.parse([]byte(rest.Time))
+	if !ok {
+		return nil, t, false, false
+	}
+	d.readTimeIfOutOfRange(&t)
+	d.encodeAttrs(rest.Attrs)
+	head := tail[:i]
+	complete = bytes.HasSuffix(head, []byte(`\n`)) && !escapedAt(head, len(head)-2)
+	return []byte(rest.Stream), t, complete, true
+}
+
+// escapedAt reports whether b[i] is preceded by an odd number of
+// backslashes (it is escaped inside a JSON string).
+func escapedAt(b []byte, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 1
 }

@@ -77,6 +77,7 @@ type doc struct {
 		Offset         int64    `json:"offset"`
 		Flags          []string `json:"flags"`
 		OriginalBase64 string   `json:"original_base64"`
+		OriginalTime   string   `json:"original_time"`
 		File           struct {
 			Path string `json:"path"`
 		} `json:"file"`

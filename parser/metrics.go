@@ -9,6 +9,10 @@ const (
 	ReasonMalformedCRI     = "malformed_cri"
 	ReasonInvalidTimestamp = "invalid_timestamp"
 	ReasonInvalidUTF8      = "invalid_utf8"
+	// ReasonTimestampRange: a valid timestamp outside @timestamp's range
+	// (date_nanos: 1970 to 2262); the line is parsed, @timestamp is the
+	// reading time and log.original_time the runtime's text.
+	ReasonTimestampRange = "timestamp_out_of_range"
 )
 
 // Other log.flags values.
@@ -41,10 +45,11 @@ const (
 	reasonMalformedCRI
 	reasonInvalidTimestamp
 	reasonInvalidUTF8
+	reasonTimestampRange
 	numReasons
 )
 
-var reasonNames = [numReasons]string{ReasonInvalidJSON, ReasonMalformedCRI, ReasonInvalidTimestamp, ReasonInvalidUTF8}
+var reasonNames = [numReasons]string{ReasonInvalidJSON, ReasonMalformedCRI, ReasonInvalidTimestamp, ReasonInvalidUTF8, ReasonTimestampRange}
 
 // NewMetrics creates the parser metrics and registers them with reg (nil
 // means do not register):
@@ -52,7 +57,8 @@ var reasonNames = [numReasons]string{ReasonInvalidJSON, ReasonMalformedCRI, Reas
 //	logspool_parser_lines_total{format="docker|cri"}   physical lines decoded
 //	logspool_parser_records_total                      records emitted
 //	logspool_parser_malformed_lines_total{reason}      lines shipped raw (invalid_json, malformed_cri,
-//	                                                   invalid_timestamp) and messages with invalid_utf8
+//	                                                   invalid_timestamp), messages with invalid_utf8,
+//	                                                   and timestamp_out_of_range
 //	logspool_parser_truncated_messages_total           messages cut at MaxLineBytes or by the tailer
 //	logspool_parser_partial_lines_total                partial physical lines buffered for a join
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -66,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	})
 	malformed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "logspool_parser_malformed_lines_total",
-		Help: "Lines shipped with their raw text because they could not be parsed, and messages with invalid UTF-8, by reason.",
+		Help: "Lines shipped with their raw text because they could not be parsed, messages with invalid UTF-8, and lines whose timestamp is outside @timestamp's range, by reason.",
 	}, []string{"reason"})
 	truncated := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "logspool_parser_truncated_messages_total",

@@ -60,7 +60,7 @@ func TestMetrics(t *testing.T) {
 	for _, mf := range mfs {
 		series[mf.GetName()] = len(mf.GetMetric())
 	}
-	for i, want := range []int{2, 1, 4, 1, 1} {
+	for i, want := range []int{2, 1, 5, 1, 1} {
 		if series[names[i]] != want {
 			t.Errorf("%s has %d series, want %d", names[i], series[names[i]], want)
 		}

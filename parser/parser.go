@@ -104,4 +104,13 @@ type Line struct {
 	// Truncated is set when the tailer cut a physical line longer than its
 	// buffer; Bytes then holds the line's head, and End is still correct.
 	Truncated bool
+	// Tail, for a Truncated line, holds the last bytes of the physical line
+	// before its '\n' (up to TailBytes; nil if the tailer did not keep
+	// them). docker writes "log" first, so a cut docker line's "stream" and
+	// "time" are only there. Like Bytes, it is not kept after Decode.
+	Tail []byte
 }
+
+// TailBytes is how many bytes of a cut line's end Line.Tail should hold:
+// enough for docker's "stream", "time" and a few "attrs".
+const TailBytes = 4096

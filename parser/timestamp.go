@@ -12,17 +12,27 @@ const tsLen = 30
 type timestamp struct {
 	ns   int64
 	text [tsLen]byte
+	// orig is set for a valid RFC 3339 timestamp outside the range of
+	// @timestamp (see minUnixSec): the text as written. ns and text are then
+	// zero until the decoder puts the reading time there.
+	orig []byte
 }
 
-// Bounds of the instants an int64 of Unix nanoseconds can hold, in seconds.
+// The range of @timestamp, in seconds since the epoch: the index template
+// maps it as date_nanos, which Elasticsearch stores as unsigned nanoseconds
+// since the epoch in a signed long: 1970-01-01T00:00:00Z to
+// 2262-04-11T23:47:16.854775807Z (rounded inwards here to whole seconds).
+// A document with an @timestamp outside it is refused.
 const (
-	minUnixSec = -9223372036 // 1677-09-21T00:12:44Z (rounded inwards)
-	maxUnixSec = 9223372035  // 2262-04-11T23:47:15Z (rounded inwards)
+	minUnixSec = 0          // 1970-01-01T00:00:00Z
+	maxUnixSec = 9223372035 // 2262-04-11T23:47:15Z
 )
 
-// parseTimestamp parses an RFC 3339 timestamp with an optional fraction of any
-// length (digits past the ninth are dropped) and a "Z" or ±hh:mm offset. It
-// rejects out-of-range fields and instants that do not fit Unix nanoseconds.
+// parseTimestamp parses an RFC 3339 timestamp (years 0000 to 9999) with an
+// optional fraction of any length (digits past the ninth are dropped) and a
+// "Z" or ±hh:mm offset. It rejects malformed text and out-of-range fields;
+// a valid instant outside minUnixSec..maxUnixSec is returned with orig set
+// (see timestamp).
 func parseTimestamp(b []byte) (timestamp, bool) {
 	var c tsCache
 	return c.parse(b)
@@ -53,8 +63,16 @@ func (c *tsCache) parse(b []byte) (timestamp, bool) {
 		c.canon[10] = 'T'
 		c.local, c.ok = local, true
 	}
-	return parseTail(b[19:], c.local, &c.canon)
+	t, ok := parseTail(b[19:], c.local, &c.canon)
+	if ok && t.ns == outOfRange {
+		t = timestamp{orig: b}
+	}
+	return t, ok
 }
+
+// outOfRange is what parseTail returns in ns for a valid instant outside
+// the range of @timestamp (no instant in range has it).
+const outOfRange = -1 << 63
 
 // parseHead parses 2006-01-02T15:04:05 into seconds since the epoch, as if
 // in UTC.
@@ -129,7 +147,8 @@ func parseTail(b []byte, local int64, canon *[19]byte) (timestamp, bool) {
 	}
 	unix := local - offset
 	if unix < minUnixSec || unix > maxUnixSec {
-		return t, false
+		t.ns = outOfRange
+		return t, true
 	}
 	t.ns = unix*1e9 + frac
 	if offset == 0 {
