@@ -36,7 +36,7 @@ var contractFlags = setOf(
 	"es-insecure-skip-verify", "es-setup", "es-dead-letter-index",
 	"health-es-grace", "shutdown-timeout", "memory-limit", "log-level", "log-format",
 	// Added by cmd/logspool beyond the first contract.
-	"es-batch-bytes", "es-flush-interval", "es-max-in-flight",
+	"es-batch-bytes", "es-flush-interval", "es-max-in-flight", "es-compression",
 )
 
 func setOf(xs ...string) map[string]bool {

@@ -86,8 +86,12 @@ type Config struct {
 	// between retries. Defaults 1s and 60s.
 	BackoffInit time.Duration
 	BackoffMax  time.Duration
-	// DisableCompression sends request bodies uncompressed (default: gzip).
-	DisableCompression bool
+	// Compression is how request bodies are compressed: CompressionNone,
+	// CompressionGzip (gzip level 1), CompressionGzipHuffman,
+	// CompressionGzipStateless, or "gzip-1" to "gzip-9". Default
+	// DefaultCompression. Every compressed mode is sent as
+	// Content-Encoding: gzip, which Elasticsearch and OpenSearch accept.
+	Compression string
 
 	// Setup installs the index template on start. Nil means true; use
 	// SetupOff() or a pointer to false to disable.
@@ -165,6 +169,11 @@ func (c Config) Validate() error {
 	if c.BatchBytes < 0 {
 		return bad("BatchBytes", "negative (%d)", c.BatchBytes)
 	}
+	if c.Compression != "" {
+		if _, _, err := gzipLevel(c.Compression); err != nil {
+			return bad("Compression", "%v", err)
+		}
+	}
 	if c.FlushInterval < 0 {
 		return bad("FlushInterval", "negative (%s)", c.FlushInterval)
 	}
@@ -203,6 +212,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchBytes == 0 {
 		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.Compression == "" {
+		c.Compression = DefaultCompression
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = DefaultFlushInterval

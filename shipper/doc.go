@@ -81,9 +81,13 @@
 //
 // # Bulk body encoding
 //
-// The body is appended into pooled buffers and gzip-compressed
-// (klauspost/compress, BestSpeed, pooled writers) unless
-// Config.DisableCompression. A pooled buffer goes back to the pool only when
+// The body is appended into pooled buffers and compressed as
+// Config.Compression says (klauspost/compress, pooled writers): gzip at its
+// BestSpeed by default, gzip with Huffman coding only, gzip from the
+// stateless encoder, gzip at levels 1-9, or none. Every compressed mode is
+// sent as Content-Encoding: gzip, the one encoding Elasticsearch and
+// OpenSearch clients use and both servers accept. A pooled buffer goes back
+// to the pool only when
 // the HTTP transport has closed every reader over it. A document spread over
 // several lines is compacted so it cannot break the NDJSON framing.
 //

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -110,30 +109,6 @@ func putBuf(b []byte) {
 	}
 	b = b[:0]
 	bufPool.Put(&b)
-}
-
-var gzipPool = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
-	return w
-}}
-
-// gzipAppend appends the gzip compression of src to dst.
-func gzipAppend(dst, src []byte) []byte {
-	w := gzipPool.Get().(*gzip.Writer)
-	buf := appendWriter{b: dst}
-	w.Reset(&buf)
-	_, _ = w.Write(src) // appendWriter never fails
-	_ = w.Close()
-	w.Reset(nil)
-	gzipPool.Put(w)
-	return buf.b
-}
-
-type appendWriter struct{ b []byte }
-
-func (w *appendWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
 }
 
 // body is a request body over a pooled buffer. The buffer goes back to the

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -79,22 +78,6 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time                                   { return c.t }
 func (c fixedClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
-
-func TestGzipAppendRoundTrips(t *testing.T) {
-	src := bytes.Repeat([]byte(`{"message":"hello world"}`+"\n"), 1000)
-	z := gzipAppend([]byte("prefix"), src)
-	if !bytes.HasPrefix(z, []byte("prefix")) {
-		t.Fatalf("gzipAppend lost the prefix")
-	}
-	r, err := gzip.NewReader(bytes.NewReader(z[len("prefix"):]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(r)
-	if err != nil || !bytes.Equal(got, src) {
-		t.Errorf("round trip: %d bytes, err %v; want %d bytes back", len(got), err, len(src))
-	}
-}
 
 func TestBodyBufferIsReturnedWhenEveryReaderIsClosed(t *testing.T) {
 	b := newBody([]byte("payload"))

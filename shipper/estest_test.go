@@ -98,7 +98,7 @@ func TestFaultsAgainstEstest(t *testing.T) {
 		{
 			name: "a body over the server's limit is split until it fits",
 			opts: estest.Options{MaxBodyBytes: 3000},
-			mod:  func(c *Config) { c.DisableCompression = true },
+			mod:  func(c *Config) { c.Compression = CompressionNone },
 			check: func(t *testing.T, srv *estest.Server, sum Summary, _ *fakeClock) {
 				if srv.Stats().Statuses[413] == 0 {
 					t.Errorf("server never answered 413; the test does not test splitting")

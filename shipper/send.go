@@ -291,13 +291,10 @@ func (s *Shipper) send(ctx context.Context, chunk []*item) sendResult {
 	api := s.api
 	s.mu.Unlock()
 
-	raw := s.encode(chunk)
-	buf := raw
+	buf, enc := s.comp.compress(s.encode(chunk))
 	hdr := http.Header{"Content-Type": {"application/x-ndjson"}}
-	if !s.cfg.DisableCompression {
-		buf = gzipAppend(getBuf(len(raw)/4+512), raw)
-		putBuf(raw)
-		hdr.Set("Content-Encoding", "gzip")
+	if enc != "" {
+		hdr.Set("Content-Encoding", enc)
 	}
 	b := newBody(buf)
 	defer b.unref()

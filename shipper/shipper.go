@@ -24,6 +24,7 @@ type Shipper struct {
 	httpTr  *http.Transport
 	mc      *moduleConfig
 	detectT esapi.Transport // raw module transport, plain media types
+	comp    *compressor     // Config.Compression
 	running atomic.Bool
 
 	mu     sync.Mutex
@@ -85,10 +86,14 @@ func New(cfg Config, src Source) (*Shipper, error) {
 	if err != nil {
 		return nil, err
 	}
+	comp, err := compressorFor(cfg.Compression)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Compression: %v", ErrInvalidConfig, err)
+	}
 	if cfg.InsecureSkipVerify {
 		cfg.Logger.Warn("shipper: TLS certificate verification is disabled (InsecureSkipVerify); the connection can be intercepted")
 	}
-	return &Shipper{cfg: cfg, src: src, log: cfg.Logger, m: cfg.Metrics, httpTr: tr, mc: mc, detectT: bodyAware{raw}}, nil
+	return &Shipper{cfg: cfg, src: src, log: cfg.Logger, m: cfg.Metrics, httpTr: tr, mc: mc, detectT: bodyAware{raw}, comp: comp}, nil
 }
 
 // Flavor returns the detected product; the zero Flavor before detection.

@@ -81,6 +81,7 @@ func esFlags() []cli.Flag {
 		str("es-batch-bytes", "5MiB", "bulk request size", catES),
 		duration("es-flush-interval", time.Second, "longest wait to fill a bulk request", catES),
 		intFlag("es-max-in-flight", 2, "bulk requests in flight", catES),
+		str("es-compression", "gzip", "bulk body compression: gzip (level 1) | gzip-stateless | gzip-huffman | gzip-1 .. gzip-9 | none", catES),
 	}
 }
 

@@ -44,6 +44,7 @@ func outputConfig(c *cli.Context, node string, log *slog.Logger) (shipper.Config
 		BatchBytes:         int(batch),
 		FlushInterval:      c.Duration("es-flush-interval"),
 		MaxInFlight:        c.Int("es-max-in-flight"),
+		Compression:        c.String("es-compression"),
 		Setup:              &setup,
 		DeadLetterIndex:    c.String("es-dead-letter-index"),
 		NodeName:           node,
