@@ -2,6 +2,7 @@ package tailer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/hpcloud/tail"
 
 	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/parser/testlogs"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -38,9 +40,47 @@ func (d *countDecoder) Decode(dst []record.Record, _ parser.Line) []record.Recor
 func (d *countDecoder) Pending() (int64, bool)                    { return 0, false }
 func (d *countDecoder) Flush(dst []record.Record) []record.Record { return dst }
 
-// writeBenchFile writes about size bytes of ~170-byte CRI lines to path and
-// returns the number of lines and bytes.
-func writeBenchFile(b *testing.B, path string, size int) (lines, n int) {
+// benchInputs are the files the read benchmarks run on: realistic lines of
+// the node mix (package testlogs, CRI format), and the repetitive best case
+// of the figures before it.
+var benchInputs = []struct {
+	name  string
+	write func(b *testing.B, path string, size int) (lines, n int)
+}{
+	{"realistic", writeRealisticFile},
+	{"repetitive-best-case", writeRepetitiveFile},
+}
+
+// writeRealisticFile writes about size bytes of production-like CRI lines
+// (testlogs.Mixed) to path and returns the number of physical lines and
+// bytes.
+func writeRealisticFile(b *testing.B, path string, size int) (lines, n int) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := testlogs.New(testlogs.Mixed, testlogs.Options{Seed: 1, Format: testlogs.CRI})
+	w := bufio.NewWriterSize(f, 1<<20)
+	var line []byte
+	for n < size || !g.AtBoundary() {
+		line = g.Next(line[:0])
+		w.Write(line)
+		n += len(line)
+		lines++
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return lines, n
+}
+
+// writeRepetitiveFile writes about size bytes of ~170-byte CRI lines that
+// differ only in a counter to path and returns the number of lines and bytes.
+func writeRepetitiveFile(b *testing.B, path string, size int) (lines, n int) {
 	b.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -62,12 +102,18 @@ func writeBenchFile(b *testing.B, path string, size int) (lines, n int) {
 	return lines, n
 }
 
-// BenchmarkReadThroughput reads the same ~64 MiB file of ~170-byte lines from
-// start to end with hpcloud/tail, the tailer's reader loop (with a decoder
-// that only counts lines) and a plain bufio.Scanner loop.
+// BenchmarkReadThroughput reads the same ~64 MiB file from start to end with
+// hpcloud/tail, the tailer's reader loop (with a decoder that only counts
+// lines) and a plain bufio.Scanner loop, for each input.
 func BenchmarkReadThroughput(b *testing.B) {
+	for _, in := range benchInputs {
+		b.Run(in.name, func(b *testing.B) { benchReadThroughput(b, in.write) })
+	}
+}
+
+func benchReadThroughput(b *testing.B, write func(*testing.B, string, int) (int, int)) {
 	path := filepath.Join(b.TempDir(), "bench.log")
-	wantLines, size := writeBenchFile(b, path, 64<<20)
+	wantLines, size := write(b, path, 64<<20)
 
 	b.Run("hpcloud-tail", func(b *testing.B) {
 		b.SetBytes(int64(size))
@@ -158,11 +204,19 @@ func readToEOF(tl *Tailer, path string) error {
 }
 
 // BenchmarkTailerEndToEnd runs a whole Tailer with the real parser over a
-// ~32 MiB file of CRI lines into a sink that discards, until every record is
-// appended.
+// ~32 MiB file until every record is appended to a sink that discards, for
+// each input.
 func BenchmarkTailerEndToEnd(b *testing.B) {
+	for _, in := range benchInputs {
+		b.Run(in.name, func(b *testing.B) { benchTailerEndToEnd(b, in.write) })
+	}
+}
+
+func benchTailerEndToEnd(b *testing.B, write func(*testing.B, string, int) (int, int)) {
 	dir := b.TempDir()
-	wantLines, size := writeBenchFile(b, filepath.Join(dir, "web_default_nginx-"+strings.Repeat("ab", 32)+".log"), 32<<20)
+	path := filepath.Join(dir, "web_default_nginx-"+strings.Repeat("ab", 32)+".log")
+	_, size := write(b, path, 32<<20)
+	wantRecs := countRecords(b, path)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	var elapsed time.Duration
@@ -176,7 +230,7 @@ func BenchmarkTailerEndToEnd(b *testing.B) {
 		done := make(chan error, 1)
 		start := time.Now()
 		go func() { done <- tl.Run(ctx) }()
-		for sink.recs.Load() < int64(wantLines) {
+		for sink.recs.Load() < int64(wantRecs) {
 			time.Sleep(time.Millisecond)
 		}
 		elapsed += time.Since(start)
@@ -185,7 +239,28 @@ func BenchmarkTailerEndToEnd(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(wantLines)*float64(b.N)/elapsed.Seconds(), "lines/s")
+	b.ReportMetric(float64(wantRecs)*float64(b.N)/elapsed.Seconds(), "records/s")
+}
+
+// countRecords is the number of records the parser makes of a file: its
+// lines, partial lines joined.
+func countRecords(b *testing.B, path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := parser.NewDecoder(parser.Config{Logger: discardLogger()}, parser.Source{Path: path})
+	var recs []record.Record
+	var off int64
+	n := 0
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		recs = d.Decode(recs[:0], parser.Line{Bytes: data[:i], Start: off, End: off + int64(i) + 1})
+		n += len(recs)
+		off += int64(i) + 1
+		data = data[i+1:]
+	}
+	return n
 }
 
 var _ io.Reader = (*os.File)(nil)

@@ -8,20 +8,24 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+
+	"github.com/logspool/logspool/parser/testlogs"
+	"github.com/logspool/logspool/parser/testlogs/testdocs"
 )
 
-// benchBody builds a bulk body of n create actions with ECS-like documents
-// (~330 bytes each) and returns it with the offsets of the 16-digit id
-// counters, so each iteration can renumber ids in place.
+// benchBody builds a bulk body of n create actions with the parser's
+// documents of production-like logs (package testlogs; about 900 bytes each)
+// and returns it with the offsets of the 16-digit id counters, so each
+// iteration can renumber ids in place.
 func benchBody(n int) ([]byte, []int) {
 	var buf bytes.Buffer
 	var offs []int
-	for i := 0; i < n; i++ {
+	for i, r := range testdocs.Records(1, testlogs.Docker, n, 125) {
 		buf.WriteString(`{"create":{"_index":"logs-bench-default","_id":"`)
 		offs = append(offs, buf.Len())
 		fmt.Fprintf(&buf, "%016d", i)
 		buf.WriteString("\"}}\n")
-		fmt.Fprintf(&buf, `{"@timestamp":"2024-05-01T10:00:%02d.123456789Z","message":"GET /api/v1/items/%d HTTP/1.1 200 512 - kube-probe/1.29","log":{"file":{"path":"/var/log/containers/web-7d9f_default_web-0123456789abcdef.log"},"offset":%d},"stream":"stdout","kubernetes":{"namespace":"default","pod":{"name":"web-7d9f"},"container":{"name":"web"}}}`, i%60, i, i*330)
+		buf.Write(r.Doc)
 		buf.WriteByte('\n')
 	}
 	return buf.Bytes(), offs
