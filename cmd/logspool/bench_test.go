@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,13 +12,71 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/logspool/logspool/parser/testlogs"
 	"github.com/logspool/logspool/shipper/estest"
 )
 
-// writeBenchLogs writes lines docker json-file lines of about 170 bytes,
-// spread over files container logs in a pod tree, and returns the glob.
-func writeBenchLogs(b *testing.B, lines, files int) string {
+// benchLines is the number of physical lines of every end-to-end run.
+const benchLines = 1_000_000
+
+// benchInput writes the files of one end-to-end run before the agent starts
+// and returns their glob and the number of records they make.
+type benchInput struct {
+	name  string
+	write func(b *testing.B, lines int) (glob string, records int64)
+}
+
+var (
+	dockerInput = benchInput{"docker-realistic", func(b *testing.B, n int) (string, int64) { return writeNodeLogs(b, testlogs.Docker, n) }}
+	criInput    = benchInput{"cri-realistic", func(b *testing.B, n int) (string, int64) { return writeNodeLogs(b, testlogs.CRI, n) }}
+	bestCase    = benchInput{"repetitive-best-case", writeRepetitiveLogs}
+)
+
+// writeNodeLogs writes lines physical lines of production-like logs
+// (package testlogs: the 8 containers of testlogs.Node(1, 8), lines/8 each,
+// S2 shrinks them 6-7 times) where the kubelet puts them:
+// pods/<ns>_<pod>_<uid>/<container>/0.log, linked from
+// containers/<pod>_<ns>_<container>-<id>.log.
+func writeNodeLogs(b *testing.B, f testlogs.Format, lines int) (string, int64) {
 	b.Helper()
+	pt := newPodTree(b)
+	var records, size int64
+	cs := testlogs.Node(1, 8)
+	for _, c := range cs {
+		dir := filepath.Join(pt.pods, filepath.FromSlash(c.PodDir()))
+		mustMkdir(b, dir)
+		path := filepath.Join(dir, "0.log")
+		out, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := testlogs.New(c.Workload, testlogs.Options{Seed: 1, Format: f}).WriteLines(out, lines/len(cs))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := out.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Symlink(path, filepath.Join(pt.containers, c.LinkName())); err != nil {
+			b.Fatal(err)
+		}
+		records += st.Messages
+		size += st.Bytes
+	}
+	b.Logf("input: %d %s lines in %d files, %d records, %d bytes per line", lines, f, len(cs), records, size/int64(lines))
+	return pt.glob(), records
+}
+
+// writeRepetitiveLogs writes the best case, the input of the figures before
+// the realistic one: docker json-file lines of about 170 bytes that differ
+// only in a counter and a timestamp (S2 shrinks them 19 times), spread over
+// 8 files.
+func writeRepetitiveLogs(b *testing.B, lines int) (string, int64) {
+	b.Helper()
+	const files = 8
 	pt := newPodTree(b)
 	pad := strings.Repeat("lorem ipsum dolor sit amet ", 3)[:52]
 	ts := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
@@ -32,14 +92,28 @@ func writeBenchLogs(b *testing.B, lines, files int) string {
 		}
 		p.close()
 	}
-	return pt.glob()
+	return pt.glob(), int64(lines / files * files)
 }
 
-// runEndToEnd starts the agent on pre-written files, waits until every line
-// was delivered, stops it, and reports the agent's CPU per line, wall time
-// and peak RSS (from the child's rusage).
-func runEndToEnd(b *testing.B, lines int, extra ...string) {
-	glob := writeBenchLogs(b, lines, 8)
+// runEndToEnd starts the agent on pre-written files, waits until every
+// record was delivered, stops it, and reports from the agent's own rusage,
+// /proc status and /metrics:
+//
+//	cpu-us/line    user+system CPU of the agent per physical line
+//	lines/s, wall-s
+//	peak-RSS-MiB   VmHWM of the agent's process
+//	allocs/line, B-alloc/line   go_memstats_mallocs_total and
+//	               go_memstats_alloc_bytes_total at the end, per line (they
+//	               include the agent's start and the benchmark's scrapes of
+//	               /metrics, every 250 ms)
+//	gc-cycles      go_gc_duration_seconds_count
+//	wire-B/line    logspool_shipper_bulk_bytes_total per line (Elasticsearch)
+//	load1-start, load1-end   the machine's 1-minute load average before the
+//	               input is written and after the agent stopped (the machine
+//	               is shared: CPU per line is the figure to compare)
+func runEndToEnd(b *testing.B, in benchInput, extra ...string) {
+	load0 := loadavg(b)
+	glob, records := in.write(b, benchLines)
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -51,19 +125,21 @@ func runEndToEnd(b *testing.B, lines int, extra ...string) {
 		args := append([]string{"--containers-glob", glob, "--spool-dir", spoolDir, "--no-journal", "--log-level", "warn"}, extra...)
 		start := time.Now()
 		a := startAgent(b, devnull, args...)
+		stopProfile := profileAgent(b, a)
 		deadline := time.Now().Add(10 * time.Minute)
 		for {
 			v, err := a.metric("logspool_shipper_items_total")
-			if err == nil && v >= float64(lines) {
+			if err == nil && v >= float64(records) {
 				break
 			}
 			if time.Now().After(deadline) {
 				a.kill(b)
-				b.Fatalf("only %v of %d lines delivered after 10m; stderr:\n%s", v, lines, a.logs())
+				b.Fatalf("only %v of %d records delivered after 10m; stderr:\n%s", v, records, a.logs())
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond)
 		}
 		wall := time.Since(start)
+		stopProfile()
 		// The peak RSS of the agent's own address space. Not the rusage's
 		// maxrss: Linux carries the parent's RSS into it across the
 		// vfork+exec that starts the child.
@@ -71,28 +147,161 @@ func runEndToEnd(b *testing.B, lines int, extra ...string) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		mallocs, errM := a.metric("go_memstats_mallocs_total")
+		allocBytes, errB := a.metric("go_memstats_alloc_bytes_total")
+		gcs, errG := gcCycles(a)
+		wire, errW := a.metric("logspool_shipper_bulk_bytes_total")
+		if err := firstErr(errM, errB, errG, errW); err != nil {
+			b.Fatalf("reading the agent's metrics: %v", err)
+		}
+		if mallocs == 0 || allocBytes == 0 {
+			b.Fatalf("the agent's /metrics has no go_memstats_mallocs_total or go_memstats_alloc_bytes_total")
+		}
 		a.stop(b)
 		ps := a.cmd.ProcessState
 		cpu := ps.UserTime() + ps.SystemTime()
-		rss := float64(hwm) / 1024 // KiB -> MiB
-		b.ReportMetric(float64(cpu.Microseconds())/float64(lines), "cpu-us/line")
-		b.ReportMetric(float64(lines)/wall.Seconds(), "lines/s")
+		lines := float64(benchLines)
+		b.ReportMetric(float64(cpu.Microseconds())/lines, "cpu-us/line")
+		b.ReportMetric(lines/wall.Seconds(), "lines/s")
 		b.ReportMetric(wall.Seconds(), "wall-s")
-		b.ReportMetric(rss, "peak-RSS-MiB")
+		b.ReportMetric(float64(hwm)/1024, "peak-RSS-MiB") // KiB -> MiB
+		b.ReportMetric(mallocs/lines, "allocs/line")
+		b.ReportMetric(allocBytes/lines, "B-alloc/line")
+		b.ReportMetric(gcs, "gc-cycles")
+		if wire > 0 {
+			b.ReportMetric(wire/lines, "wire-B/line")
+		}
+	}
+	b.StopTimer()
+	load1 := loadavg(b)
+	b.ReportMetric(load0[0], "load1-start")
+	b.ReportMetric(load1[0], "load1-end")
+	b.Logf("loadavg at start %v, at end %v (1, 5, 15 minutes)", load0, load1)
+}
+
+// BenchmarkEndToEnd: 1,000,000 physical lines in 8 files, written before
+// the start, read from the head by the built binary, through the spool, to
+// /dev/null (stdout) or to the test server in discard mode (default
+// compression): production-like docker json-file and CRI logs, and the old
+// repetitive lines as the best case.
+func BenchmarkEndToEnd(b *testing.B) {
+	for _, in := range []benchInput{dockerInput, criInput, bestCase} {
+		b.Run(in.name, func(b *testing.B) {
+			b.Run("files-spool-stdout", func(b *testing.B) { runEndToEnd(b, in) })
+			b.Run("files-spool-elasticsearch", func(b *testing.B) {
+				es := estest.NewServer(estest.Options{Discard: true, Logger: quietLogger()})
+				defer es.Close()
+				runEndToEnd(b, in, "--es-url", es.URL())
+			})
+		})
 	}
 }
 
-// BenchmarkEndToEnd: 1,000,000 docker json-file lines (~170 B) in 8 files,
-// written before the start, read from the head by the built binary, through
-// the spool, to /dev/null (stdout) or to the test server in discard mode.
-func BenchmarkEndToEnd(b *testing.B) {
-	const lines = 1_000_000
-	b.Run("files-spool-stdout", func(b *testing.B) { runEndToEnd(b, lines) })
-	b.Run("files-spool-elasticsearch", func(b *testing.B) {
-		es := estest.NewServer(estest.Options{Discard: true, Logger: quietLogger()})
-		defer es.Close()
-		runEndToEnd(b, lines, "--es-url", es.URL())
-	})
+// BenchmarkEndToEndCompression is the files -> spool -> _bulk run on the
+// realistic docker json-file input with each --es-compression: the CPU per
+// line against the bytes per line on the wire (the README's table).
+func BenchmarkEndToEndCompression(b *testing.B) {
+	for _, mode := range []string{"none", "gzip-huffman", "gzip-stateless", "gzip", "gzip-6"} {
+		b.Run(mode, func(b *testing.B) {
+			es := estest.NewServer(estest.Options{Discard: true, Logger: quietLogger()})
+			defer es.Close()
+			runEndToEnd(b, dockerInput, "--es-url", es.URL(), "--es-compression", mode)
+		})
+	}
+}
+
+// profileAgent, when LOGSPOOL_BENCH_PROFILE names a directory, takes CPU
+// profiles of the agent back to back (5 s each, from its /debug/pprof) until
+// the returned function is called, which then also takes the allocation
+// profile (every allocation since the start, sampled). The files are
+// <benchmark>-cpu-<n>.pb.gz and <benchmark>-allocs.pb.gz; merge the CPU
+// profiles with `go tool pprof -proto <files> > cpu.pb.gz`.
+func profileAgent(b *testing.B, a *agent) (stop func()) {
+	dir := os.Getenv("LOGSPOOL_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	name := filepath.Join(dir, strings.NewReplacer("/", "_", "=", "-").Replace(b.Name()))
+	fetch := func(path, file string) {
+		resp, err := http.Get("http://" + a.metrics + path)
+		if err != nil {
+			b.Logf("profile %s: %v", path, err)
+			return
+		}
+		defer resp.Body.Close()
+		out, err := os.Create(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer out.Close()
+		if _, err := io.Copy(out, resp.Body); err != nil {
+			b.Logf("profile %s: %v", path, err)
+		}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for n := 0; ; n++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			fetch("/debug/pprof/profile?seconds=5", fmt.Sprintf("%s-cpu-%03d.pb.gz", name, n))
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		fetch("/debug/pprof/allocs", name+"-allocs.pb.gz")
+	}
+}
+
+// loadavg returns the machine's 1, 5 and 15 minute load averages.
+func loadavg(b *testing.B) [3]float64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var l [3]float64
+	f := strings.Fields(string(data))
+	for i := range l {
+		if l[i], err = strconv.ParseFloat(f[i], 64); err != nil {
+			b.Fatalf("parsing /proc/loadavg %q: %v", data, err)
+		}
+	}
+	return l
+}
+
+// gcCycles reads the number of completed GC cycles from the agent's
+// go_gc_duration_seconds summary.
+func gcCycles(a *agent) (float64, error) {
+	resp, err := http.Get("http://" + a.metrics + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	f := fams["go_gc_duration_seconds"]
+	if f == nil || len(f.Metric) == 0 || f.Metric[0].Summary == nil {
+		return 0, fmt.Errorf("no go_gc_duration_seconds summary in /metrics")
+	}
+	return float64(f.Metric[0].Summary.GetSampleCount()), nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // vmHWM reads the peak resident set size (KiB) of a running process.
