@@ -121,10 +121,19 @@
 //
 // After a crash mid-rotation, a checkpoint whose file the globs no longer find
 // is looked up by device and inode among the files next to its last known
-// path and drained from its position. A file that is gone is logged with its
-// path, its unread bytes (size - consumed as last observed) counted as
+// path and drained from its position. A file that is gone from its
+// directory (rotated and compressed while the tailer was down, or while it
+// was parked or retired) is looked for among the gzip files next to its last
+// path (0.log.<time>.gz, x-json.log.1.gz): one whose decompressed content
+// starts with the file's fingerprint and has the checkpoint's tail bytes just
+// before its offset is stream-decompressed from there and read on under the
+// file's key, its checkpoint advanced with every batch and deleted with the
+// last one (compressed.go). Meanwhile no file is opened at that device and
+// inode. Only when no copy holds it, what it held unread is counted as lost,
+// with the largest size known for it (its checkpoint, or a later scan), as
 // reason="rotated_unread" (its name now leads to another file) or
-// "deleted_unread", and its checkpoint deleted.
+// "deleted_unread", logged as a WARN naming the file, and its checkpoint
+// deleted.
 //
 // # Faults
 //

@@ -341,7 +341,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // waitUntilCount waits until the sink holds at least n records.
 func waitUntilCount(t *testing.T, s *memSink, n int) {
 	t.Helper()
-	waitFor(t, 15*time.Second, fmt.Sprintf("%d records (have %d)", n, s.count()), func() bool { return s.count() >= n })
+	waitFor(t, 15*time.Second, fmt.Sprintf("%d records", n), func() bool { return s.count() >= n })
 }
 
 // seqLines returns lines "<prefix>-<i>" padded to about 100 bytes, for i in [from, to).

@@ -87,6 +87,9 @@ type Tailer struct {
 
 	// hook, when set (tests), is called at named points to inject faults.
 	hook func(point string)
+	// spawn runs f on a supervised goroutine that Run waits for (set by Run;
+	// used by the scanner goroutine only).
+	spawn func(what string, f func(ctx context.Context))
 
 	mu         sync.Mutex
 	running    bool
@@ -94,6 +97,7 @@ type Tailer struct {
 	byPath     map[string]*reader     // glob path and resolved path -> reader
 	retired    map[fileID]retiredFile // released files that still exist, keeping their checkpoint
 	parked     map[fileID]parkedFile  // matched files closed under descriptor pressure
+	draining   map[fileID]bool        // files gone from disk read on from a compressed copy
 	scans      int
 	seen       map[string]seenPath // glob path -> the file it led to at the last scan
 	firstStart bool                // no file checkpoint existed when Run started
@@ -131,6 +135,7 @@ type retiredFile struct {
 	key            string
 	dir            string // where to look for its inode
 	end            int64  // the offset it was read to
+	size           int64  // the largest size seen since (to count what vanishes unread)
 	path, resolved string // as first discovered (the parser's source)
 }
 
@@ -156,7 +161,8 @@ func New(cfg Config, sink Sink) (*Tailer, error) {
 		readers: make(map[fileID]*reader),
 		byPath:  make(map[string]*reader),
 		retired: make(map[fileID]retiredFile),
-		parked:  make(map[fileID]parkedFile),
+		parked:   make(map[fileID]parkedFile),
+		draining: make(map[fileID]bool),
 		seen:    make(map[string]seenPath),
 		faults:  newFaults(cfg.Logger.With("component", "tailer"), cfg.Metrics),
 	}, nil
@@ -218,6 +224,13 @@ func (t *Tailer) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			t.runReader(ctx, r)
+		}()
+	}
+	t.spawn = func(what string, f func(ctx context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.safely(what, func() { f(ctx) })
 		}()
 	}
 
@@ -343,7 +356,7 @@ func (t *Tailer) dropReader(r *reader) {
 		if resolved != "" {
 			last = resolved
 		}
-		t.retired[r.id] = retiredFile{key: r.key, dir: filepath.Dir(last), end: r.committed.Consumed, path: r.src.Path, resolved: r.src.Resolved}
+		t.retired[r.id] = retiredFile{key: r.key, dir: filepath.Dir(last), end: r.committed.Consumed, size: r.lastSize, path: r.src.Path, resolved: r.src.Resolved}
 	}
 	t.rebuildPathsLocked()
 }
@@ -569,7 +582,7 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 		if p.resolved != "" {
 			last = p.resolved
 		}
-		t.retired[id] = retiredFile{key: id.checkpointKey(), dir: filepath.Dir(last), end: p.end, path: p.path, resolved: p.resolved}
+		t.retired[id] = retiredFile{key: id.checkpointKey(), dir: filepath.Dir(last), end: p.end, size: p.size, path: p.path, resolved: p.resolved}
 		gcNow = true
 	}
 	pressure := t.underPressure()
@@ -594,7 +607,7 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 			t.sweepRotatedLocked(f, seen.at.Add(-mtimeSlack), start)
 		}
 		t.seen[f.path] = seenPath{id: id, at: now}
-		if _, ok := t.readers[id]; ok {
+		if _, ok := t.readers[id]; ok || t.draining[id] {
 			continue
 		}
 		if p, ok := t.parked[id]; ok && p.size == f.fi.Size() {
@@ -607,6 +620,9 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 			continue
 		}
 		r, err := t.open(id, f.path, f, true)
+		if errors.Is(err, errRecovering) {
+			continue
+		}
 		if err != nil {
 			t.noteFDs(err)
 			t.faults.fail(f.path, "opening file", err, now)
@@ -677,10 +693,27 @@ func (t *Tailer) gcRetired(ctx context.Context, start func(*reader)) {
 	for dir, ids := range byDir {
 		present := filesIn(dir)
 		for _, id := range ids {
-			if key, gone := t.gcOne(id, present, start); gone {
-				t.log.Debug("forgetting released file that is gone", "key", key, "dir", dir)
-				t.deleteCheckpoint(ctx, key)
+			rf, gone := t.gcOne(id, present, start)
+			if !gone {
+				continue
 			}
+			if rf.size <= rf.end {
+				t.log.Debug("forgetting released file that is gone", "key", rf.key, "dir", dir)
+				t.deleteCheckpoint(ctx, rf.key)
+				continue
+			}
+			// It grew after its release and vanished before it was read
+			// again: read the rest from a compressed copy, or count it.
+			val, err := t.sink.Checkpoint(rf.key)
+			p, derr := decodePosition(val)
+			if err != nil || val == nil || derr != nil {
+				t.m.lostBytes(LostRotatedUnread, rf.size-rf.end)
+				t.log.Warn("file vanished before it was read to its end", "path", rf.path, "resolved", rf.resolved,
+					"offset", rf.end, "size", rf.size, "lost_bytes", rf.size-rf.end)
+				t.deleteCheckpoint(ctx, rf.key)
+				continue
+			}
+			t.goRecoverGone(rf.key, p, rf.size)
 		}
 	}
 }
@@ -702,18 +735,20 @@ func (t *Tailer) retiredByDir() map[string][]fileID {
 
 // gcOne looks at the retired file id: reopened when it grew, forgotten (its
 // key returned with gone) when it is no longer in its directory.
-func (t *Tailer) gcOne(id fileID, present map[fileID]dirFile, start func(*reader)) (key string, gone bool) {
+func (t *Tailer) gcOne(id fileID, present map[fileID]dirFile, start func(*reader)) (retiredFile, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	rf, ok := t.retired[id]
 	if !ok {
-		return "", false
+		return rf, false
 	}
 	if f, ok := present[id]; ok {
+		rf.size = max(rf.size, f.size)
+		t.retired[id] = rf
 		if f.size > rf.end {
 			t.log.Warn("a released rotated file grew; reading it again", "path", f.path, "offset", rf.end, "size", f.size)
 			r, err := t.open(id, f.path, found{path: rf.path, resolved: rf.resolved}, false)
-			if err != nil {
+			if err != nil && !errors.Is(err, errRecovering) {
 				t.noteFDsLocked(err)
 				t.faults.fail(f.path, "reopening rotated file", err, time.Now())
 			} else if r != nil {
@@ -722,10 +757,10 @@ func (t *Tailer) gcOne(id fileID, present map[fileID]dirFile, start func(*reader
 				start(r)
 			}
 		}
-		return "", false
+		return rf, false
 	}
 	delete(t.retired, id)
-	return rf.key, true
+	return rf, true
 }
 
 // dirFile is a regular file found in a directory.
@@ -818,7 +853,9 @@ func (t *Tailer) sweepRotatedLocked(f found, since time.Time, start func(*reader
 		}
 		r, err := t.open(id, path, f, false)
 		if err != nil {
-			t.log.Warn("opening rotated file", "path", path, "error", err)
+			if !errors.Is(err, errRecovering) {
+				t.faults.fail(path, "opening rotated file", err, time.Now())
+			}
 			continue
 		}
 		if r == nil {
@@ -979,6 +1016,12 @@ func (t *Tailer) validate(r *reader, p position, size int64) (position, []byte, 
 		t.log.Warn("file was truncated while not followed; reading it from the start",
 			"path", r.path, "offset", p.Resume, "size", size, "why", why, "lost_bytes", lost)
 	default:
+		if p.Consumed < p.Size && len(compressedCandidates(p)) > 0 {
+			// The earlier file may live on compressed: read its rest
+			// first; this file waits (on disk) until that is done.
+			t.goRecoverGoneLocked(r.key, p, p.Size)
+			return position{}, nil, false, errRecovering
+		}
 		lost := max(p.Size-p.Consumed, 0)
 		t.m.lostBytes(LostDeletedUnread, lost)
 		level := slog.LevelInfo
@@ -1029,19 +1072,40 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 			t.adoptOrphan(r, p, key, mtime, idle, start)
 			continue
 		}
-		reason := LostDeletedUnread
-		if _, err := os.Stat(lastPath(p)); err == nil {
-			reason = LostRotatedUnread
-		}
-		lost := max(p.Size-p.Consumed, 0)
-		t.m.lostBytes(reason, lost)
-		if lost > 0 {
-			t.log.Warn("file vanished before it was read to its end", "path", p.Path, "resolved", p.Resolved,
-				"offset", p.Consumed, "size", p.Size, "lost_bytes", lost, "reason", reason)
-		} else {
-			t.log.Info("forgetting file that is gone", "path", p.Path, "resolved", p.Resolved)
-		}
-		t.deleteCheckpoint(ctx, key)
+		t.goRecoverGone(key, p, p.Size)
+	}
+}
+
+// errRecovering reports a file whose device and inode held an earlier file
+// that is being read on from a compressed copy: it is opened after that.
+var errRecovering = errors.New("tailer: an earlier file at this inode is being recovered")
+
+// goRecoverGone runs recoverGone for the checkpoint key of p on its own
+// goroutine; no file is opened at p's device and inode meanwhile.
+func (t *Tailer) goRecoverGone(key string, p position, knownSize int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.goRecoverGoneLocked(key, p, knownSize)
+}
+
+func (t *Tailer) goRecoverGoneLocked(key string, p position, knownSize int64) {
+	if t.draining[p.ID] {
+		return // already being recovered
+	}
+	t.draining[p.ID] = true
+	t.spawn("recovering a file that is gone", func(ctx context.Context) {
+		defer t.doneDraining(p.ID)
+		t.recoverGone(ctx, key, p, knownSize)
+	})
+}
+
+func (t *Tailer) doneDraining(id fileID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.draining, id)
+	select {
+	case t.scanNow <- struct{}{}: // a file waiting for this inode is opened now
+	default:
 	}
 }
 
@@ -1059,7 +1123,7 @@ func (t *Tailer) adoptOrphan(r *reader, p position, key string, mtime time.Time,
 	defer t.mu.Unlock()
 	if idle {
 		_ = r.f.Close()
-		t.retired[p.ID] = retiredFile{key: key, dir: filepath.Dir(lastPath(p)), end: p.Consumed, path: p.Path, resolved: p.Resolved}
+		t.retired[p.ID] = retiredFile{key: key, dir: filepath.Dir(lastPath(p)), end: p.Consumed, size: r.lastSize, path: p.Path, resolved: p.Resolved}
 	} else {
 		t.addLocked(r)
 		start(r)
@@ -1166,7 +1230,7 @@ func (t *Tailer) release(r *reader, end int64, exists bool) {
 		if r.src.Resolved != "" {
 			last = r.src.Resolved
 		}
-		t.retired[r.id] = retiredFile{key: r.key, dir: filepath.Dir(last), end: end, path: r.src.Path, resolved: r.src.Resolved}
+		t.retired[r.id] = retiredFile{key: r.key, dir: filepath.Dir(last), end: end, size: end, path: r.src.Path, resolved: r.src.Resolved}
 	}
 }
 

@@ -1,0 +1,265 @@
+package tailer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/spool/record"
+)
+
+// errNotThisFile reports a compressed file that does not hold the file a
+// checkpoint describes.
+var errNotThisFile = errors.New("tailer: compressed file holds another file")
+
+// compressedCandidates lists the gzip files next to the last path of p whose
+// name starts with that path's name (kubelet: 0.log.<time>.gz; docker:
+// x-json.log.<n>.gz), newest first.
+func compressedCandidates(p position) []string {
+	last := lastPath(p)
+	dir, base := filepath.Split(last)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	type cand struct {
+		path  string
+		mtime time.Time
+	}
+	var cs []cand
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, base) || !strings.HasSuffix(n, ".gz") || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		cs = append(cs, cand{filepath.Join(dir, n), fi.ModTime()})
+	}
+	out := make([]string, 0, len(cs))
+	for len(cs) > 0 {
+		best := 0
+		for i := range cs {
+			if cs[i].mtime.After(cs[best].mtime) {
+				best = i
+			}
+		}
+		out = append(out, cs[best].path)
+		cs = append(cs[:best], cs[best+1:]...)
+	}
+	return out
+}
+
+// recoverGone handles the checkpoint key of a file (described by p) that is
+// no longer in its directory: when a compressed copy holds it (kubelet
+// gzipped it before it was read to its end), the rest is read from the copy;
+// otherwise what it held unread is counted as lost (knownSize: the largest
+// size known for it, from its checkpoint or a later scan) and the checkpoint
+// deleted. It runs on its own goroutine (see Tailer.spawn): the scanner goes
+// on, and no file is opened at p's device and inode meanwhile.
+func (t *Tailer) recoverGone(ctx context.Context, key string, p position, knownSize int64) {
+	if p.Resume < p.Consumed || max(knownSize, p.Size) > p.Consumed {
+		for _, gz := range compressedCandidates(p) {
+			err := t.drainCompressed(ctx, key, p, gz)
+			if err == nil {
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if !errors.Is(err, errNotThisFile) {
+				t.faults.fail(gz, "reading compressed rotation", err, time.Now())
+			}
+		}
+	}
+	reason := LostDeletedUnread
+	if _, err := os.Stat(lastPath(p)); err == nil {
+		reason = LostRotatedUnread
+	}
+	lost := max(knownSize, p.Size) - p.Consumed
+	if lost > 0 {
+		t.m.lostBytes(reason, lost)
+		t.log.Warn("file vanished before it was read to its end", "path", p.Path, "resolved", p.Resolved,
+			"offset", p.Consumed, "size", max(knownSize, p.Size), "lost_bytes", lost, "reason", reason)
+	} else {
+		t.log.Info("forgetting file that is gone", "path", p.Path, "resolved", p.Resolved)
+	}
+	t.deleteCheckpointAsync(ctx, key)
+}
+
+// deleteCheckpointAsync deletes key from a goroutine other than the scanner.
+func (t *Tailer) deleteCheckpointAsync(ctx context.Context, key string) {
+	_ = appendRetry(ctx, t.sink, t.log, nil, record.Checkpoint{Key: key})
+}
+
+// drainCompressed reads the gzip file gz, checks that it holds the file p
+// describes (its fingerprint, and the tail bytes before p.Resume), and reads
+// it on from p.Resume like a reader would, under the file's key, appending
+// batches with the checkpoint advanced, and at its end deletes the
+// checkpoint with the last batch. A crash in the middle resumes from the last
+// batch, from the same compressed file.
+func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz string) error {
+	f, err := os.Open(gz)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 64<<10))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errNotThisFile, err)
+	}
+	defer zr.Close()
+	br := bufio.NewReaderSize(zr, readSize)
+	// The fingerprint, then the window before Resume.
+	var head []byte
+	if len(p.FP) > 0 {
+		head = make([]byte, len(p.FP))
+		if _, err := io.ReadFull(br, head); err != nil || !bytes.Equal(head, p.FP) {
+			return errNotThisFile
+		}
+	}
+	off := int64(len(head))
+	winStart := p.Resume - int64(p.Tail.N)
+	if winStart < off {
+		// The window starts inside what was read: p.Resume is within the
+		// first line; the fingerprint covers it.
+		winStart = off
+	}
+	if _, err := io.CopyN(io.Discard, br, winStart-off); err != nil {
+		return errNotThisFile
+	}
+	off = winStart
+	if p.Tail.N > 0 && winStart == p.Resume-int64(p.Tail.N) {
+		win := make([]byte, p.Tail.N)
+		if _, err := io.ReadFull(br, win); err != nil || sumTail(win) != p.Tail {
+			return errNotThisFile
+		}
+		off += int64(len(win))
+	} else if _, err := io.CopyN(io.Discard, br, p.Resume-off); err != nil {
+		return errNotThisFile
+	}
+	off = p.Resume
+	t.log.Info("reading the rest of a rotated file from its compressed copy", "path", p.Path, "resolved", p.Resolved,
+		"compressed", gz, "offset", p.Resume)
+
+	src := parser.Source{Path: p.Path, Resolved: p.Resolved, FileKey: fileKey(p.ID, p.Gen, p.FP, p.Nonce)}
+	dec := t.cfg.NewDecoder(src)
+	cutLimit := t.cfg.MaxLineBytes + cutSlack
+	var (
+		batch      []record.Record
+		batchBytes int64
+		consumed   = p.Resume
+		lastLine   []byte
+		long       []byte // a line longer than the buffer, being joined
+		longStart  int64
+		skipped    int64
+	)
+	pos := func() position {
+		q := p
+		q.Resume, q.Consumed = consumed, max(consumed, p.Consumed)
+		if s, ok := dec.Pending(); ok && s < consumed {
+			q.Resume = s
+			q.Tail = tailSum{}
+		} else {
+			q.Tail = tailSum{}
+			if len(lastLine) > 0 {
+				q.Tail = sumTail(tailWindow(lastLine))
+			}
+		}
+		q.Size = max(p.Size, consumed)
+		return q
+	}
+	deliver := func(ln parser.Line) {
+		n := len(batch)
+		batch = dec.Decode(batch, ln)
+		if ln.End <= p.Consumed {
+			batch = batch[:n] // appended before
+		}
+		consumed = ln.End
+		batchBytes += ln.End - ln.Start
+	}
+	commit := func(final bool) error {
+		q := pos()
+		cp := record.Checkpoint{Key: key, Value: encodePosition(q)}
+		if final {
+			cp.Value = nil
+		}
+		if err := appendRetry(ctx, t.sink, t.log, batch, cp); err != nil {
+			return err
+		}
+		t.m.read(batchBytes, 0)
+		batch, batchBytes = nil, 0
+		return nil
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		switch {
+		case err == nil && long == nil:
+			lastLine = append(lastLine[:0], line...)
+			deliver(parser.Line{Bytes: line[:len(line)-1], Start: off, End: off + int64(len(line))})
+			off += int64(len(line))
+		case err == nil || errors.Is(err, bufio.ErrBufferFull):
+			if long == nil {
+				longStart = off
+			}
+			body := line
+			if err == nil {
+				body = line[:len(line)-1]
+			}
+			keep := max(min(len(body), cutLimit-len(long)), 0)
+			long = append(long, body[:keep]...)
+			off += int64(len(line))
+			if err == nil {
+				skipped = off - longStart - 1 - int64(len(long))
+				lastLine = append(lastLine[:0], line...)
+				truncated := skipped > 0
+				if truncated && off > p.Consumed {
+					t.m.lostBytes(LostLineCut, skipped)
+				}
+				deliver(parser.Line{Bytes: long, Start: longStart, End: off, Truncated: truncated})
+				long, skipped = nil, 0
+			}
+		case errors.Is(err, io.EOF):
+			rest := append(long, line...)
+			if len(rest) > 0 {
+				start := off
+				if long != nil {
+					start = longStart
+				}
+				off += int64(len(line))
+				deliver(parser.Line{Bytes: rest[:min(len(rest), cutLimit)], Start: start, End: off, Truncated: len(rest) > cutLimit})
+			}
+			batch = dec.Flush(batch)
+			if err := commit(true); err != nil {
+				return err
+			}
+			t.log.Info("read a rotated file to its end from its compressed copy", "path", p.Path, "compressed", gz, "offset", off)
+			return nil
+		default:
+			// A damaged copy: what it held past here is lost, and counted.
+			batch = dec.Flush(batch)
+			lost := max(p.Size, off) - off
+			t.m.lostBytes(LostRotatedUnread, lost)
+			t.log.Warn("compressed copy is damaged; the rest of the file is lost", "path", p.Path, "compressed", gz,
+				"offset", off, "lost_bytes", lost, "error", err)
+			return commit(true)
+		}
+		if batchBytes >= int64(t.cfg.BatchBytes) {
+			if err := commit(false); err != nil {
+				return err
+			}
+		}
+	}
+}

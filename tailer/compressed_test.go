@@ -1,0 +1,91 @@
+package tailer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// mustGzip compresses path to path.gz like kubelet does and removes path.
+func mustGzip(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	w := gzip.NewWriter(&z)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".gz.tmp", z.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRename(t, path+".gz.tmp", path+".gz")
+	mustRemove(t, path)
+}
+
+func TestAFileRotatedAndGzippedWhileStoppedIsReadOnFromTheGz(t *testing.T) {
+	e := newEnv(t)
+	_, target := e.podLog("web", "app")
+	lines := seqLines("z", 0, 100)
+	lineLen := len(lines[0]) + 1
+	mustWriteLines(t, target, lines...)
+	e.sink.gate = make(chan struct{}, 1)
+	e.sink.gate <- struct{}{} // one batch, then the spool is "full"
+	tl := e.start(func(c *Config) { c.BatchBytes = 30 * lineLen })
+	waitUntilCount(t, e.sink, 30)
+	tl.stop(t)
+	e.sink.gate = nil
+	// While stopped: more lines, a kubelet rotation, and the rotated file
+	// gzipped before the agent is back; the new file gets lines too.
+	mustWriteLines(t, target, seqLines("z", 100, 150)...)
+	rotated := target + ".20240101-120000"
+	mustRename(t, target, rotated)
+	mustGzip(t, rotated)
+	mustWriteLines(t, target, seqLines("z", 150, 160)...)
+	e.start()
+	waitUntilCount(t, e.sink, 160)
+	time.Sleep(100 * time.Millisecond) // let a wrong repeat show up
+	checkExactlyOnce(t, e.sink.messages(), "z", 160)
+	if n := e.sink.count(); n != 160 {
+		t.Errorf("%d records, want 160", n)
+	}
+	for _, r := range []string{LostDeletedUnread, LostRotatedUnread} {
+		if got := e.lost(r); got != 0 {
+			t.Errorf("%s = %v, want 0: nothing was lost", r, got)
+		}
+	}
+	waitFor(t, 5*time.Second, "the drained file's checkpoint to be deleted", func() bool { return e.sink.checkpointCount() == 1 })
+}
+
+func TestAFileGoneWhileStoppedWithoutACopyIsCountedAndNamed(t *testing.T) {
+	e := newEnv(t)
+	_, target := e.podLog("web", "app")
+	lines := seqLines("z", 0, 100)
+	lineLen := len(lines[0]) + 1
+	mustWriteLines(t, target, lines...)
+	e.sink.gate = make(chan struct{}, 1)
+	e.sink.gate <- struct{}{}
+	tl := e.start(func(c *Config) { c.BatchBytes = 30 * lineLen })
+	waitUntilCount(t, e.sink, 30)
+	tl.stop(t)
+	e.sink.gate = nil
+	// A gz that is not this file's (another container's) does not count.
+	other := filepath.Join(filepath.Dir(target), "0.log.20230101-000000")
+	mustWriteLines(t, other, seqLines("other", 0, 5)...)
+	mustGzip(t, other)
+	mustRemove(t, target)
+	mustWriteLines(t, target, seqLines("n", 0, 3)...)
+	e.start()
+	waitUntilCount(t, e.sink, 33)
+	waitFor(t, 5*time.Second, "the loss to be counted", func() bool {
+		return e.lost(LostRotatedUnread)+e.lost(LostDeletedUnread) == float64(70*lineLen)
+	})
+}
