@@ -152,19 +152,19 @@ func New(cfg Config, sink Sink) (*Tailer, error) {
 	}
 	cfg = cfg.withDefaults()
 	return &Tailer{
-		cfg:     cfg,
-		sink:    sink,
-		log:     cfg.Logger.With("component", "tailer"),
-		m:       cfg.Metrics,
-		scanNow: make(chan struct{}, 1),
-		reopen:  make(chan struct{}, 1),
-		readers: make(map[fileID]*reader),
-		byPath:  make(map[string]*reader),
-		retired: make(map[fileID]retiredFile),
+		cfg:      cfg,
+		sink:     sink,
+		log:      cfg.Logger.With("component", "tailer"),
+		m:        cfg.Metrics,
+		scanNow:  make(chan struct{}, 1),
+		reopen:   make(chan struct{}, 1),
+		readers:  make(map[fileID]*reader),
+		byPath:   make(map[string]*reader),
+		retired:  make(map[fileID]retiredFile),
 		parked:   make(map[fileID]parkedFile),
 		draining: make(map[fileID]bool),
-		seen:    make(map[string]seenPath),
-		faults:  newFaults(cfg.Logger.With("component", "tailer"), cfg.Metrics),
+		seen:     make(map[string]seenPath),
+		faults:   newFaults(cfg.Logger.With("component", "tailer"), cfg.Metrics),
 	}, nil
 }
 
