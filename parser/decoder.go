@@ -92,6 +92,7 @@ type Decoder struct {
 	ts          tsCache
 	warned      bool
 	counts      counts // per-line metric counts not yet added to cfg.Metrics
+	lineFlags   flags  // flags of every record the current line emits (Line.Partial)
 }
 
 // NewDecoder returns a decoder for the file src. cfg should have passed
@@ -134,6 +135,10 @@ func (d *Decoder) Meta() PathMeta { return d.meta }
 // to dst. Malformed input is never dropped: it becomes a record with the raw
 // text in message and a flag in log.flags.
 func (d *Decoder) Decode(dst []record.Record, ln Line) []record.Record {
+	if ln.Partial {
+		d.lineFlags = flagPartial
+		defer func() { d.lineFlags = 0 }()
+	}
 	b := ln.Bytes
 	kind := d.format
 	if len(b) > 0 {
@@ -577,6 +582,7 @@ func (d *Decoder) emitEscaped(dst []record.Record, start int64, t *timestamp, st
 }
 
 func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream, msg []byte, escaped bool, extra []byte, fl flags, f format) []record.Record {
+	fl |= d.lineFlags
 	b := d.arena.begin(len(msg) + len(msg)/8 + len(extra) + len(d.tail(f)) + 160)
 	b = append(b, `{"@timestamp":"`...)
 	b = append(b, t.text[:]...)

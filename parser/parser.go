@@ -109,6 +109,12 @@ type Line struct {
 	// them). docker writes "log" first, so a cut docker line's "stream" and
 	// "time" are only there. Like Bytes, it is not kept after Decode.
 	Tail []byte
+	// Partial is set when the tailer hands over bytes that did not end in a
+	// '\n' (a file idle after an unterminated line, or one that went away),
+	// or the rest of such a line completed later; End is then the offset
+	// just past the last byte. The records the line emits are flagged
+	// "partial".
+	Partial bool
 }
 
 // TailBytes is how many bytes of a cut line's end Line.Tail should hold:

@@ -16,6 +16,7 @@ const (
 	DefaultPollInterval = time.Second
 	DefaultRotatedIdle  = 5 * time.Second
 	DefaultBatchBytes   = 256 << 10
+	DefaultPartialIdle  = 5 * time.Second
 
 	// cutSlack is how far past MaxLineBytes a physical line may grow before
 	// the tailer cuts it (the parser needs some room for the JSON or CRI
@@ -55,6 +56,12 @@ type Config struct {
 	// (rotated away or deleted) must have produced no new bytes, once read to
 	// its end, before it is released. Default 5s.
 	RotatedIdle time.Duration
+	// PartialIdle is how long a matched file must have produced nothing
+	// while it ends in an unterminated line before that line is handed to
+	// the parser as it is, flagged partial (a file that never writes a '\n'
+	// is read all the same). When the line is completed later, the rest
+	// becomes a record of its own, also flagged partial. Default 5s.
+	PartialIdle time.Duration
 	// StallGrace is how long a file may have unread bytes while its reader
 	// makes no progress (and is not waiting for the spool) before Stalled
 	// reports the tailer stalled; it also caps how long the scan loop may
@@ -107,6 +114,9 @@ func (c *Config) Validate() error {
 	if c.RotatedIdle < 0 {
 		return &ConfigError{Field: "RotatedIdle", Reason: fmt.Sprintf("must not be negative, got %v", c.RotatedIdle)}
 	}
+	if c.PartialIdle < 0 {
+		return &ConfigError{Field: "PartialIdle", Reason: fmt.Sprintf("must not be negative, got %v", c.PartialIdle)}
+	}
 	if c.StallGrace < 0 {
 		return &ConfigError{Field: "StallGrace", Reason: fmt.Sprintf("must not be negative, got %v", c.StallGrace)}
 	}
@@ -135,6 +145,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchBytes == 0 {
 		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.PartialIdle == 0 {
+		c.PartialIdle = DefaultPartialIdle
 	}
 	if c.StallGrace == 0 {
 		c.StallGrace = DefaultStallGrace

@@ -46,7 +46,14 @@
 //
 // Each open file has one goroutine reading it with pread in 256 KiB chunks
 // and splitting lines with bytes.IndexByte. A partial last line is held back
-// and its offset does not advance. A physical line longer than
+// and its offset does not advance, until the file has produced nothing for
+// PartialIdle (5 s) while still matched: then the unterminated bytes go to
+// the parser as a line with parser.Line.Partial (its records are flagged
+// partial), the parser's pending partial messages are flushed, and the
+// position moves past them. Bytes appended to that line later start a new
+// line, also flagged partial up to its '\n': a line completed after its head
+// was flushed ships as two records, nothing twice and nothing lost (after a
+// restart in between, the rest is not flagged). A physical line longer than
 // MaxLineBytes+64 KiB is cut: its head goes to the parser with
 // parser.Line.Truncated, the rest up to its '\n' is skipped without being
 // buffered and counted in logspool_input_lost_bytes_total{reason="line_cut"}.

@@ -158,6 +158,9 @@ func (d *lineDecoder) Decode(dst []record.Record, ln parser.Line) []record.Recor
 	if ln.Truncated {
 		doc = append([]byte("TRUNCATED:"), doc...)
 	}
+	if ln.Partial {
+		doc = append([]byte("PARTIAL-LINE:"), doc...)
+	}
 	return append(dst, record.Record{ID: record.FileID("node", d.src.FileKey, ln.Start), Doc: doc})
 }
 

@@ -65,6 +65,8 @@ type reader struct {
 	replayUntil int64 // records of lines ending at or before this were appended before a restart
 	committed   position
 
+	afterPartial bool // the next line continues one flushed unterminated (see flushPartial)
+
 	cutting  bool // skipping the tail of an over-long line
 	cutStart int64
 	cutHead  []byte
@@ -248,6 +250,11 @@ func (r *reader) run(ctx context.Context) {
 		// Commit at the end of the file, but at most once per
 		// minCommitGap: a file written line by line would otherwise cost
 		// one spool transaction per line.
+		if r.partialDue() {
+			if err := r.flushPartial(ctx); err != nil {
+				return
+			}
+		}
 		wait := poll
 		pressure := r.t.underPressure()
 		if r.dirty() {
@@ -458,8 +465,54 @@ func (r *reader) lineCut(start, end, lost int64) {
 		"line_bytes", end-start-1, "kept_bytes", end-start-1-lost, "lost_bytes", lost, "cut_lines_so_far", r.cuts)
 }
 
+// partialDue reports whether r holds an unterminated last line of a matched
+// file that has produced nothing for PartialIdle.
+func (r *reader) partialDue() bool {
+	if r.readPos <= r.consumed && !r.cutting {
+		return false
+	}
+	if time.Since(r.lastData) < r.t.cfg.PartialIdle {
+		return false
+	}
+	_, _, matched := r.paths()
+	return matched // an unmatched file's last line is flushed at its release
+}
+
+// flushPartial hands the unterminated bytes at the end of the file to the
+// decoder as a line flagged partial, flushes the decoder's pending partial
+// messages, and commits: the position moves past those bytes. What is written
+// after them later starts a new line (flagged partial up to its '\n'): a line
+// completed after its head was flushed ships as two records, nothing twice
+// and nothing lost.
+func (r *reader) flushPartial(ctx context.Context) error {
+	switch {
+	case r.cutting:
+		r.lineCut(r.cutStart, r.readPos+1, r.cutSkip)
+		r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: r.readPos, Truncated: true, Partial: true})
+		r.cutting, r.cutHead, r.cutSkip = false, nil, 0
+		r.lo = r.hi
+	case r.buf != nil && r.bufOff+int64(r.lo) == r.consumed && r.bufOff+int64(r.hi) == r.readPos:
+		r.deliver(parser.Line{Bytes: r.buf[r.lo:r.hi], Start: r.consumed, End: r.readPos, Partial: true})
+		r.lo = r.hi
+	default:
+		// The buffer was given back: read the bytes again.
+		if err := r.drainTail(r.readPos); err != nil {
+			r.t.faults.fail(r.src.Path, "reading an unterminated line", err, time.Now())
+			return nil
+		}
+	}
+	r.afterPartial = true
+	if r.dec != nil {
+		r.batch = r.dec.Flush(r.batch)
+	}
+	return r.commit(ctx)
+}
+
 // deliver decodes one line into the batch.
 func (r *reader) deliver(ln parser.Line) {
+	if r.afterPartial {
+		ln.Partial, r.afterPartial = true, false
+	}
 	if r.dec == nil {
 		if !r.fpFinal {
 			fp, _, err := readFingerprint(r.f)
@@ -700,7 +753,7 @@ func (r *reader) drainTail(end int64) error {
 	if r.cutting {
 		r.cutSkip += end - r.readPos
 		r.lineCut(r.cutStart, end+1, r.cutSkip)
-		r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: end, Truncated: true})
+		r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: end, Truncated: true, Partial: true})
 		r.cutting, r.cutHead, r.cutSkip = false, nil, 0
 		return nil
 	}
@@ -714,6 +767,6 @@ func (r *reader) drainTail(end int64) error {
 	if truncated {
 		r.lineCut(r.consumed, end+1, n-int64(got))
 	}
-	r.deliver(parser.Line{Bytes: buf[:got], Start: r.consumed, End: end, Truncated: truncated})
+	r.deliver(parser.Line{Bytes: buf[:got], Start: r.consumed, End: end, Truncated: truncated, Partial: true})
 	return nil
 }
