@@ -168,32 +168,40 @@ func TestVersionAndUsageErrors(t *testing.T) {
 }
 
 // TestSIGHUPReloadsTheConfigFile: SIGHUP re-reads the config file, applies
-// the log level at once and keeps running.
+// the log level at once, says which changed keys need a restart, and keeps
+// running.
 func TestSIGHUPReloadsTheConfigFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level test")
 	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "logspool.yaml")
-	write := func(level string) {
+	write := func(level, spool string) {
 		t.Helper()
-		body := "no-journal: true\ncontainers-glob: [" + filepath.Join(dir, "*.log") + "]\nspool-dir: " + filepath.Join(dir, "spool") + "\nlog-level: " + level + "\n"
+		body := "no-journal: yes\ncontainers-glob: " + filepath.Join(dir, "*.log") + "\nspool-dir: " + filepath.Join(dir, spool) + "\nlog-level: " + level + "\n"
 		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("info")
-	a := startAgent(t, io.Discard, "--config", cfg)
-	defer a.stop(t)
-	a.waitMetric(t, "logspool_spool_max_bytes", 1, 10*time.Second)
-	write("debug")
-	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	write("info", "spool")
+	ag := startAgentOwnLevel(t, io.Discard, "--config", cfg)
+	defer ag.stop(t)
+	ag.waitMetric(t, "logspool_spool_max_bytes", 1, 10*time.Second)
+	write("debug", "spool")
+	if err := ag.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the new log level to be applied", func() bool {
-		return strings.Contains(a.logs(), "log level changed") && strings.Contains(a.logs(), "level=DEBUG")
+		return strings.Contains(ag.logs(), "log level changed") && strings.Contains(ag.logs(), "level=DEBUG")
 	})
-	if strings.Contains(a.logs(), "needs a restart") {
-		t.Errorf("unchanged settings reported as changed:\n%s", a.logs())
+	if strings.Contains(ag.logs(), "needs a restart") {
+		t.Errorf("unchanged settings reported as changed:\n%s", ag.logs())
 	}
+	write("debug", "other-spool")
+	if err := ag.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a changed spool-dir to be reported as needing a restart", func() bool {
+		return strings.Contains(ag.logs(), "needs a restart") && strings.Contains(ag.logs(), "key=spool-dir")
+	})
 }

@@ -4,14 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
-	"github.com/urfave/cli/v2/altsrc"
-	"gopkg.in/yaml.v3"
 )
 
 // envName maps a flag name to its environment variable: LOGSPOOL_<NAME>.
@@ -31,7 +28,7 @@ const (
 )
 
 func str(name, value, usage, cat string) cli.Flag {
-	return altsrc.NewStringFlag(&cli.StringFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+	return &cli.StringFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}}
 }
 
 func strs(name string, value []string, usage, cat string) cli.Flag {
@@ -39,19 +36,60 @@ func strs(name string, value []string, usage, cat string) cli.Flag {
 	if value != nil {
 		v = cli.NewStringSlice(value...)
 	}
-	return altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: name, Value: v, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+	return &cli.StringSliceFlag{Name: name, Value: v, Usage: usage, Category: cat, EnvVars: []string{envName(name)}}
 }
 
 func boolean(name string, value bool, usage, cat string) cli.Flag {
-	return altsrc.NewBoolFlag(&cli.BoolFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+	return &cli.BoolFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}}
 }
 
 func duration(name string, value time.Duration, usage, cat string) cli.Flag {
-	return altsrc.NewDurationFlag(&cli.DurationFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+	return &cli.DurationFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}}
 }
 
 func intFlag(name string, value int, usage, cat string) cli.Flag {
-	return altsrc.NewIntFlag(&cli.IntFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}})
+	return &cli.IntFlag{Name: name, Value: value, Usage: usage, Category: cat, EnvVars: []string{envName(name)}}
+}
+
+// shaped is a string flag whose values must have shape sh (checked in the
+// config file at its line, and by the command for flags and environment).
+func shaped(name, value, usage, cat string, sh shape) cli.Flag {
+	return &shapedFlag{StringFlag: str(name, value, usage, cat).(*cli.StringFlag), shape: sh}
+}
+
+// sizeFlag is a flag holding a byte size such as 1MiB or 65536 (above 0).
+func sizeFlag(name, value, usage, cat string) cli.Flag {
+	return shaped(name, value, usage, cat, sizeShape(value, false))
+}
+
+func sizeShape(example string, zeroOK bool) shape {
+	want := "a size in bytes such as 64KiB, 512MiB or 1048576"
+	if zeroOK {
+		want += ", or 0 for none"
+	}
+	return shape{want: want, example: example, check: func(s string) error { _, err := parseSize(s, zeroOK); return err }}
+}
+
+// oneOf is a flag holding one of a few words (any case).
+func oneOf(name, value string, choices []string, usage, cat string) cli.Flag {
+	want := strings.Join(choices, " or ")
+	if len(choices) > 2 {
+		want = strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
+	}
+	return shaped(name, value, usage, cat, shape{want: want, example: value, check: func(s string) error {
+		for _, ch := range choices {
+			if strings.EqualFold(s, ch) {
+				return nil
+			}
+		}
+		return errors.New("not a choice")
+	}})
+}
+
+var sinceShape = shape{
+	want:    "an RFC 3339 time such as 2024-05-01T00:00:00Z or a duration such as 24h (empty: the whole journal)",
+	example: "24h",
+	check:   func(s string) error { _, err := parseSince(s, time.Now()); return err },
 }
 
 // configFlag names the YAML file; it cannot itself come from the file.
@@ -68,7 +106,7 @@ func esFlags() []cli.Flag {
 	return []cli.Flag{
 		strs("es-url", nil, "Elasticsearch URL (repeatable: several nodes are load-balanced with failover); none: NDJSON to stdout", catES),
 		str("es-index", "logs-logspool-default", "data stream (or, with --es-index-mode=daily, the index prefix is logspool-)", catES),
-		str("es-index-mode", "datastream", "datastream | daily (logspool-YYYY.MM.DD indices for clusters without data streams)", catES),
+		oneOf("es-index-mode", "datastream", []string{"datastream", "daily"}, "datastream | daily (logspool-YYYY.MM.DD indices for clusters without data streams)", catES),
 		str("es-username", "", "basic auth user", catES),
 		str("es-password-file", "", "file holding the basic auth password (or LOGSPOOL_ES_PASSWORD)", catES),
 		str("es-api-key-file", "", "file holding a base64 API key (or LOGSPOOL_ES_API_KEY)", catES),
@@ -78,7 +116,7 @@ func esFlags() []cli.Flag {
 		boolean("es-insecure-skip-verify", false, "do not verify Elasticsearch's certificate (logs a warning)", catES),
 		boolean("es-setup", true, "install the index template at start (missing privileges: a warning)", catES),
 		str("es-dead-letter-index", "", "also index dead letters into this index", catES),
-		str("es-batch-bytes", "5MiB", "bulk request size", catES),
+		sizeFlag("es-batch-bytes", "5MiB", "bulk request size", catES),
 		duration("es-flush-interval", time.Second, "longest wait to fill a bulk request", catES),
 		intFlag("es-max-in-flight", 2, "bulk requests in flight", catES),
 		str("es-compression", "gzip", "bulk body compression: gzip (level 1) | gzip-stateless | gzip-huffman | gzip-1 .. gzip-9 | none", catES),
@@ -87,8 +125,8 @@ func esFlags() []cli.Flag {
 
 func logFlags() []cli.Flag {
 	return []cli.Flag{
-		str("log-level", "info", "debug | info | warn | error", catAgent),
-		str("log-format", "text", "text | json (logs go to stderr)", catAgent),
+		oneOf("log-level", "info", []string{"debug", "info", "warn", "error"}, "debug | info | warn | error", catAgent),
+		oneOf("log-format", "text", []string{"text", "json"}, "text | json (logs go to stderr)", catAgent),
 	}
 }
 
@@ -98,20 +136,20 @@ func runFlags() []cli.Flag {
 	fl := []cli.Flag{
 		configFlag(),
 		strs("containers-glob", []string{"/var/log/containers/*.log"}, "container log files to follow (repeatable)", catInput),
-		str("read-from", "head", "head | tail: where to start files found at the very first start", catInput),
-		str("max-line-bytes", "1MiB", "longest message; longer ones are cut, flagged and counted", catInput),
+		oneOf("read-from", "head", []string{"head", "tail"}, "head | tail: where to start files found at the very first start", catInput),
+		sizeFlag("max-line-bytes", "1MiB", "longest message; longer ones are cut, flagged and counted", catInput),
 		str("node-name", "", "node name for host.name and record ids (default $NODE_NAME, else the hostname)", catInput),
 		boolean("no-journal", false, "do not read the systemd journal", catJournal),
 		strs("journal-dir", []string{"/var/log/journal", "/run/log/journal"}, "journal directory (repeatable)", catJournal),
 		strs("journal-unit", nil, "only these units, like journalctl -u (repeatable)", catJournal),
 		strs("journal-exclude-unit", nil, "skip these units (repeatable)", catJournal),
-		str("journal-since", "", "on the very first start, skip entries older than this (RFC 3339 time or a duration like 24h)", catJournal),
+		shaped("journal-since", "", "on the very first start, skip entries older than this (RFC 3339 time or a duration like 24h)", catJournal, sinceShape),
 		spoolDirFlag(),
-		str("spool-max-bytes", "1GiB", "spool cap (KiB, MiB, GiB); when full, reading pauses", catSpool),
+		sizeFlag("spool-max-bytes", "1GiB", "spool cap (KiB, MiB, GiB); when full, reading pauses", catSpool),
 		str("metrics-addr", "127.0.0.1:2021", "address serving /metrics and /healthz (empty: off)", catAgent),
 		duration("health-es-grace", 5*time.Minute, "/healthz fails when Elasticsearch is unreachable, or a backlog does not move, for this long", catAgent),
 		duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long to finish in-flight batches", catAgent),
-		str("memory-limit", "72MiB", "soft limit of the Go heap (GC works harder near it; 0: none); the GOMEMLIMIT environment variable wins", catAgent),
+		shaped("memory-limit", "72MiB", "soft limit of the Go heap (GC works harder near it; 0: none); the GOMEMLIMIT environment variable wins", catAgent, sizeShape("72MiB", true)),
 	}
 	fl = append(fl, esFlags()...)
 	return append(fl, logFlags()...)
@@ -126,58 +164,62 @@ func replayFlags() []cli.Flag {
 	return append(fl, logFlags()...)
 }
 
-// withConfigFile wires the YAML file into flags and refuses unknown keys: a
-// misspelled setting must not be silently ignored.
-func withConfigFile(flags []cli.Flag) cli.BeforeFunc {
-	apply := altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config"))
-	return func(c *cli.Context) error {
-		if path := c.String("config"); path != "" {
-			if err := checkConfigKeys(path, flags); err != nil {
-				return err
-			}
-		}
-		return apply(c)
+// parseSize reads a size such as 1GiB, 512MiB, 100KiB or 1000000; 0 only
+// when zeroOK.
+func parseSize(s string, zeroOK bool) (int64, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		return 0, errors.New("not a size")
 	}
+	if (n == 0 && !zeroOK) || n > 1<<50 {
+		return 0, errors.New("size out of range")
+	}
+	return int64(n), nil
 }
 
-func checkConfigKeys(path string, flags []cli.Flag) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("reading config file: %w", err)
+// flagNamed returns the command's flag called name (nil: none).
+func flagNamed(c *cli.Context, name string) cli.Flag {
+	if c.Command == nil {
+		return nil
 	}
-	var m map[string]any
-	if err := yaml.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("parsing config file %s: %w", path, err)
-	}
-	known := map[string]bool{}
-	for _, f := range flags {
+	for _, f := range c.Command.Flags {
 		for _, n := range f.Names() {
-			known[n] = true
+			if n == name {
+				return f
+			}
 		}
-	}
-	var unknown []string
-	for k := range m {
-		if !known[k] || k == "config" {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("config file %s: unknown keys %s (keys are flag names, e.g. es-url, spool-dir)", path, strings.Join(unknown, ", "))
 	}
 	return nil
 }
 
-// parseBytes reads a size such as 1GiB, 512MiB, 100KiB or 1000000.
-func parseBytes(flag, s string) (int64, error) {
-	n, err := humanize.ParseBytes(s)
+// shapeOf is the shape of the command's flag name.
+func shapeOf(c *cli.Context, name string) shape {
+	if f := flagNamed(c, name); f != nil {
+		return flagShape(f)
+	}
+	return shape{want: "a valid value", example: "..."}
+}
+
+// checkSetting checks the value of a flag against its shape and says, naming
+// the setting as the user gave it, what is wrong.
+func checkSetting(c *cli.Context, name string) (string, error) {
+	v := c.String(name)
+	if sh := shapeOf(c, name); sh.check != nil {
+		if err := sh.check(v); err != nil {
+			return v, settingError(c, name, v, sh)
+		}
+	}
+	return v, nil
+}
+
+// sizeSetting reads a size flag (see sizeFlag) as bytes.
+func sizeSetting(c *cli.Context, name string) (int64, error) {
+	v := c.String(name)
+	n, err := parseSize(v, false)
 	if err != nil {
-		return 0, fmt.Errorf("--%s %q: %w", flag, s, err)
+		return 0, settingError(c, name, v, shapeOf(c, name))
 	}
-	if n == 0 || n > 1<<50 {
-		return 0, fmt.Errorf("--%s %q: out of range", flag, s)
-	}
-	return int64(n), nil
+	return n, nil
 }
 
 // secret returns the value of a secret from a file flag or from an
@@ -225,7 +267,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--journal-since %q: want an RFC 3339 time or a duration like 24h", s)
+		return time.Time{}, errors.New("want an RFC 3339 time or a duration like 24h")
 	}
 	return t, nil
 }

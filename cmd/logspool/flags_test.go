@@ -96,9 +96,9 @@ func TestParseBytes(t *testing.T) {
 		{"0", 0, true},
 	}
 	for _, tc := range tests {
-		got, err := parseBytes("x", tc.in)
+		got, err := parseSize(tc.in, false)
 		if (err != nil) != tc.bad || got != tc.want {
-			t.Errorf("parseBytes(%q) = %d, %v; want %d, bad=%v", tc.in, got, err, tc.want, tc.bad)
+			t.Errorf("parseSize(%q) = %d, %v; want %d, bad=%v", tc.in, got, err, tc.want, tc.bad)
 		}
 	}
 }

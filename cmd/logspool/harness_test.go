@@ -158,8 +158,15 @@ type agent struct {
 // startAgent starts `logspool run` with args; stdout goes to out.
 func startAgent(t testing.TB, out io.Writer, args ...string) *agent {
 	t.Helper()
+	return startAgentOwnLevel(t, out, append([]string{"--log-level", "info"}, args...)...)
+}
+
+// startAgentOwnLevel is startAgent without --log-level on the command line,
+// for a config file to set it.
+func startAgentOwnLevel(t testing.TB, out io.Writer, args ...string) *agent {
+	t.Helper()
 	a := &agent{metrics: freeAddr(t), stderr: new(bytes.Buffer), done: make(chan struct{})}
-	full := append([]string{"run", "--metrics-addr", a.metrics, "--log-level", "info"}, args...)
+	full := append([]string{"run", "--metrics-addr", a.metrics}, args...)
 	a.cmd = exec.Command(binPath, full...)
 	a.cmd.Stdout = out
 	a.cmd.Stderr = &lockedWriter{w: a.stderr}

@@ -38,7 +38,7 @@ func runReplay(c *cli.Context, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("spool directory: %w", err)
 	}
-	sp, err := spool.Open(spool.Config{Dir: dir, Logger: log.With("component", "spool")})
+	sp, err := spool.Open(spool.Config{Dir: dir, Logger: log}) // the spool adds component=spool itself
 	if errors.Is(err, spool.ErrLocked) {
 		return fmt.Errorf("%s is held by a running logspool agent; stop it first, or use `logspool status` to watch it: %w", dir, err)
 	}

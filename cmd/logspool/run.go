@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/spool"
@@ -51,27 +50,28 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return cli.Exit(err, 2)
 	}
-	maxSpool, err := parseBytes("spool-max-bytes", c.String("spool-max-bytes"))
+	maxSpool, err := sizeSetting(c, "spool-max-bytes")
 	if err != nil {
 		return cli.Exit(err, 2)
 	}
-	maxLine, err := parseBytes("max-line-bytes", c.String("max-line-bytes"))
+	maxLine, err := sizeSetting(c, "max-line-bytes")
 	if err != nil {
 		return cli.Exit(err, 2)
 	}
-	readFrom := c.String("read-from")
-	if readFrom != "head" && readFrom != "tail" {
-		return cli.Exit(fmt.Errorf("--read-from %q: want head or tail", readFrom), 2)
+	readFrom, err := checkSetting(c, "read-from")
+	if err != nil {
+		return cli.Exit(err, 2)
 	}
+	readFrom = strings.ToLower(readFrom)
 	since, err := parseSince(c.String("journal-since"), time.Now())
 	if err != nil {
-		return cli.Exit(err, 2)
+		return cli.Exit(settingError(c, "journal-since", c.String("journal-since"), sinceShape), 2)
 	}
 	outCfg, err := outputConfig(c, node, log)
 	if err != nil {
 		return cli.Exit(err, 2)
 	}
-	if err := setMemoryLimit(c.String("memory-limit")); err != nil {
+	if err := setMemoryLimit(c); err != nil {
 		return cli.Exit(err, 2)
 	}
 
@@ -225,41 +225,44 @@ wait:
 	return runErr
 }
 
-// reloadConfig re-reads the settings that can change without a restart. The
-// others are logged: they need one.
+// reloadConfig re-reads the config file and applies the settings that can
+// change without a restart (the log level). A changed key that a flag or the
+// environment does not override is logged: it needs a restart.
 func reloadConfig(c *cli.Context, level *slog.LevelVar, log *slog.Logger) {
 	path := c.String("config")
 	if path == "" {
 		return
 	}
-	vals, err := readConfigFile(path)
+	next, err := loadConfigFile(path, c.Command.Flags)
 	if err != nil {
-		log.Error("reloading config file", "path", path, "err", err)
+		log.Error("reloading the config file: keeping the running settings", "err", err)
 		return
 	}
-	for k, v := range vals {
-		switch k {
-		case "log-level":
-			if err := level.UnmarshalText([]byte(fmt.Sprint(v))); err != nil {
-				log.Error("reloading log-level", "value", v, "err", err)
-				continue
-			}
-			log.Info("log level changed", "level", level.Level())
-		default:
-			cur := fmt.Sprint(c.Value(k))
-			if list, ok := v.([]any); ok {
-				cur = strings.Join(c.StringSlice(k), ",")
-				parts := make([]string, len(list))
-				for i, x := range list {
-					parts[i] = fmt.Sprint(x)
-				}
-				v = strings.Join(parts, ",")
-			}
-			if cur != fmt.Sprint(v) && !c.IsSet(k) {
-				log.Warn("config change needs a restart to take effect", "key", k)
-			}
-		}
+	prev, _ := c.App.Metadata["logspool.config-file"].(*configFile)
+	if prev == nil {
+		prev = &configFile{path: path, values: map[string]fileValue{}}
 	}
+	for _, k := range prev.changedKeys(next) {
+		if _, fromFile := origins(c)[k]; !fromFile && c.IsSet(k) {
+			continue // a flag or the environment wins over the file anyway
+		}
+		if k != "log-level" {
+			log.Warn("config change needs a restart to take effect", "key", k)
+			continue
+		}
+		v := c.Value(k)
+		if fv, ok := next.values[k]; ok {
+			v = fv.items[0]
+		} else if f := flagNamed(c, k); f != nil {
+			v = defaultText(f)
+		}
+		if err := level.UnmarshalText([]byte(fmt.Sprint(v))); err != nil {
+			log.Error("reloading the config file: log-level", "value", v, "err", err)
+			continue
+		}
+		log.Info("log level changed", "level", level.Level())
+	}
+	c.App.Metadata["logspool.config-file"] = next
 }
 
 // serveMetrics serves /metrics and /healthz on addr ("" disables it). It
@@ -310,28 +313,19 @@ func (s *healthSink) Append(ctx context.Context, recs []record.Record, cps ...re
 	return err
 }
 
-// readConfigFile reads the YAML config file into key -> value.
-func readConfigFile(path string) (map[string]any, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", path, err)
-	}
-	return m, nil
-}
-
 // setMemoryLimit applies --memory-limit as the Go runtime's soft memory limit,
 // unless GOMEMLIMIT is set (the runtime already applied it).
-func setMemoryLimit(v string) error {
-	if os.Getenv("GOMEMLIMIT") != "" || v == "0" || v == "" {
+func setMemoryLimit(c *cli.Context) error {
+	v := c.String("memory-limit")
+	if v == "" {
 		return nil
 	}
-	n, err := parseBytes("memory-limit", v)
+	n, err := parseSize(v, true)
 	if err != nil {
-		return err
+		return settingError(c, "memory-limit", v, shapeOf(c, "memory-limit"))
+	}
+	if os.Getenv("GOMEMLIMIT") != "" || n == 0 {
+		return nil
 	}
 	debug.SetMemoryLimit(n)
 	return nil

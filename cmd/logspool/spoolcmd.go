@@ -19,7 +19,7 @@ import (
 // spoolCommand is `logspool spool stats|dump|dlq` on a stopped agent's spool.
 func spoolCommand(stdout, stderr io.Writer) *cli.Command {
 	dirFlag := &cli.StringFlag{Name: "spool-dir", Value: "/var/lib/logspool", EnvVars: []string{envName("spool-dir")}, Usage: "Badger spool directory"}
-	keysFlag := &cli.StringSliceFlag{Name: "key", Usage: "dead-letter key from `dlq list` (repeatable; none: all)"}
+	keysFlag := &cli.StringSliceFlag{Name: "key", Usage: "dead-letter `KEY` as dlq list prints it (repeatable; none: all)"}
 	return &cli.Command{
 		Name:  "spool",
 		Usage: "inspect a spool directory (of a stopped agent; `logspool status` shows a running one)",
