@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logspool/logspool/systemd/journalfile"
 )
 
 // TestInputIsolatesABadDirectoryEntry is issue 8, defect 7: one entry of a
@@ -123,5 +126,46 @@ func TestInputKeepsDamagedFieldNamesOutOfTheDocumentKeys(t *testing.T) {
 	}
 	if got := metricValue(t, cfg.Metrics.badNames); got != float64(bad) {
 		t.Errorf("invalid_field_names_total = %v, want %d", got, bad)
+	}
+}
+
+// TestInputReadsANewFileAtAFinishedFilesInode: an archived file read to its
+// end is remembered by inode so that it is not opened again; once it is
+// deleted, a new journal file can get the same inode (ext4 reuses freed
+// inodes at once). That file must be read, not taken for the old one. Here
+// the old placeholder is rewritten in place under a new name: the same
+// inode, a new size and mtime.
+func TestInputReadsANewFileAtAFinishedFilesInode(t *testing.T) {
+	d := newFakeDir(t)
+	old := d.create("system@old.journal", 7, journalfile.StateArchived)
+	d.append(old, 1, 2)
+	sink := newMemSink()
+	in, _ := NewInput(testConfig(d.dir), sink)
+	in.open = d.open
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	waitUntil(t, 5*time.Second, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return sink.count() == 2 && old.closed
+	})
+	newPath := filepath.Join(d.dir, "system@new.journal")
+	if err := os.Rename(old.path, newPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(newPath, []byte("another journal file, longer than the first"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	next := &fakeJournal{path: newPath, hdr: journalfile.Header{State: journalfile.StateArchived}}
+	next.hdr.SeqnumID[0] = 8
+	d.byFn[newPath] = next
+	d.mu.Unlock()
+	d.append(next, 1, 2, 3)
+	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 5 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

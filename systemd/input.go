@@ -49,9 +49,9 @@ type Input struct {
 	m        *merger
 	pos      *position
 	sources  map[fileKey]*source
-	finished map[fileKey]bool     // archived, read to the end and closed
-	refused  map[string]foundFile // path -> the state in which it was refused
-	fails    failures             // paths that failed, waiting for a retry
+	finished map[fileKey]foundFile // archived, read to the end and closed: as last listed
+	refused  map[string]foundFile  // path -> the state in which it was refused
+	fails    failures              // paths that failed, waiting for a retry
 	since    uint64
 	observed map[journalfile.ID128]uint64 // scratch of poll: highest seqnum seen per writer
 	known    []*source                    // scratch of poll: the sources before the scan
@@ -214,7 +214,7 @@ func (in *Input) start() error {
 	in.dirty = false
 	in.lastRT = 0
 	in.sources = make(map[fileKey]*source)
-	in.finished = make(map[fileKey]bool)
+	in.finished = make(map[fileKey]foundFile)
 	in.refused = make(map[string]foundFile)
 	in.fails = failures{in: in, paths: make(map[string]*failure)}
 	in.observed = make(map[journalfile.ID128]uint64)
@@ -295,7 +295,7 @@ func (in *Input) poll(ctx context.Context) {
 	}
 	clear(in.known)
 	for sid, v := range in.observed {
-		if v > in.m.limit[sid] {
+		if in.m.limit != nil && v > in.m.limit[sid] {
 			in.m.limit[sid] = v
 		}
 	}
@@ -341,13 +341,18 @@ func (in *Input) scan() {
 			seen[f.key] = true
 			examined[f.path] = true
 			if s, ok := in.sources[f.key]; ok {
-				s.path, s.gone = f.path, false
+				s.path, s.gone, s.found = f.path, false, f
 				in.fails.ok(f.path)
 				continue
 			}
-			if in.finished[f.key] {
-				in.fails.ok(f.path)
-				continue
+			if fin, ok := in.finished[f.key]; ok {
+				if fin.size == f.size && fin.mtime == f.mtime {
+					in.fails.ok(f.path)
+					continue
+				}
+				// Another file at a reused inode (the finished one was
+				// deleted and a new one created between two scans).
+				delete(in.finished, f.key)
 			}
 			if r, ok := in.refused[f.path]; ok && r == f {
 				continue // refused before and unchanged: not retried, not reported again
@@ -357,7 +362,7 @@ func (in *Input) scan() {
 				continue
 			}
 			if in.alreadyDone(f) {
-				in.finished[f.key] = true
+				in.finished[f.key] = f
 				in.fails.ok(f.path)
 				continue
 			}
@@ -426,7 +431,7 @@ func (in *Input) openSource(f foundFile) {
 	}
 	in.fails.ok(f.path)
 	delete(in.refused, f.path)
-	s := &source{j: j, path: f.path, key: f.key}
+	s := &source{j: j, path: f.path, key: f.key, found: f}
 	s.sync()
 	s.next = in.pos.startIndex(j, s.n)
 	if in.since != 0 && s.next < s.n && s.hdr.State == journalfile.StateArchived &&
@@ -610,7 +615,7 @@ func (in *Input) closeFinished() {
 		}
 		in.dropSource(s)
 		if !s.gone {
-			in.finished[k] = true
+			in.finished[k] = s.found
 		}
 	}
 }

@@ -34,11 +34,12 @@ const maxStalls = 4
 
 // source is one open journal file in the merge.
 type source struct {
-	j    journal
-	path string
-	key  fileKey
-	sid  journalfile.ID128
-	hdr  journalfile.Header
+	j     journal
+	path  string
+	key   fileKey
+	found foundFile // as the last scan listed it (Input only)
+	sid   journalfile.ID128
+	hdr   journalfile.Header
 
 	next    int // index of the next entry to look at
 	n       int // NumEntries as of the last refresh
