@@ -265,11 +265,15 @@ func (m *model) rotate() {
 		return
 	}
 	mf := live[m.rng.IntN(len(live))]
-	sid := mf.f.hdr.SeqnumID
 	m.archive(mf)
-	if m.rng.IntN(2) == 0 {
-		m.create(mf.user, sid) // else created by the next write
-	}
+	m.successor(mf)
+}
+
+// successor opens the file that follows old (journald passes old as the
+// template: same seqnum_id, numbering continued).
+func (m *model) successor(old *modelFile) {
+	nf := m.create(old.user, old.f.hdr.SeqnumID)
+	nf.f.hdr.TailEntrySeqnum = old.f.hdr.TailEntrySeqnum
 }
 
 // delete removes mf's placeholder (vacuum, flush); an Input that opened it
