@@ -205,11 +205,11 @@ func cmpU64(a, b uint64) int {
 
 // RecordID is the ID of the record of entry m on node: record.JournalID of
 // the entry's cursor without its seqnum_id ("i=…;b=…;m=…;t=…;x=…"). That
-// part of the cursor is the same in every copy of an entry, including the
-// copy journald makes when it flushes /run/log/journal into
-// /var/log/journal (the copy gets a new seqnum_id and keeps the seqnum,
-// boot, timestamps and xor hash), so a copy read again gets the same ID and
-// Elasticsearch's op_type=create keeps one. Two different entries never
+// part of the cursor is the same in every copy of an entry that keeps its
+// seqnum under another seqnum_id (the boot, timestamps and xor hash are
+// always kept), so such a copy read again gets the same ID and
+// Elasticsearch's op_type=create keeps one. (journald's flush from /run to
+// /var numbers its copies anew: see doc.go.) Two different entries never
 // share it: seqnum, boot, both timestamps and the content hash would all
 // have to be equal.
 func RecordID(node string, m *journalfile.EntryMeta) record.ID {

@@ -78,10 +78,12 @@
 // A failed Append is retried with backoff until it succeeds or the context
 // ends; the batch is never skipped. Record IDs are record.JournalID(node,
 // cursor without its seqnum_id) (see RecordID), so an entry read again
-// (after a restart before its batch was committed, or from a copy, even
-// journald's own copy when it flushes /run/log/journal into
-// /var/log/journal under a new seqnum_id) gets the same ID and
-// Elasticsearch's op_type=create turns it into a 409.
+// (after a restart before its batch was committed, or from a copy that
+// keeps its seqnum under another seqnum_id) gets the same ID and
+// Elasticsearch's op_type=create turns it into a 409. journald numbers the
+// copies it makes when it flushes /run/log/journal into /var/log/journal
+// anew (systemd 254 and later in its one sequence): those are new entries
+// with new IDs.
 //
 // Reader is the one-shot, journalctl-compatible reader for tools and tests:
 // ReaderConfig.After behaves exactly like journalctl --after-cursor (seek to
