@@ -115,15 +115,28 @@ type output struct {
 func newOutput(cfg shipper.Config, sp *spool.Spool, stdout io.Writer, reg prometheus.Registerer) (*output, error) {
 	src := &countingSource{Source: shipper.FromSpool(sp), acked: new(atomic.Int64)}
 	var m *shipper.Metrics
+	name := "elasticsearch"
+	if len(cfg.URLs) == 0 {
+		name = "stdout"
+		src.newline = 1
+	}
 	if reg != nil {
+		om := newOutputMetrics(reg)
+		om.info.WithLabelValues(name).Set(1)
+		src.metrics = om
+		if name == "stdout" {
+			// No Elasticsearch: none of its metrics (es_up at 0 would read
+			// as an outage); written documents count as delivered items.
+			reg = onlyMetrics{Registerer: reg, allowed: map[string]bool{"logspool_shipper_items_total": true}}
+		}
 		m = shipper.NewMetrics(reg)
 	}
-	if len(cfg.URLs) == 0 {
+	if name == "stdout" {
 		o, err := shipper.NewStdout(stdout, src, shipper.StdoutConfig{Logger: cfg.Logger, Metrics: m})
 		if err != nil {
 			return nil, fmt.Errorf("configuring stdout output: %w", err)
 		}
-		return &output{name: "stdout", run: o.Run, drain: o.Drain, acked: src.acked,
+		return &output{name: name, run: o.Run, drain: o.Drain, acked: src.acked,
 			health: func() (shipper.Health, bool) { return shipper.Health{}, false }}, nil
 	}
 	cfg.Metrics = m
@@ -131,7 +144,7 @@ func newOutput(cfg shipper.Config, sp *spool.Spool, stdout io.Writer, reg promet
 	if err != nil {
 		return nil, fmt.Errorf("configuring the elasticsearch output: %w", err)
 	}
-	return &output{name: "elasticsearch", run: s.Run, drain: s.Drain, acked: src.acked,
+	return &output{name: name, run: s.Run, drain: s.Drain, acked: src.acked,
 		health: func() (shipper.Health, bool) { return s.Health(), true }}, nil
 }
 
@@ -139,7 +152,9 @@ func newOutput(cfg shipper.Config, sp *spool.Spool, stdout io.Writer, reg promet
 // /healthz can tell a moving backlog from a stuck one.
 type countingSource struct {
 	shipper.Source
-	acked *atomic.Int64
+	acked   *atomic.Int64
+	metrics *outputMetrics // nil: none
+	newline int            // bytes added per document (stdout's newline)
 }
 
 func (s *countingSource) Lease(ctx context.Context, maxBytes int) (shipper.Batch, error) {
@@ -147,7 +162,7 @@ func (s *countingSource) Lease(ctx context.Context, maxBytes int) (shipper.Batch
 	if b == nil || err != nil {
 		return b, err
 	}
-	return &countingBatch{Batch: b, acked: s.acked}, nil
+	return &countingBatch{Batch: b, src: s}, nil
 }
 
 func (s *countingSource) TryLease(maxBytes int) (shipper.Batch, error) {
@@ -155,18 +170,27 @@ func (s *countingSource) TryLease(maxBytes int) (shipper.Batch, error) {
 	if b == nil || err != nil {
 		return b, err
 	}
-	return &countingBatch{Batch: b, acked: s.acked}, nil
+	return &countingBatch{Batch: b, src: s}, nil
 }
 
 type countingBatch struct {
 	shipper.Batch
-	acked *atomic.Int64
+	src *countingSource
 }
 
 func (b *countingBatch) Done(dead []spool.DeadLetter) error {
+	recs := b.Records() // a finished lease forgets its records
 	err := b.Batch.Done(dead)
 	if err == nil {
-		b.acked.Add(int64(len(b.Records())))
+		b.src.acked.Add(int64(len(recs)))
+		if m := b.src.metrics; m != nil {
+			n := 0
+			for _, r := range recs {
+				n += len(r.Doc) + b.src.newline
+			}
+			m.documents.Add(float64(len(recs)))
+			m.bytes.Add(float64(n))
+		}
 	}
 	return err
 }

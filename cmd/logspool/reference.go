@@ -94,6 +94,8 @@ func metricsReference() string {
 	systemd.NewMetrics(r)
 	shipper.NewMetrics(r)
 	r.MustRegister(newHealth(0, time.Now, nil))
+	newOutputMetrics(r)
+	r.MustRegister(newInputsCollector(nil, nil))
 	type row struct{ name, labels, help string }
 	var rows []row
 	seen := map[string]bool{}

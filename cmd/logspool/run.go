@@ -143,6 +143,11 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 		inputs = append(inputs, actor{"journal", jn.Run})
 	}
 
+	var journalDirs []string // summarized, and served as metrics, for status
+	if !c.Bool("no-journal") {
+		journalDirs = c.StringSlice("journal-dir")
+	}
+	reg.MustRegister(newInputsCollector(c.StringSlice("containers-glob"), journalDirs))
 	stopMetrics, err := serveMetrics(c.String("metrics-addr"), reg, hl, log)
 	if err != nil {
 		return err
@@ -181,6 +186,7 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 		log.Warn("no --es-url inside Kubernetes: records go to stdout, which lands in /var/log/containers and may be read back")
 	}
 	log.Info("logspool started", "version", version, "node", node, "spool", c.String("spool-dir"), "output", out.name)
+	summarizeInputs(c.StringSlice("containers-glob"), journalDirs).log(log)
 
 	var runErr error
 wait:

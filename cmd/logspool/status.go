@@ -140,8 +140,27 @@ func printStatus(w io.Writer, fams map[string]*dto.MetricFamily, healthy bool, w
 	fmt.Fprintf(tw, "health\t%s\t%s\n", state, why)
 	fmt.Fprintf(tw, "containers\t%.0f files\t%s lines, %s read%s\n", m.value("logspool_tailer_files_watched"),
 		count(m.value("logspool_tailer_lines_total")), size(m.value("logspool_tailer_bytes_total")), m.inputNotes("containers"))
+	globs := m.byLabel("logspool_input_glob_files", "glob")
+	for _, g := range sortedKeys(globs) {
+		found := fmt.Sprintf("%.0f files match", globs[g])
+		if globs[g] == 0 {
+			found = "NO FILE MATCHES"
+		}
+		fmt.Fprintf(tw, "  glob\t%s\t%s\n", g, found)
+	}
 	fmt.Fprintf(tw, "journal\t%.0f files\t%s entries, lag %.0fs%s\n", m.value("logspool_journal_files"),
 		count(m.value("logspool_journal_entries_total")), m.value("logspool_journal_lag_seconds"), m.inputNotes("journal"))
+	dirs, missing := m.byLabel("logspool_journal_dir_files", "dir"), m.byLabel("logspool_journal_dir_missing", "dir")
+	for _, d := range sortedKeys(dirs) {
+		found := fmt.Sprintf("%.0f journal files", dirs[d])
+		switch {
+		case missing[d] > 0:
+			found = "MISSING (or unreadable)"
+		case dirs[d] == 0:
+			found = "EMPTY: no journal file"
+		}
+		fmt.Fprintf(tw, "  dir\t%s\t%s\n", d, found)
+	}
 	lost := m.byLabel("logspool_input_lost_bytes_total", "reason")
 	fmt.Fprintf(tw, "lost\t%s\t%s\n", size(sum(lost)), kvs(lost, size))
 	var spoolState string
@@ -156,11 +175,17 @@ func printStatus(w io.Writer, fams map[string]*dto.MetricFamily, healthy bool, w
 		count(m.value("logspool_spool_records")), count(m.value("logspool_spool_dead_letters")),
 		size(m.value("logspool_spool_disk_bytes")), spoolState)
 	items := m.byLabel("logspool_shipper_items_total", "outcome")
-	up := "n/a"
-	if _, ok := fams["logspool_shipper_es_up"]; ok {
-		up = map[bool]string{true: "reachable", false: "UNREACHABLE"}[m.value("logspool_shipper_es_up") > 0]
+	_, hasES := fams["logspool_shipper_es_up"]
+	switch {
+	case m.value("logspool_output_info", "output", "stdout") > 0 || !hasES && fams["logspool_output_info"] != nil:
+		fmt.Fprintf(tw, "output\tstdout\t%s documents written (%s)\n",
+			count(m.value("logspool_output_documents_total")), size(m.value("logspool_output_document_bytes_total")))
+	case hasES:
+		up := map[bool]string{true: "reachable", false: "UNREACHABLE"}[m.value("logspool_shipper_es_up") > 0]
+		fmt.Fprintf(tw, "shipper\telasticsearch %s\t%s\n", up, kvs(items, count))
+	default:
+		fmt.Fprintf(tw, "shipper\tn/a\t%s\n", kvs(items, count))
 	}
-	fmt.Fprintf(tw, "shipper\t%s\t%s\n", up, kvs(items, count))
 	lag := m.byLabel("logspool_tailer_lag_bytes", "path")
 	if len(lag) > 0 {
 		fmt.Fprintf(tw, "\nfile\tlag\t\n")
@@ -206,6 +231,15 @@ func (m metricView) inputNotes(input string) string {
 	return b.String()
 }
 
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 func sum(m map[string]float64) float64 {
 	var s float64
 	for _, v := range m {
@@ -215,11 +249,7 @@ func sum(m map[string]float64) float64 {
 }
 
 func kvs(m map[string]float64, f func(float64) string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := sortedKeys(m)
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		parts = append(parts, k+"="+f(m[k]))
