@@ -75,8 +75,24 @@ func TestReplay(t *testing.T) {
 
 	t.Run("an unreachable cluster with a timeout exits non-zero and keeps the records", func(t *testing.T) {
 		_, stderr, code := runCLI(t, "replay", "--spool-dir", spoolDir, "--es-url", "http://"+freeAddr(t), "--timeout", "2s")
-		if code == 0 || !strings.Contains(stderr, "500 records remain") {
+		if code != exitGaveUp || !strings.Contains(stderr, "500 records remain") || !strings.Contains(stderr, "--timeout 2s") {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+
+	t.Run("an unreachable cluster makes it give up after --give-up-after with exit code 3", func(t *testing.T) {
+		_, stderr, code := runCLI(t, "replay", "--spool-dir", spoolDir, "--es-url", "http://"+freeAddr(t), "--give-up-after", "2s")
+		for _, want := range []string{"gave up", "nothing delivered for --give-up-after 2s", "0 delivered", "500 records not delivered",
+			"connection refused", "run it again to resume"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr)
+			}
+		}
+		if code != exitGaveUp {
+			t.Fatalf("exit %d, want %d; stderr %q", code, exitGaveUp, stderr)
+		}
+		if n := strings.Count(stderr, "component=spool component=spool"); n > 0 {
+			t.Errorf("component=spool twice on %d log lines:\n%s", n, stderr)
 		}
 	})
 

@@ -159,7 +159,8 @@ func runFlags() []cli.Flag {
 func replayFlags() []cli.Flag {
 	fl := []cli.Flag{configFlag(), spoolDirFlag(),
 		str("node-name", "", "node name for dead-letter documents (default $NODE_NAME, else the hostname)", catInput),
-		duration("timeout", 0, "give up (non-zero exit) when not drained after this long; 0: no limit", catAgent)}
+		duration("give-up-after", 5*time.Minute, "give up (exit code 3) when nothing has been delivered for this long, e.g. while the cluster is unreachable; 0: never", catAgent),
+		duration("timeout", 0, "give up (exit code 3) when not drained after this long in all; 0: no limit", catAgent)}
 	fl = append(fl, esFlags()...)
 	return append(fl, logFlags()...)
 }

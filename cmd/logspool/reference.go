@@ -57,7 +57,8 @@ func configReference() string {
 	for _, f := range runFlags() {
 		shared[f.Names()[0]] = true
 	}
-	b.WriteString("`logspool replay` takes `--config`, `--spool-dir`, `--node-name`, the `--es-*` flags and the `--log-*` flags, with the same meanings.\n\n")
+	section("replay", replayFlags(), shared)
+	b.WriteString("`logspool replay` also takes `--config`, `--spool-dir`, `--node-name`, the `--es-*` flags and the `--log-*` flags, with the same meanings. It exits 0 when the spool is drained, 3 when it gave up (records are left; run it again to resume), 2 on a usage error and 1 on any other error, and prints what was and was not delivered.\n\n")
 	b.WriteString("Secrets: `LOGSPOOL_ES_PASSWORD` and `LOGSPOOL_ES_API_KEY` (environment) or `--es-password-file` and `--es-api-key-file`; never a plain flag.\n")
 	return b.String()
 }

@@ -54,18 +54,35 @@ func runReplay(c *cli.Context, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	if d := c.Duration("timeout"); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeoutCause(ctx, d, fmt.Errorf("%w: not drained within --timeout %s", errGaveUp, d))
+		defer cancelT()
 	}
 	bar := newProgressBar(stderr, before.QueuedRecords, out.name == "stdout")
-	sum, err := out.drain(ctx, bar.update)
+	watch := newStallWatch(c.Duration("give-up-after"), time.Now)
+	go watch.run(ctx, func() {
+		cancel(fmt.Errorf("%w: nothing delivered for --give-up-after %s", errGaveUp, watch.limit))
+	})
+	sum, err := out.drain(ctx, func(p shipper.Progress) {
+		watch.observe(p.Delivered + p.Duplicates + p.DeadLettered)
+		bar.update(p)
+	})
 	bar.finish()
 	after := sp.Stats()
-	fmt.Fprintf(stderr, "replay of %s to %s: %d delivered, %d already present, %d dead-lettered, %d retries, %d records left, in %s\n",
-		dir, out.name, sum.Delivered, sum.Duplicates, sum.DeadLettered, sum.Retries, after.QueuedRecords, sum.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stderr, "replay of %s to %s: %d delivered, %d already present, %d dead-lettered, %d retries, in %s; %d records not delivered (left in the spool)\n",
+		dir, out.name, sum.Delivered, sum.Duplicates, sum.DeadLettered, sum.Retries, sum.Elapsed.Round(time.Millisecond), after.QueuedRecords)
 	if err != nil {
+		cause := context.Cause(ctx)
+		why := err.Error()
+		if h, ok := out.health(); ok && !h.Reachable && h.LastError != "" {
+			why = "last error: " + h.LastError
+		}
+		if errors.Is(cause, errGaveUp) {
+			return cli.Exit(fmt.Errorf("%w (%s); %d records remain in %s: run it again to resume", cause, why, after.QueuedRecords, dir), exitGaveUp)
+		}
 		return fmt.Errorf("replay incomplete, %d records remain in %s (run it again to resume): %w", after.QueuedRecords, dir, err)
 	}
 	if after.QueuedRecords > 0 {
@@ -75,6 +92,67 @@ func runReplay(c *cli.Context, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%d dead letters are kept: see `logspool spool dlq list --spool-dir %s`\n", after.DeadLetters, dir)
 	}
 	return nil
+}
+
+// exitGaveUp is replay's exit code when it gave up (--give-up-after,
+// --timeout) with records left: 0 is drained, 1 another error, 2 a usage
+// error.
+const exitGaveUp = 3
+
+var errGaveUp = errors.New("replay gave up")
+
+// stallWatch calls back once when the count it observes has not moved for
+// limit (0: never).
+type stallWatch struct {
+	limit time.Duration
+	now   func() time.Time
+
+	mu     sync.Mutex
+	count  int64
+	moved  time.Time
+	period time.Duration
+}
+
+func newStallWatch(limit time.Duration, now func() time.Time) *stallWatch {
+	period := limit / 20
+	period = min(max(period, 10*time.Millisecond), time.Second)
+	return &stallWatch{limit: limit, now: now, moved: now(), period: period}
+}
+
+// observe records the count of finished records so far.
+func (w *stallWatch) observe(n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n != w.count {
+		w.count, w.moved = n, w.now()
+	}
+}
+
+// stalled reports whether nothing moved for longer than the limit.
+func (w *stallWatch) stalled() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.limit > 0 && w.now().Sub(w.moved) > w.limit
+}
+
+// run checks until ctx ends and calls giveUp once when stalled.
+func (w *stallWatch) run(ctx context.Context, giveUp func()) {
+	if w.limit <= 0 {
+		return
+	}
+	t := time.NewTicker(w.period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if w.stalled() {
+				giveUp()
+				return
+			}
+		}
+	}
 }
 
 // progressBar draws a one-line progress bar on a terminal; elsewhere it
