@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logspool/logspool/internal/testenv"
 )
 
 // runMake runs a Makefile target of the repository with vars, never
@@ -17,7 +19,7 @@ func runMake(t *testing.T, target string, vars ...string) string {
 	t.Helper()
 	mk, err := exec.LookPath("make")
 	if err != nil {
-		t.Skip("make not found: skipping the install target checks")
+		testenv.Missing(t, "make not found: skipping the install target checks")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

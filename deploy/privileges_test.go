@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logspool/logspool/internal/testenv"
 )
 
 // lineCollector gathers a process's stdout lines for polling.
@@ -74,11 +76,11 @@ func mustMkdirOwned(t *testing.T, path string, uid int, mode os.FileMode) {
 // the protected one proves logspool scanned before absence is judged.
 func TestPrivilegeProfilesReadProtectedLogs(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create files owned by other users and to drop into the profiles")
+		testenv.Missing(t, "needs root to create files owned by other users and to drop into the profiles")
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("setpriv (util-linux) not found: skipping the privilege profile checks")
+		testenv.Missing(t, "setpriv (util-linux) not found: skipping the privilege profile checks")
 	}
 	bin := mustBuildLogspool(t)
 
@@ -250,21 +252,21 @@ func runUnderProfile(t *testing.T, setpriv string, profile, argv, want, wantStde
 // the systemd package's corpus.
 func TestJournalGroupReadsTheJournal(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create files owned by other users and to drop into the profiles")
+		testenv.Missing(t, "needs root to create files owned by other users and to drop into the profiles")
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("setpriv (util-linux) not found: skipping the journal group check")
+		testenv.Missing(t, "setpriv (util-linux) not found: skipping the journal group check")
 	}
 	grp, err := user.LookupGroup("systemd-journal")
 	if err != nil {
-		t.Skip("no systemd-journal group on this machine (apt-get install systemd): skipping")
+		testenv.Missing(t, "no systemd-journal group on this machine (apt-get install systemd): skipping")
 	}
 	gid, _ := strconv.Atoi(grp.Gid)
 	const corpus = "../systemd/testdata/journal/files/basic-compact.journal"
 	src, err := os.ReadFile(corpus)
 	if err != nil {
-		t.Skipf("journal corpus not available: %v", err)
+		testenv.Missing(t, "journal corpus not available: %v", err)
 	}
 	bin := mustBuildLogspool(t)
 	// The first entry of basic-compact.journal, as journalctl prints it.

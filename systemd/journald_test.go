@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logspool/logspool/internal/testenv"
 )
 
 // TestLiveRealJournald runs systemd-journald itself in a private mount
@@ -21,23 +23,23 @@ import (
 func TestLiveRealJournald(t *testing.T) {
 	const journald = "/lib/systemd/systemd-journald"
 	if _, err := os.Stat(journald); err != nil {
-		t.Skipf("live journald test skipped: %s is missing", journald)
+		testenv.Missing(t, "live journald test skipped: %s is missing", journald)
 	}
 	if _, err := exec.LookPath("journalctl"); err != nil {
-		t.Skip("live journald test skipped: journalctl is missing (it flushes, rotates and syncs journald)")
+		testenv.Missing(t, "live journald test skipped: journalctl is missing (it flushes, rotates and syncs journald)")
 	}
 	if os.Getenv("LOGSPOOL_JOURNALD_INNER") == "" {
 		if os.Geteuid() != 0 {
-			t.Skip("live journald test skipped: needs root for unshare -m and tmpfs mounts")
+			testenv.Missing(t, "live journald test skipped: needs root for unshare -m and tmpfs mounts")
 		}
 		for _, p := range []string{"/var/log/journal", "/etc/systemd/journald.conf", "/etc/machine-id"} {
 			if _, err := os.Stat(p); err != nil {
-				t.Skipf("live journald test skipped: %s is missing", p)
+				testenv.Missing(t, "live journald test skipped: %s is missing", p)
 			}
 		}
 		unshare, err := exec.LookPath("unshare")
 		if err != nil {
-			t.Skip("live journald test skipped: unshare is missing")
+			testenv.Missing(t, "live journald test skipped: unshare is missing")
 		}
 		cmd := exec.Command(unshare, "-m", "--propagation", "private", os.Args[0],
 			"-test.run", "^TestLiveRealJournald$", "-test.count", "1", "-test.v")

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/internal/testenv"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -26,7 +27,7 @@ const journalRemote = "/lib/systemd/systemd-journal-remote"
 func needJournalRemote(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(journalRemote); err != nil {
-		t.Skipf("live test skipped: %s is missing (apt-get install systemd-journal-remote; .ci/run does)", journalRemote)
+		testenv.Missing(t, "live test skipped: %s is missing (apt-get install systemd-journal-remote; .ci/run does)", journalRemote)
 	}
 }
 
@@ -249,11 +250,11 @@ func TestLiveRotationUnderASmallTmpfs(t *testing.T) {
 	needJournalRemote(t)
 	if os.Getenv("LOGSPOOL_LIVE_INNER") == "" {
 		if os.Geteuid() != 0 {
-			t.Skip("live rotation test skipped: needs root for unshare -m and a tmpfs mount")
+			testenv.Missing(t, "live rotation test skipped: needs root for unshare -m and a tmpfs mount")
 		}
 		unshare, err := exec.LookPath("unshare")
 		if err != nil {
-			t.Skip("live rotation test skipped: unshare is missing")
+			testenv.Missing(t, "live rotation test skipped: unshare is missing")
 		}
 		cmd := exec.Command(unshare, "-m", "--propagation", "private", os.Args[0],
 			"-test.run", "^TestLiveRotationUnderASmallTmpfs$", "-test.count", "1", "-test.v")

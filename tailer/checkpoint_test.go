@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/logspool/logspool/internal/testenv"
 )
 
 func TestPositionV2RoundTrip(t *testing.T) {
@@ -80,11 +82,11 @@ func TestUpgradeFromAVersion1CheckpointNeitherLosesNorRepeats(t *testing.T) {
 // the hash of the bytes before the resume offset.
 func TestIdentityOnTmpfs(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
+		testenv.Missing(t, "needs root to mount a tmpfs")
 	}
 	e := newEnv(t)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", e.containers).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+		testenv.Missing(t, "cannot mount a tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", e.containers).Run() })
 	path := filepath.Join(e.containers, "app.log")

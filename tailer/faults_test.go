@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/internal/testenv"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/spool/record"
 )
@@ -234,7 +235,7 @@ func (c *childTailer) stop() {
 func unprivilegedTree(t *testing.T) (dir, state string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a child as another user")
+		testenv.Missing(t, "needs root to run a child as another user")
 	}
 	dir = t.TempDir()
 	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {

@@ -183,7 +183,7 @@ func TestTheIssuesConfigFileRuns(t *testing.T) {
 	}, "\n")+"\n")
 	var out lockedWriter
 	out.w = new(bytes.Buffer)
-	cmd := exec.Command(binPath, "run", "--config", cfg)
+	cmd := exec.Command(binary(t), "run", "--config", cfg)
 	var stderr lockedWriter
 	stderr.w = new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = &out, &stderr

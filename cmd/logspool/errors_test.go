@@ -49,7 +49,7 @@ func TestUserErrorsNameWhatTheUserTyped(t *testing.T) {
 			// A mistake the binary accepted would start the agent: bound it.
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binPath, tc.args...)
+			cmd := exec.CommandContext(ctx, binary(t), tc.args...)
 			cmd.Env = append(append(os.Environ(), "NODE_NAME=test-node"), tc.env...)
 			out, err := cmd.CombinedOutput()
 			ee, ok := err.(*exec.ExitError)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/internal/testenv"
 	"github.com/logspool/logspool/shipper/estest"
 )
 
@@ -26,7 +27,7 @@ func TestFullDiskPausesReading(t *testing.T) {
 	}
 	spoolFS := t.TempDir()
 	if err := syscall.Mount("tmpfs", spoolFS, "tmpfs", 0, "size=96m"); err != nil {
-		t.Skipf("cannot mount a small tmpfs for the spool (needs root): %v", err)
+		testenv.Missing(t, "cannot mount a small tmpfs for the spool (needs root): %v", err)
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(spoolFS, syscall.MNT_DETACH) })
 

@@ -27,25 +27,42 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// binPath is the logspool binary built once for the process-level tests.
-var binPath string
+// The logspool binary for the process-level tests is built on first use
+// (binary), not in TestMain: a run whose tests all skip (-short, -run of unit
+// tests) builds nothing.
+var (
+	buildOnce sync.Once
+	binDir    string
+	builtBin  string
+	buildErr  error
+)
+
+// binary returns the path of the logspool binary, building it once.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "logspool-bin-")
+		if buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(binDir, "logspool")
+		build := exec.Command("go", "build", "-o", builtBin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building logspool: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "logspool-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "logspool")
-	build := exec.Command("go", "build", "-o", binPath, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building logspool:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
 }
 
@@ -167,7 +184,7 @@ func startAgentOwnLevel(t testing.TB, out io.Writer, args ...string) *agent {
 	t.Helper()
 	a := &agent{metrics: freeAddr(t), stderr: new(bytes.Buffer), done: make(chan struct{})}
 	full := append([]string{"run", "--metrics-addr", a.metrics}, args...)
-	a.cmd = exec.Command(binPath, full...)
+	a.cmd = exec.Command(binary(t), full...)
 	a.cmd.Stdout = out
 	a.cmd.Stderr = &lockedWriter{w: a.stderr}
 	a.cmd.Env = append(os.Environ(), "NODE_NAME=test-node")

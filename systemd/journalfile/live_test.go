@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logspool/logspool/internal/testenv"
 )
 
 const journalRemote = "/lib/systemd/systemd-journal-remote"
@@ -95,7 +97,7 @@ func waitForOpen(t *testing.T, path string) *File {
 // journalctl's byte for byte.
 func TestLiveWriter(t *testing.T) {
 	if _, err := os.Stat(journalRemote); err != nil {
-		t.Skipf("%s not installed", journalRemote)
+		testenv.Missing(t, "%s not installed", journalRemote)
 	}
 	tests := []struct {
 		name string
@@ -166,7 +168,7 @@ func TestLiveWriter(t *testing.T) {
 			}
 			want, err := exec.Command("journalctl", "--file="+path, "-o", "export").Output()
 			if err != nil {
-				t.Skipf("journalctl unavailable for the differential check: %v", err)
+				testenv.Missing(t, "journalctl unavailable for the differential check: %v", err)
 			}
 			got, _, _ := exportAll(t, f)
 			if !bytes.Equal(got, want) {
