@@ -2,7 +2,6 @@ package systemd
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -140,11 +139,7 @@ func TestInputReadsANewFileAtAFinishedFilesInode(t *testing.T) {
 	old := d.create("system@old.journal", 7, journalfile.StateArchived)
 	d.append(old, 1, 2)
 	sink := newMemSink()
-	in, _ := NewInput(testConfig(d.dir), sink)
-	in.open = d.open
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	_, stop := d.runInput(t, testConfig(d.dir), sink)
 	waitUntil(t, 5*time.Second, func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -164,8 +159,5 @@ func TestInputReadsANewFileAtAFinishedFilesInode(t *testing.T) {
 	d.mu.Unlock()
 	d.append(next, 1, 2, 3)
 	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 5 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 }

@@ -420,6 +420,27 @@ func (d *fakeDir) create(name string, sid byte, state uint8) *fakeJournal {
 	return f
 }
 
+// runInput starts an Input with cfg that reads d's fake journals; stop ends
+// it and checks that Run returned nil.
+func (d *fakeDir) runInput(t *testing.T, cfg Config, sink Sink) (in *Input, stop func()) {
+	t.Helper()
+	in, err := NewInput(cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.open = d.open
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	return in, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (d *fakeDir) open(p string) (journal, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -515,11 +536,7 @@ func TestInputFollowsAppendsRotationAndDeletion(t *testing.T) {
 	active := d.create("system.journal", 7, journalfile.StateOnline)
 	d.append(active, 1, 2, 3)
 	sink := newMemSink()
-	in, _ := NewInput(testConfig(d.dir), sink)
-	in.open = d.open
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	_, stop := d.runInput(t, testConfig(d.dir), sink)
 	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 3 })
 
 	// Appended entries arrive within a second.
@@ -550,10 +567,7 @@ func TestInputFollowsAppendsRotationAndDeletion(t *testing.T) {
 		defer d.mu.Unlock()
 		return next.closed && active.closed
 	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	got := seqnumsOf(t, sink.records())
 	for i, s := range got {
 		if s != uint64(i+1) {
@@ -570,20 +584,13 @@ func TestInputWaitsForAHalfWrittenTailEntry(t *testing.T) {
 	active.bad = map[int]error{1: &journalfile.CorruptionError{Path: active.path, Reason: "half written"}}
 	d.mu.Unlock()
 	sink := newMemSink()
-	in, _ := NewInput(testConfig(d.dir), sink)
-	in.open = d.open
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	_, stop := d.runInput(t, testConfig(d.dir), sink)
 	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 1 })
 	d.mu.Lock()
 	active.bad = nil // the writer finished the entry
 	d.mu.Unlock()
 	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 2 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 }
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
@@ -772,11 +779,7 @@ func TestInputReopensAFileWhoseHeaderCannotBeRead(t *testing.T) {
 	sink := newMemSink()
 	cfg := testConfig(d.dir)
 	cfg.Metrics = NewMetrics(nil)
-	in, _ := NewInput(cfg, sink)
-	in.open = d.open
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	_, stop := d.runInput(t, cfg, sink)
 	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 3 })
 	d.mu.Lock()
 	active.refErr = errors.New("the file was replaced")
@@ -789,10 +792,7 @@ func TestInputReopensAFileWhoseHeaderCannotBeRead(t *testing.T) {
 	active.refErr = nil
 	d.mu.Unlock()
 	waitUntil(t, 5*time.Second, func() bool { return sink.count() >= 5 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	got := seqnumsOf(t, sink.records())
 	for i, s := range got {
 		if s != uint64(i+1) {

@@ -1,7 +1,6 @@
 package systemd
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -156,11 +155,7 @@ func TestInputDoesNotSkipAnEntryOfAWriterSharingOneSeqnumAcrossFiles(t *testing.
 	d.append(sys, 1, 2)
 	d.append(user, 3)
 	sink := newMemSink()
-	in, _ := NewInput(testConfig(d.dir), sink)
-	in.open = d.open
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	in, stop := d.runInput(t, testConfig(d.dir), sink)
 	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 3 })
 
 	// system.journal gets 4; then, between the refresh of system.journal and
@@ -180,10 +175,7 @@ func TestInputDoesNotSkipAnEntryOfAWriterSharingOneSeqnumAcrossFiles(t *testing.
 	})
 	polls := in.polls.Load()
 	waitUntil(t, 5*time.Second, func() bool { return in.polls.Load() > polls+3 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	got := seqnumsOf(t, sink.records())
 	want := []uint64{1, 2, 3, 4, 5, 6}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
