@@ -105,3 +105,50 @@ func TestRealParserCountsCutBytesInTheSharedCounter(t *testing.T) {
 		t.Errorf("line_cut = %v, want 2000 (counted by the parser through Config.Parser.CutBytes)", got)
 	}
 }
+
+// TestRealParserKeepsTheStreamAndTimeOfACutDockerLine is issue 8, defect 8:
+// docker writes "log" first, so a line cut at MaxLineBytes has its "stream"
+// and "time" only in the part skipped; the reader hands the line's last bytes
+// to the parser (parser.Line.Tail), which keeps them. One line is cut by the
+// parser alone, one lies whole in the read buffer, one is longer than the
+// buffer and is cut across reads.
+func TestRealParserKeepsTheStreamAndTimeOfACutDockerLine(t *testing.T) {
+	e := newEnv(t)
+	path := e.containers + "/app_default_c-" + strings.Repeat("ef", 32) + ".log"
+	line := func(n int, stream, ts string) string {
+		return `{"log":"` + strings.Repeat("m", n) + `\n","stream":"` + stream + `","time":"` + ts + `"}`
+	}
+	mustWriteLines(t, path,
+		line(3000, "stderr", "2024-05-01T10:00:01.000000001Z"),
+		line(100<<10, "stdout", "2024-05-01T10:00:02.000000002Z"),
+		line(600<<10, "stderr", "2024-05-01T10:00:03.000000003Z"),
+		line(10, "stdout", "2024-05-01T10:00:04.000000004Z"))
+	e.start(func(c *Config) { c.NewDecoder = nil; c.MaxLineBytes = 1000 })
+	waitUntilCount(t, e.sink, 4)
+	type doc struct {
+		Timestamp string `json:"@timestamp"`
+		Stream    string `json:"stream"`
+		Log       struct {
+			Flags []string `json:"flags"`
+		} `json:"log"`
+	}
+	var docs []doc
+	for _, r := range e.sink.records() {
+		var d doc
+		if err := json.Unmarshal(r.Doc, &d); err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+	want := []struct{ ts, stream string }{
+		{"2024-05-01T10:00:01.000000001Z", "stderr"},
+		{"2024-05-01T10:00:02.000000002Z", "stdout"},
+		{"2024-05-01T10:00:03.000000003Z", "stderr"},
+		{"2024-05-01T10:00:04.000000004Z", "stdout"},
+	}
+	for i, w := range want {
+		if docs[i].Timestamp != w.ts || docs[i].Stream != w.stream {
+			t.Errorf("record %d: @timestamp %s stream %q, want %s %q (flags %v)", i, docs[i].Timestamp, docs[i].Stream, w.ts, w.stream, docs[i].Log.Flags)
+		}
+	}
+}

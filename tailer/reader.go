@@ -70,6 +70,7 @@ type reader struct {
 	cutting  bool // skipping the tail of an over-long line
 	cutStart int64
 	cutHead  []byte
+	cutTail  []byte // the last parser.TailBytes skipped so far (docker's stream and time)
 	cutSkip  int64
 
 	batch      []record.Record
@@ -400,6 +401,18 @@ func (r *reader) putBuf() {
 	r.lo, r.hi = 0, 0
 }
 
+// keepTail appends b to tail and keeps the last parser.TailBytes: the end
+// of an over-long line, where docker writes "stream" and "time".
+func keepTail(tail, b []byte) []byte {
+	if len(b) >= parser.TailBytes {
+		return append(tail[:0], b[len(b)-parser.TailBytes:]...)
+	}
+	if over := len(tail) + len(b) - parser.TailBytes; over > 0 {
+		tail = append(tail[:0], tail[over:]...)
+	}
+	return append(tail, b...)
+}
+
 // process hands the complete lines in buf to the decoder, cutting over-long
 // ones, and commits whenever BatchBytes of input have been decoded.
 func (r *reader) process(ctx context.Context) error {
@@ -409,20 +422,23 @@ func (r *reader) process(ctx context.Context) error {
 		if r.cutting {
 			if i < 0 {
 				r.cutSkip += int64(len(data))
+				r.cutTail = keepTail(r.cutTail, data)
 				r.lo = r.hi
 				return nil
 			}
 			r.cutSkip += int64(i)
+			r.cutTail = keepTail(r.cutTail, data[:i])
 			end := r.bufOff + int64(r.lo+i+1)
 			r.lo += i + 1
 			r.lineCut(r.cutStart, end, r.cutSkip)
-			r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: end, Truncated: true})
-			r.cutting, r.cutHead, r.cutSkip = false, nil, 0
+			r.deliver(parser.Line{Bytes: r.cutHead, Tail: r.cutTail, Start: r.cutStart, End: end, Truncated: true})
+			r.cutting, r.cutHead, r.cutTail, r.cutSkip = false, nil, r.cutTail[:0], 0
 		} else if i < 0 {
 			if len(data) > r.cutLimit {
 				r.cutting = true
 				r.cutStart = r.bufOff + int64(r.lo)
 				r.cutHead = bytes.Clone(data[:r.cutLimit])
+				r.cutTail = keepTail(r.cutTail[:0], data[r.cutLimit:])
 				r.cutSkip = int64(len(data) - r.cutLimit)
 				r.lo = r.hi
 			}
@@ -434,7 +450,8 @@ func (r *reader) process(ctx context.Context) error {
 			start := r.bufOff + int64(r.lo)
 			r.lo += i + 1
 			r.lineCut(start, start+int64(i)+1, int64(i-r.cutLimit))
-			r.deliver(parser.Line{Bytes: data[:r.cutLimit], Start: start, End: start + int64(i) + 1, Truncated: true})
+			r.deliver(parser.Line{Bytes: data[:r.cutLimit], Tail: data[max(r.cutLimit, i-parser.TailBytes):i],
+				Start: start, End: start + int64(i) + 1, Truncated: true})
 		} else {
 			start := r.bufOff + int64(r.lo)
 			r.lo += i + 1
@@ -488,7 +505,7 @@ func (r *reader) flushPartial(ctx context.Context) error {
 	switch {
 	case r.cutting:
 		r.lineCut(r.cutStart, r.readPos+1, r.cutSkip)
-		r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: r.readPos, Truncated: true, Partial: true})
+		r.deliver(parser.Line{Bytes: r.cutHead, Tail: r.cutTail, Start: r.cutStart, End: r.readPos, Truncated: true, Partial: true})
 		r.cutting, r.cutHead, r.cutSkip = false, nil, 0
 		r.lo = r.hi
 	case r.buf != nil && r.bufOff+int64(r.lo) == r.consumed && r.bufOff+int64(r.hi) == r.readPos:
@@ -753,7 +770,7 @@ func (r *reader) drainTail(end int64) error {
 	if r.cutting {
 		r.cutSkip += end - r.readPos
 		r.lineCut(r.cutStart, end+1, r.cutSkip)
-		r.deliver(parser.Line{Bytes: r.cutHead, Start: r.cutStart, End: end, Truncated: true, Partial: true})
+		r.deliver(parser.Line{Bytes: r.cutHead, Tail: r.cutTail, Start: r.cutStart, End: end, Truncated: true, Partial: true})
 		r.cutting, r.cutHead, r.cutSkip = false, nil, 0
 		return nil
 	}
