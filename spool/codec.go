@@ -21,12 +21,18 @@ const (
 	prefixSegment    = 'q'
 	prefixDead       = 'd'
 
-	layoutVersion = 1
+	// layoutVersion is the version this build writes; it reads
+	// minLayoutVersion..layoutVersion (see doc.go).
+	layoutVersion    = 2
+	minLayoutVersion = 1
 	valueVersion  = 1 // an uncompressed body (dead-letter entries; segments of older versions)
 	// valueVersionS2 is a segment whose body is one S2 block
 	// (github.com/klauspost/compress/s2): log documents shrink 3-6 times, and
 	// so do the bytes Badger writes, maps, reads back and garbage-collects.
 	valueVersionS2 = 2
+	// valueVersionRef is an index value: where the entry lives in a data
+	// file, and (segments) the positions its Append moved from.
+	valueVersionRef = 3
 	// maxDecodedSegment bounds the decoded size of a compressed segment.
 	maxDecodedSegment = 256 << 20
 
@@ -37,6 +43,8 @@ const (
 
 var (
 	metaVersionKey = []byte("mversion")
+	metaIDKey      = []byte("mid")
+	metaCommitKey  = []byte("mcommit")
 	castagnoli     = crc32.MakeTable(crc32.Castagnoli)
 )
 
@@ -62,6 +70,7 @@ type segMeta struct {
 	seq   uint64
 	count uint32
 	bytes int64
+	r     ref // where the segment lives; zero for a version 1 spool's segment stored in Badger
 }
 
 func segKey(m segMeta) []byte {
@@ -89,6 +98,7 @@ type deadMeta struct {
 	first, last uint64
 	count       uint32
 	bytes       int64
+	r           ref // zero for a version 1 spool's entry stored in Badger
 }
 
 func deadKey(m deadMeta) []byte {

@@ -29,7 +29,17 @@ func (s *Spool) removeDeadLocked(e deadMeta) {
 
 // readDead reads and decodes one dead-letter entry.
 func (s *Spool) readDead(m deadMeta) ([]deadItem, error) {
-	k := deadKey(m)
+	k := deadKey(deadMeta{first: m.first, last: m.last, count: m.count, bytes: m.bytes})
+	if m.r.valid() {
+		key, v, _, err := s.dlqLog.read(m.r, nil)
+		if err == nil && string(key) != string(k) {
+			err = &DamageError{File: s.dlqLog.pathOf(m.r.fid), Offset: m.r.off, Reason: fmt.Sprintf("the entry holds key %x, the index says dead letters %d-%d", key, m.first, m.last)}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("spool: reading dead letters %d-%d: %w", m.first, m.last, err)
+		}
+		return decodeDead(k, v, m)
+	}
 	var v []byte
 	err := s.view(func(txn *badger.Txn) error {
 		item, err := txn.Get(k)
@@ -139,7 +149,7 @@ func (s *Spool) editDead(keys []uint64, retry bool) (int, error) {
 }
 
 // moveDead rewrites entry m as keep and, when retry is set, appends take to
-// the queue, in one transaction.
+// the queue, as one unit. The new data is synced before the unit is written.
 func (s *Spool) moveDead(m deadMeta, take, keep []deadItem, retry bool) (int, error) {
 	var recs []record.Record
 	var nbytes int64
@@ -150,57 +160,92 @@ func (s *Spool) moveDead(m deadMeta, take, keep []deadItem, retry bool) (int, er
 			nbytes += int64(it.dl.Record.Size())
 		}
 	}
-	plan := planSegments(recs, 0)
+	plan := planSegments(recs)
 	s.mu.Lock()
 	first := s.nextSeq
 	s.nextSeq += uint64(len(plan))
 	s.mu.Unlock()
 
-	var keptMeta deadMeta
 	segs := make([]segMeta, len(plan))
-	err := func() error {
-		s.opMu.RLock()
-		defer s.opMu.RUnlock()
-		if s.isClosed() {
-			return ErrClosed
+	var buf []byte
+	offs := make([]int, len(plan))
+	for i, p := range plan {
+		sm := segMeta{seq: first + uint64(i), count: uint32(p.hi - p.lo)}
+		for j := p.lo; j < p.hi; j++ {
+			sm.bytes += int64(recs[j].Size())
 		}
-		txn := s.db.NewTransaction(true)
-		defer txn.Discard()
-		if err := txn.Delete(deadKey(m)); err != nil {
-			return err
+		segs[i] = sm
+		offs[i] = len(buf)
+		buf = appendEntry(buf, segKey(sm), encodeSegment(nil, recs[p.lo:p.hi]))
+	}
+	var kept []deadMeta
+	err := func() error {
+		s.commitMu.Lock()
+		defer s.commitMu.Unlock()
+		if len(plan) > 0 {
+			refs, err := s.segLog.write(buf, offs)
+			if err != nil {
+				return err
+			}
+			for i := range segs {
+				segs[i].r = refs[i]
+			}
+			if err := s.segLog.syncFile(refs[0].fid); err != nil {
+				for _, r := range refs {
+					s.segLog.release(r)
+				}
+				return err
+			}
 		}
 		if len(keep) > 0 {
-			keptMeta = deadMeta{first: keep[0].key, last: keep[len(keep)-1].key, count: uint32(len(keep))}
-			for i := range keep {
-				keptMeta.bytes += deadSize(&keep[i].dl)
-			}
-			if err := txn.Set(deadKey(keptMeta), encodeDead(nil, keep)); err != nil {
+			var err error
+			if kept, err = s.writeDeadItems(keep); err != nil {
 				return err
 			}
 		}
-		for i, p := range plan {
-			sm := segMeta{seq: first + uint64(i), count: uint32(p.hi - p.lo)}
-			for j := p.lo; j < p.hi; j++ {
-				sm.bytes += int64(recs[j].Size())
-			}
-			segs[i] = sm
-			if err := txn.Set(segKey(sm), encodeSegment(make([]byte, 0, p.size), recs[p.lo:p.hi])); err != nil {
+		u := s.lastUnit + 1
+		err := s.update(func(txn *badger.Txn) error {
+			if err := txn.Delete(deadKey(m)); err != nil {
 				return err
 			}
+			for _, e := range kept {
+				if err := txn.Set(deadKey(e), encodeIndex(e.r, nil)); err != nil {
+					return err
+				}
+			}
+			for _, sm := range segs {
+				if err := txn.Set(segKey(sm), encodeIndex(sm.r, nil)); err != nil {
+					return err
+				}
+			}
+			return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitDead}))
+		})
+		if err != nil {
+			for _, sm := range segs {
+				s.segLog.release(sm.r)
+			}
+			for _, e := range kept {
+				s.dlqLog.release(e.r)
+			}
+			return err
 		}
-		return txn.Commit()
+		s.lastUnit = u
+		if m.r.valid() {
+			s.dlqLog.release(m.r)
+		}
+		return nil
 	}()
 	if err != nil {
 		verb := "dropping"
 		if retry {
 			verb = "retrying"
 		}
-		return 0, fmt.Errorf("spool: %s dead letters %d-%d: %w", verb, m.first, m.last, err)
+		return 0, fmt.Errorf("spool: %s dead letters %d-%d: %w", verb, m.first, m.last, classifyIOError(s.cfg.Dir, err))
 	}
 	s.mu.Lock()
 	s.removeDeadLocked(m)
-	if len(keep) > 0 {
-		s.insertDeadLocked(keptMeta)
+	for _, e := range kept {
+		s.insertDeadLocked(e)
 	}
 	if retry {
 		s.queuedRecords += int64(len(recs))
@@ -237,12 +282,25 @@ func (s *Spool) trimDead() {
 		m := s.dead[0]
 		s.mu.Unlock()
 		err := func() error {
-			s.opMu.RLock()
-			defer s.opMu.RUnlock()
 			if s.isClosed() {
 				return ErrClosed
 			}
-			return s.db.Update(func(txn *badger.Txn) error { return txn.Delete(deadKey(m)) })
+			s.commitMu.Lock()
+			defer s.commitMu.Unlock()
+			u := s.lastUnit + 1
+			if err := s.update(func(txn *badger.Txn) error {
+				if err := txn.Delete(deadKey(m)); err != nil {
+					return err
+				}
+				return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitDead}))
+			}); err != nil {
+				return err
+			}
+			s.lastUnit = u
+			if m.r.valid() {
+				s.dlqLog.release(m.r)
+			}
+			return nil
 		}()
 		if err != nil {
 			s.log.Error("dropping the oldest dead letters", "err", err)

@@ -1,9 +1,11 @@
 package spool
 
 import (
-	"bytes"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -23,21 +25,22 @@ import (
 
 // Badger tuning; see doc.go ("Space reclamation", "Memory").
 const (
-	memTableSize     = 4 << 20
-	maxBatchSize     = 15 * memTableSize / 100 // Badger's per-transaction limit
-	valueThreshold   = 4 << 10                 // values this big go to the value log
+	memTableSize = 4 << 20
+	// valueThreshold keeps every value Badger stores (index entries, unit
+	// records, checkpoints) inline in its write-ahead log and tables: the
+	// records live in the spool's own data files.
+	valueThreshold   = 256 << 10
 	valueLogFileSize = 8 << 20
 
-	// inlineBudget is what one transaction may carry inline (below
-	// valueThreshold), leaving room for keys and Badger's own entries.
-	inlineBudget = maxBatchSize - 96<<10
-	// segInlineMax is the size at which an ordinary Append cuts segments.
-	segInlineMax = 256 << 10
-	// segLargeTarget is the segment size of an Append too big for one inline
-	// transaction: such segments go to the value log.
-	segLargeTarget = 4 << 20
+	// segTarget is the size at which an Append cuts segments.
+	segTarget = 256 << 10
+	// dataFileSize is the size at which a data file is sealed.
+	dataFileSize = 16 << 20
 	// maxLeaseSegments bounds the deletes one Done carries.
 	maxLeaseSegments = 4096
+	// maxUnitKeys bounds the index entries one Append unit writes in one
+	// Badger transaction.
+	maxUnitKeys = 2048
 
 	diskInterval = 10 * time.Second
 	// maintEvery is the volume of acked bytes after which maintenance runs
@@ -48,10 +51,26 @@ const (
 	// compactMinGarbage is the LSM garbage below which maintenance does not
 	// bother to compact.
 	compactMinGarbage = 8 << 20
+
+	identName = "LOGSPOOL"
+	identLen  = 64
+	identMagic = "LOGSPOOL"
+)
+
+// Sentinel errors of Open, besides ErrLocked and ErrCorrupt.
+var (
+	// ErrPermission: the agent may not read or write the spool directory.
+	ErrPermission = errors.New("spool: permission denied")
+	// ErrReadOnlyFS: the spool directory is on a read-only file system.
+	ErrReadOnlyFS = errors.New("spool: read-only file system")
+	// ErrNoSpace: the spool's file system is full.
+	ErrNoSpace = errors.New("spool: no space left on the file system")
+	// ErrNotSpool: the directory holds files that are not a logspool spool.
+	ErrNotSpool = errors.New("spool: not a logspool spool directory")
 )
 
 // OpenError reports a spool directory that cannot be opened: unreadable,
-// corrupt, or not a directory.
+// damaged, not a spool, or not a directory. Its message says what to do.
 type OpenError struct {
 	Dir string
 	Err error
@@ -63,18 +82,48 @@ func (e *OpenError) Error() string {
 
 func (e *OpenError) Unwrap() error { return e.Err }
 
+// salvageAdvice is appended to every report of damage.
+func salvageAdvice(dir string) string {
+	return fmt.Sprintf("the agent will not start on a damaged spool: run `logspool spool salvage --spool-dir %s` (with the agent stopped) to keep every intact record, quarantine the damaged bytes and rewind the affected sources; do not delete or move the directory, it holds undelivered logs", dir)
+}
+
 // Spool is a durable, capped queue of records plus source checkpoints.
 type Spool struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *Metrics
 	db      *badger.DB
+	id      [16]byte
+	segLog  *dataLog
+	dlqLog  *dataLog
+	logs    []*dataLog
 
 	// opMu is held (shared) by every operation that touches db, and
-	// exclusively by Close, so that db is never closed under a transaction.
-	opMu sync.RWMutex
-	// dlMu serialises RetryDeadLetters and DropDeadLetters.
+	// exclusively while db is closed, so that db is never closed under a
+	// transaction.
+	opMu     sync.RWMutex
+	dbClosed bool
+	// dlMu serialises RetryDeadLetters, DropDeadLetters and the trim.
 	dlMu sync.Mutex
+
+	// commitMu orders units: every write transaction takes the next unit
+	// number and commits under it.
+	commitMu     sync.Mutex
+	lastUnit     uint64
+	cpCur        map[string]cpVal // current checkpoints
+	cpBase       map[string]cpVal // checkpoints as of the last barrier
+	cpChanged    map[string]cpVal // set since the last sync round began
+	roundMu      sync.Mutex       // one sync round at a time
+	marker       uint64           // the last commit marker written
+	unitKeysFrom uint64           // unit keys below this are deleted
+
+	// bad are the damaged entries a salvage open found.
+	bad []badEntry
+	// legacyBytes is the size of a version 1 spool's records in Badger.
+	legacyBytes int64
+
+	// testHookSynced runs after every sync round (crash-state tests).
+	testHookSynced func()
 
 	mu            sync.Mutex
 	closed        bool
@@ -96,8 +145,8 @@ type Spool struct {
 	leases        map[*Lease]struct{}
 
 	diskMu   sync.Mutex
-	diskAt   time.Time
-	diskSize int64
+	badgerAt time.Time
+	badgerSz int64
 
 	freeMu   sync.Mutex
 	freeAt   time.Time // when free was read
@@ -106,6 +155,7 @@ type Spool struct {
 
 	closeCh    chan struct{}
 	maintCh    chan struct{} // asks background to run maintenance now
+	roundCh    chan struct{} // asks background for a sync round now
 	deadTrimCh chan struct{} // asks background to enforce MaxDeadLetterBytes
 	acked      atomic.Int64  // bytes acked since maintenance last compacted
 	appended   atomic.Int64  // bytes appended since maintenance last trimmed
@@ -113,27 +163,30 @@ type Spool struct {
 	wg         sync.WaitGroup
 }
 
-// Open opens (creating if needed) the spool in cfg.Dir. It fails with an error
-// wrapping ErrLocked when another process holds the directory, and with a
-// clear error when the directory is corrupt or unreadable.
+// Open opens (creating if needed) the spool in cfg.Dir. It fails with an
+// error wrapping ErrLocked when another process holds the directory,
+// ErrPermission, ErrReadOnlyFS or ErrNoSpace when the file system is in the
+// way, ErrNotSpool for a directory that is not a spool, and ErrCorrupt (a
+// *DamageError inside an *OpenError) when a file is damaged: the message
+// names the file, the offset and the records affected, and points at
+// `logspool spool salvage`.
 func Open(cfg Config) (*Spool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	dir := cfg.Dir
-	if err := prepareDir(dir, cfg.ReadOnly); err != nil {
-		return nil, err
-	}
-	db, err := openBadger(cfg)
+	s, err := open(cfg, false)
 	if err != nil {
 		return nil, err
 	}
-	s := &Spool{
+	return s, nil
+}
+
+func newSpool(cfg Config) *Spool {
+	return &Spool{
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "spool"),
 		metrics:    cfg.Metrics,
-		db:         db,
 		nextSeq:    1,
 		nextDead:   1,
 		spaceCh:    make(chan struct{}),
@@ -141,16 +194,89 @@ func Open(cfg Config) (*Spool, error) {
 		leases:     make(map[*Lease]struct{}),
 		closeCh:    make(chan struct{}),
 		maintCh:    make(chan struct{}, 1),
+		roundCh:    make(chan struct{}, 1),
 		deadTrimCh: make(chan struct{}, 1),
+		cpCur:      make(map[string]cpVal),
+		cpBase:     make(map[string]cpVal),
+		cpChanged:  make(map[string]cpVal),
 	}
-	if err := s.load(); err != nil {
-		_ = db.Close()
+}
+
+// open opens the spool; salvage (Salvage's open) keeps damaged entries out
+// of the queue instead of refusing.
+func open(cfg Config, salvage bool) (*Spool, error) {
+	dir := cfg.Dir
+	if err := prepareDir(dir, cfg.ReadOnly); err != nil {
+		return nil, err
+	}
+	id, err := readIdent(dir)
+	if err != nil {
 		return nil, &OpenError{Dir: dir, Err: err}
+	}
+	legacy := false
+	if id == nil {
+		kind, err := classifyDir(dir)
+		if err != nil {
+			return nil, &OpenError{Dir: dir, Err: err}
+		}
+		switch kind {
+		case dirEmpty:
+			if cfg.ReadOnly {
+				return nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w: the directory is empty (nothing to inspect)", ErrNotSpool)}
+			}
+		case dirLegacy:
+			legacy = true
+		}
+	} else if _, err := os.Stat(filepath.Join(dir, badger.ManifestFilename)); err != nil {
+		return nil, &OpenError{Dir: dir, Err: &DamageError{File: filepath.Join(dir, badger.ManifestFilename), Reason: "the index's MANIFEST is missing: " + salvageAdvice(dir)}}
+	}
+	if err := checkManifestAndTables(cfg, id); err != nil && !salvage {
+		return nil, &OpenError{Dir: dir, Err: err}
+	}
+	db, err := openBadger(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := newSpool(cfg)
+	s.db = db
+	if id != nil {
+		s.id = id.id
+	} else if !legacy {
+		if _, err := rand.Read(s.id[:]); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("spool: making a spool id: %w", err)
+		}
+	}
+	dataDir := filepath.Join(dir, dataDirName)
+	// Data files of at most an eighth of the cap, so that the space of acked
+	// records comes back in pieces small against it.
+	fileSize := min(max(cfg.MaxBytes/8, 256<<10), dataFileSize)
+	s.segLog = newDataLog(dataDir, ".seg", s.id, fileSize)
+	s.dlqLog = newDataLog(dataDir, ".dlq", s.id, fileSize)
+	s.logs = []*dataLog{s.segLog, s.dlqLog}
+	fail := func(err error) (*Spool, error) {
+		for _, l := range s.logs {
+			l.close()
+		}
+		_ = db.Close()
+		var oe *OpenError
+		if errors.As(err, &oe) {
+			return nil, err
+		}
+		return nil, &OpenError{Dir: dir, Err: err}
+	}
+	if err := s.load(id, legacy, salvage); err != nil {
+		return fail(err)
+	}
+	if !cfg.ReadOnly {
+		if err := s.finishOpen(legacy); err != nil {
+			return fail(err)
+		}
 	}
 	s.mu.Lock()
 	s.updateGaugesLocked()
 	s.mu.Unlock()
-	s.metrics.disk(dirSize(dir))
+	s.metrics.disk(s.diskBytes())
 	s.log.Info("spool opened", "dir", dir, "records", s.queuedRecords, "bytes", s.queuedBytes,
 		"segments", s.segments, "dead_letters", s.deadCount, "read_only", cfg.ReadOnly)
 	if !cfg.ReadOnly {
@@ -163,23 +289,178 @@ func Open(cfg Config) (*Spool, error) {
 	return s, nil
 }
 
+// finishOpen makes a read-write spool ready: the layout version and id are
+// written, everything replayed is made durable (a barrier and a marker), and
+// the identity file says the spool is in use (not closed cleanly).
+func (s *Spool) finishOpen(legacy bool) error {
+	if err := s.update(func(txn *badger.Txn) error {
+		if err := txn.Set(metaVersionKey, []byte{layoutVersion}); err != nil {
+			return err
+		}
+		return txn.Set(metaIDKey, s.id[:])
+	}); err != nil {
+		return fmt.Errorf("writing the layout version: %w", classifyIOError(s.cfg.Dir, err))
+	}
+	if legacy {
+		s.log.Info("spool: upgrading a version 1 spool: new records go to data files, the old ones are read where they are", "dir", s.cfg.Dir)
+	}
+	if err := s.syncRound(); err != nil {
+		return classifyIOError(s.cfg.Dir, err)
+	}
+	if err := s.syncRound(); err != nil { // the marker itself durable
+		return classifyIOError(s.cfg.Dir, err)
+	}
+	if err := writeIdent(s.cfg.Dir, ident{id: s.id, marker: s.marker}); err != nil {
+		return classifyIOError(s.cfg.Dir, err)
+	}
+	return nil
+}
+
+type dirKind int
+
+const (
+	dirEmpty dirKind = iota
+	dirLegacy
+)
+
+// classifyDir looks at a directory without an identity file: empty (a new
+// spool), a version 1 spool (a Badger MANIFEST), or something else, which is
+// refused.
+func classifyDir(dir string) (dirKind, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, classifyIOError(dir, fmt.Errorf("listing the directory: %w", err))
+	}
+	var names []string
+	manifest := false
+	for _, e := range ents {
+		switch e.Name() {
+		case badger.ManifestFilename:
+			manifest = true
+		case "LOCK", dataDirName:
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	switch {
+	case manifest:
+		return dirLegacy, nil
+	case len(names) == 0:
+		return dirEmpty, nil
+	}
+	if len(names) > 5 {
+		names = append(names[:5], "...")
+	}
+	return 0, fmt.Errorf("%w: it holds %s but no spool identity file (%s) and no index (MANIFEST); refusing to use it as a spool. Point --spool-dir at an empty or spool directory; if this was a spool whose identity file and index were lost, run `logspool spool salvage --spool-dir %s`",
+		ErrNotSpool, strings.Join(names, ", "), identName, dir)
+}
+
+// ident is the identity file: which spool this is, and what it held when it
+// was closed cleanly.
+type ident struct {
+	id     [16]byte
+	clean  bool
+	marker uint64 // the commit marker at a clean close
+	count  uint64 // index entries (segments + dead-letter entries) at a clean close
+}
+
+func readIdent(dir string) (*ident, error) {
+	p := filepath.Join(dir, identName)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classifyIOError(dir, fmt.Errorf("reading %s: %w", p, err))
+	}
+	if len(b) != identLen || string(b[:8]) != identMagic {
+		return nil, &DamageError{File: p, Reason: fmt.Sprintf("the spool identity file is not one (%d bytes): %s", len(b), salvageAdvice(dir))}
+	}
+	if crc32.Checksum(b[:60], castagnoli) != binary.LittleEndian.Uint32(b[60:]) {
+		return nil, &DamageError{File: p, Reason: "the spool identity file fails its checksum: " + salvageAdvice(dir)}
+	}
+	if v := binary.LittleEndian.Uint16(b[8:]); v < minLayoutVersion || v > layoutVersion {
+		return nil, fmt.Errorf("%w: the spool has layout version %d; this build reads versions %d to %d (a newer logspool wrote it)", ErrNotSpool, v, minLayoutVersion, layoutVersion)
+	}
+	var id ident
+	copy(id.id[:], b[10:26])
+	id.clean = b[26] == 1
+	id.marker = binary.LittleEndian.Uint64(b[27:])
+	id.count = binary.LittleEndian.Uint64(b[35:])
+	return &id, nil
+}
+
+// writeIdent writes the identity file in place (one 64-byte write) and syncs
+// it and the directory.
+func writeIdent(dir string, id ident) error {
+	var b [identLen]byte
+	copy(b[:], identMagic)
+	binary.LittleEndian.PutUint16(b[8:], layoutVersion)
+	copy(b[10:], id.id[:])
+	if id.clean {
+		b[26] = 1
+	}
+	binary.LittleEndian.PutUint64(b[27:], id.marker)
+	binary.LittleEndian.PutUint64(b[35:], id.count)
+	binary.LittleEndian.PutUint32(b[60:], crc32.Checksum(b[:60], castagnoli))
+	p := filepath.Join(dir, identName)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if _, err := f.WriteAt(b[:], 0); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("syncing %s: %w", p, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", p, err)
+	}
+	return fsyncPath(dir)
+}
+
 func prepareDir(dir string, readOnly bool) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case err == nil && !fi.IsDir():
 		return &OpenError{Dir: dir, Err: errors.New("it is not a directory")}
 	case err == nil:
-		return nil
 	case errors.Is(err, fs.ErrNotExist) && readOnly:
-		return &OpenError{Dir: dir, Err: errors.New("the directory does not exist (nothing to inspect)")}
+		return &OpenError{Dir: dir, Err: fmt.Errorf("%w: the directory does not exist (nothing to inspect)", ErrNotSpool)}
 	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return &OpenError{Dir: dir, Err: fmt.Errorf("creating the directory: %w", err)}
+			return &OpenError{Dir: dir, Err: classifyIOError(dir, fmt.Errorf("creating the directory: %w", err))}
 		}
 		return nil
 	default:
-		return &OpenError{Dir: dir, Err: err}
+		return &OpenError{Dir: dir, Err: classifyIOError(dir, err)}
 	}
+	mode := uint32(4 | 1) // R_OK | X_OK
+	if !readOnly {
+		mode |= 2 // W_OK
+	}
+	if err := syscall.Access(dir, mode); err != nil {
+		return &OpenError{Dir: dir, Err: classifyIOError(dir, fmt.Errorf("checking access: %w", err))}
+	}
+	return nil
+}
+
+// classifyIOError gives a file-system error its own sentinel and advice.
+func classifyIOError(dir string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("%w: %s is on a read-only file system; mount it read-write or point --spool-dir at a writable directory (`logspool spool stats` and `dump` can still read it): %v", ErrReadOnlyFS, dir, err)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("%w: the agent (uid %d) may not read and write %s and the files in it; give it the directory (chown/chmod) or run it as the owner: %v", ErrPermission, os.Geteuid(), dir, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: the file system of %s is full; free space there (the spool's contents are intact): %v", ErrNoSpace, dir, err)
+	}
+	return err
 }
 
 func badgerOptions(cfg Config) badger.Options {
@@ -205,22 +486,18 @@ func badgerOptions(cfg Config) badger.Options {
 		WithBlockSize(16 << 10).
 		WithMetricsEnabled(false).
 		WithChecksumVerificationMode(options.NoVerification). // checkTables verifies at Open
-
 		WithCompactL0OnClose(false)
 }
 
 // openBadger opens the database and turns Badger's failures (errors and
-// panics on garbage) into ErrLocked or an *OpenError.
+// panics on garbage) into the errors of Open.
 func openBadger(cfg Config) (db *badger.DB, err error) {
 	dir := cfg.Dir
 	defer func() {
 		if r := recover(); r != nil {
-			db, err = nil, &OpenError{Dir: dir, Err: fmt.Errorf("the database is corrupt: badger panicked: %v", r)}
+			db, err = nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w: the index is damaged (badger panicked: %v): %s", ErrCorrupt, r, salvageAdvice(dir))}
 		}
 	}()
-	if err := checkTables(cfg); err != nil {
-		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("the database is corrupt (move the directory aside to start with an empty spool): %w", err)}
-	}
 	db, err = badger.Open(badgerOptions(cfg))
 	if err == nil {
 		return db, nil
@@ -228,54 +505,86 @@ func openBadger(cfg Config) (db *badger.DB, err error) {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(msg, "Another process is using this Badger database"):
-		return nil, fmt.Errorf("opening spool %s: a running logspool agent (another process) holds it: %w (%v)", dir, ErrLocked, err)
+		return nil, fmt.Errorf("opening spool %s: a running logspool agent (another process) holds it; stop it, or use `logspool status` to read a running one: %w (%v)", dir, ErrLocked, err)
 	case errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(msg, badger.ErrTruncateNeeded.Error()):
 		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w (the agent crashed or was killed) and cannot be read read-only; start the agent (or open it read-write) once to replay its log (%v)", ErrUnclean, err)}
-	case errors.Is(err, fs.ErrPermission):
-		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("permission denied: %w", err)}
+	case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return nil, &OpenError{Dir: dir, Err: classifyIOError(dir, err)}
 	default:
-		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("the database is unreadable or corrupt: %w", err)}
+		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w: the index is unreadable or damaged: %v: %s", ErrCorrupt, err, salvageAdvice(dir))}
 	}
 }
 
-// checkTables opens every SST file that the MANIFEST lists and verifies its index and block
-// checksums. Badger opens tables in goroutines of its own, where garbage makes
-// it panic (and a checksum mismatch makes it skip the table silently); here a
-// damaged table is an error naming the file.
-func checkTables(cfg Config) error {
+// checkManifestAndTables checks the index before Badger opens it (Badger
+// panics on some garbage, skips tables whose checksums fail, truncates a
+// damaged MANIFEST and deletes the tables it no longer lists): the MANIFEST
+// replays to its end (a torn last record is allowed after an unclean stop),
+// every table it lists exists and passes its checksums, and no table on disk
+// is missing from it except the newest outputs of a compaction that a crash
+// interrupted.
+func checkManifestAndTables(cfg Config, id *ident) error {
 	dir := cfg.Dir
-	fp, err := os.Open(filepath.Join(dir, badger.ManifestFilename))
+	mpath := filepath.Join(dir, badger.ManifestFilename)
+	fp, err := os.Open(mpath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // a new spool
+	}
 	if err != nil {
-		return nil // a new spool, or Badger reports it
+		return classifyIOError(dir, fmt.Errorf("opening %s: %w", mpath, err))
 	}
 	defer fp.Close()
-	mf, _, err := badger.ReplayManifestFile(fp, 0, badgerOptions(cfg))
+	fi, err := fp.Stat()
 	if err != nil {
-		return nil // Badger reports a damaged MANIFEST with an error of its own
+		return classifyIOError(dir, err)
+	}
+	mf, trunc, err := badger.ReplayManifestFile(fp, 0, badgerOptions(cfg))
+	if err != nil {
+		return &DamageError{File: mpath, Reason: fmt.Sprintf("the index's MANIFEST is unreadable (%v): %s", err, salvageAdvice(dir))}
+	}
+	clean := id != nil && id.clean
+	if trunc < fi.Size() && clean {
+		return &DamageError{File: mpath, Offset: trunc, Reason: fmt.Sprintf("the MANIFEST of a cleanly closed spool ends in %d bytes of garbage: %s", fi.Size()-trunc, salvageAdvice(dir))}
 	}
 	ids := make([]uint64, 0, len(mf.Tables))
-	for id := range mf.Tables {
-		ids = append(ids, id)
+	var maxID uint64
+	for tid := range mf.Tables {
+		ids = append(ids, tid)
+		maxID = max(maxID, tid)
 	}
 	slices.Sort(ids)
-	for _, id := range ids {
+	onDisk, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	for _, f := range onDisk {
+		var tid uint64
+		if _, err := fmt.Sscanf(filepath.Base(f), "%d.sst", &tid); err != nil {
+			continue
+		}
+		if _, ok := mf.Tables[tid]; ok {
+			continue
+		}
+		if clean || tid < maxID {
+			return &DamageError{File: mpath, Offset: trunc, Reason: fmt.Sprintf("the MANIFEST does not list table %s (it lost records: truncated or damaged): %s", filepath.Base(f), salvageAdvice(dir))}
+		}
+	}
+	for _, tid := range ids {
 		opts := table.Options{
 			ChkMode:            options.OnTableRead,
-			Compression:        mf.Tables[id].Compression,
+			Compression:        mf.Tables[tid].Compression,
 			BlockSize:          16 << 10,
 			BloomFalsePositive: 0.01,
 		}
-		f := table.NewFilename(id, dir)
-		if _, err := os.Stat(f); err != nil {
-			continue // Badger reports a missing table
+		f := table.NewFilename(tid, dir)
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			return &DamageError{File: f, Reason: "the table is missing (the MANIFEST lists it): " + salvageAdvice(dir)}
 		}
 		if err := checkTable(f, opts); err != nil {
-			return fmt.Errorf("table %s: %w", filepath.Base(f), err)
+			if e := classifyIOError(dir, err); e != err {
+				return e
+			}
+			return &DamageError{File: f, Reason: fmt.Sprintf("the table is damaged (%v): %s", err, salvageAdvice(dir))}
 		}
 	}
 	return nil
 }
-
 func checkTable(path string, opts table.Options) (err error) {
 	mf, err := z.OpenMmapFile(path, os.O_RDONLY, 0)
 	if err != nil && !errors.Is(err, z.NewFile) {
@@ -299,219 +608,6 @@ func checkTable(path string, opts table.Options) (err error) {
 	return err
 }
 
-// load checks the layout version and rebuilds the in-memory index from keys.
-func (s *Spool) load() error {
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(metaVersionKey)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			return nil
-		case err != nil:
-			return fmt.Errorf("reading layout version: %w", err)
-		}
-		return item.Value(func(v []byte) error {
-			if len(v) != 1 || v[0] != layoutVersion {
-				return fmt.Errorf("layout version %v is not %d, the version this build reads", v, layoutVersion)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return err
-	}
-	if !s.cfg.ReadOnly {
-		if err := s.db.Update(func(txn *badger.Txn) error {
-			return txn.Set(metaVersionKey, []byte{layoutVersion})
-		}); err != nil {
-			return fmt.Errorf("writing layout version: %w", err)
-		}
-	}
-	return s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek([]byte{prefixSegment}); it.ValidForPrefix([]byte{prefixSegment}); it.Next() {
-			k := it.Item().Key()
-			m, ok := parseSegKey(k)
-			if !ok {
-				s.log.Warn("ignoring a malformed segment key", "key", fmt.Sprintf("%x", k))
-				continue
-			}
-			s.pending = append(s.pending, m)
-			s.queuedBytes += m.bytes
-			s.queuedRecords += int64(m.count)
-			s.segments++
-			s.nextSeq = m.seq + 1
-		}
-		for it.Seek([]byte{prefixDead}); it.ValidForPrefix([]byte{prefixDead}); it.Next() {
-			k := it.Item().Key()
-			m, ok := parseDeadKey(k)
-			if !ok {
-				s.log.Warn("ignoring a malformed dead-letter key", "key", fmt.Sprintf("%x", k))
-				continue
-			}
-			s.dead = append(s.dead, m)
-			s.deadCount += int64(m.count)
-			s.deadBytes += m.bytes
-			s.nextDead = m.last + 1
-		}
-		return nil
-	})
-}
-
-// background runs group commit (sync), value-log GC and the disk metric.
-func (s *Spool) background() {
-	defer s.wg.Done()
-	syncT := time.NewTicker(s.cfg.SyncInterval)
-	defer syncT.Stop()
-	gcT := time.NewTicker(s.cfg.GCInterval)
-	defer gcT.Stop()
-	diskT := time.NewTicker(min(diskInterval, s.cfg.GCInterval))
-	defer diskT.Stop()
-	for {
-		select {
-		case <-s.closeCh:
-			return
-		case <-syncT.C:
-			if s.dirty.Swap(false) {
-				s.opMu.RLock()
-				if err := s.db.Sync(); err != nil {
-					s.log.Error("syncing the spool", "err", err)
-				}
-				s.opMu.RUnlock()
-			}
-		case <-gcT.C:
-			s.RunGC()
-		case <-s.deadTrimCh:
-			s.trimDead()
-		case <-s.maintCh:
-			s.maybeCompact()
-			s.trim()
-		case <-diskT.C:
-			s.metrics.disk(s.diskBytes())
-			s.maybeCompact()
-			s.trim()
-		}
-	}
-}
-
-// RunGC runs Badger's value-log GC until it finds nothing to rewrite (or for
-// at most gcBudget). It runs on its own every Config.GCInterval and after
-// every Compact.
-func (s *Spool) RunGC() {
-	if s.cfg.ReadOnly {
-		return
-	}
-	for start := time.Now(); time.Since(start) < gcBudget; {
-		if !s.gcOnce() {
-			return
-		}
-	}
-}
-
-// gcOnce runs one value-log GC round (one file) and reports whether another
-// may find more. It holds opMu exclusively: Badger's GC reads the memtable's
-// max version without synchronisation (a data race with commits that the
-// race detector reports), so no commit of ours may run beside it. One round
-// is a few milliseconds; appends and acks wait for it.
-func (s *Spool) gcOnce() bool {
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	if s.isClosed() {
-		return false
-	}
-	s.metrics.gcRan()
-	err := s.db.RunValueLogGC(0.5)
-	if err != nil {
-		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-			s.log.Warn("value-log gc", "err", err)
-		}
-		return false
-	}
-	return true
-}
-
-// trim releases the process's hold on the pages of Badger's mapped files.
-func (s *Spool) trim() {
-	s.appended.Store(0)
-	s.opMu.RLock()
-	defer s.opMu.RUnlock()
-	if !s.isClosed() {
-		trimMappings(s.cfg.Dir)
-	}
-}
-
-// maybeCompact runs Compact (and value-log GC after it) when the LSM tree and
-// the sealed value-log files hold much more than the live data: deleted
-// segments whose deletions have not met them in a compaction yet.
-func (s *Spool) maybeCompact() {
-	s.acked.Store(0)
-	s.mu.Lock()
-	live := s.queuedBytes + s.deadBytes
-	s.mu.Unlock()
-	stored := sealedVlogBytes(s.cfg.Dir)
-	for _, ti := range s.db.Tables() {
-		stored += int64(ti.OnDiskSize)
-	}
-	if garbage := stored - live; garbage < compactMinGarbage || garbage < live/2 {
-		return
-	}
-	if err := s.Compact(); err != nil {
-		s.log.Warn("compacting the spool", "err", err)
-		return
-	}
-	s.RunGC()
-}
-
-// flushKey is written and dropped by Compact to make Badger flush its
-// memtable (DropPrefix is Badger's only public way to do that).
-var flushKey = []byte("zflush")
-
-// Compact makes Badger forget deleted segments now: it flushes the memtable
-// (where recent deletions wait) and flattens the LSM tree into one level, so
-// that every deletion meets the data it deletes and both are dropped. It
-// rewrites the live data once, which is why maintenance only calls it when
-// the tree holds more garbage than half the live data. Appends and acks wait
-// while the memtable is flushed.
-func (s *Spool) Compact() error {
-	if s.cfg.ReadOnly {
-		return errors.New("spool: compact: opened read-only")
-	}
-	err := func() error {
-		s.opMu.Lock()
-		defer s.opMu.Unlock()
-		if s.isClosed() {
-			return ErrClosed
-		}
-		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(flushKey, nil) }); err != nil {
-			return fmt.Errorf("spool: writing the flush marker: %w", err)
-		}
-		if err := s.db.DropPrefix(flushKey); err != nil {
-			return fmt.Errorf("spool: flushing the memtable: %w", err)
-		}
-		return nil
-	}()
-	if err != nil {
-		return err
-	}
-	s.opMu.RLock()
-	defer s.opMu.RUnlock()
-	if s.isClosed() {
-		return ErrClosed
-	}
-	if err := s.db.Flatten(1); err != nil {
-		return fmt.Errorf("spool: flattening the lsm tree: %w", err)
-	}
-	return nil
-}
-
-func (s *Spool) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
 // sealedVlogBytes is the disk space of the value-log files but the newest
 // (which value-log GC never rewrites).
 func sealedVlogBytes(dir string) int64 {
@@ -526,7 +622,7 @@ func sealedVlogBytes(dir string) int64 {
 	}
 	return n
 }
-
+// fileBlocks is the disk space (allocated blocks) of path.
 func fileBlocks(path string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -537,8 +633,8 @@ func fileBlocks(path string) int64 {
 	}
 	return fi.Size()
 }
-
-// dirSize is the disk space (allocated blocks) used by the files in dir.
+// dirSize is the disk space (allocated blocks) used by the files in dir and
+// its subdirectories.
 func dirSize(dir string) int64 {
 	var n int64
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
@@ -557,132 +653,4 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
-}
-
-// Close syncs and closes the spool. Outstanding leases are released: their
-// records are delivered again after the next Open.
-func (s *Spool) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.closeCh)
-	for l := range s.leases {
-		l.state = leaseReleased
-	}
-	s.leases = nil
-	s.mu.Unlock()
-	s.wg.Wait()
-
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	var errs []error
-	if !s.cfg.ReadOnly {
-		if err := s.db.Sync(); err != nil {
-			errs = append(errs, fmt.Errorf("syncing spool %s: %w", s.cfg.Dir, err))
-		}
-	}
-	if err := s.db.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing spool %s: %w", s.cfg.Dir, err))
-	}
-	return errors.Join(errs...)
-}
-
-// Checkpoint returns the stored value for key, or nil when there is none.
-func (s *Spool) Checkpoint(key string) ([]byte, error) {
-	s.opMu.RLock()
-	defer s.opMu.RUnlock()
-	if s.isClosed() {
-		return nil, ErrClosed
-	}
-	var out []byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(checkpointKey(key))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		out, err = item.ValueCopy(nil)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading checkpoint %q: %w", key, err)
-	}
-	return out, nil
-}
-
-// Checkpoints returns every stored checkpoint whose key starts with prefix.
-func (s *Spool) Checkpoints(prefix string) (map[string][]byte, error) {
-	s.opMu.RLock()
-	defer s.opMu.RUnlock()
-	if s.isClosed() {
-		return nil, ErrClosed
-	}
-	out := make(map[string][]byte)
-	p := checkpointKey(prefix)
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-		defer it.Close()
-		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			out[string(bytes.Clone(it.Item().Key()[1:]))] = v
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading checkpoints with prefix %q: %w", prefix, err)
-	}
-	return out, nil
-}
-
-// Stats returns a snapshot of the spool's counters.
-func (s *Spool) Stats() Stats {
-	s.mu.Lock()
-	st := s.statsLocked()
-	s.mu.Unlock()
-	st.DiskBytes = s.diskBytes()
-	return st
-}
-
-// diskBytes is dirSize of the spool directory, measured at most once a second.
-func (s *Spool) diskBytes() int64 {
-	s.diskMu.Lock()
-	defer s.diskMu.Unlock()
-	if time.Since(s.diskAt) >= time.Second {
-		s.diskSize, s.diskAt = dirSize(s.cfg.Dir), time.Now()
-	}
-	return s.diskSize
-}
-
-func (s *Spool) statsLocked() Stats {
-	return Stats{
-		QueuedRecords:      s.queuedRecords,
-		QueuedBytes:        s.queuedBytes,
-		LeasedRecords:      s.leasedRecords,
-		Segments:           s.segments,
-		DeadLetters:        s.deadCount,
-		DeadLetterBytes:    s.deadBytes,
-		DeadLettersDropped: s.deadDropped,
-		MaxBytes:           s.cfg.MaxBytes,
-		Blocked:            s.blocked > 0,
-	}
-}
-
-func (s *Spool) updateGaugesLocked() {
-	if s.metrics != nil {
-		s.metrics.gauges(s.statsLocked())
-	}
-}
-
-// wake closes *ch (waking its waiters) and replaces it.
-func wake(ch *chan struct{}) {
-	close(*ch)
-	*ch = make(chan struct{})
 }

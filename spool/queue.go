@@ -17,8 +17,7 @@ import (
 	"github.com/logspool/logspool/spool/record"
 )
 
-// encBufPool recycles the encoding buffers of Append (Badger copies inline
-// values into its memtable before Commit returns).
+// encBufPool recycles the encoding buffers of Append.
 var encBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 func uvarintLen(x uint64) int {
@@ -42,7 +41,8 @@ func recordEncLen(r *record.Record) int {
 	return len(r.ID) + varintLen(r.Time) + uvarintLen(uint64(len(r.Doc))) + len(r.Doc)
 }
 
-// segPlan is one segment of an Append: records [lo, hi) and the exact value size.
+// segPlan is one segment of an Append: records [lo, hi) and the size of its
+// uncompressed value.
 type segPlan struct {
 	lo, hi int
 	size   int
@@ -50,36 +50,14 @@ type segPlan struct {
 
 func segValueSize(count, body int) int { return 1 + uvarintLen(uint64(count)) + body + crcLen }
 
-// planSegments cuts recs into segments. Ordinary batches are cut at
-// segInlineMax so that every value stays inline in the LSM tree; a batch too
-// big for one inline transaction is cut at segLargeTarget (every segment at
-// least valueThreshold, so it goes to the value log) and stays atomic.
-func planSegments(recs []record.Record, extraInline int) []segPlan {
-	plan := cut(recs, segInlineMax)
-	inline := extraInline
-	for _, p := range plan {
-		if p.size < valueThreshold {
-			inline += p.size + segKeyLen + 2
-		}
-	}
-	if inline <= inlineBudget {
-		return plan
-	}
-	plan = cut(recs, segLargeTarget)
-	if n := len(plan); n > 1 && plan[n-1].size < valueThreshold {
-		plan[n-2].hi = plan[n-1].hi
-		plan[n-2].size = planSize(recs[plan[n-2].lo:plan[n-2].hi])
-		plan = plan[:n-1]
-	}
-	return plan
-}
-
-func planSize(recs []record.Record) int {
-	body := 0
+// planSegments cuts recs into segments of about segTarget bytes (more for an
+// Append so big that it would take more than maxUnitKeys segments).
+func planSegments(recs []record.Record) []segPlan {
+	total := 0
 	for i := range recs {
-		body += recordEncLen(&recs[i])
+		total += recordEncLen(&recs[i])
 	}
-	return segValueSize(len(recs), body)
+	return cut(recs, max(segTarget, total/maxUnitKeys+1))
 }
 
 func cut(recs []record.Record, target int) []segPlan {
@@ -147,8 +125,8 @@ func (s *Spool) Append(ctx context.Context, recs []record.Record, cps ...record.
 	return nil
 }
 
-// reserve waits until the spool is below its cap and accounts n records of
-// nbytes as queued.
+// reserve waits until the spool's directory is below its cap and accounts n
+// records of nbytes as queued.
 func (s *Spool) reserve(ctx context.Context, n, nbytes int64) error {
 	s.mu.Lock()
 	var start time.Time
@@ -160,15 +138,19 @@ func (s *Spool) reserve(ctx context.Context, n, nbytes int64) error {
 			s.mu.Unlock()
 			return ErrClosed
 		}
-		if s.queuedBytes < s.cfg.MaxBytes {
+		ch := s.spaceCh
+		s.mu.Unlock()
+		full := s.usedBytes(!start.IsZero()) >= s.cfg.MaxBytes
+		s.mu.Lock()
+		if !full {
 			break
 		}
 		if start.IsZero() {
 			start = time.Now()
 			s.blocked++
 			s.updateGaugesLocked()
+			s.askRound()
 		}
-		ch := s.spaceCh
 		s.mu.Unlock()
 		var err error
 		select {
@@ -176,6 +158,7 @@ func (s *Spool) reserve(ctx context.Context, n, nbytes int64) error {
 			err = ctx.Err()
 		case <-ch:
 		case <-s.closeCh:
+		case <-time.After(250 * time.Millisecond): // the index's own size changes unannounced
 		}
 		s.mu.Lock()
 		if err != nil {
@@ -197,118 +180,112 @@ func (s *Spool) reserve(ctx context.Context, n, nbytes int64) error {
 	return nil
 }
 
-// commitAppend writes recs (as segments) and cps in one transaction.
+// commitAppend writes recs (as segments in the current data file) and
+// commits their index entries and cps as one unit.
 func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]segMeta, error) {
-	cpSize := 0
-	for _, cp := range cps {
-		cpSize += 1 + len(cp.Key) + len(cp.Value) + 2
-	}
-	plan := planSegments(recs, cpSize)
-	total := 0
-	for _, p := range plan {
-		total += p.size
-	}
-	bp := encBufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 4<<20 {
-			encBufPool.Put(bp)
-		}
-	}()
-	buf := slices.Grow((*bp)[:0], total)
-	*bp = buf
-
+	plan := planSegments(recs)
 	segs := make([]segMeta, len(plan))
 	s.mu.Lock()
 	first := s.nextSeq
 	s.nextSeq += uint64(len(plan))
 	s.mu.Unlock()
 
-	s.opMu.RLock()
-	defer s.opMu.RUnlock()
-	if s.isClosed() {
-		return nil, ErrClosed
-	}
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
+	bp := encBufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 4<<20 {
+			encBufPool.Put(bp)
+		}
+	}()
+	buf := (*bp)[:0]
+	offs := make([]int, len(plan))
+	vbp := rawPool.Get().(*[]byte)
 	for i, p := range plan {
-		start := len(buf)
-		buf = encodeSegment(buf, recs[p.lo:p.hi])
 		m := segMeta{seq: first + uint64(i), count: uint32(p.hi - p.lo)}
 		for j := p.lo; j < p.hi; j++ {
 			m.bytes += int64(recs[j].Size())
 		}
 		segs[i] = m
-		if err := txn.Set(segKey(m), buf[start:len(buf):len(buf)]); err != nil {
-			return nil, fmt.Errorf("spool: appending %d records: %w", len(recs), err)
-		}
+		v := encodeSegment((*vbp)[:0], recs[p.lo:p.hi])
+		*vbp = v
+		offs[i] = len(buf)
+		buf = appendEntry(buf, segKey(m), v)
 	}
-	for _, cp := range cps {
+	if cap(*vbp) <= 4<<20 {
+		rawPool.Put(vbp)
+	}
+	*bp = buf
+
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	var refs []ref
+	if len(plan) > 0 {
 		var err error
-		if cp.Value == nil {
-			err = txn.Delete(checkpointKey(cp.Key))
-		} else {
-			err = txn.Set(checkpointKey(cp.Key), cp.Value)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("spool: storing checkpoint %q: %w", cp.Key, err)
+		if refs, err = s.segLog.write(buf, offs); err != nil {
+			return nil, fmt.Errorf("spool: appending %d records: %w", len(recs), classifyIOError(s.cfg.Dir, err))
 		}
 	}
-	if err := txn.Commit(); err != nil {
-		return nil, fmt.Errorf("spool: committing %d records and %d checkpoints: %w", len(recs), len(cps), err)
+	from := make([]cpEntry, len(cps))
+	base := make([]cpEntry, len(cps))
+	for i, cp := range cps {
+		from[i] = cpEntry{key: cp.Key, v: s.cpCur[cp.Key]}
+		base[i] = cpEntry{key: cp.Key, v: s.cpBase[cp.Key]}
+	}
+	for i := range segs {
+		segs[i].r = refs[i]
+	}
+	u := s.lastUnit + 1
+	err := s.update(func(txn *badger.Txn) error {
+		for _, m := range segs {
+			if err := txn.Set(segKey(m), encodeIndex(m.r, from)); err != nil {
+				return err
+			}
+		}
+		for _, cp := range cps {
+			var err error
+			if cp.Value == nil {
+				err = txn.Delete(checkpointKey(cp.Key))
+			} else {
+				err = txn.Set(checkpointKey(cp.Key), cp.Value)
+			}
+			if err != nil {
+				return fmt.Errorf("storing checkpoint %q: %w", cp.Key, err)
+			}
+		}
+		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAppend, base: base, segs: segs}))
+	})
+	if err != nil {
+		for _, r := range refs {
+			s.segLog.release(r)
+		}
+		return nil, fmt.Errorf("spool: committing %d records and %d checkpoints: %w", len(recs), len(cps), classifyIOError(s.cfg.Dir, err))
+	}
+	s.lastUnit = u
+	for _, cp := range cps {
+		v := cpVal{val: cp.Value, ok: cp.Value != nil}
+		s.cpCur[cp.Key] = v
+		s.cpChanged[cp.Key] = v
 	}
 	return segs, nil
 }
 
-// insertPendingLocked inserts segs (sorted) into the unleased queue.
-func (s *Spool) insertPendingLocked(segs []segMeta) {
-	for _, m := range segs {
-		q := s.pending[s.pendingHead:]
-		if len(q) == 0 || q[len(q)-1].seq < m.seq {
-			s.pending = append(s.pending, m)
-			continue
-		}
-		i, _ := slices.BinarySearchFunc(q, m.seq, func(a segMeta, seq uint64) int {
-			switch {
-			case a.seq < seq:
-				return -1
-			case a.seq > seq:
-				return 1
-			}
-			return 0
-		})
-		if i == 0 && s.pendingHead > 0 {
-			s.pendingHead--
-			s.pending[s.pendingHead] = m
-			continue
-		}
-		s.pending = slices.Insert(s.pending, s.pendingHead+i, m)
+// update runs fn in a write transaction unless the index is closed.
+func (s *Spool) update(fn func(txn *badger.Txn) error) error {
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	if s.dbClosed {
+		return ErrClosed
 	}
+	return s.db.Update(fn)
 }
 
-// Lease blocks until records are available (or ctx is done) and leases the
-// oldest unleased ones, up to about maxBytes (at least one segment). Several
-// leases may be outstanding; they may finish in any order.
-func (s *Spool) Lease(ctx context.Context, maxBytes int) (*Lease, error) {
-	for {
-		l, ch, err := s.tryLease(maxBytes)
-		if l != nil || err != nil {
-			return l, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("spool: waiting for records: %w", ctx.Err())
-		case <-s.closeCh:
-			return nil, ErrClosed
-		case <-ch:
-		}
+// view runs fn in a read transaction unless the spool is closed.
+func (s *Spool) view(fn func(txn *badger.Txn) error) error {
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	if s.dbClosed || s.isClosed() {
+		return ErrClosed
 	}
-}
-
-// TryLease is Lease without waiting: it returns nil, nil when no unleased
-// records are queued (offline replay uses it to know the spool is drained).
-func (s *Spool) TryLease(maxBytes int) (*Lease, error) {
-	l, _, err := s.tryLease(maxBytes)
-	return l, err
+	return s.db.View(fn)
 }
 
 func (s *Spool) tryLease(maxBytes int) (*Lease, chan struct{}, error) {
@@ -380,66 +357,65 @@ type Lease struct {
 	s     *Spool
 	segs  []segMeta
 	bytes int64
-	buf   []byte
 	state leaseState // guarded by s.mu
 }
 
-// read loads and decodes the lease's segments into one buffer. Segments that
-// fail their integrity check are returned in bad (with their errors) and left
-// out of Records and of l.segs.
-func (l *Lease) read(count int) (bad map[segMeta]error, err error) {
-	s := l.s
-	s.opMu.RLock()
-	defer s.opMu.RUnlock()
-	if s.isClosed() {
-		return nil, ErrClosed
+// readSegment reads the stored value of m (from its data file, or from
+// Badger for a version 1 spool's segment) into buf.
+func (s *Spool) readSegment(m segMeta, buf []byte) ([]byte, []byte, error) {
+	if m.r.valid() {
+		key, v, out, err := s.segLog.read(m.r, buf)
+		if err == nil && string(key) != string(segKey(m)) {
+			err = &DamageError{File: s.segLog.pathOf(m.r.fid), Offset: m.r.off, Reason: fmt.Sprintf("the entry holds key %x, the index says segment %d", key, m.seq)}
+		}
+		return v, out, err
 	}
-	txn := s.db.NewTransaction(false)
-	defer txn.Discard()
-	items := make([]*badger.Item, len(l.segs))
-	total := 0
-	for i, m := range l.segs {
+	var v []byte
+	err := s.view(func(txn *badger.Txn) error {
 		item, err := txn.Get(segKey(m))
 		if errors.Is(err, badger.ErrKeyNotFound) {
-			continue // reported as corrupt below
+			return &CorruptError{Key: segKey(m), Reason: "segment is missing from the database"}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("spool: reading segment %d: %w", m.seq, err)
+			return err
 		}
-		items[i] = item
-		total += int(item.ValueSize())
-	}
-	l.buf = make([]byte, 0, total)
+		v, err = item.ValueCopy(buf[:0])
+		if err != nil {
+			return &CorruptError{Key: segKey(m), Reason: fmt.Sprintf("reading the value: %v", err)}
+		}
+		return nil
+	})
+	return v, v, err
+}
+
+// read loads and decodes the lease's segments. Segments that fail their
+// integrity check are returned in bad (with their errors) and left out of
+// Records and of l.segs.
+func (l *Lease) read(count int) (bad map[segMeta]error, err error) {
+	s := l.s
 	l.Records = make([]record.Record, 0, count)
 	keep := l.segs[:0]
-	for i, m := range l.segs {
-		start := len(l.buf)
-		if items[i] == nil {
-			if bad == nil {
-				bad = make(map[segMeta]error)
-			}
-			l.bytes -= m.bytes
-			bad[m] = &CorruptError{Key: segKey(m), Reason: "segment is missing from the database"}
-			continue
+	var buf []byte
+	for _, m := range l.segs {
+		var v []byte
+		v, buf, err = s.readSegment(m, buf)
+		if errors.Is(err, ErrClosed) {
+			return nil, err
 		}
-		if err := items[i].Value(func(v []byte) error {
-			l.buf = append(l.buf, v...)
-			return nil
-		}); err != nil {
-			// The value is unreachable (a damaged value log): dead-letter
-			// it rather than fail every lease from now on.
-			l.buf = l.buf[:start]
-			if bad == nil {
-				bad = make(map[segMeta]error)
+		if err == nil {
+			n := len(l.Records)
+			l.Records, err = decodeSegment(l.Records, segKey(m), v, m.count)
+			if err == nil && v[0] != valueVersionS2 {
+				// Uncompressed records sub-slice buf: copy them out.
+				for i := n; i < len(l.Records); i++ {
+					l.Records[i].Doc = slices.Clone(l.Records[i].Doc)
+				}
 			}
-			l.bytes -= m.bytes
-			bad[m] = &CorruptError{Key: segKey(m), Reason: fmt.Sprintf("reading the value: %v", err)}
-			continue
+			if err != nil {
+				l.Records = l.Records[:n]
+			}
 		}
-		n := len(l.Records)
-		l.Records, err = decodeSegment(l.Records, segKey(m), l.buf[start:len(l.buf):len(l.buf)], m.count)
 		if err != nil {
-			l.Records = l.Records[:n]
 			if bad == nil {
 				bad = make(map[segMeta]error)
 			}
@@ -462,25 +438,8 @@ func (s *Spool) quarantine(l *Lease, bad map[segMeta]error) error {
 	var recs, nbytes int64
 	for m, cerr := range bad {
 		s.log.Error("spool: corrupt segment moved to the dead-letter area", "seq", m.seq, "records", m.count, "err", cerr)
-		var raw []byte
-		_ = s.view(func(txn *badger.Txn) error {
-			item, err := txn.Get(segKey(m))
-			if err == nil {
-				raw, _ = item.ValueCopy(nil)
-			}
-			return nil
-		})
-		doc, _ := json.Marshal(map[string]any{
-			"message":              "spool: corrupt segment",
-			"error.message":        cerr.Error(),
-			"logspool.segment":     m.seq,
-			"logspool.records":     m.count,
-			"logspool.segment_key": hex.EncodeToString(segKey(m)),
-			"logspool.raw_base64":  base64.StdEncoding.EncodeToString(raw),
-		})
-		var id record.ID
-		binary.BigEndian.PutUint64(id[8:], m.seq)
-		dead = append(dead, DeadLetter{Record: record.Record{ID: id, Time: time.Now().UnixNano(), Doc: doc}, Reason: cerr.Error(), Time: time.Now()})
+		raw := s.rawBytes(m)
+		dead = append(dead, corruptDeadLetter(m, raw, cerr))
 		segs = append(segs, m)
 		recs += int64(m.count)
 		nbytes += m.bytes
@@ -494,6 +453,45 @@ func (s *Spool) quarantine(l *Lease, bad map[segMeta]error) error {
 		return fmt.Errorf("spool: dead-lettering %d corrupt segments: %w", len(segs), err)
 	}
 	return nil
+}
+
+// rawBytes returns whatever is stored for m, damaged or not.
+func (s *Spool) rawBytes(m segMeta) []byte {
+	if m.r.valid() {
+		s.segLog.mu.Lock()
+		df := s.segLog.files[m.r.fid]
+		s.segLog.mu.Unlock()
+		if df == nil {
+			return nil
+		}
+		b := make([]byte, min(m.r.len, maxEntryLen))
+		n, _ := df.f.ReadAt(b, m.r.off)
+		return b[:n]
+	}
+	var raw []byte
+	_ = s.view(func(txn *badger.Txn) error {
+		item, err := txn.Get(segKey(m))
+		if err == nil {
+			raw, _ = item.ValueCopy(nil)
+		}
+		return nil
+	})
+	return raw
+}
+
+// corruptDeadLetter is the dead letter that stands for a damaged segment.
+func corruptDeadLetter(m segMeta, raw []byte, cerr error) DeadLetter {
+	doc, _ := json.Marshal(map[string]any{
+		"message":              "spool: corrupt segment",
+		"error.message":        cerr.Error(),
+		"logspool.segment":     m.seq,
+		"logspool.records":     m.count,
+		"logspool.segment_key": hex.EncodeToString(segKey(m)),
+		"logspool.raw_base64":  base64.StdEncoding.EncodeToString(raw),
+	})
+	var id record.ID
+	binary.BigEndian.PutUint64(id[8:], m.seq)
+	return DeadLetter{Record: record.Record{ID: id, Time: time.Now().UnixNano(), Doc: doc}, Reason: cerr.Error(), Time: time.Now()}
 }
 
 // Bytes is the sum of record.Size() over the leased records.
@@ -559,7 +557,7 @@ func (l *Lease) finish(dead []DeadLetter, records int64) error {
 	if len(entries) > 0 && s.deadBytes > s.cfg.MaxDeadLetterBytes {
 		s.askDeadTrim()
 	}
-	l.buf, l.Records = nil, nil
+	l.Records = nil
 	return nil
 }
 
@@ -574,80 +572,204 @@ func cmpUint64(a, b uint64) int {
 }
 
 // commitDone deletes the lease's segments and writes dead (numbered from
-// first) in one transaction.
+// first) as one unit. The dead letters' data is synced before the unit is
+// written, so the unit never points at data a power loss can take.
 func (l *Lease) commitDone(dead []DeadLetter, first uint64) ([]deadMeta, error) {
 	s := l.s
-	s.opMu.RLock()
-	defer s.opMu.RUnlock()
-	if s.isClosed() {
-		return nil, ErrClosed
-	}
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	for _, m := range l.segs {
-		if err := txn.Delete(segKey(m)); err != nil {
-			return nil, fmt.Errorf("spool: deleting segment %d: %w", m.seq, err)
-		}
-	}
-	entries, err := putDead(txn, dead, first)
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	entries, err := s.writeDead(dead, first)
 	if err != nil {
 		return nil, err
 	}
-	if err := txn.Commit(); err != nil {
-		return nil, fmt.Errorf("spool: committing lease of %d segments with %d dead letters: %w", len(l.segs), len(dead), err)
+	u := s.lastUnit + 1
+	err = s.update(func(txn *badger.Txn) error {
+		for _, m := range l.segs {
+			if err := txn.Delete(segKey(m)); err != nil {
+				return fmt.Errorf("deleting segment %d: %w", m.seq, err)
+			}
+		}
+		for _, e := range entries {
+			if err := txn.Set(deadKey(e), encodeIndex(e.r, nil)); err != nil {
+				return fmt.Errorf("storing dead letters: %w", err)
+			}
+		}
+		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAck}))
+	})
+	if err != nil {
+		for _, e := range entries {
+			s.dlqLog.release(e.r)
+		}
+		return nil, fmt.Errorf("spool: committing lease of %d segments with %d dead letters: %w", len(l.segs), len(dead), classifyIOError(s.cfg.Dir, err))
+	}
+	s.lastUnit = u
+	for _, m := range l.segs {
+		if m.r.valid() {
+			s.segLog.release(m.r)
+		}
 	}
 	return entries, nil
 }
 
-// putDead writes dead letters numbered from first as entries of about
-// segLargeTarget bytes; like planSegments, only the last entry may stay
-// inline, so the transaction fits.
-func putDead(txn *badger.Txn, dead []DeadLetter, first uint64) ([]deadMeta, error) {
+// writeDead writes dead letters numbered from first to the dead-letter data
+// files as entries of a few MiB and syncs them.
+func (s *Spool) writeDead(dead []DeadLetter, first uint64) ([]deadMeta, error) {
 	if len(dead) == 0 {
 		return nil, nil
 	}
-	total := 0
+	items := make([]deadItem, len(dead))
 	for i := range dead {
-		total += encodedDeadLen(&dead[i])
+		items[i] = deadItem{key: first + uint64(i), dl: dead[i]}
 	}
-	target := segInlineMax
-	if total > inlineBudget/2 {
-		target = segLargeTarget
-	}
+	return s.writeDeadItems(items)
+}
+
+// writeDeadItems writes items (numbers increasing) as dead-letter entries
+// and syncs them.
+func (s *Spool) writeDeadItems(items []deadItem) ([]deadMeta, error) {
 	var entries []deadMeta
+	var buf []byte
+	var offs []int
 	lo, size := 0, 0
-	flush := func(hi int) error {
-		items := make([]deadItem, hi-lo)
-		m := deadMeta{first: first + uint64(lo), last: first + uint64(hi-1), count: uint32(hi - lo)}
+	flush := func(hi int) {
+		m := deadMeta{first: items[lo].key, last: items[hi-1].key, count: uint32(hi - lo)}
 		for i := lo; i < hi; i++ {
-			items[i-lo] = deadItem{key: first + uint64(i), dl: dead[i]}
-			m.bytes += deadSize(&dead[i])
+			m.bytes += deadSize(&items[i].dl)
 		}
-		if err := txn.Set(deadKey(m), encodeDead(nil, items)); err != nil {
-			return fmt.Errorf("spool: storing %d dead letters: %w", len(items), err)
-		}
+		offs = append(offs, len(buf))
+		buf = appendEntry(buf, deadKey(m), encodeDead(nil, items[lo:hi]))
 		entries = append(entries, m)
 		lo, size = hi, 0
-		return nil
 	}
-	for i := range dead {
-		n := encodedDeadLen(&dead[i])
-		if i > lo && size+n > target && total-size >= valueThreshold {
-			if err := flush(i); err != nil {
-				return nil, err
-			}
-			total -= size
+	for i := range items {
+		n := encodedDeadLen(&items[i].dl)
+		if i > lo && size+n > 4<<20 {
+			flush(i)
 		}
 		size += n
 	}
-	if err := flush(len(dead)); err != nil {
-		return nil, err
+	flush(len(items))
+	refs, err := s.dlqLog.write(buf, offs)
+	if err != nil {
+		return nil, fmt.Errorf("spool: writing %d dead letters: %w", len(items), classifyIOError(s.cfg.Dir, err))
+	}
+	for i := range entries {
+		entries[i].r = refs[i]
+	}
+	if err := s.dlqLog.syncFile(refs[0].fid); err != nil {
+		for _, r := range refs {
+			s.dlqLog.release(r)
+		}
+		return nil, fmt.Errorf("spool: syncing dead letters: %w", classifyIOError(s.cfg.Dir, err))
 	}
 	return entries, nil
 }
 
-// Release hands the records back to the queue for another lease (a nack).
-// It is a no-op on a finished or released lease.
+// Dump calls fn for every queued record (leased ones included), oldest first.
+// The records' Docs are only valid during the call.
+func (s *Spool) Dump(fn func(r record.Record) error) error {
+	var segs []segMeta
+	err := s.view(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{prefixSegment}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			m, ok := parseSegKey(it.Item().Key())
+			if !ok {
+				continue
+			}
+			if err := it.Item().Value(func(v []byte) error {
+				if r, _, isRef, err := decodeIndex(v); err == nil && isRef {
+					m.r = r
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			segs = append(segs, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("spool: listing segments: %w", err)
+	}
+	var recs []record.Record
+	var buf []byte
+	for _, m := range segs {
+		var v []byte
+		v, buf, err = s.readSegment(m, buf)
+		if err != nil {
+			var ce *CorruptError
+			if errors.As(err, &ce) && ce.Reason == "segment is missing from the database" {
+				continue // acked meanwhile
+			}
+			return fmt.Errorf("spool: reading segment %d: %w", m.seq, err)
+		}
+		recs, err = decodeSegment(recs[:0], segKey(m), v, m.count)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// askMaintenance wakes the background goroutine's maintenance unless it is
+// already asked.
+func (s *Spool) askMaintenance() {
+	select {
+	case s.maintCh <- struct{}{}:
+	default:
+	}
+}
+func (s *Spool) insertPendingLocked(segs []segMeta) {
+	for _, m := range segs {
+		q := s.pending[s.pendingHead:]
+		if len(q) == 0 || q[len(q)-1].seq < m.seq {
+			s.pending = append(s.pending, m)
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(q, m.seq, func(a segMeta, seq uint64) int {
+			switch {
+			case a.seq < seq:
+				return -1
+			case a.seq > seq:
+				return 1
+			}
+			return 0
+		})
+		if i == 0 && s.pendingHead > 0 {
+			s.pendingHead--
+			s.pending[s.pendingHead] = m
+			continue
+		}
+		s.pending = slices.Insert(s.pending, s.pendingHead+i, m)
+	}
+}
+func (s *Spool) Lease(ctx context.Context, maxBytes int) (*Lease, error) {
+	for {
+		l, ch, err := s.tryLease(maxBytes)
+		if l != nil || err != nil {
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("spool: waiting for records: %w", ctx.Err())
+		case <-s.closeCh:
+			return nil, ErrClosed
+		case <-ch:
+		}
+	}
+}
+func (s *Spool) TryLease(maxBytes int) (*Lease, error) {
+	l, _, err := s.tryLease(maxBytes)
+	return l, err
+}
 func (l *Lease) Release() {
 	s := l.s
 	s.mu.Lock()
@@ -668,79 +790,14 @@ func (l *Lease) Release() {
 	s.insertPendingLocked(l.segs)
 	wake(&s.availCh)
 	s.updateGaugesLocked()
-	l.buf, l.Records = nil, nil
+	l.Records = nil
 }
 
-// Dump calls fn for every queued record (leased ones included), oldest first.
-// The records' Docs are only valid during the call.
-func (s *Spool) Dump(fn func(r record.Record) error) error {
-	var keys [][]byte
-	err := s.view(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = []byte{prefixSegment}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("spool: listing segments: %w", err)
+// planSize is the uncompressed value size of one segment holding recs.
+func planSize(recs []record.Record) int {
+	body := 0
+	for i := range recs {
+		body += recordEncLen(&recs[i])
 	}
-	var recs []record.Record
-	for _, k := range keys {
-		m, ok := parseSegKey(k)
-		if !ok {
-			continue
-		}
-		var v []byte
-		err := s.view(func(txn *badger.Txn) error {
-			item, err := txn.Get(k)
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				return nil // acked meanwhile
-			}
-			if err != nil {
-				return err
-			}
-			v, err = item.ValueCopy(v[:0])
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("spool: reading segment %d: %w", m.seq, err)
-		}
-		if v == nil {
-			continue
-		}
-		recs, err = decodeSegment(recs[:0], k, v, m.count)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// view runs fn in a read transaction unless the spool is closed.
-func (s *Spool) view(fn func(txn *badger.Txn) error) error {
-	s.opMu.RLock()
-	defer s.opMu.RUnlock()
-	if s.isClosed() {
-		return ErrClosed
-	}
-	return s.db.View(fn)
-}
-
-// askMaintenance wakes the background goroutine's maintenance unless it is
-// already asked.
-func (s *Spool) askMaintenance() {
-	select {
-	case s.maintCh <- struct{}{}:
-	default:
-	}
+	return segValueSize(len(recs), body)
 }

@@ -108,7 +108,9 @@ func (c Config) withDefaults() Config {
 		c.GCInterval = DefaultGCInterval
 	}
 	if c.MaxDeadLetterBytes == 0 {
-		c.MaxDeadLetterBytes = DefaultMaxDeadLetterBytes
+		// Dead letters live in the spool directory too: keep them to a
+		// quarter of it, so that they cannot stop reading on their own.
+		c.MaxDeadLetterBytes = min(DefaultMaxDeadLetterBytes, c.MaxBytes/4)
 	}
 	if c.MinFreeBytes == 0 {
 		c.MinFreeBytes = DefaultMinFreeBytes

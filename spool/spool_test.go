@@ -3,13 +3,13 @@ package spool
 import (
 	"context"
 	"errors"
+	"os"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -194,21 +194,33 @@ func TestUnackedLeasesAreRedeliveredAfterReopen(t *testing.T) {
 	checkRecords(t, l.Records, 170, seqNums(0, 50))
 }
 
+// fillToCap appends incompressible batches of 64 KiB until the spool's
+// directory is at its cap and returns the number of records appended.
+func fillToCap(t *testing.T, s *Spool) uint64 {
+	t.Helper()
+	var n uint64
+	for s.Stats().DiskBytes < s.cfg.MaxBytes {
+		mustAppend(t, s, makeNoisyRecords(n, 64, 1000))
+		n += 64
+	}
+	return n
+}
+
 func TestCapBlocksAppendUntilAcked(t *testing.T) {
-	recSize := int64(100 + 24)
-	s := openSpool(t, Config{MaxBytes: 10 * recSize})
-	mustAppend(t, s, makeRecords(0, 10, 100)) // exactly at the cap
+	s := openSpool(t, Config{MaxBytes: 2 << 20})
+	n := fillToCap(t, s)
 
 	done := make(chan error, 1)
-	go func() { done <- s.Append(context.Background(), makeRecords(10, 5, 100)) }()
+	go func() { done <- s.Append(context.Background(), makeRecords(n, 5, 100)) }()
 	waitUntil(t, 5*time.Second, "the append reports blocked", func() bool { return s.Stats().Blocked })
 	select {
 	case err := <-done:
 		t.Fatalf("Append at the cap returned %v, want it to block", err)
 	default:
 	}
-	l := mustLease(t, s, 1<<20)
-	mustDone(t, l)
+	for s.Stats().QueuedRecords > 0 {
+		mustDone(t, mustLease(t, s, 1<<20))
+	}
 	select {
 	case err := <-done:
 		if err != nil {
@@ -223,13 +235,15 @@ func TestCapBlocksAppendUntilAcked(t *testing.T) {
 }
 
 func TestCapAdmitsABatchBiggerThanTheCap(t *testing.T) {
-	s := openSpool(t, Config{MaxBytes: 1000})
-	mustAppend(t, s, makeRecords(0, 100, 100)) // 12400 bytes > cap, admitted below it
-	if st := s.Stats(); st.QueuedBytes <= st.MaxBytes {
-		t.Fatalf("QueuedBytes = %d, want over the cap %d", st.QueuedBytes, st.MaxBytes)
+	s := openSpool(t, Config{MaxBytes: 1 << 20})
+	mustAppend(t, s, makeNoisyRecords(0, 2000, 1000)) // 2 MB > cap, admitted below it
+	if st := s.Stats(); st.DiskBytes <= st.MaxBytes {
+		t.Fatalf("DiskBytes = %d, want over the cap %d", st.DiskBytes, st.MaxBytes)
 	}
-	mustDone(t, mustLease(t, s, 1<<20))
-	mustAppend(t, s, makeRecords(100, 100, 100))
+	for s.Stats().QueuedRecords > 0 {
+		mustDone(t, mustLease(t, s, 4<<20))
+	}
+	mustAppend(t, s, makeRecords(2000, 100, 100))
 }
 
 func TestBlockedAppendEnds(t *testing.T) {
@@ -243,12 +257,12 @@ func TestBlockedAppendEnds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := openSpool(t, Config{MaxBytes: 1})
-			mustAppend(t, s, makeRecords(0, 1, 100))
+			s := openSpool(t, Config{MaxBytes: 1 << 20})
+			n := fillToCap(t, s)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
-			go func() { done <- s.Append(ctx, makeRecords(1, 1, 100)) }()
+			go func() { done <- s.Append(ctx, makeRecords(n, 1, 100)) }()
 			waitUntil(t, 5*time.Second, "the append reports blocked", func() bool { return s.Stats().Blocked })
 			tt.end(s, cancel)
 			select {
@@ -259,8 +273,8 @@ func TestBlockedAppendEnds(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("Append stayed blocked")
 			}
-			if st := s.Stats(); st.Blocked || st.QueuedRecords != 1 {
-				t.Fatalf("stats = %+v, want 1 queued and not blocked", st)
+			if st := s.Stats(); st.Blocked || st.QueuedRecords != int64(n) {
+				t.Fatalf("stats = %+v, want %d queued and not blocked", st, n)
 			}
 		})
 	}
@@ -413,26 +427,29 @@ func TestCorruptSegmentIsDeadLettered(t *testing.T) {
 	s := openSpool(t, Config{})
 	mustAppend(t, s, makeRecords(0, 5, 100))
 	mustAppend(t, s, makeRecords(5, 5, 100))
-	// Flip a byte of the first segment's value behind the spool's back.
+	// Flip a byte of the first segment's entry behind the spool's back.
 	m := s.pending[s.pendingHead]
-	if err := s.db.Update(func(txn *badger.Txn) error {
-		item, err := txn.Get(segKey(m))
-		if err != nil {
-			return err
-		}
-		v, _ := item.ValueCopy(nil)
-		v[len(v)/2] ^= 0xff
-		return txn.Set(segKey(m), v)
-	}); err != nil {
+	f, err := os.OpenFile(s.segLog.pathOf(m.r.fid), os.O_RDWR, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
+	b := make([]byte, 1)
+	off := m.r.off + m.r.len/2
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
 	l := mustLease(t, s, 1<<20)
 	checkRecords(t, l.Records, 100, seqNums(5, 5))
 	mustDone(t, l)
 	var reasons []string
 	_ = s.DeadLetters(func(_ uint64, dl DeadLetter) error { reasons = append(reasons, dl.Reason); return nil })
-	if len(reasons) != 1 || !strings.Contains(reasons[0], "crc32c mismatch") {
-		t.Fatalf("dead letters = %q, want one crc32c mismatch", reasons)
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "checksum mismatch") {
+		t.Fatalf("dead letters = %q, want one checksum mismatch", reasons)
 	}
 	if st := s.Stats(); st.QueuedRecords != 0 || st.LeasedRecords != 0 {
 		t.Fatalf("stats = %+v, want empty queue", st)

@@ -1,0 +1,336 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// The commit protocol; see doc.go ("Durability and the crash window").
+//
+// Every write transaction is a unit with a number; units commit in number
+// order under commitMu and leave a unit key ("u" unit[8]) with what is needed
+// to roll them back. A sync round fsyncs everything written so far (the
+// barrier) and then writes the marker ("mcommit" = the highest unit before
+// the barrier): every unit at or below a durable marker is durable, with its
+// data. At Open the units above the marker are checked: numbered without a
+// gap and with intact data, they stand; otherwise (a power loss wrote them
+// back out of order) every Append above the marker is rolled back and its
+// sources rewound to the positions of the last barrier.
+
+// unit kinds
+const (
+	unitAppend   = 1 // segments + checkpoints
+	unitAck      = 2 // segment deletions (+ dead letters); never rolled back
+	unitDead     = 3 // dead-letter edits (data synced before the unit); never rolled back
+	unitRollback = 4 // Open's rollback
+	unitVersion  = 1
+)
+
+const prefixUnit = 'u'
+
+func unitKey(u uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefixUnit
+	binary.BigEndian.PutUint64(k[1:], u)
+	return k
+}
+
+// cpVal is a checkpoint value; ok is false when the checkpoint is absent.
+type cpVal struct {
+	val []byte
+	ok  bool
+}
+
+type cpEntry struct {
+	key string
+	v   cpVal
+}
+
+func appendCp(dst []byte, e cpEntry) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(e.key)))
+	dst = append(dst, e.key...)
+	if !e.v.ok {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	dst = binary.AppendUvarint(dst, uint64(len(e.v.val)))
+	return append(dst, e.v.val...)
+}
+
+func readCp(b []byte) (cpEntry, []byte, error) {
+	var e cpEntry
+	kl, k := binary.Uvarint(b)
+	if k <= 0 || kl > uint64(len(b)-k) {
+		return e, nil, errors.New("bad checkpoint key length")
+	}
+	e.key = string(b[k : k+int(kl)])
+	b = b[k+int(kl):]
+	if len(b) < 1 {
+		return e, nil, errors.New("truncated checkpoint")
+	}
+	flag := b[0]
+	b = b[1:]
+	if flag == 0 {
+		return e, b, nil
+	}
+	vl, k := binary.Uvarint(b)
+	if k <= 0 || vl > uint64(len(b)-k) {
+		return e, nil, errors.New("bad checkpoint value length")
+	}
+	e.v = cpVal{val: slices.Clone(b[k : k+int(vl)]), ok: true}
+	return e, b[k+int(vl):], nil
+}
+
+// unitRec is a decoded unit value.
+type unitRec struct {
+	kind byte
+	base []cpEntry // checkpoints as of the last barrier (Append units)
+	segs []segMeta // segments the unit added (Append units)
+}
+
+func encodeUnit(u unitRec) []byte {
+	b := []byte{unitVersion, u.kind}
+	b = binary.AppendUvarint(b, uint64(len(u.base)))
+	for _, e := range u.base {
+		b = appendCp(b, e)
+	}
+	b = binary.AppendUvarint(b, uint64(len(u.segs)))
+	for _, m := range u.segs {
+		b = append(b, segKey(m)...)
+	}
+	return b
+}
+
+func decodeUnit(v []byte) (unitRec, error) {
+	var u unitRec
+	if len(v) < 2 || v[0] != unitVersion {
+		return u, errors.New("bad unit version")
+	}
+	u.kind = v[1]
+	b := v[2:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return u, errors.New("bad checkpoint count")
+	}
+	b = b[k:]
+	for i := uint64(0); i < n; i++ {
+		var e cpEntry
+		var err error
+		if e, b, err = readCp(b); err != nil {
+			return u, err
+		}
+		u.base = append(u.base, e)
+	}
+	n, k = binary.Uvarint(b)
+	if k <= 0 || n*segKeyLen != uint64(len(b)-k) {
+		return u, errors.New("bad segment list")
+	}
+	b = b[k:]
+	for i := uint64(0); i < n; i++ {
+		m, ok := parseSegKey(b[:segKeyLen])
+		if !ok {
+			return u, errors.New("bad segment key")
+		}
+		u.segs = append(u.segs, m)
+		b = b[segKeyLen:]
+	}
+	return u, nil
+}
+
+// encodeIndex is the index value of an entry in a data file: where it lives
+// and (segments) the checkpoints its Append moved from, so that salvage can
+// rewind those sources when the entry is damaged.
+func encodeIndex(r ref, from []cpEntry) []byte {
+	b := []byte{valueVersionRef}
+	b = binary.AppendUvarint(b, r.fid)
+	b = binary.AppendUvarint(b, uint64(r.off))
+	b = binary.AppendUvarint(b, uint64(r.len))
+	b = binary.AppendUvarint(b, uint64(len(from)))
+	for _, e := range from {
+		b = appendCp(b, e)
+	}
+	return b
+}
+
+// decodeIndex decodes an index value; ok is false for a version 1 value (the
+// entry itself, stored in Badger).
+func decodeIndex(v []byte) (r ref, from []cpEntry, ok bool, err error) {
+	if len(v) == 0 || v[0] != valueVersionRef {
+		return ref{}, nil, false, nil
+	}
+	b := v[1:]
+	var vals [4]uint64
+	for i := range vals {
+		x, k := binary.Uvarint(b)
+		if k <= 0 {
+			return ref{}, nil, true, errors.New("bad index value")
+		}
+		vals[i] = x
+		b = b[k:]
+	}
+	r = ref{fid: vals[0], off: int64(vals[1]), len: int64(vals[2])}
+	for i := uint64(0); i < vals[3]; i++ {
+		var e cpEntry
+		if e, b, err = readCp(b); err != nil {
+			return r, nil, true, err
+		}
+		from = append(from, e)
+	}
+	return r, from, true, nil
+}
+
+// syncRound is the group commit: it makes every unit committed so far
+// durable (the barrier), then writes the marker that says so. It runs every
+// SyncInterval when something was written, and at Close.
+func (s *Spool) syncRound() error {
+	s.roundMu.Lock()
+	defer s.roundMu.Unlock()
+	s.commitMu.Lock()
+	h := s.lastUnit
+	changed := s.cpChanged
+	s.cpChanged = make(map[string]cpVal)
+	s.commitMu.Unlock()
+
+	dying, err := s.barrier()
+	if err != nil {
+		s.commitMu.Lock()
+		for k, v := range changed {
+			if _, newer := s.cpChanged[k]; !newer {
+				s.cpChanged[k] = v
+			}
+		}
+		s.commitMu.Unlock()
+		return err
+	}
+	// Units up to h are durable, and so are the checkpoints they set.
+	s.commitMu.Lock()
+	for k, v := range changed {
+		s.cpBase[k] = v
+	}
+	s.commitMu.Unlock()
+	var errs []error
+	for i, fids := range dying {
+		if err := s.logs[i].unlink(fids); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if h != s.marker {
+		prev := s.marker
+		// Unit keys at or below the previous marker are no longer needed:
+		// that marker is durable now. Deleting them is safe in any order.
+		var err error
+		for from := s.unitKeysFrom; from <= prev && err == nil; from += 4096 {
+			to := min(prev, from+4095)
+			err = s.update(func(txn *badger.Txn) error {
+				for u := from; u <= to; u++ {
+					if err := txn.Delete(unitKey(u)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		if err == nil {
+			err = s.update(func(txn *badger.Txn) error {
+				return txn.Set(metaCommitKey, binary.BigEndian.AppendUint64(nil, h))
+			})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("writing the commit marker: %w", err))
+		} else {
+			s.marker = h
+			if prev >= s.unitKeysFrom {
+				s.unitKeysFrom = prev + 1
+			}
+		}
+	}
+	if hook := s.testHookSynced; hook != nil {
+		hook()
+	}
+	return errors.Join(errs...)
+}
+
+// barrier fsyncs every file that may hold unsynced writes: the data files
+// written since the last barrier, Badger's memtable logs (all of them: one
+// that Badger has just retired may not be flushed yet) and value log, and
+// the directories. It returns the data files that were dead when it started,
+// which may be unlinked now.
+func (s *Spool) barrier() ([][]uint64, error) {
+	dying := make([][]uint64, len(s.logs))
+	var files []*os.File
+	var dirs []string
+	for i, l := range s.logs {
+		fs, dir, d := l.syncPrepare()
+		files = append(files, fs...)
+		if dir {
+			dirs = append(dirs, l.dir)
+		}
+		dying[i] = d
+	}
+	var errs []error
+	for _, f := range files {
+		if err := f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("syncing %s: %w", f.Name(), err))
+		}
+	}
+	s.opMu.RLock()
+	if !s.dbClosed {
+		if err := s.db.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("syncing the index: %w", err))
+		}
+	}
+	s.opMu.RUnlock()
+	for _, pat := range []string{"*.mem", "*.vlog"} {
+		names, _ := filepath.Glob(filepath.Join(s.cfg.Dir, pat))
+		for _, n := range names {
+			if err := fsyncPath(n); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	dirs = append(dirs, s.cfg.Dir)
+	for _, d := range dirs {
+		if err := fsyncPath(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// Keep the dead files for the next barrier; their data files were
+		// taken off the dirty list, so sync everything next time.
+		for i, l := range s.logs {
+			l.mu.Lock()
+			l.dying = append(l.dying, dying[i]...)
+			for _, df := range l.files {
+				l.dirty[df.fid] = df
+			}
+			l.newDir = true
+			l.mu.Unlock()
+		}
+		return nil, err
+	}
+	return dying, nil
+}
+
+// fsyncPath fsyncs a file or directory by name; a file that vanished (a
+// memtable log Badger flushed and deleted meanwhile) is fine.
+func fsyncPath(p string) error {
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("opening %s to sync it: %w", p, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("syncing %s: %w", p, err)
+	}
+	return nil
+}
