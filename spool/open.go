@@ -122,8 +122,9 @@ type Spool struct {
 	// legacyBytes is the size of a version 1 spool's records in Badger.
 	legacyBytes int64
 
-	// testHookSynced runs after every sync round (crash-state tests).
-	testHookSynced func()
+	// testHookBarrier runs after every barrier: every file is synced
+	// (crash-state tests).
+	testHookBarrier func()
 
 	mu            sync.Mutex
 	closed        bool
@@ -412,7 +413,7 @@ func writeIdent(dir string, id ident) error {
 		_ = f.Close()
 		return fmt.Errorf("writing %s: %w", p, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(f); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("syncing %s: %w", p, err)
 	}
