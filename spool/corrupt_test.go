@@ -1,162 +1,439 @@
 package spool
 
 import (
-	"encoding/json"
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logspool/logspool/spool/record"
 )
 
-// makeStoppedSpool leaves a closed spool in a new directory with SST files
-// (inline segments), a value-log file (one big batch) and queued records.
-func makeStoppedSpool(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	s := openSpool(t, Config{Dir: dir})
-	var n uint64
-	for i := 0; i < 40; i++ { // ~20 MiB inline: several SSTs
-		mustAppend(t, s, makeRecords(n, 500, 1000))
-		n += 500
-	}
-	mustAppend(t, s, makeRecords(n, 2000, 1000)) // 2 MiB: value log
-	mustAppend(t, s, nil, record.Checkpoint{Key: "f/x", Value: []byte("1")})
-	mustClose(t, s)
-	return dir
+// stoppedSpool is a cleanly closed spool and what it holds.
+type stoppedSpool struct {
+	dir      string
+	appended []uint64        // per source: records appended (checkpoint value)
+	acked    map[uint64]bool // delivered and deleted
+	dead     map[uint64]bool // dead-lettered
 }
 
-// garble overwrites n bytes at the middle of the first file matching pattern
-// in dir (n <= 0: the whole file).
-func garble(t *testing.T, dir, pattern string, n int) {
+// makeStoppedSpool leaves a closed spool in a new directory: three sources'
+// records (some incompressible) in several data files, some delivered, some
+// dead-lettered, the rest queued.
+func makeStoppedSpool(t *testing.T) *stoppedSpool {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, pattern))
-	if len(files) == 0 {
-		t.Fatalf("no %s in %s", pattern, dir)
+	sp := &stoppedSpool{dir: t.TempDir(), appended: make([]uint64, crashSources),
+		acked: make(map[uint64]bool), dead: make(map[uint64]bool)}
+	s := openSpool(t, Config{Dir: sp.dir, MaxBytes: 2 << 20}) // 256 KiB data files
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 40; i++ {
+		src := i % crashSources
+		n := 20 + rng.IntN(40)
+		recs := make([]record.Record, n)
+		for j := range recs {
+			recs[j] = crashDoc(uint64(src)<<32 | (sp.appended[src] + uint64(j)))
+		}
+		sp.appended[src] += uint64(n)
+		mustAppend(t, s, recs, record.Checkpoint{Key: "src/" + strconv.Itoa(src), Value: crashCpValue(sp.appended[src])})
+		if i%10 == 9 {
+			l := mustLease(t, s, 64<<10)
+			var dead []DeadLetter
+			for _, r := range l.Records {
+				n := numOf(r.ID)
+				if n%7 == 0 {
+					dead = append(dead, DeadLetter{Record: r, Reason: "seven", Time: time.Unix(1, 0)})
+					sp.dead[n] = true
+				} else {
+					sp.acked[n] = true
+				}
+			}
+			mustDone(t, l, dead...)
+		}
 	}
-	b, err := os.ReadFile(files[0])
+	mustClose(t, s)
+	return sp
+}
+
+// liveEntry returns a data file and an offset in the middle of a queued
+// segment's entry in it.
+func liveEntry(t *testing.T, dir string) (string, int64) {
+	t.Helper()
+	s := openSpool(t, Config{Dir: dir, ReadOnly: true})
+	defer s.Close()
+	m := s.pending[len(s.pending)/2]
+	return s.segLog.pathOf(m.r.fid), m.r.off + m.r.len/2
+}
+
+// copyDir copies a directory tree.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o750)
+		}
+		if d.Name() == "LOCK" {
+			return nil
+		}
+		f, err := readSparse(p)
+		if err != nil {
+			return err
+		}
+		writeState(t, dst, map[string]fileSnap{rel: f})
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo, hi := 0, len(b)
-	if n > 0 && n < len(b) {
-		lo = len(b)/2 - n/2
-		hi = lo + n
+	return dst
+}
+
+// spoolFiles lists the files of a spool directory (relative paths).
+func spoolFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() != "LOCK" {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out
+}
+
+// spoolContents is what an opened spool holds.
+type spoolContents struct {
+	queued, dead map[uint64]bool
+	cps          []uint64
+}
+
+func readContents(t *testing.T, s *Spool) (spoolContents, error) {
+	c := spoolContents{queued: make(map[uint64]bool), dead: make(map[uint64]bool)}
+	if err := s.Dump(func(r record.Record) error {
+		n := numOf(r.ID)
+		if want := crashDoc(n); !bytes.Equal(r.Doc, want.Doc) || c.queued[n] {
+			return fmt.Errorf("record %x is wrong or repeated", n)
+		}
+		c.queued[n] = true
+		return nil
+	}); err != nil {
+		return c, err
 	}
-	for i := lo; i < hi; i++ {
-		b[i] = byte(i*7) ^ 0xa5
+	if err := s.DeadLetters(func(_ uint64, dl DeadLetter) error {
+		n := numOf(dl.Record.ID)
+		if want := crashDoc(n); !bytes.Equal(dl.Record.Doc, want.Doc) || c.dead[n] {
+			return fmt.Errorf("dead letter %x is wrong or repeated", n)
+		}
+		c.dead[n] = true
+		return nil
+	}); err != nil {
+		return c, err
 	}
-	if err := os.WriteFile(files[0], b, 0o600); err != nil {
-		t.Fatal(err)
+	for src := 0; src < crashSources; src++ {
+		v, err := s.Checkpoint("src/" + strconv.Itoa(src))
+		if err != nil {
+			return c, err
+		}
+		var cp uint64
+		if len(v) == 8 {
+			cp = binary.BigEndian.Uint64(v)
+		}
+		c.cps = append(c.cps, cp)
+	}
+	return c, nil
+}
+
+// checkExact fails unless the spool holds exactly what sp put in it.
+func (sp *stoppedSpool) checkExact(t *testing.T, c spoolContents, what string) {
+	t.Helper()
+	for src := 0; src < crashSources; src++ {
+		if c.cps[src] != sp.appended[src] {
+			t.Fatalf("%s: opened, but source %d's checkpoint is %d, want %d: damage went unnoticed", what, src, c.cps[src], sp.appended[src])
+		}
+		for i := uint64(0); i < sp.appended[src]; i++ {
+			n := uint64(src)<<32 | i
+			switch {
+			case sp.dead[n] && !c.dead[n]:
+				t.Fatalf("%s: opened, but dead letter %x is gone: damage went unnoticed", what, n)
+			case !sp.acked[n] && !sp.dead[n] && !c.queued[n]:
+				t.Fatalf("%s: opened, but record %x is gone: damage went unnoticed", what, n)
+			}
+		}
 	}
 }
 
-func TestOpenReportsACorruptDirectory(t *testing.T) {
+// checkSalvaged fails unless every record is queued, delivered, dead, or at
+// or past its source's checkpoint (read again).
+func (sp *stoppedSpool) checkSalvaged(t *testing.T, c spoolContents, rep *SalvageReport, what string) {
+	t.Helper()
+	lostDead := false
+	for _, d := range rep.Damaged {
+		lostDead = lostDead || strings.HasSuffix(d.File, ".dlq") || rep.Rebuilt
+	}
+	for src := 0; src < crashSources; src++ {
+		for i := uint64(0); i < sp.appended[src]; i++ {
+			n := uint64(src)<<32 | i
+			switch {
+			case c.queued[n] || sp.acked[n] || c.dead[n] || i >= c.cps[src]:
+			case sp.dead[n] && lostDead:
+			default:
+				t.Fatalf("%s: after salvage record %x (source %d, checkpoint %d) is neither kept nor read again\nreport %+v", what, n, src, c.cps[src], rep)
+			}
+		}
+	}
+}
+
+// damage is one way to damage a file.
+type damage struct {
+	name string
+	do   func(t *testing.T, p string)
+}
+
+func flipAt(off int64) damage {
+	return damage{fmt.Sprintf("flip@%d", off), func(t *testing.T, p string) {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 0x5a
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}}
+}
+
+func truncateAt(off int64) damage {
+	return damage{fmt.Sprintf("truncate@%d", off), func(t *testing.T, p string) {
+		if err := os.Truncate(p, off); err != nil {
+			t.Fatal(err)
+		}
+	}}
+}
+
+func removeFile() damage {
+	return damage{"remove", func(t *testing.T, p string) {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}}
+}
+
+// damagesFor picks the damages of a file: a few in the fast mode, many under
+// LOGSPOOL_TORTURE=1.
+func damagesFor(rng *rand.Rand, size int64) []damage {
+	n := int64(3)
+	if os.Getenv("LOGSPOOL_TORTURE") != "" {
+		n = 48
+	}
+	var offs []int64
+	for i := int64(0); i < n && size > 0; i++ {
+		offs = append(offs, size*i/n)
+	}
+	if size > 0 {
+		offs = append(offs, size-1, rng.Int64N(size))
+	}
+	var out []damage
+	for _, o := range offs {
+		out = append(out, flipAt(o), truncateAt(o))
+	}
+	return append(out, removeFile())
+}
+
+// TestDamageIsRefusedOrRecoveredExactly damages every file of a stopped
+// spool (bytes flipped and the file cut at many offsets, or removed) and
+// opens it: it must open with exactly its contents, or refuse with an error
+// that names a file and points at salvage; after a refusal, salvage must
+// keep every intact record and rewind the sources of the others.
+func TestDamageIsRefusedOrRecoveredExactly(t *testing.T) {
+	sp := makeStoppedSpool(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	salvaged := make(map[string]int)
+	var opened, refused int
+	for _, rel := range spoolFiles(t, sp.dir) {
+		fi, err := os.Stat(filepath.Join(sp.dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := fi.Size()
+		if f, err := readSparse(filepath.Join(sp.dir, rel)); err == nil && filepath.Ext(rel) != ".sst" {
+			size = min(size, int64(len(f.data))+1) // damage where the data is, not in the sparse tail
+		}
+		for _, d := range damagesFor(rng, size) {
+			what := rel + " " + d.name
+			dir := copyDir(t, sp.dir)
+			d.do(t, filepath.Join(dir, rel))
+			s, err := Open(Config{Dir: dir, Logger: quietLogger(), MaxBytes: 2 << 20})
+			if err == nil {
+				c, rerr := readContents(t, s)
+				_ = s.Close()
+				if rerr != nil {
+					t.Fatalf("%s: opened, then reading failed: %v", what, rerr)
+				}
+				sp.checkExact(t, c, what)
+				opened++
+				continue
+			}
+			refused++
+			msg := err.Error()
+			if !(errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotSpool)) || !strings.Contains(msg, dir) || !strings.Contains(msg, "salvage") {
+				t.Fatalf("%s: Open = %v; want a damage error naming the file and pointing at salvage", what, err)
+			}
+			if salvaged[rel] >= 2 && os.Getenv("LOGSPOOL_TORTURE") == "" {
+				continue
+			}
+			salvaged[rel]++
+			rep, err := Salvage(Config{Dir: dir, Logger: quietLogger(), MaxBytes: 2 << 20})
+			if err != nil {
+				t.Fatalf("%s: Salvage after %q: %v", what, msg, err)
+			}
+			s, err = Open(Config{Dir: dir, Logger: quietLogger(), MaxBytes: 2 << 20})
+			if err != nil {
+				t.Fatalf("%s: Open after salvage: %v (report %+v)", what, err, rep)
+			}
+			c, rerr := readContents(t, s)
+			_ = s.Close()
+			if rerr != nil {
+				t.Fatalf("%s: reading after salvage: %v", what, rerr)
+			}
+			sp.checkSalvaged(t, c, rep, what)
+		}
+	}
+	t.Logf("%d damaged spools opened exactly, %d refused (and salvaged)", opened, refused)
+}
+
+func TestOpenReportsADamagedSpool(t *testing.T) {
 	tests := []struct {
 		name   string
 		damage func(t *testing.T, dir string) string // returns the directory to open
 		want   string                                // in the error message
 	}{
 		{"a garbled MANIFEST is reported", func(t *testing.T, dir string) string {
-			garble(t, dir, "MANIFEST", 0)
+			flipAt(3).do(t, filepath.Join(dir, "MANIFEST"))
 			return dir
-		}, "corrupt"},
-		{"a garbled SST file is reported", func(t *testing.T, dir string) string {
-			garble(t, dir, "*.sst", 4096)
+		}, "MANIFEST"},
+		{"a truncated MANIFEST is reported, not opened as an empty spool", func(t *testing.T, dir string) string {
+			truncateAt(8).do(t, filepath.Join(dir, "MANIFEST"))
 			return dir
-		}, "corrupt"},
-		{"a truncated SST file is reported", func(t *testing.T, dir string) string {
-			files, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
-			if err := os.Truncate(files[0], 100); err != nil {
-				t.Fatal(err)
-			}
+		}, "MANIFEST"},
+		{"a missing MANIFEST is reported", func(t *testing.T, dir string) string {
+			removeFile().do(t, filepath.Join(dir, "MANIFEST"))
 			return dir
-		}, "corrupt"},
+		}, "MANIFEST"},
 		{"a missing SST file is reported", func(t *testing.T, dir string) string {
 			files, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
-			if err := os.Remove(files[0]); err != nil {
-				t.Fatal(err)
-			}
+			removeFile().do(t, files[0])
 			return dir
-		}, "corrupt"},
-		{"a file where the directory should be is reported", func(t *testing.T, dir string) string {
-			p := filepath.Join(t.TempDir(), "spool")
-			if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return p
-		}, "not a directory"},
+		}, ".sst"},
+		{"a damaged data file is reported with the offset and the records", func(t *testing.T, dir string) string {
+			p, off := liveEntry(t, dir)
+			flipAt(off).do(t, p)
+			return dir
+		}, ".seg is damaged at offset"},
+		{"a missing data file is reported", func(t *testing.T, dir string) string {
+			p, _ := liveEntry(t, dir)
+			removeFile().do(t, p)
+			return dir
+		}, "missing"},
+		{"a garbled identity file is reported", func(t *testing.T, dir string) string {
+			flipAt(12).do(t, filepath.Join(dir, identName))
+			return dir
+		}, identName},
 	}
+	sp := makeStoppedSpool(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := tt.damage(t, makeStoppedSpool(t))
+			dir := tt.damage(t, copyDir(t, sp.dir))
 			s, err := Open(Config{Dir: dir, Logger: quietLogger()})
 			if err == nil {
 				_ = s.Close()
 				t.Fatal("Open of a damaged spool succeeded")
 			}
 			var oe *OpenError
-			if !errors.As(err, &oe) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Open = %v, want an *OpenError naming %s and saying %q", err, dir, tt.want)
+			if !errors.As(err, &oe) || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), dir) ||
+				!strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "logspool spool salvage --spool-dir "+dir) {
+				t.Fatalf("Open = %v, want an *OpenError naming %s, saying %q and pointing at salvage", err, dir, tt.want)
 			}
 			t.Log(err)
 		})
 	}
 }
 
-// A value-log file is only read when a segment in it is leased: the damage is
-// caught by the segment checksum and the segment is dead-lettered, not
-// mis-decoded.
-func TestGarbledValueLogIsCaughtByTheSegmentChecksum(t *testing.T) {
-	dir := makeStoppedSpool(t)
-	garble(t, dir, "*.vlog", 4096)
-	s, err := Open(Config{Dir: dir, Logger: quietLogger()})
-	if err != nil {
-		var oe *OpenError
-		if !errors.As(err, &oe) || !strings.Contains(err.Error(), dir) {
-			t.Fatalf("Open = %v, want an *OpenError naming %s", err, dir)
+func TestOpenRefusesWhatIsNotASpool(t *testing.T) {
+	t.Run("a directory of other files", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
 		}
-		t.Log("caught at open:", err)
-		return
-	}
-	defer s.Close()
-	var delivered, last uint64
-	for {
-		l, err := s.TryLease(64 << 20)
-		if err != nil {
-			t.Fatalf("TryLease: %v", err)
+		_, err := Open(Config{Dir: dir, Logger: quietLogger()})
+		if !errors.Is(err, ErrNotSpool) || !strings.Contains(err.Error(), "notes.txt") {
+			t.Fatalf("Open = %v, want ErrNotSpool naming notes.txt", err)
 		}
-		if l == nil {
-			break
+		if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err == nil {
+			t.Fatal("Open wrote into a foreign directory")
 		}
-		for _, r := range l.Records {
-			num := numOf(r.ID)
-			if delivered > 0 && num <= last {
-				t.Fatalf("record %d after %d: out of order or repeated", num, last)
-			}
-			checkRecords(t, []record.Record{r}, 1000, []uint64{num})
-			last = num
-			delivered++
-		}
-		mustDone(t, l)
-	}
-	var lost uint64
-	var reasons []string
-	_ = s.DeadLetters(func(_ uint64, dl DeadLetter) error {
-		var doc struct {
-			Records uint64 `json:"logspool.records"`
-		}
-		if err := json.Unmarshal(dl.Record.Doc, &doc); err != nil {
-			t.Errorf("dead letter doc %q: %v", dl.Record.Doc, err)
-		}
-		lost += doc.Records
-		reasons = append(reasons, dl.Reason)
-		return nil
 	})
-	if len(reasons) == 0 || delivered+lost != 22000 {
-		t.Fatalf("delivered %d and dead-lettered %d records in %q; want the damaged segments dead-lettered and the rest delivered", delivered, lost, reasons)
+	t.Run("a file where the directory should be", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "spool")
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(Config{Dir: p, Logger: quietLogger()}); err == nil || !strings.Contains(err.Error(), "not a directory") {
+			t.Fatalf("Open = %v, want not a directory", err)
+		}
+	})
+}
+
+// TestSalvageKeepsIntactRecordsAndRewinds damages one segment in the middle
+// of a data file: salvage quarantines its bytes raw, keeps every other
+// record and rewinds its source to just before it.
+func TestSalvageKeepsIntactRecordsAndRewinds(t *testing.T) {
+	sp := makeStoppedSpool(t)
+	dir := copyDir(t, sp.dir)
+	p, off := liveEntry(t, dir)
+	flipAt(off).do(t, p)
+	_, err := Open(Config{Dir: dir, Logger: quietLogger()})
+	var de *DamageError
+	if !errors.As(err, &de) || de.Records == 0 || de.File != p || de.Offset == 0 {
+		t.Fatalf("Open = %v, want a *DamageError naming %s, the offset and the records affected", err, p)
 	}
-	t.Log(reasons)
+	rep, err := Salvage(Config{Dir: dir, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Damaged) != 1 || rep.Damaged[0].Quarantined == "" || rep.RecordsLost == 0 || len(rep.Rewound) != 1 {
+		t.Fatalf("report %+v: want one damaged segment quarantined, its records lost and its source rewound", rep)
+	}
+	raw, err := os.ReadFile(rep.Damaged[0].Quarantined)
+	if err != nil || int64(len(raw)) != rep.Damaged[0].Bytes || len(raw) == 0 {
+		t.Fatalf("quarantined %d bytes (%v), want the %d raw bytes of the entry", len(raw), err, rep.Damaged[0].Bytes)
+	}
+	s := openSpool(t, Config{Dir: dir})
+	c, err := readContents(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.checkSalvaged(t, c, rep, "one damaged segment")
+	if int64(len(c.queued)) != rep.RecordsKept {
+		t.Fatalf("%d records queued, the report says %d kept", len(c.queued), rep.RecordsKept)
+	}
+	t.Logf("report: %+v", rep)
 }

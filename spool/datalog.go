@@ -234,8 +234,9 @@ func appendEntry(buf, key, value []byte) []byte {
 	return buf
 }
 
-// write appends buf (whole entries, as appendEntry built them, at the given
-// offsets within buf) to the current file and returns their refs. Nothing is
+// write appends buf (whole entries, as appendEntry built them) to the
+// current file and returns the refs of the entries at offs within buf (the
+// others, checkpoint entries, are not referenced). Nothing is
 // recorded when the write fails: the bytes past the old end are garbage that
 // the next write overwrites.
 func (l *dataLog) write(buf []byte, offs []int) ([]ref, error) {
@@ -252,11 +253,7 @@ func (l *dataLog) write(buf []byte, offs []int) ([]ref, error) {
 	}
 	refs := make([]ref, len(offs))
 	for i, o := range offs {
-		end := len(buf)
-		if i+1 < len(offs) {
-			end = offs[i+1]
-		}
-		refs[i] = ref{fid: df.fid, off: df.size + int64(o), len: int64(end - o)}
+		refs[i] = ref{fid: df.fid, off: df.size + int64(o), len: int64(binary.LittleEndian.Uint32(buf[o+4:]))}
 		df.live += refs[i].len
 		df.liveN++
 	}

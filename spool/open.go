@@ -231,7 +231,7 @@ func open(cfg Config, salvage bool) (*Spool, error) {
 	} else if _, err := os.Stat(filepath.Join(dir, badger.ManifestFilename)); err != nil {
 		return nil, &OpenError{Dir: dir, Err: &DamageError{File: filepath.Join(dir, badger.ManifestFilename), Reason: "the index's MANIFEST is missing: " + salvageAdvice(dir)}}
 	}
-	if err := checkManifestAndTables(cfg, id); err != nil && !salvage {
+	if err := checkManifestAndTables(cfg, id); err != nil {
 		return nil, &OpenError{Dir: dir, Err: err}
 	}
 	db, err := openBadger(cfg)

@@ -213,6 +213,13 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 	if cap(*vbp) <= 4<<20 {
 		rawPool.Put(vbp)
 	}
+	// The positions the records reach, beside them: salvage rebuilds the
+	// checkpoints from these when the index itself is lost.
+	if len(plan) > 0 {
+		for _, cp := range cps {
+			buf = appendEntry(buf, checkpointKey(cp.Key), encodeCpEntry(cp))
+		}
+	}
 	*bp = buf
 
 	s.commitMu.Lock()
@@ -800,4 +807,13 @@ func planSize(recs []record.Record) int {
 		body += recordEncLen(&recs[i])
 	}
 	return segValueSize(len(recs), body)
+}
+
+// encodeCpEntry is the value of a checkpoint entry in a data file: 1 and the
+// value, or 0 for a deleted checkpoint.
+func encodeCpEntry(cp record.Checkpoint) []byte {
+	if cp.Value == nil {
+		return []byte{0}
+	}
+	return append([]byte{1}, cp.Value...)
 }
