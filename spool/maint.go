@@ -34,6 +34,7 @@ func (s *Spool) background() {
 		s.mu.Lock()
 		wake(&s.spaceCh) // dead data files were unlinked
 		s.mu.Unlock()
+		s.metrics.disk(s.usedBytes(false))
 	}
 	for {
 		select {

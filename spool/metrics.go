@@ -35,12 +35,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	}
 	m := &Metrics{
-		bytes:              g("logspool_spool_bytes", "Bytes of queued records (record size), the number max_bytes caps."),
+		bytes:              g("logspool_spool_bytes", "Bytes of queued records (record size, uncompressed)."),
 		records:            g("logspool_spool_records", "Queued records, leased ones included."),
-		maxBytes:           g("logspool_spool_max_bytes", "Cap on logspool_spool_bytes; appends block at or above it."),
+		maxBytes:           g("logspool_spool_max_bytes", "Cap on logspool_spool_disk_bytes (--spool-max-bytes); appends block at or above it."),
 		leasedRecords:      g("logspool_spool_leased_records", "Records currently leased to the shipper."),
 		deadLetters:        g("logspool_spool_dead_letters", "Records in the dead-letter area."),
-		diskBytes:          g("logspool_spool_disk_bytes", "Disk space used by the spool directory, updated on a schedule."),
+		diskBytes:          g("logspool_spool_disk_bytes", "Disk space (allocated blocks) of the spool directory: data files and index."),
 		appendedRecords:    c("logspool_spool_appended_records_total", "Records appended to the spool."),
 		appendedBytes:      c("logspool_spool_appended_bytes_total", "Bytes (record size) appended to the spool."),
 		ackedRecords:       c("logspool_spool_acked_records_total", "Records deleted from the queue by a finished lease (delivered or dead-lettered)."),

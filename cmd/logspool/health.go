@@ -77,6 +77,15 @@ func (h *health) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// setSample sets the progress sampler once the agent runs; until then
+// /healthz says it is starting (or why the spool refuses).
+func (h *health) setSample(sample func() progress) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sample = sample
+	h.movedAt = h.now()
+}
+
 // setSpoolErr records the outcome of the last spool write: an error (a full
 // disk, an I/O error) makes the agent unhealthy until a write succeeds again.
 func (h *health) setSpoolErr(err error) {

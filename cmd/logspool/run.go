@@ -78,14 +78,30 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	sp, err := spool.Open(spool.Config{
+	// /healthz answers from the start: while the spool refuses to open (a
+	// damaged spool, a permission problem), it says why.
+	hl := newHealth(c.Duration("health-es-grace"), time.Now, nil)
+	stopMetrics, err := serveMetrics(c.String("metrics-addr"), reg, hl, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	sp, err := openSpool(c.Context, spool.Config{
 		Dir:      c.String("spool-dir"),
 		MaxBytes: maxSpool,
 		Logger:   log,
 		Metrics:  spool.NewMetrics(reg),
-	})
+	}, hl, log, sigs)
 	if err != nil {
 		return fmt.Errorf("opening spool: %w", err)
+	}
+	if sp == nil {
+		return nil // stopped by a signal while the spool refused
 	}
 	defer func() {
 		if err := sp.Close(); err != nil {
@@ -98,7 +114,7 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	hl := newHealth(c.Duration("health-es-grace"), time.Now, func() progress {
+	hl.setSample(func() progress {
 		st := sp.Stats()
 		p := progress{Queued: st.QueuedRecords, Delivered: out.acked.Load()}
 		if h, ok := out.health(); ok && !h.Reachable {
@@ -148,15 +164,6 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 		journalDirs = c.StringSlice("journal-dir")
 	}
 	reg.MustRegister(newInputsCollector(c.StringSlice("containers-glob"), journalDirs))
-	stopMetrics, err := serveMetrics(c.String("metrics-addr"), reg, hl, log)
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
-
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 
 	inCtx, stopInputs := context.WithCancel(c.Context)
 	outCtx, stopOutput := context.WithCancel(context.WithoutCancel(c.Context))
@@ -302,6 +309,49 @@ func serveMetrics(addr string, reg *prometheus.Registry, hl http.Handler, log *s
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
+}
+
+// spoolRetry is how often the agent tries again to open a spool that
+// refused: after `logspool spool salvage`, or a fixed permission, it starts
+// without a restart.
+var spoolRetry = 10 * time.Second
+
+// openSpool opens the spool. When the spool refuses (damage, permissions,
+// a read-only or full file system, another agent holding it), the agent
+// stays up with /healthz failing and the reason logged, and tries again
+// every spoolRetry, until it opens or a signal stops the agent (nil, nil).
+func openSpool(ctx context.Context, cfg spool.Config, hl *health, log *slog.Logger, sigs <-chan os.Signal) (*spool.Spool, error) {
+	var last string
+	for {
+		sp, err := spool.Open(cfg)
+		if err == nil {
+			if last != "" {
+				log.Info("spool opened after it had refused", "dir", cfg.Dir)
+			}
+			hl.setSpoolErr(nil)
+			return sp, nil
+		}
+		var ve interface{ Unwrap() error }
+		if !errors.As(err, &ve) && !errors.Is(err, spool.ErrLocked) {
+			return nil, err // a bad configuration: nothing to wait for
+		}
+		hl.setSpoolErr(err)
+		if msg := err.Error(); msg != last {
+			log.Error("the spool refuses to open; reading is stopped and /healthz fails until it opens (retrying)", "err", err, "retry", spoolRetry)
+			last = msg
+		}
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				continue
+			}
+			log.Info("shutting down while the spool refuses to open", "signal", s.String())
+			return nil, nil
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(spoolRetry):
+		}
+	}
 }
 
 // healthSink passes appends to the spool and marks the agent unhealthy when

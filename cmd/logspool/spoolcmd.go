@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -16,7 +17,8 @@ import (
 	"github.com/logspool/logspool/spool/record"
 )
 
-// spoolCommand is `logspool spool stats|dump|dlq` on a stopped agent's spool.
+// spoolCommand is `logspool spool stats|dump|dlq|salvage` on a stopped
+// agent's spool.
 func spoolCommand(stdout, stderr io.Writer) *cli.Command {
 	dirFlag := &cli.StringFlag{Name: "spool-dir", Value: "/var/lib/logspool", EnvVars: []string{envName("spool-dir")}, Usage: "Badger spool directory"}
 	keysFlag := &cli.StringSliceFlag{Name: "key", Usage: "dead-letter `KEY` as dlq list prints it (repeatable; none: all)"}
@@ -43,6 +45,26 @@ func spoolCommand(stdout, stderr io.Writer) *cli.Command {
 						}
 						return w.Flush()
 					})
+				},
+			},
+			{
+				Name:  "salvage",
+				Usage: "repair a damaged spool: keep every intact record, quarantine the damaged bytes, rewind the affected sources",
+				Description: "Run it (with the agent stopped) when the agent refuses to start on a damaged spool. The raw bytes of\n" +
+					"every damaged entry are copied to DIR/quarantine; the sources whose records they held are rewound to\n" +
+					"the position before them, so the lines still on disk are read again (same _id: Elasticsearch keeps\n" +
+					"one copy). A damaged index is moved to DIR/quarantine and rebuilt from the data files.",
+				Flags: []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error {
+					dir := c.String("spool-dir")
+					rep, err := spool.Salvage(spool.Config{Dir: dir})
+					if rep != nil {
+						printSalvage(stdout, rep)
+					}
+					if err != nil {
+						return fmt.Errorf("salvaging spool %s: %w", dir, err)
+					}
+					return nil
 				},
 			},
 			{
@@ -139,11 +161,41 @@ func parseKeys(ss []string) ([]uint64, error) {
 func printSpoolStats(w io.Writer, st spool.Stats) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "queued records\t%d\n", st.QueuedRecords)
-	fmt.Fprintf(tw, "queued bytes\t%d (%s of %s cap)\n", st.QueuedBytes, size(float64(st.QueuedBytes)), size(float64(st.MaxBytes)))
+	fmt.Fprintf(tw, "queued bytes\t%d (%s)\n", st.QueuedBytes, size(float64(st.QueuedBytes)))
 	fmt.Fprintf(tw, "segments\t%d\n", st.Segments)
 	fmt.Fprintf(tw, "dead letters\t%d (%s)\n", st.DeadLetters, size(float64(st.DeadLetterBytes)))
-	fmt.Fprintf(tw, "disk\t%s\n", size(float64(st.DiskBytes)))
+	fmt.Fprintf(tw, "disk\t%s of %s cap\n", size(float64(st.DiskBytes)), size(float64(st.MaxBytes)))
 	return tw.Flush()
+}
+
+// printSalvage reports what salvage found and did.
+func printSalvage(w io.Writer, rep *spool.SalvageReport) {
+	if len(rep.Damaged) == 0 {
+		fmt.Fprintf(w, "no damage found in %s: nothing to do (%d records queued)\n", rep.Dir, rep.RecordsKept)
+		return
+	}
+	if rep.Rebuilt {
+		fmt.Fprintf(w, "the index was damaged (%s);\nit was moved aside and rebuilt from the data files: every intact record is queued again (some may be sent twice, under the same _id)\n", rep.IndexError)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "damaged\toffset\tbytes\trecords\tquarantined to\twhy")
+	for _, d := range rep.Damaged {
+		recs := "?"
+		if d.Records > 0 {
+			recs = strconv.FormatInt(d.Records, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", d.File, d.Offset, d.Bytes, recs, d.Quarantined, d.Reason)
+	}
+	_ = tw.Flush()
+	keys := make([]string, 0, len(rep.Rewound))
+	for k := range rep.Rewound {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "source %s: %s (its lines still on disk are read again)\n", k, rep.Rewound[k])
+	}
+	fmt.Fprintf(w, "%d records kept, %d in damaged entries; quarantine: %s\n", rep.RecordsKept, rep.RecordsLost, rep.Quarantine)
 }
 
 func listDeadLetters(w io.Writer, sp *spool.Spool) error {

@@ -170,10 +170,10 @@ func printStatus(w io.Writer, fams map[string]*dto.MetricFamily, healthy bool, w
 	case m.value("logspool_spool_blocked") > 0:
 		spoolState = ", FULL: reading paused"
 	}
-	fmt.Fprintf(tw, "spool\t%s of %s\t%s records, %s dead letters, %s on disk%s\n",
-		size(m.value("logspool_spool_bytes")), size(m.value("logspool_spool_max_bytes")),
-		count(m.value("logspool_spool_records")), count(m.value("logspool_spool_dead_letters")),
-		size(m.value("logspool_spool_disk_bytes")), spoolState)
+	fmt.Fprintf(tw, "spool\t%s of %s on disk\t%s records (%s), %s dead letters%s\n",
+		size(m.value("logspool_spool_disk_bytes")), size(m.value("logspool_spool_max_bytes")),
+		count(m.value("logspool_spool_records")), size(m.value("logspool_spool_bytes")),
+		count(m.value("logspool_spool_dead_letters")), spoolState)
 	items := m.byLabel("logspool_shipper_items_total", "outcome")
 	_, hasES := fams["logspool_shipper_es_up"]
 	switch {
