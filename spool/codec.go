@@ -25,7 +25,7 @@ const (
 	// minLayoutVersion..layoutVersion (see doc.go).
 	layoutVersion    = 2
 	minLayoutVersion = 1
-	valueVersion  = 1 // an uncompressed body (dead-letter entries; segments of older versions)
+	valueVersion     = 1 // an uncompressed body (dead-letter entries; segments of older versions)
 	// valueVersionS2 is a segment whose body is one S2 block
 	// (github.com/klauspost/compress/s2): log documents shrink 3-6 times, and
 	// so do the bytes Badger writes, maps, reads back and garbage-collects.

@@ -226,10 +226,10 @@ func writeState(t testing.TB, dir string, st map[string]fileSnap) {
 // crashModel is what the workload did, per source: records of source k are
 // numbered k<<32 | i, and the checkpoint of source k is the next i.
 type crashModel struct {
-	appended []uint64          // per source: records appended (next i)
-	durable  []uint64          // per source: checkpoint at the last barrier
-	acked    map[uint64]bool   // records whose Done returned (delivered or dead)
-	deadSet  map[uint64]bool   // records dead-lettered by a Done that returned
+	appended []uint64        // per source: records appended (next i)
+	durable  []uint64        // per source: checkpoint at the last barrier
+	acked    map[uint64]bool // records whose Done returned (delivered or dead)
+	deadSet  map[uint64]bool // records dead-lettered by a Done that returned
 }
 
 const crashSources = 3

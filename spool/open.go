@@ -52,8 +52,8 @@ const (
 	// bother to compact.
 	compactMinGarbage = 8 << 20
 
-	identName = "LOGSPOOL"
-	identLen  = 64
+	identName  = "LOGSPOOL"
+	identLen   = 64
 	identMagic = "LOGSPOOL"
 )
 
@@ -623,6 +623,7 @@ func sealedVlogBytes(dir string) int64 {
 	}
 	return n
 }
+
 // fileBlocks is the disk space (allocated blocks) of path.
 func fileBlocks(path string) int64 {
 	fi, err := os.Stat(path)
@@ -634,6 +635,7 @@ func fileBlocks(path string) int64 {
 	}
 	return fi.Size()
 }
+
 // dirSize is the disk space (allocated blocks) used by the files in dir and
 // its subdirectories.
 func dirSize(dir string) int64 {

@@ -3,8 +3,8 @@ package spool
 import (
 	"context"
 	"errors"
-	"os"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
