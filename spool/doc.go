@@ -8,16 +8,18 @@
 //  1. A reader (tailer, systemd) emits records, each with the position just
 //     past it (a byte offset or a journal cursor). A partial last line is held
 //     back; its offset does not advance.
-//  2. Append stores a batch of records and the source's new position in ONE
-//     Badger transaction. A crash before the commit stores neither, so the
-//     lines are read again; after the commit both are stored. A reader's
+//  2. Append stores a batch of records and the source's new position as one
+//     unit (see "Durability and the crash window"). A crash before the
+//     commit stores neither, so the lines are read again; after it both are
+//     stored, and a power loss keeps both or neither. A reader's
 //     position therefore never moves past records that are not in the spool,
 //     and after a crash the reader resumes exactly at the last committed
 //     position (Checkpoint / Checkpoints).
-//  3. When QueuedBytes is at or over Config.MaxBytes, Append blocks (honouring
-//     its ctx); the reader stops reading and the files wait on disk. An Append
-//     is admitted whenever the spool is below the cap, even if the batch
-//     overshoots it, so a batch bigger than the cap cannot deadlock.
+//  3. When the spool's directory is at or over Config.MaxBytes, Append blocks
+//     (honouring its ctx); the reader stops reading and the files wait on
+//     disk. An Append is admitted whenever the spool is below the cap, even
+//     if the batch overshoots it, so a batch bigger than the cap cannot
+//     deadlock.
 //  4. The shipper leases batches (Lease, several in flight), sends them and
 //     sorts every item: delivered, retried, or dead.
 //  5. Lease.Done deletes the leased segments only when every record is
@@ -31,35 +33,134 @@
 //
 // # Durability and the crash window
 //
-// Writes are group-committed: Badger runs with SyncWrites=false and a
-// background goroutine calls db.Sync every Config.SyncInterval (default 1s)
-// when something was written since the last sync; Close syncs too.
+// A record and the position it advances become durable together under any
+// crash, power loss included, whatever order the kernel writes pages back
+// in. The argument:
 //
-//   - kill -9 (or a panic) loses nothing committed: the write is in the
-//     operating system's page cache, which survives the process.
-//   - A power loss or kernel crash may lose the batches committed during the
-//     last SyncInterval. They are lost together with the checkpoints committed
-//     with them (same transaction, same write-ahead log, replayed in order), so
-//     the readers resume at an older position and read those lines again:
-//     re-read, not lost. Acks (Done) lost the same way cause redelivery, which
-//     Elasticsearch dedupes by _id.
+//   - Records are not in Badger. Each Append writes its segments (and the
+//     checkpoints beside them) to the current data file with pwrite, then
+//     commits one Badger transaction (a unit) holding the segments' index
+//     entries, the checkpoints and a unit record: unit numbers increase
+//     under one lock, in commit order. Badger keeps every value inline
+//     (value threshold 256 KiB, far above any index entry), so a unit is one
+//     atomic entry batch in Badger's write-ahead log: after a crash it is
+//     there whole or not at all.
+//   - A sync round (the group commit, every Config.SyncInterval, and at
+//     Close) first runs a barrier: it fsyncs the data files written since
+//     the last one, every Badger memtable log (a retired one may not be
+//     flushed yet), the value log and the directories. Then it writes the
+//     commit marker: "every unit up to H is durable", H being the last unit
+//     committed before the barrier began. A durable marker therefore never
+//     claims a unit whose bytes could still be lost.
+//   - At Open, units above the durable marker are checked: numbered without
+//     a gap, and every segment they wrote intact in its data file. Then they
+//     stand (a kill -9 or a crash with the page cache written back: nothing
+//     is re-read). Otherwise a power loss wrote them back out of order (a
+//     later unit's log page without an earlier one's, an index entry without
+//     its data): every Append unit above the marker is rolled back, its
+//     segments deleted and each checkpoint it moved set back to the value it
+//     had at the last barrier (kept in the unit record), which is durable
+//     with all the records before it. The readers read those lines again.
+//   - Acks (Done), dead-letter edits and drops are units too. Their data
+//     (dead letters, retried records) is fsynced before their unit is
+//     written, so they are never rolled back: a lost ack is a redelivery.
+//   - Data files are unlinked only after the barrier that made the deletion
+//     of their last index entry durable; Badger's value-log GC, which moves
+//     live values and deletes the old file without a sync, is not used
+//     (only a version 1 spool's value log is still collected).
+//
+// So, after a power loss: every record whose position was durable is there;
+// the positions resume at or after the last barrier (at most SyncInterval
+// old), and what was appended after them is read again from the sources,
+// never queued twice; acks lost the same way cause redelivery, which
+// Elasticsearch dedupes by _id. kill -9 loses nothing that Append returned.
+// TestCrashStatesKeepRecordsAndPositionsTogether proves it on crash states
+// built from the synced and written contents of every file (see its file
+// comment); the same test fails on the version 1 design (segments in
+// Badger's value log, checkpoints in its write-ahead log).
+//
+// # Damage
+//
+// Open verifies, at every start, everything that holds records: the
+// MANIFEST replays to its end (a torn last record is allowed only after an
+// unclean stop), every table it lists exists and passes its block
+// checksums, no table on disk is missing from it (a truncated MANIFEST),
+// the identity file (LOGSPOOL) matches the index, a cleanly closed spool's
+// index holds exactly the marker and entry count recorded at its close, and
+// every index entry's data passes its entry checksum (one sequential read of
+// the live data). Damage is refused with a *DamageError (errors.Is
+// ErrCorrupt) naming the file, the offset and the records affected, and
+// pointing at Salvage (`logspool spool salvage`); a directory that holds
+// other files is refused with ErrNotSpool; nothing damaged is ever opened
+// as an empty spool. Salvage copies the damaged bytes raw into
+// DIR/quarantine, deletes their index entries, and rewinds each affected
+// source to the position its first damaged Append moved from (kept in the
+// index entry), so the lines still on disk are read again under the same
+// _ids. A damaged index is moved to DIR/quarantine and rebuilt from the data
+// files, whose entries carry their keys and, per Append, the positions
+// reached. Damage that appears while the agent runs is caught by the
+// checksums when a segment is leased: the segment becomes a dead letter
+// holding its raw bytes.
 //
 // # On-disk layout
 //
-// The directory is a Badger v4 database (MANIFEST, *.sst, *.vlog, *.mem,
-// KEYREGISTRY, DISCARD, LOCK). Keys are byte strings; integers are big-endian
-// so that key order is numeric order:
+// Layout versions: this build writes version 2 and reads versions 1 and 2.
 //
-//	"m" "version"                        -> 1 byte layout version (currently 1)
+//	version  written by            records in
+//	1        logspool before #9    Badger values (inline or value log)
+//	2        this one              data files; Badger holds the index
+//
+// A version 1 spool is upgraded in place: its old segments are read where
+// they are, new ones go to data files.
+//
+// The directory holds LOGSPOOL (the identity file), Badger's files (MANIFEST,
+// *.sst, *.mem, *.vlog, KEYREGISTRY, DISCARD, LOCK), data/ (the data files)
+// and, after a salvage, quarantine/.
+//
+// LOGSPOOL is 64 bytes: "LOGSPOOL" version[2] spool-id[16] clean[1]
+// marker[8] entries[8] (zero) crc32c[4] over the rest (little-endian). It is
+// written at Open (clean=0) and at Close (clean=1 with the commit marker and
+// the number of index entries).
+//
+// A data file, data/NNNNNNNN.seg (segments) or .dlq (dead letters), starts
+// with "LSPDATA\x00" version[2]=1 spool-id[16] fid[8], then entries:
+//
+//	crc32c[4] len[4] keylen[uvarint] key value
+//
+// (little-endian; len counts the whole entry; the crc covers everything
+// after it). Entries are segments (key: the segment key, value: below),
+// dead-letter entries (key: the dead-letter key) and checkpoints written
+// beside an Append's segments (key: "c"+checkpoint key, value: 1 and the
+// value, or 0 for a deleted checkpoint), which only Salvage reads. Files
+// are sealed at Config.MaxBytes/8 (256 KiB to 16 MiB) and never appended
+// to after a restart.
+//
+// Badger keys (integers big-endian, so key order is numeric order):
+//
+//	"mversion"                           -> layout version (1 byte)
+//	"mid"                                -> spool id (16 bytes)
+//	"mcommit"                            -> commit marker H (8 bytes)
 //	"c" <checkpoint key>                 -> checkpoint value (opaque bytes)
-//	"q" seq[8] count[4] bytes[8]         -> segment (see below)
-//	"d" first[8] last[8] count[4] bytes[8] -> dead-letter entry (see below)
+//	"u" unit[8]                          -> unit record (units above the last
+//	                                        durable marker only)
+//	"q" seq[8] count[4] bytes[8]         -> index entry of a segment
+//	"d" first[8] last[8] count[4] bytes[8] -> index entry of a dead-letter entry
 //
-// A segment holds the records of one Append (an Append is cut into one or a
-// few segments). seq increases with every segment; count is the number of
-// records and bytes the sum of record.Size() over them, kept in the key so
-// that Open rebuilds the queue's in-memory index (seq, count, bytes per
-// segment, never the records) by iterating keys only. The segment value is
+// An index entry is version[1]=3 fid[uvarint] offset[uvarint]
+// length[uvarint] n[uvarint] n * checkpoint, where each checkpoint (the
+// positions the segment's Append moved from) is keylen[uvarint] key
+// present[1] (vallen[uvarint] value). A version 1 spool's index values are
+// the segment or dead-letter entry itself (version byte 1 or 2, below).
+//
+// A unit record is version[1]=1 kind[1] (1 append, 2 ack, 3 dead-letter
+// edit, 4 rollback) n[uvarint] n * checkpoint (an Append's checkpoints as of
+// the last barrier) m[uvarint] m * segment key (the segments it wrote).
+//
+// A segment holds the records of one Append (an Append is cut into segments
+// of about 256 KiB). seq increases with every segment; count is the number
+// of records and bytes the sum of record.Size() over them, kept in the key
+// so that Open rebuilds the queue's in-memory index without reading values.
+// The segment value is
 //
 //	version[1]=2 s2(body)
 //	crc32c[4, little-endian, Castagnoli, over everything before it]
@@ -68,10 +169,7 @@
 //
 //	body = count[uvarint] count * ( id[16] time[zigzag varint] doclen[uvarint] doc[doclen] )
 //
-// Log documents shrink several times under S2, and so does every byte Badger
-// writes, maps, reads back and garbage-collects: compressing is cheaper than
-// not. Version 1 (the body stored uncompressed) is still read. The cap
-// (Config.MaxBytes) counts record.Size(), uncompressed.
+// Version 1 (the body stored uncompressed) is still read.
 //
 // A dead-letter entry holds the dead letters of one Lease.Done (cut into
 // entries of a few MiB). Every dead letter has its own number (the key that
@@ -84,99 +182,66 @@
 //	crc32c[4]
 //
 // The dead-letter area is capped by Config.MaxDeadLetterBytes (default 256
-// MiB): past it the oldest entries are deleted, logged and counted in
-// Stats.DeadLettersDropped, so that a cluster that rejects everything cannot
-// fill the disk. Records are never dropped from the queue itself.
-//
-// Retrying or dropping some dead letters of an entry rewrites the entry with
-// the remaining ones (under a new key with the narrowed first/last) in the
-// same transaction that moves or deletes them.
+// MiB, at most a quarter of MaxBytes): past it the oldest entries are
+// deleted, logged and counted in Stats.DeadLettersDropped. Records are never
+// dropped from the queue itself. Retrying or dropping some dead letters of
+// an entry rewrites the entry with the remaining ones (a new entry, new key)
+// in the unit that moves or deletes them.
 //
 // Invariants:
-//   - A segment key and its value are written and deleted in the same
-//     transactions as the checkpoints and dead letters that go with them.
-//   - A value whose version byte, length or crc32c does not match is reported
-//     as a *CorruptError naming the key; it is never decoded into records.
-//   - Segment keys never repeat within one process lifetime; after a restart
+//   - An index entry is committed only in a unit written after its data;
+//     a unit at or below a durable marker only points at synced data.
+//   - A value whose checksum, length or key does not match is reported
+//     (*DamageError or *CorruptError); it is never decoded into records.
+//   - Segment keys never repeat among the entries present; after a restart
 //     numbering continues after the largest key present.
 //
-// # Space reclamation
+// # Space and the cap
 //
-// Badger reclaims space poorly under queue workloads (dgraph-io/badger#1995):
-// a deletion only frees space when a compaction brings it together with the
-// data it deletes, value-log GC needs discard statistics that only such
-// compactions produce, and a queue's recent deletions sit in the memtable,
-// which is only flushed when it fills (with values in the value log, a 4 MiB
-// memtable of keys and pointers holds gigabytes of segments). The spool works
-// with that instead of hoping:
-//
-//   - Segments (up to 256 KiB, typically one per Append) go to the value log
-//     (ValueThreshold 4 KiB, 8 MiB files): each byte is written once, the
-//     LSM tree holds only keys and pointers, and compactions stay cheap. This
-//     measured about eight times faster than keeping segments inline in the
-//     LSM tree, where every byte is rewritten at every level. Checkpoints and
-//     tiny segments stay inline.
-//   - NumLevelZeroTables=1: every memtable flush is compacted at once.
-//   - After every 16 MiB acked, and every 10s (or GCInterval if shorter), the
-//     spool compares what Badger stores (SST files plus sealed value-log
-//     files) with the live bytes (queued plus dead letters). When the garbage
-//     is over 8 MiB and over half the live bytes it runs Compact: it flushes
-//     the memtable (a DropPrefix of a marker key, Badger's only public flush;
-//     appends and acks wait for it, a few milliseconds) and flattens the tree,
-//     so that deletions meet their data, both are dropped, and the discard
-//     statistics tell value-log GC which files are dead.
-//   - Value-log GC (discard ratio 0.5, repeated until nothing is left to
-//     rewrite, at most 10s a run) runs after each Compact and every
-//     GCInterval. A queue's value-log files die whole, in order, so GC mostly
-//     deletes files; a file still half live is rewritten once. Each GC round
-//     (one file, milliseconds) holds off commits: Badger's GC reads the
-//     memtable's max version unsynchronised.
-//
-// A test pushes 1 GiB (4 GiB with LOGSPOOL_LONG_TESTS=1) of random,
-// incompressible documents through append + lease + ack, keeping up,
-// carrying a 64 MiB backlog, and with 3 MiB batches,
-// and checks that the directory returns to within 20 MiB (the newest
-// value-log file and the live memtable's log) of its empty size. While data
-// flows the directory also holds garbage: up to about twice the live data
-// plus 16 MiB.
+// Config.MaxBytes (--spool-max-bytes) bounds the directory's allocated
+// size: Append blocks while the data files (accounted exactly, in 4 KiB
+// blocks, whether live or not) plus Badger's files (measured, at most every
+// 100 ms while an append waits) are at or over it. An admitted Append may
+// overshoot by its own size; Badger holds only the index (about 100 bytes
+// per Append) in memtables of 4 MiB, so the directory stays within a few
+// percent of the cap: TestCapBoundsTheDirectoryTorture pushes incompressible
+// records through a 32 MiB cap with long outages and out-of-order acks and
+// checks that it never exceeds it by 10% (peak measured: 102%). Data files
+// die whole once every entry in them is acked (or its dead letters dropped),
+// and the current file is sealed as soon as everything in it is acked, so
+// a drained spool shrinks to its index and a small file
+// (TestDiskSpaceIsReclaimedTorture). A file kept alive by one stuck segment
+// still counts whole against the cap: reading waits until it is shipped.
 //
 // # A full disk
 //
-// Badger writes its value log and memtables through memory maps of sparse
-// files: on a file system with no space left, a write into such a mapping is
-// a SIGBUS that kills the process, not an error. Append therefore refuses
+// Badger writes its memtable logs through memory maps of sparse files: on a
+// file system with no space left, a write into such a mapping is a SIGBUS
+// that kills the process, not an error. Append therefore refuses
 // (ErrDiskFull) while the file system has less than Config.MinFreeBytes free
 // (default 64 MiB, read with statfs at most every 250 ms); callers retry and
-// their readers pause. Lease, Done and Release keep working, so shipping
-// frees space and appends resume.
+// their readers pause. The data files are written with pwrite: a full disk
+// there is an error. Lease, Done and Release keep working, so shipping frees
+// space and appends resume.
 //
 // # Memory
 //
-// In memory the spool keeps per-segment metadata (seq, count, bytes: 24 bytes
-// per segment) and per-dead-letter-entry metadata; records are only held in
-// the buffer of an outstanding lease (one buffer per lease, records sub-slice
-// it). Badger is tuned small: 4 MiB memtables (two at most), no block cache,
-// no Badger compression (segments are S2-compressed by the spool itself), two
-// compactors, 8 MiB value-log files.
-//
-// Badger memory-maps its files (MAP_SHARED), so every value-log page the
-// process writes or reads would count towards its RSS until the file is
-// deleted: a full spool would look like a 1 GiB process. After every 16 MiB
-// appended and every 10s the spool therefore drops its page-table entries for
-// those mappings with madvise(MADV_DONTNEED) (Linux only). No data is lost:
-// the pages stay in the page cache, dirty ones are still written back, and
-// the next access faults them in again. Measured in the reclaim test (the
-// test process, 1 GiB of incompressible documents through, one run): peak
-// RSS 69 MiB keeping up, 88 MiB with a 64 MiB backlog, 90 MiB with 3 MiB
-// batches; the anonymous part is what GOMEMLIMIT keeps in check.
+// In memory the spool keeps per-segment metadata (seq, count, bytes and the
+// entry's place: about 48 bytes per segment), per-dead-letter-entry
+// metadata and the current checkpoints; records are only held in an
+// outstanding lease's records. Badger is tuned small: 4 MiB memtables (two
+// at most), no block cache, no compression, two compactors. Badger maps its
+// files (MAP_SHARED), so the spool drops its page-table entries for those
+// mappings with madvise(MADV_DONTNEED) after every 16 MiB appended and every
+// 10s (Linux only); data files are read with pread and never mapped.
 //
 // # Opening
 //
 // Open fails with an error wrapping ErrLocked when another process (a running
-// agent) holds the directory, and with a *OpenError naming the directory and
-// the cause when the directory is unreadable or corrupt (a garbled MANIFEST,
-// SST or value-log file, a file where the directory should be). ReadOnly
-// opens a stopped agent's spool for inspection; a spool left behind by a
-// crash must be opened read-write once (which replays its write-ahead log)
-// before it can be opened read-only.
+// agent) holds the directory; ErrPermission, ErrReadOnlyFS or ErrNoSpace
+// (each with its own advice) when the file system is in the way; ErrNotSpool
+// for a directory that holds other files; and ErrCorrupt for damage (above).
+// ReadOnly opens a stopped agent's spool for inspection; a spool left behind
+// by a crash must be opened read-write once (which replays Badger's log and
+// rolls back what a power loss tore) before it can be opened read-only.
 package spool
