@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	case "appendack":
 		childAppendAck(os.Getenv("LOGSPOOL_SPOOL_TEST_DIR"))
 		return
+	case "open":
+		childOpen(os.Getenv("LOGSPOOL_SPOOL_TEST_DIR"))
+		return
 	default:
 		fmt.Fprintln(os.Stderr, "unknown child role")
 		os.Exit(2)

@@ -1,0 +1,111 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// childOpen (a child role) opens the spool in dir and prints the error.
+func childOpen(dir string) {
+	s, err := Open(Config{Dir: dir, Logger: quietLogger()})
+	if err != nil {
+		fmt.Println("error:", err)
+		fmt.Println("is:", errors.Is(err, ErrPermission), errors.Is(err, ErrReadOnlyFS), errors.Is(err, ErrNoSpace), errors.Is(err, ErrCorrupt))
+		os.Exit(0)
+	}
+	_ = s.Close()
+	fmt.Println("opened")
+}
+
+// mountTmpfs mounts a tmpfs of the given size at a new directory, or skips.
+func mountTmpfs(t *testing.T, opts string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, opts); err != nil {
+		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// TestOpenErrorsSayWhatIsWrong: permission problems, a read-only file
+// system and a full one each get their own error and advice, never
+// "corrupt" (a spool held by another process: TestOpenLockedByAnotherProcess;
+// damage: TestOpenReportsADamagedSpool).
+func TestOpenErrorsSayWhatIsWrong(t *testing.T) {
+	t.Run("a directory the agent may not write is a permission problem", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to run the child as another user")
+		}
+		base := mountTmpfs(t, "size=128m,mode=0755")
+		if err := os.Chmod(filepath.Dir(base), 0o755); err != nil { // t.TempDir's parent is 0700
+			t.Fatal(err)
+		}
+		dir := filepath.Join(base, "spool")
+		mustClose(t, openSpool(t, Config{Dir: dir}))
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		// The test binary, where the other user may run it.
+		bin := filepath.Join(base, "spool.test")
+		b, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=open", "LOGSPOOL_SPOOL_TEST_DIR="+dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v: %s", err, out)
+		}
+		if !strings.Contains(string(out), "permission denied") || !strings.Contains(string(out), "is: true false false false") ||
+			!strings.Contains(string(out), "chown") || strings.Contains(string(out), "corrupt") {
+			t.Fatalf("child said %s; want ErrPermission with advice, not corruption", out)
+		}
+		t.Log(strings.TrimSpace(string(out)))
+	})
+	t.Run("a read-only file system is named as such", func(t *testing.T) {
+		base := mountTmpfs(t, "size=64m")
+		dir := filepath.Join(base, "spool")
+		mustClose(t, openSpool(t, Config{Dir: dir}))
+		if err := syscall.Mount("", base, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+			t.Skipf("cannot remount read-only: %v", err)
+		}
+		_, err := Open(Config{Dir: dir, Logger: quietLogger()})
+		if !errors.Is(err, ErrReadOnlyFS) || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "read-only file system") {
+			t.Fatalf("Open = %v; want ErrReadOnlyFS", err)
+		}
+		t.Log(err)
+		ro, err := Open(Config{Dir: dir, ReadOnly: true, Logger: quietLogger()})
+		if err != nil {
+			t.Fatalf("read-only Open on a read-only file system = %v; want it to work for inspection", err)
+		}
+		mustClose(t, ro)
+	})
+	t.Run("a full file system is named as such", func(t *testing.T) {
+		base := mountTmpfs(t, "size=64k")
+		if err := os.WriteFile(filepath.Join(base, "filler"), make([]byte, 60<<10), 0o600); err != nil && !errors.Is(err, syscall.ENOSPC) {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=open", "LOGSPOOL_SPOOL_TEST_DIR="+filepath.Join(base, "spool"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v: %s", err, out) // a SIGBUS would show here
+		}
+		if !strings.Contains(string(out), "is: false false true false") || !strings.Contains(string(out), "no space") {
+			t.Fatalf("child said %s; want ErrNoSpace", out)
+		}
+		t.Log(strings.TrimSpace(string(out)))
+	})
+}
