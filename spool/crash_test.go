@@ -395,10 +395,10 @@ func crashSeeds(t *testing.T) (seeds []uint64, ops, statesPerCut int) {
 		return []uint64{n}, 120, 6
 	}
 	if os.Getenv("LOGSPOOL_TORTURE") != "" {
-		for i := uint64(1); i <= 40; i++ {
+		for i := uint64(1); i <= 20; i++ {
 			seeds = append(seeds, i)
 		}
-		return seeds, 160, 6
+		return seeds, 120, 4
 	}
 	return []uint64{1}, 30, 2
 }

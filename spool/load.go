@@ -290,7 +290,7 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 		if err != nil {
 			return err
 		}
-		lastUnit++ // the rollback unit
+		lastUnit = ld.marker // the rollback unit
 	}
 
 	// Apply.
@@ -430,6 +430,12 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 			return nil, fmt.Errorf("rolling back: %w", classifyIOError(s.cfg.Dir, err))
 		}
 	}
+	// The deletions durable before the checkpoints move back and the
+	// marker moves past the rolled-back units (one small transaction): a
+	// crash in between repeats the same rollback.
+	if _, err := s.barrier(); err != nil {
+		return nil, fmt.Errorf("rolling back: %w", classifyIOError(s.cfg.Dir, err))
+	}
 	var sources []string
 	next := above[len(above)-1] + 1
 	err := s.update(func(txn *badger.Txn) error {
@@ -444,19 +450,15 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 				return err
 			}
 		}
-		for _, u := range above {
-			if err := txn.Delete(unitKey(u)); err != nil {
-				return err
-			}
-		}
-		if err := txn.Set(unitKey(next), encodeUnit(unitRec{kind: unitRollback})); err != nil {
+		if err := txn.Set(metaCommitKey, binary.BigEndian.AppendUint64(nil, next)); err != nil {
 			return err
 		}
-		return nil
+		return txn.Set(unitKey(next), encodeUnit(unitRec{kind: unitRollback}))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rolling back: %w", classifyIOError(s.cfg.Dir, err))
 	}
+	ld.marker = next
 	for k, v := range restore {
 		if v.ok {
 			s.cpCur[k] = v
@@ -466,9 +468,6 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 		sources = append(sources, k)
 	}
 	slices.Sort(sources)
-	for _, u := range above {
-		delete(ld.units, u)
-	}
 	ld.units[next] = unitRec{kind: unitRollback}
 	s.log.Warn("spool: the last writes before a crash reached the disk out of order (a power loss): rolled back the appends since the last sync; their sources are read again from there",
 		"units", len(above), "records", records, "sources", strings.Join(sources, ","), "why", why)
