@@ -218,7 +218,7 @@ func (s *Spool) moveDead(m deadMeta, take, keep []deadItem, retry bool) (int, er
 					return err
 				}
 			}
-			return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitDead}))
+			return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitDead, delta: int64(len(kept) + len(segs) - 1)}))
 		})
 		if err != nil {
 			for _, sm := range segs {
@@ -230,6 +230,7 @@ func (s *Spool) moveDead(m deadMeta, take, keep []deadItem, retry bool) (int, er
 			return err
 		}
 		s.lastUnit = u
+		s.indexCount += int64(len(kept) + len(segs) - 1)
 		if m.r.valid() {
 			s.dlqLog.release(m.r)
 		}
@@ -292,11 +293,12 @@ func (s *Spool) trimDead() {
 				if err := txn.Delete(deadKey(m)); err != nil {
 					return err
 				}
-				return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitDead}))
+				return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitDead, delta: -1}))
 			}); err != nil {
 				return err
 			}
 			s.lastUnit = u
+			s.indexCount--
 			if m.r.valid() {
 				s.dlqLog.release(m.r)
 			}

@@ -166,8 +166,10 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 	case len(version) == 0:
 	case len(version) != 1 || version[0] > layoutVersion || version[0] < minLayoutVersion:
 		return fmt.Errorf("%w: the spool has layout version %v; this build reads versions %d to %d (a newer logspool wrote it)", ErrNotSpool, version, minLayoutVersion, layoutVersion)
-	case legacy && version[0] != 1:
+	case legacy && version[0] != 1 && (len(ld.segs)+len(ld.dead)+len(ld.bad)+len(ld.units) > 0 || len(s.cpCur) > 0):
 		return &DamageError{File: dir + "/" + identName, Reason: "the spool identity file is missing: " + salvageAdvice(dir)}
+	case legacy && version[0] != 1:
+		legacy = false // a new spool that stopped before its identity file was written
 	}
 	if id != nil && !bytes.Equal(mid, id.id[:]) {
 		return &DamageError{File: dir, Reason: fmt.Sprintf("the index belongs to another spool (id %x, the identity file says %x): %s", mid, id.id, salvageAdvice(dir))}
@@ -272,6 +274,23 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 				ld.marker, count, id.marker, id.count, salvageAdvice(dir))}
 		}
 	}
+	countNow := int64(len(ld.segs) + len(ld.dead) + len(ld.bad))
+	if id != nil && !id.clean && anomaly == "" && len(damage) == 0 && id.marker > 0 {
+		// After an unclean stop: the index must hold what the identity file
+		// says it held at its marker, give or take the units since.
+		if ld.marker < id.marker {
+			return &DamageError{File: dir, Reason: fmt.Sprintf("the index's commit marker %d is behind the %d it reached (its write-ahead log or tables were lost): %s", ld.marker, id.marker, salvageAdvice(dir))}
+		}
+		at := countNow
+		for u, rec := range ld.units {
+			if u > id.marker {
+				at -= rec.delta
+			}
+		}
+		if at != int64(id.count) {
+			return &DamageError{File: dir, Reason: fmt.Sprintf("the index holds %d entries where it held %d at its last sync (a MANIFEST that lost tables, or a table or log that was removed): %s", at, id.count, salvageAdvice(dir))}
+		}
+	}
 	if len(damage) > 0 && !salvage {
 		return damageReport(dir, damage)
 	}
@@ -294,6 +313,16 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 	}
 
 	// Apply.
+	s.indexCount = int64(len(ld.segs) + len(ld.dead) + len(s.bad))
+	s.countAtMarker = s.indexCount
+	for u, rec := range ld.units {
+		if u > ld.marker {
+			s.countAtMarker -= rec.delta
+		}
+	}
+	if id != nil {
+		s.mirrorMarker = id.marker
+	}
 	s.lastUnit = lastUnit
 	s.marker = ld.marker
 	s.unitKeysFrom = ld.marker + 1
@@ -453,7 +482,7 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 		if err := txn.Set(metaCommitKey, binary.BigEndian.AppendUint64(nil, next)); err != nil {
 			return err
 		}
-		return txn.Set(unitKey(next), encodeUnit(unitRec{kind: unitRollback}))
+		return txn.Set(unitKey(next), encodeUnit(unitRec{kind: unitRollback, delta: -int64(len(keys))}))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rolling back: %w", classifyIOError(s.cfg.Dir, err))
@@ -468,7 +497,7 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 		sources = append(sources, k)
 	}
 	slices.Sort(sources)
-	ld.units[next] = unitRec{kind: unitRollback}
+	ld.units[next] = unitRec{kind: unitRollback, delta: -int64(len(keys))}
 	s.log.Warn("spool: the last writes before a crash reached the disk out of order (a power loss): rolled back the appends since the last sync; their sources are read again from there",
 		"units", len(above), "records", records, "sources", strings.Join(sources, ","), "why", why)
 	return keep, nil

@@ -228,9 +228,9 @@ func (s *Spool) Close() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("syncing spool %s: %w", s.cfg.Dir, err))
 		} else {
-			s.mu.Lock()
-			count := uint64(s.segments) + uint64(len(s.dead)) + uint64(len(s.bad))
-			s.mu.Unlock()
+			s.commitMu.Lock()
+			count := uint64(s.indexCount)
+			s.commitMu.Unlock()
 			if err := writeIdent(s.cfg.Dir, ident{id: s.id, clean: true, marker: s.marker, count: count}); err != nil {
 				errs = append(errs, fmt.Errorf("marking spool %s closed: %w", s.cfg.Dir, err))
 			}

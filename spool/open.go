@@ -116,6 +116,10 @@ type Spool struct {
 	roundMu      sync.Mutex       // one sync round at a time
 	marker       uint64           // the last commit marker written
 	unitKeysFrom uint64           // unit keys below this are deleted
+	// indexCount is the number of index entries (segments and dead-letter
+	// entries) after the last unit; countAtMarker after the marker's unit.
+	indexCount, countAtMarker int64
+	mirrorMarker              uint64 // the marker the identity file holds
 
 	// bad are the damaged entries a salvage open found.
 	bad []badEntry
@@ -302,16 +306,18 @@ func (s *Spool) finishOpen(legacy bool) error {
 	}); err != nil {
 		return fmt.Errorf("writing the layout version: %w", classifyIOError(s.cfg.Dir, err))
 	}
+	// In use from now on: not clean until Close says so.
+	if err := writeIdent(s.cfg.Dir, ident{id: s.id, marker: s.marker, count: uint64(s.countAtMarker)}); err != nil {
+		return classifyIOError(s.cfg.Dir, err)
+	}
+	s.mirrorMarker = s.marker
 	if legacy {
 		s.log.Info("spool: upgrading a version 1 spool: new records go to data files, the old ones are read where they are", "dir", s.cfg.Dir)
 	}
 	if err := s.syncRound(); err != nil {
 		return classifyIOError(s.cfg.Dir, err)
 	}
-	if err := s.syncRound(); err != nil { // the marker itself durable
-		return classifyIOError(s.cfg.Dir, err)
-	}
-	if err := writeIdent(s.cfg.Dir, ident{id: s.id, marker: s.marker}); err != nil {
+	if err := s.syncRound(); err != nil { // the marker itself durable, and mirrored
 		return classifyIOError(s.cfg.Dir, err)
 	}
 	return nil
@@ -562,7 +568,10 @@ func checkManifestAndTables(cfg Config, id *ident) error {
 		if _, ok := mf.Tables[tid]; ok {
 			continue
 		}
-		if clean || tid < maxID {
+		// After an unclean stop, tables that a compaction was writing are
+		// not listed yet (Badger deletes them); the identity file's count
+		// catches a MANIFEST that lost tables then (load).
+		if clean {
 			return &DamageError{File: mpath, Offset: trunc, Reason: fmt.Sprintf("the MANIFEST does not list table %s (it lost records: truncated or damaged): %s", filepath.Base(f), salvageAdvice(dir))}
 		}
 	}

@@ -258,7 +258,7 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 				return fmt.Errorf("storing checkpoint %q: %w", cp.Key, err)
 			}
 		}
-		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAppend, base: base, segs: segs}))
+		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAppend, delta: int64(len(segs)), base: base, segs: segs}))
 	})
 	if err != nil {
 		for _, r := range refs {
@@ -267,6 +267,7 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 		return nil, fmt.Errorf("spool: committing %d records and %d checkpoints: %w", len(recs), len(cps), classifyIOError(s.cfg.Dir, err))
 	}
 	s.lastUnit = u
+	s.indexCount += int64(len(segs))
 	for _, cp := range cps {
 		v := cpVal{val: cp.Value, ok: cp.Value != nil}
 		s.cpCur[cp.Key] = v
@@ -601,7 +602,7 @@ func (l *Lease) commitDone(dead []DeadLetter, first uint64) ([]deadMeta, error) 
 				return fmt.Errorf("storing dead letters: %w", err)
 			}
 		}
-		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAck}))
+		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAck, delta: int64(len(entries) - len(l.segs))}))
 	})
 	if err != nil {
 		for _, e := range entries {
@@ -610,6 +611,7 @@ func (l *Lease) commitDone(dead []DeadLetter, first uint64) ([]deadMeta, error) 
 		return nil, fmt.Errorf("spool: committing lease of %d segments with %d dead letters: %w", len(l.segs), len(dead), classifyIOError(s.cfg.Dir, err))
 	}
 	s.lastUnit = u
+	s.indexCount += int64(len(entries) - len(l.segs))
 	for _, m := range l.segs {
 		if m.r.valid() {
 			s.segLog.release(m.r)

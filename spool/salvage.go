@@ -210,11 +210,12 @@ func (s *Spool) salvageEntries(rep *SalvageReport) (err error) {
 				return err
 			}
 		}
-		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitRollback}))
+		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitRollback, delta: -int64(len(keys))}))
 	}); err != nil {
 		return fmt.Errorf("rewinding sources: %w", err)
 	}
 	s.lastUnit = u
+	s.indexCount -= int64(len(keys))
 	for k, v := range restore {
 		s.cpCur[k] = v
 		s.cpChanged[k] = v

@@ -90,13 +90,15 @@ func readCp(b []byte) (cpEntry, []byte, error) {
 
 // unitRec is a decoded unit value.
 type unitRec struct {
-	kind byte
+	kind  byte
+	delta int64 // index entries the unit added minus those it deleted
 	base []cpEntry // checkpoints as of the last barrier (Append units)
 	segs []segMeta // segments the unit added (Append units)
 }
 
 func encodeUnit(u unitRec) []byte {
 	b := []byte{unitVersion, u.kind}
+	b = binary.AppendVarint(b, u.delta)
 	b = binary.AppendUvarint(b, uint64(len(u.base)))
 	for _, e := range u.base {
 		b = appendCp(b, e)
@@ -115,6 +117,12 @@ func decodeUnit(v []byte) (unitRec, error) {
 	}
 	u.kind = v[1]
 	b := v[2:]
+	d, k := binary.Varint(b)
+	if k <= 0 {
+		return u, errors.New("bad delta")
+	}
+	u.delta = d
+	b = b[k:]
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
 		return u, errors.New("bad checkpoint count")
@@ -194,6 +202,7 @@ func (s *Spool) syncRound() error {
 	defer s.roundMu.Unlock()
 	s.commitMu.Lock()
 	h := s.lastUnit
+	count := s.indexCount
 	changed := s.cpChanged
 	s.cpChanged = make(map[string]cpVal)
 	s.commitMu.Unlock()
@@ -224,10 +233,21 @@ func (s *Spool) syncRound() error {
 			errs = append(errs, err)
 		}
 	}
+	// The previous round's marker is durable now: record it, with the
+	// number of index entries it stands for, in the identity file, which
+	// Open compares with the index after an unclean stop.
+	if s.marker > s.mirrorMarker || s.mirrorMarker == 0 {
+		if err := writeIdent(s.cfg.Dir, ident{id: s.id, marker: s.marker, count: uint64(s.countAtMarker)}); err != nil {
+			errs = append(errs, err)
+		} else {
+			s.mirrorMarker = s.marker
+		}
+	}
 	if h != s.marker {
-		prev := s.marker
-		// Unit keys at or below the previous marker are no longer needed:
-		// that marker is durable now. Deleting them is safe in any order.
+		prev := min(s.marker, s.mirrorMarker)
+		// Unit keys at or below the previous marker are no longer needed
+		// (that marker is durable, and the identity file has it). Deleting
+		// them is safe in any order.
 		var err error
 		for from := s.unitKeysFrom; from <= prev && err == nil; from += 4096 {
 			to := min(prev, from+4095)
@@ -249,6 +269,7 @@ func (s *Spool) syncRound() error {
 			errs = append(errs, fmt.Errorf("writing the commit marker: %w", err))
 		} else {
 			s.marker = h
+			s.countAtMarker = count
 			if prev >= s.unitKeysFrom {
 				s.unitKeysFrom = prev + 1
 			}
