@@ -91,9 +91,9 @@ func readCp(b []byte) (cpEntry, []byte, error) {
 // unitRec is a decoded unit value.
 type unitRec struct {
 	kind  byte
-	delta int64 // index entries the unit added minus those it deleted
-	base []cpEntry // checkpoints as of the last barrier (Append units)
-	segs []segMeta // segments the unit added (Append units)
+	delta int64     // index entries the unit added minus those it deleted
+	base  []cpEntry // checkpoints as of the last barrier (Append units)
+	segs  []segMeta // segments the unit added (Append units)
 }
 
 func encodeUnit(u unitRec) []byte {
