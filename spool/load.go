@@ -446,18 +446,8 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 			keys = append(keys, segKey(*b.seg))
 		}
 	}
-	for i := 0; i < len(keys); i += maxUnitKeys {
-		chunk := keys[i:min(len(keys), i+maxUnitKeys)]
-		if err := s.update(func(txn *badger.Txn) error {
-			for _, k := range chunk {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("rolling back: %w", classifyIOError(s.cfg.Dir, err))
-		}
+	if err := s.deleteKeys(keys); err != nil {
+		return nil, fmt.Errorf("rolling back: %w", classifyIOError(s.cfg.Dir, err))
 	}
 	// The deletions durable before the checkpoints move back and the
 	// marker moves past the rolled-back units (one small transaction): a
@@ -468,16 +458,8 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 	var sources []string
 	next := above[len(above)-1] + 1
 	err := s.update(func(txn *badger.Txn) error {
-		for k, v := range restore {
-			var err error
-			if v.ok {
-				err = txn.Set(checkpointKey(k), v.val)
-			} else {
-				err = txn.Delete(checkpointKey(k))
-			}
-			if err != nil {
-				return err
-			}
+		if err := putCheckpoints(txn, restore); err != nil {
+			return err
 		}
 		if err := txn.Set(metaCommitKey, binary.BigEndian.AppendUint64(nil, next)); err != nil {
 			return err
@@ -501,4 +483,39 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 	s.log.Warn("spool: the last writes before a crash reached the disk out of order (a power loss): rolled back the appends since the last sync; their sources are read again from there",
 		"units", len(above), "records", records, "sources", strings.Join(sources, ","), "why", why)
 	return keep, nil
+}
+
+// deleteKeys deletes keys in transactions of at most maxUnitKeys (each
+// deletion is safe on its own).
+func (s *Spool) deleteKeys(keys [][]byte) error {
+	for i := 0; i < len(keys); i += maxUnitKeys {
+		chunk := keys[i:min(len(keys), i+maxUnitKeys)]
+		if err := s.update(func(txn *badger.Txn) error {
+			for _, k := range chunk {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putCheckpoints sets (or deletes) checkpoints in txn.
+func putCheckpoints(txn *badger.Txn, cps map[string]cpVal) error {
+	for k, v := range cps {
+		var err error
+		if v.ok {
+			err = txn.Set(checkpointKey(k), v.val)
+		} else {
+			err = txn.Delete(checkpointKey(k))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -184,31 +184,13 @@ func (s *Spool) salvageEntries(rep *SalvageReport) (err error) {
 	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	for i := 0; i < len(keys); i += maxUnitKeys {
-		chunk := keys[i:min(len(keys), i+maxUnitKeys)]
-		if err := s.update(func(txn *badger.Txn) error {
-			for _, k := range chunk {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("removing damaged entries: %w", err)
-		}
+	if err := s.deleteKeys(keys); err != nil {
+		return fmt.Errorf("removing damaged entries: %w", err)
 	}
 	u := s.lastUnit + 1
 	if err := s.update(func(txn *badger.Txn) error {
-		for k, v := range restore {
-			var err error
-			if v.ok {
-				err = txn.Set(checkpointKey(k), v.val)
-			} else {
-				err = txn.Delete(checkpointKey(k))
-			}
-			if err != nil {
-				return err
-			}
+		if err := putCheckpoints(txn, restore); err != nil {
+			return err
 		}
 		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitRollback, delta: -int64(len(keys))}))
 	}); err != nil {
