@@ -86,7 +86,7 @@ func TestDiskSpaceIsReclaimedTorture(t *testing.T) {
 // exceeds --spool-max-bytes by more than 10%, and reading pauses at the cap.
 func TestCapBoundsTheDirectoryTorture(t *testing.T) {
 	const capBytes = 32 << 20
-	total := tortureVolume(160<<20, 4<<30)
+	total := tortureVolume(96<<20, 4<<30)
 	dir := t.TempDir()
 	s := openSpool(t, Config{Dir: dir, MaxBytes: capBytes, SyncInterval: 50 * time.Millisecond})
 	rng := rand.New(rand.NewPCG(11, 12))
