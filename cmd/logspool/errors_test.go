@@ -31,7 +31,7 @@ func TestUserErrorsNameWhatTheUserTyped(t *testing.T) {
 		{"an unknown flag", nil, run("--frobnicate"), []string{"unknown flag --frobnicate", "logspool run --help"}},
 		{"a stray argument", nil, run("extra"), []string{"takes no arguments", `"extra"`}},
 		{"an unknown command", nil, []string{"frobnicate"}, []string{`unknown command "frobnicate"`, "run, replay, status, spool, version"}},
-		{"an unknown spool subcommand", nil, []string{"spool", "frob"}, []string{`unknown command "frob"`, "stats, dump, dlq"}},
+		{"an unknown spool subcommand", nil, []string{"spool", "frob"}, []string{`unknown command "frob"`, "stats, dump, salvage, dlq"}},
 		{"an unknown index mode", nil, run("--es-url", "http://127.0.0.1:1", "--es-index-mode", "weekly"), []string{`--es-index-mode "weekly"`, "datastream or daily"}},
 		{"a negative in-flight limit", nil, run("--es-url", "http://127.0.0.1:1", "--es-max-in-flight", "-1"), []string{"--es-max-in-flight", "negative"}},
 		{"a certificate without its key", nil, run("--es-url", "http://127.0.0.1:1", "--es-cert-file", "/c.pem"), []string{"--es-cert-file and --es-key-file"}},
