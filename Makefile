@@ -17,7 +17,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/logspool
 
 # The README's test command, also what .ci/run calls: lint, then every test
-# under the race detector. Tests that skip for want of a tool, root or a
+# under the race detector. Measured warm on the project's 2-core machine
+# while other work ran (load average about 11): 4 min 26 s, of which spool's
+# TestDiskSpaceIsReclaimed alone took 165 s. Tests that skip for want of a tool, root or a
 # mount (internal/testenv) are listed at the end; under LOGSPOOL_CI=1
 # (.ci/run) they fail instead.
 test: lint
@@ -31,7 +33,8 @@ test-quick: lint
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The long proofs: every randomized and crash-state test with many seeds
-# (LOGSPOOL_TORTURE=1; each test says how many it runs). Not part of make test.
+# (LOGSPOOL_TORTURE=1; each test says how many it runs; cmd/logspool's crash
+# loops SIGKILL the agent 40 times instead of 8). Not part of make test.
 torture:
 	LOGSPOOL_TORTURE=1 $(GO) test -count=1 -timeout 6h -run 'Torture|Model|Crash|Damage' ./...
 

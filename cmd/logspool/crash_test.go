@@ -29,9 +29,15 @@ type crashScenario struct {
 }
 
 // soak makes the scenario harsher when LOGSPOOL_SOAK_KILLS is set: that
-// many kills, faster rotation, shorter uptimes.
+// many kills, faster rotation, shorter uptimes; `make torture`
+// (LOGSPOOL_TORTURE=1) runs 40 kills. `make test` keeps the 8 kills of the
+// regression test.
 func (sc *crashScenario) soak() {
-	if n, err := strconv.Atoi(os.Getenv("LOGSPOOL_SOAK_KILLS")); err == nil && n > 0 {
+	n, err := strconv.Atoi(os.Getenv("LOGSPOOL_SOAK_KILLS"))
+	if (err != nil || n <= 0) && os.Getenv("LOGSPOOL_TORTURE") == "1" {
+		n, err = 40, nil
+	}
+	if err == nil && n > 0 {
 		sc.kills, sc.rotateEvery, sc.minUp, sc.linesPerSec = n, 200, 100*time.Millisecond, 1000
 	}
 }
@@ -109,6 +115,13 @@ func TestCrashLoopStdout(t *testing.T) {
 		total += n
 	}
 	final := startAgent(t, out, args...)
+	defer func() {
+		if t.Failed() {
+			got, _ := readNDJSON(t, outPath)
+			got.check(t, written)
+			t.Logf("final agent log:\n%s", final.logs())
+		}
+	}()
 	waitFor(t, 60*time.Second, "every line on stdout", func() bool {
 		got, _ := readNDJSON(t, outPath)
 		seen := 0
