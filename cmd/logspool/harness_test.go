@@ -192,6 +192,15 @@ func startAgentOwnLevel(t testing.TB, out io.Writer, args ...string) *agent {
 		t.Fatalf("starting agent: %v", err)
 	}
 	go func() { _ = a.cmd.Wait(); close(a.done) }()
+	// A test that fails before stopping its agent must not leave it running.
+	t.Cleanup(func() {
+		select {
+		case <-a.done:
+		default:
+			_ = a.cmd.Process.Kill()
+			<-a.done
+		}
+	})
 	return a
 }
 
