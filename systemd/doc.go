@@ -105,6 +105,14 @@
 // retried only when its size, mtime or inode changes. Nothing stops the
 // other files or the Input.
 //
+// An I/O error (EIO, a network file system gone away) is not damage: an
+// entry that cannot be read for one is read again, in its place in its
+// writer's order, after a backoff doubling from PollInterval to 30 s; only
+// after maxIORetries (8) failures is it skipped as unreadable. A header or
+// entry arrays that cannot be read make the file be reopened, or walked
+// again, after a backoff. Each such failure is logged once with its errno
+// and counted in logspool_input_errors_total{input="journal",reason}.
+//
 // # Supervision and liveness
 //
 // A panic inside the Input is recovered, logged with its stack, counted
@@ -188,8 +196,8 @@
 //	logspool_journal_entries_total         entries stored as records
 //	logspool_journal_bytes_total           document bytes stored
 //	logspool_journal_corrupt_files_total   files found damaged
-//	logspool_journal_errors_total{reason}  open, scan, refresh, corrupt_entry,
-//	                                       append, checkpoint
+//	logspool_journal_errors_total{reason}  open, scan, refresh, read,
+//	                                       corrupt_entry, append, checkpoint
 //	logspool_input_errors_total{input="journal",reason}
 //	                                       a path that failed, by errno word
 //	                                       (eacces, eloop, emfile, eio,

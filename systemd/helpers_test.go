@@ -125,6 +125,10 @@ type fakeJournal struct {
 	// through a lockedJournal, without the lock held: a writer acting while
 	// the reader refreshes its files one after another.
 	beforeRefresh func()
+	// readErr makes ReadEntry of an entry fail with the error, readErrTimes
+	// times (then it reads).
+	readErr      map[int]error
+	readErrTimes int
 }
 
 func (f *fakeJournal) Path() string               { return f.path }
@@ -147,6 +151,10 @@ func (f *fakeJournal) EntryMeta(i int) (journalfile.EntryMeta, error) {
 }
 func (f *fakeJournal) ReadEntry(i int, e *journalfile.Entry) error {
 	if err := f.bad[i]; err != nil {
+		return err
+	}
+	if err := f.readErr[i]; err != nil && f.readErrTimes > 0 {
+		f.readErrTimes--
 		return err
 	}
 	*e = f.entries[i]

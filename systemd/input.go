@@ -46,15 +46,16 @@ type Input struct {
 	key    string
 	now    func() time.Time
 
-	m        *merger
-	pos      *position
-	sources  map[fileKey]*source
-	finished map[fileKey]foundFile // archived, read to the end and closed: as last listed
-	refused  map[string]foundFile  // path -> the state in which it was refused
-	fails    failures              // paths that failed, waiting for a retry
-	since    uint64
-	observed map[journalfile.ID128]uint64 // scratch of poll: highest seqnum seen per writer
-	known    []*source                    // scratch of poll: the sources before the scan
+	m         *merger
+	pos       *position
+	sources   map[fileKey]*source
+	finished  map[fileKey]foundFile // archived, read to the end and closed: as last listed
+	refused   map[string]foundFile  // path -> the state in which it was refused
+	fails     failures              // paths that failed, waiting for a retry
+	readFails failures              // files whose entries could not be read for an I/O error
+	since     uint64
+	observed  map[journalfile.ID128]uint64 // scratch of poll: highest seqnum seen per writer
+	known     []*source                    // scratch of poll: the sources before the scan
 
 	ent        journalfile.Entry
 	scratch    unitFields
@@ -217,9 +218,11 @@ func (in *Input) start() error {
 	in.finished = make(map[fileKey]foundFile)
 	in.refused = make(map[string]foundFile)
 	in.fails = failures{in: in, paths: make(map[string]*failure)}
+	in.readFails = failures{in: in, paths: make(map[string]*failure)}
 	in.observed = make(map[journalfile.ID128]uint64)
 	in.m = newMerger(in.entryError)
 	in.m.follow = true
+	in.m.onIOErr = func(s *source, i int, err error) { in.ioError(s, i, err) }
 	in.m.limit = make(map[journalfile.ID128]uint64)
 	b, err := in.sink.Checkpoint(in.key)
 	if err != nil {
@@ -280,7 +283,10 @@ func (in *Input) poll(ctx context.Context) {
 		if !in.refreshSource(s) {
 			continue
 		}
-		s.refreshStalls()
+		s.refreshStalls(in.now())
+		if err := s.j.Err(); !isIOError(err) {
+			in.fails.ok(s.path) // opened and refreshed: whatever failed before works
+		}
 		in.checkDamage(s)
 		if v, ok := s.observe(); ok && v > in.observed[s.sid] {
 			in.observed[s.sid] = v
@@ -314,8 +320,8 @@ func (in *Input) poll(ctx context.Context) {
 // per-writer marks skip what was already taken.
 func (in *Input) refreshSource(s *source) bool {
 	if err := s.refresh(); err != nil {
-		in.met.err(reasonRefresh)
-		in.log.Warn("journal file changed under the reader; reopening it", "file", s.path, "err", err)
+		// Logged and counted once; reopened by a scan after a backoff.
+		in.fails.fail(s.path, reasonRefresh, fmt.Errorf("refreshing (the file is reopened): %w", err))
 		in.dropSource(s)
 		return false
 	}
@@ -342,7 +348,6 @@ func (in *Input) scan() {
 			examined[f.path] = true
 			if s, ok := in.sources[f.key]; ok {
 				s.path, s.gone, s.found = f.path, false, f
-				in.fails.ok(f.path)
 				continue
 			}
 			if fin, ok := in.finished[f.key]; ok {
@@ -429,7 +434,6 @@ func (in *Input) openSource(f foundFile) {
 		in.fails.fail(f.path, reasonOpen, err)
 		return
 	}
-	in.fails.ok(f.path)
 	delete(in.refused, f.path)
 	s := &source{j: j, path: f.path, key: f.key, found: f}
 	s.sync()
@@ -452,6 +456,12 @@ func (in *Input) openSource(f foundFile) {
 
 // checkDamage reports a file whose entry arrays are damaged.
 func (in *Input) checkDamage(s *source) {
+	if err := s.j.Err(); isIOError(err) {
+		// The entry arrays could not be read: not damage; Refresh walks
+		// them again on the next poll.
+		in.fails.fail(s.path, reasonRefresh, fmt.Errorf("reading the entry arrays: %w", err))
+		return
+	}
 	if s.corruptReported {
 		return
 	}
@@ -470,6 +480,16 @@ func (in *Input) damagedEntry(s *source, idx int) {
 		in.log.Warn("journal entry is missing unreadable fields; shipping the rest (further ones in this file are not logged)",
 			"file", s.path, "entry", idx, "problems", len(in.ent.Problems))
 	}
+}
+
+// ioError notes an entry of s that could not be read for an I/O error: it
+// is logged and counted once per file and failure (readFails), and tried
+// again after a backoff doubling from PollInterval to 30 s.
+func (in *Input) ioError(s *source, idx int, err error) {
+	in.readFails.fail(s.path, reasonRead, err)
+	s.ioWait = in.now().Add(min(in.cfg.PollInterval<<min(s.ioRetries, 16), maxRetryBackoff))
+	in.log.Debug("journal entry could not be read; it is read again later", "file", s.path, "entry", idx,
+		"attempt", s.ioRetries, "retry_at", s.ioWait, "err", err)
 }
 
 // invalidNames counts the fields of an entry whose names systemd would
@@ -506,14 +526,31 @@ func (in *Input) drain(ctx context.Context) error {
 		if !ok {
 			break
 		}
-		in.pos.advance(&meta)
-		in.dirty = true
 		if in.since != 0 && meta.Realtime < in.since {
+			in.pos.advance(&meta)
+			in.dirty = true
 			continue
 		}
 		if err := s.j.ReadEntry(idx, &in.ent); err != nil {
+			if isIOError(err) && s.ioRetries < maxIORetries {
+				// Not damage: read it again later, in its place (the
+				// position does not move past it).
+				in.m.putBack(s, idx)
+				s.ioRetries++
+				in.ioError(s, idx, err)
+				continue
+			}
+			in.pos.advance(&meta)
+			in.dirty = true
 			in.entryError(s, idx, err)
+			s.ioRetries = 0
 			continue
+		}
+		in.pos.advance(&meta)
+		in.dirty = true
+		if s.ioRetries > 0 {
+			s.ioRetries = 0
+			in.readFails.ok(s.path)
 		}
 		if in.ent.Damaged {
 			in.damagedEntry(s, idx)

@@ -1,6 +1,9 @@
 package systemd
 
 import (
+	"errors"
+	"time"
+
 	"github.com/logspool/logspool/systemd/journalfile"
 )
 
@@ -32,6 +35,11 @@ func openJournalFile(path string) (journal, error) {
 // it before all of it reached the page cache.
 const maxStalls = 4
 
+// maxIORetries is how many times an entry that cannot be read for an I/O
+// error (not damage) is tried again, with a growing backoff, before it is
+// skipped as unreadable.
+const maxIORetries = 8
+
 // source is one open journal file in the merge.
 type source struct {
 	j     journal
@@ -48,6 +56,9 @@ type source struct {
 
 	blocked bool // the head entry of an ONLINE file failed to read; wait for a refresh
 	stalls  int  // refresh rounds the head entry has been blocked
+
+	ioRetries int       // reads of the next entry that failed for an I/O error
+	ioWait    time.Time // when to try it again
 
 	obsSeq uint64 // highest seqnum seen in a readable entry of the file (see observe)
 	obsIdx int    // index of that entry: observe looks no lower than it
@@ -69,12 +80,22 @@ func (s *source) refresh() error {
 }
 
 // refreshStalls lets a head entry that was blocked (see maxStalls) be tried
-// again, counting one more round; called once per poll.
-func (s *source) refreshStalls() {
-	if s.blocked {
+// again, counting one more round; called once per poll. An entry blocked
+// for an I/O error waits until its retry time (ioWait).
+func (s *source) refreshStalls(now time.Time) {
+	if s.blocked && (s.ioRetries == 0 || !now.Before(s.ioWait)) {
 		s.blocked = false
-		s.stalls++
+		if s.ioRetries == 0 {
+			s.stalls++
+		}
 	}
+}
+
+// isIOError reports whether err says that reading failed (EIO, a vanished
+// network file system, ...) rather than that the file is damaged.
+func isIOError(err error) bool {
+	var ce *journalfile.CorruptionError
+	return err != nil && !errors.As(err, &ce)
 }
 
 // sync takes the header and entry count as the file reports them now.
@@ -144,8 +165,16 @@ type entryError func(s *source, i int, err error)
 type merger struct {
 	// follow makes an unreadable entry near the tail of an ONLINE file wait
 	// for the next refresh (see maxStalls) instead of being skipped at once.
-	follow  bool
-	limit   map[journalfile.ID128]uint64
+	follow bool
+	limit  map[journalfile.ID128]uint64
+	// onIOErr (follow mode) is told of an entry that could not be read for
+	// an I/O error and will be tried again; it sets s.ioWait.
+	onIOErr entryError
+	undo    struct { // the floor before the last next(), for putBack
+		sid   journalfile.ID128
+		floor uint64
+		had   bool
+	}
 	sources []*source
 	floor   map[journalfile.ID128]uint64
 	onErr   entryError
@@ -192,6 +221,13 @@ func (m *merger) fillHead(s *source) bool {
 				Reason: "entry seqnum outside the file's seqnum range"}
 		}
 		if err != nil {
+			if m.follow && m.onIOErr != nil && isIOError(err) && s.ioRetries < maxIORetries {
+				// Not damage: read it again later, in its place.
+				s.ioRetries++
+				s.blocked = true
+				m.onIOErr(s, s.next, err)
+				return false
+			}
 			if m.follow && s.hdr.State == journalfile.StateOnline && s.stalls < maxStalls && s.next >= s.n-8 {
 				// Possibly a half-written entry at the tail of a live file.
 				s.blocked = true
@@ -285,8 +321,24 @@ func (m *merger) next() (*source, int, journalfile.EntryMeta, bool) {
 	meta, idx := best.head, best.next
 	best.hasHead = false
 	best.next++
+	m.undo.sid = meta.SeqnumID
+	m.undo.floor, m.undo.had = m.floor[meta.SeqnumID]
 	m.floor[meta.SeqnumID] = meta.Seqnum
 	return best, idx, meta, true
+}
+
+// putBack undoes the last next(), which returned entry idx of s, and blocks
+// s: the entry is taken again, in its place, once s is unblocked (an entry
+// that could not be read for an I/O error).
+func (m *merger) putBack(s *source, idx int) {
+	s.next = idx
+	s.hasHead = false
+	s.blocked = true
+	if m.undo.had {
+		m.floor[m.undo.sid] = m.undo.floor
+	} else {
+		delete(m.floor, m.undo.sid)
+	}
 }
 
 func (m *merger) groupOf(sid journalfile.ID128) *group {

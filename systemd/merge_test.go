@@ -57,9 +57,9 @@ func TestMergerKeepsAWritersOrderWhileATailEntryIsHalfWritten(t *testing.T) {
 	}
 	old.bad = nil // the entry became readable
 	so.refresh()
-	so.refreshStalls()
+	so.refreshStalls(time.Time{})
 	sn.refresh()
-	sn.refreshStalls()
+	sn.refreshStalls(time.Time{})
 	if got := mergeAll(m); len(got) != 4 || got[0] != 3 || got[3] != 6 {
 		t.Fatalf("after: %v, want [3 4 5 6]", got)
 	}
@@ -79,9 +79,9 @@ func TestMergerSkipsAnEntryThatStaysUnreadable(t *testing.T) {
 	for round := 0; round <= maxStalls+1; round++ {
 		got = append(got, mergeAll(m)...)
 		so.refresh()
-		so.refreshStalls()
+		so.refreshStalls(time.Time{})
 		sn.refresh()
-		sn.refreshStalls()
+		sn.refreshStalls(time.Time{})
 	}
 	if len(got) != 3 || got[2] != 4 || skipped != 1 {
 		t.Fatalf("got %v with %d skipped, want [1 2 4] with 1 skipped", got, skipped)

@@ -11,6 +11,7 @@ const (
 	reasonOpen       = "open"          // a file could not be opened (refused, unreadable)
 	reasonScan       = "scan"          // a directory could not be listed
 	reasonRefresh    = "refresh"       // a file could not be refreshed
+	reasonRead       = "read"          // an entry could not be read for an I/O error (retried)
 	reasonEntry      = "corrupt_entry" // an entry could not be read and was skipped
 	reasonAppend     = "append"        // the sink refused a batch (retried)
 	reasonCheckpoint = "checkpoint"    // the stored checkpoint could not be decoded
@@ -81,7 +82,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Panics of the journal input recovered; the input restarted from its last stored position.",
 		}),
 	}
-	for _, r := range []string{reasonOpen, reasonScan, reasonRefresh, reasonEntry, reasonAppend, reasonCheckpoint} {
+	for _, r := range []string{reasonOpen, reasonScan, reasonRefresh, reasonRead, reasonEntry, reasonAppend, reasonCheckpoint} {
 		m.errors.WithLabelValues(r)
 	}
 	if reg != nil {

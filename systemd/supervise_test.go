@@ -3,6 +3,7 @@ package systemd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/logspool/logspool/spool/record"
+	"github.com/logspool/logspool/systemd/journalfile"
 )
 
 // testClock is a clock the test moves by hand.
@@ -216,5 +218,63 @@ func TestInputStalledWhenItsLoopMakesNoProgress(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInputRetriesAnEntryItCannotReadForAnIOError: an I/O error (EIO from a
+// flaky disk or network file system) is not damage: the entry is read again
+// after a backoff, in its place in the writer's order, and the failure is
+// logged once and counted once; an entry that stays unreadable is skipped
+// after maxIORetries, and the rest of the file is read.
+func TestInputRetriesAnEntryItCannotReadForAnIOError(t *testing.T) {
+	eio := &fs.PathError{Op: "read", Path: "system.journal", Err: syscall.EIO}
+	tests := []struct {
+		name     string
+		failures int // how many reads of entry 2 fail
+		want     []uint64
+	}{
+		{"a transient error: the entry is shipped in its place", 3, []uint64{1, 2, 3, 4}},
+		{"a lasting error: the entry is skipped, the rest shipped", 1000, []uint64{1, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newFakeDir(t)
+			f := d.create("system.journal", 7, journalfile.StateArchived)
+			d.append(f, 1, 2, 3, 4)
+			d.mu.Lock()
+			f.readErr = map[int]error{1: eio}
+			f.readErrTimes = tt.failures
+			d.mu.Unlock()
+			sink := newMemSink()
+			logs := &syncBuffer{}
+			cfg := testConfig(d.dir)
+			cfg.Metrics = NewMetrics(nil)
+			cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+			in, err := NewInput(cfg, sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.open = d.open
+			clock := newTestClock()
+			in.now = clock.Now
+			in.running.Store(true)
+			if err := in.start(); err != nil {
+				t.Fatal(err)
+			}
+			defer in.closeAll()
+			for i := 0; i < 3*maxIORetries+10; i++ {
+				in.poll(context.Background())
+				clock.Add(time.Minute) // past any backoff
+			}
+			if got := seqnumsOf(t, sink.records()); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("shipped %v, want %v", got, tt.want)
+			}
+			if got := metricValue(t, cfg.Metrics.inputErrors.WithLabelValues("journal", "eio")); got != 1 {
+				t.Errorf("input_errors_total{eio} = %v, want 1", got)
+			}
+			if n := strings.Count(logs.String(), "cannot use a path"); n != 1 {
+				t.Errorf("logged %d times, want once:\n%s", n, logs.String())
+			}
+		})
 	}
 }
