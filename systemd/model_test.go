@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +46,7 @@ import (
 //   - systemd 252: each file has its own seqnum_id (kept across rotation),
 //     the seqnums come from one counter.
 //
-// Its operations: write entries to the system or a user file; rotate a file
+// Reads of entries fail now and then with EIO. Its operations: write entries to the system or a user file; rotate a file
 // (archive, rename to NAME@<sid>-<seqnum>-<realtime>.journal, start a new
 // one with the same seqnum_id); flush /run to /var (copy every entry with a
 // new seqnum, delete the /run files; the copies are new entries for the
@@ -151,6 +153,7 @@ type model struct {
 	nextName int
 	inPoll   bool // the Input is refreshing: writes may interleave
 	race     float64
+	ioErrs   float64 // share of entry reads that fail with EIO
 	log      func(format string, args ...any)
 }
 
@@ -397,6 +400,15 @@ type modelJournal struct {
 
 func (j *modelJournal) Close() error { return j.fd.Close() }
 
+// ReadEntry fails now and then with EIO, as a flaky disk does: the entry
+// must still be stored once, in its place.
+func (j *modelJournal) ReadEntry(i int, e *journalfile.Entry) error {
+	if j.m.rng.Float64() < j.m.ioErrs {
+		return &fs.PathError{Op: "read", Path: j.path, Err: syscall.EIO}
+	}
+	return j.fakeJournal.ReadEntry(i, e)
+}
+
 func (j *modelJournal) Refresh() error {
 	if j.m.inPoll && j.m.rng.Float64() < j.m.race {
 		j.m.journaldOp(false)
@@ -459,6 +471,7 @@ func runMergeModel(t *testing.T, seed uint64, noLimit, verbose bool) error {
 	m.v254 = m.rng.IntN(3) != 0
 	m.flushed = m.rng.IntN(3) != 0
 	m.race = []float64{0, 0.2, 0.5}[m.rng.IntN(3)]
+	m.ioErrs = []float64{0, 0, 0.03}[m.rng.IntN(3)]
 	m.boot, m.sid = m.randID(), m.randID()
 	m.log("seed %d: systemd 254=%v, starts flushed=%v, race=%v", seed, m.v254, m.flushed, m.race)
 
@@ -514,11 +527,13 @@ func runMergeModel(t *testing.T, seed uint64, noLimit, verbose bool) error {
 			m.log("the Input will crash at append %d", sink.crashAt)
 		}
 	}
-	// Settle: journald stops, the Input polls until nothing more comes.
+	// Settle: journald stops, the Input polls until nothing more comes (a
+	// minute apart: past any retry backoff).
 	sink.crashAt = 0
 	m.race = 0
 	for quiet := 0; quiet < 3; {
 		before := sink.count()
+		clock.Add(time.Minute)
 		poll()
 		if sink.count() == before {
 			quiet++
