@@ -104,9 +104,10 @@ func (in *Input) CheckpointKey() string { return in.key }
 
 // Run reads the journal until ctx is done, then returns nil. It starts right
 // after the last entry stored by an earlier run (its checkpoint), or at the
-// beginning (Config.Since) on a first start. It returns an error only when
-// the checkpoint cannot be loaded. Run starts no goroutines and may be
-// called once.
+// beginning (Config.Since) on a first start; a checkpoint that cannot be
+// read from the sink is read again after a backoff (counted in
+// logspool_journal_errors_total{reason="checkpoint"}). Run starts no
+// goroutines and may be called once; it returns an error only then.
 //
 // A panic inside the Input is recovered: it is logged with its stack and
 // counted (logspool_journal_panics_total), every file is closed, and after a
@@ -122,11 +123,18 @@ func (in *Input) Run(ctx context.Context) error {
 	for {
 		polls := in.polls.Load()
 		err, panicked := in.runOnce(ctx)
-		if !panicked {
-			return err
+		switch {
+		case err != nil:
+			// The checkpoint could not be read from the sink (the spool):
+			// try again; Stalled reports an Input that cannot start.
+			in.met.err(reasonCheckpoint)
+			in.log.Error("cannot load the journal checkpoint; retrying", "key", in.key, "retry_in", backoff, "err", err)
+		case !panicked:
+			return nil
+		default:
+			in.met.panicked()
+			in.restarts.Add(1)
 		}
-		in.met.panicked()
-		in.restarts.Add(1)
 		if in.polls.Load()-polls > 100 {
 			backoff = in.cfg.PollInterval // it ran well for a while: start the backoff over
 		}

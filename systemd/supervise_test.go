@@ -3,6 +3,7 @@ package systemd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -276,5 +277,34 @@ func TestInputRetriesAnEntryItCannotReadForAnIOError(t *testing.T) {
 				t.Errorf("logged %d times, want once:\n%s", n, logs.String())
 			}
 		})
+	}
+}
+
+// cpFailSink fails Checkpoint the first n times.
+type cpFailSink struct {
+	*memSink
+	n atomic.Int64
+}
+
+func (s *cpFailSink) Checkpoint(key string) ([]byte, error) {
+	if s.n.Add(-1) >= 0 {
+		return nil, errors.New("spool: read error")
+	}
+	return s.memSink.Checkpoint(key)
+}
+
+func TestInputRetriesACheckpointItCannotLoad(t *testing.T) {
+	dir := t.TempDir()
+	if err := mustCopyFile(files("basic-compact.journal"), filepath.Join(dir, "a.journal")); err != nil {
+		t.Fatal(err)
+	}
+	sink := &cpFailSink{memSink: newMemSink()}
+	sink.n.Store(2)
+	cfg := testConfig(dir)
+	cfg.Metrics = NewMetrics(nil)
+	in, _ := NewInput(cfg, sink)
+	runInput(t, in, 10*time.Second, func() bool { return sink.count() == 240 })
+	if got := metricValue(t, cfg.Metrics.errors.WithLabelValues(reasonCheckpoint)); got != 2 {
+		t.Errorf("checkpoint errors = %v, want 2", got)
 	}
 }
