@@ -263,6 +263,7 @@ func (in *Input) start() error {
 // entryError counts an unreadable entry; the first of each file is logged
 // as a warning, the rest at debug level (a damaged tail can hold thousands).
 func (in *Input) entryError(s *source, i int, err error) {
+	delete(in.readFails.paths, s.path) // given up on: a later failure is a new one
 	in.met.err(reasonEntry)
 	in.markDamaged(s)
 	s.badEntries++
@@ -646,6 +647,7 @@ func (in *Input) dropSource(s *source) {
 	}
 	in.m.remove(s)
 	delete(in.sources, s.key)
+	delete(in.readFails.paths, s.path)
 }
 
 // closeFinished closes files read to the end that will not grow: archived
