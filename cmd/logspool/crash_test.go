@@ -50,6 +50,16 @@ func (sc crashScenario) writeWhileKilling(t *testing.T, pt *podTree, start func(
 	for i := range logs {
 		logs[i] = pt.newPodLog(t, i)
 	}
+	// The first agent must hold every file before the first line is written:
+	// a generation rotated away before any agent ever saw its file is not
+	// the agent's to read (a first start reads matched files only), and
+	// starting the binary (building it on first use) can take seconds on a
+	// loaded machine.
+	first := start()
+	waitFor(t, 60*time.Second, "the first agent to open every file", func() bool {
+		n, err := first.metric("logspool_tailer_files_watched")
+		return err == nil && int(n) >= sc.files
+	})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, p := range logs {
@@ -77,7 +87,10 @@ func (sc crashScenario) writeWhileKilling(t *testing.T, pt *podTree, start func(
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < sc.kills; i++ {
-		a := start()
+		a := first
+		if i > 0 {
+			a = start()
+		}
 		time.Sleep(sc.minUp + time.Duration(rng.Int64N(int64(sc.minUp))))
 		a.kill(t)
 	}

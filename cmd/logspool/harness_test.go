@@ -323,6 +323,21 @@ func (sc seqCount) check(t testing.TB, written map[int]int) (dups int) {
 		}
 	}
 	if missing > 0 {
+		for f, n := range written {
+			var rs []string
+			start := 0
+			for s := 1; s <= n+1; s++ {
+				miss := s <= n && sc[[2]int{f, s}] == 0
+				if miss && start == 0 {
+					start = s
+				}
+				if !miss && start != 0 {
+					rs = append(rs, fmt.Sprintf("%d-%d", start, s-1))
+					start = 0
+				}
+			}
+			t.Logf("file %d: %d written, missing ranges %v", f, n, rs)
+		}
 		t.Errorf("%d lines missing, e.g. %v", missing, examples)
 	}
 	return dups
