@@ -28,7 +28,7 @@ import (
 // runs damageSeeds; LOGSPOOL_TORTURE=1 runs damageTortureSeeds;
 // LOGSPOOL_SEED=n one.
 func TestInputDamageTorture(t *testing.T) {
-	const damageSeeds, damageTortureSeeds = 40, 1000
+	const damageSeeds, damageTortureSeeds = 24, 1000
 	sources := []string{
 		"basic-compact.journal", "basic-regular-jenkins.journal", "basic-v247.journal", "basic-v254.journal",
 		"binary.journal", "large-lz4.journal", "large-xz.journal", "large-zstd.journal", "sealed.journal",
