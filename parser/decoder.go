@@ -45,9 +45,10 @@ const (
 	flagInvalidTimestamp
 	flagInvalidUTF8
 	flagTimestampRange
+	flagK8sMetadataMissing
 )
 
-var flagNames = [...]string{FlagTruncated, FlagPartial, ReasonInvalidJSON, ReasonMalformedCRI, ReasonInvalidTimestamp, ReasonInvalidUTF8, ReasonTimestampRange}
+var flagNames = [...]string{FlagTruncated, FlagPartial, ReasonInvalidJSON, ReasonMalformedCRI, ReasonInvalidTimestamp, ReasonInvalidUTF8, ReasonTimestampRange, FlagK8sMetadataMissing}
 
 // maxOriginalTime caps log.original_time (RFC 3339 allows a fraction of any
 // length).
@@ -91,8 +92,9 @@ type Decoder struct {
 	spans       []span // see Pending
 	ts          tsCache
 	warned      bool
-	counts      counts // per-line metric counts not yet added to cfg.Metrics
-	lineFlags   flags  // flags of every record the current line emits (Line.Partial)
+	counts      counts    // per-line metric counts not yet added to cfg.Metrics
+	lineFlags   flags     // flags of every record the current line emits (Line.Partial)
+	kube        kubeState // metadata from the Kubernetes API (Config.Kube)
 }
 
 // NewDecoder returns a decoder for the file src. cfg should have passed
@@ -107,6 +109,9 @@ func NewDecoder(cfg Config, src Source) *Decoder {
 	d.idBuf = appendIDField(d.idBuf, d.cfg.NodeName)
 	d.idBuf = appendIDField(d.idBuf, src.FileKey)
 	d.idLen = len(d.idBuf)
+	if d.cfg.Kube != nil {
+		d.kube.h = d.cfg.Kube.Lookup(d.meta)
+	}
 	return d
 }
 
@@ -135,6 +140,9 @@ func (d *Decoder) Meta() PathMeta { return d.meta }
 // to dst. Malformed input is never dropped: it becomes a record with the raw
 // text in message and a flag in log.flags.
 func (d *Decoder) Decode(dst []record.Record, ln Line) []record.Record {
+	if d.kube.refresh() {
+		d.tails = [numFormats][]byte{} // encode them again with the new metadata
+	}
 	if ln.Partial {
 		d.lineFlags = flagPartial
 		defer func() { d.lineFlags = 0 }()
@@ -616,6 +624,10 @@ func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream
 		fl |= flagTimestampRange
 		d.cfg.Metrics.malformedLine(reasonTimestampRange)
 	}
+	if d.kube.missing {
+		fl |= flagK8sMetadataMissing
+		d.counts.kubeMissing++
+	}
 	if fl != 0 {
 		b = append(b, `,"flags":[`...)
 		first := true
@@ -692,6 +704,7 @@ func (d *Decoder) tail(f format) []byte {
 		pf := true
 		k = field(k, &pf, "name", m.PodName)
 		k = field(k, &pf, "uid", m.PodUID)
+		k = append(k, d.kube.pod()...)
 		k = append(k, '}')
 	}
 	if m.ContainerName != "" || m.RestartCount >= 0 {
@@ -709,6 +722,12 @@ func (d *Decoder) tail(f format) []byte {
 			k = strconv.AppendInt(k, int64(m.RestartCount), 10)
 		}
 		k = append(k, '}')
+	}
+	if km := d.kube.kubernetes(); len(km) > 0 {
+		if len(k) == 0 {
+			km = km[1:] // the members start with ','
+		}
+		k = append(k, km...)
 	}
 	if len(k) > 0 {
 		b = append(b, `,"kubernetes":{`...)
@@ -728,6 +747,7 @@ func (d *Decoder) tail(f format) []byte {
 		cf := true
 		b = field(b, &cf, "id", m.ContainerID)
 		b = field(b, &cf, "runtime", runtime)
+		b = append(b, d.kube.container()...)
 		b = append(b, '}')
 	}
 	if d.cfg.NodeName != "" {

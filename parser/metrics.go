@@ -36,6 +36,7 @@ type Metrics struct {
 	malformed   [numReasons]prometheus.Counter
 	truncated   prometheus.Counter
 	partial     prometheus.Counter
+	kubeMissing prometheus.Counter
 }
 
 type reason uint8
@@ -61,6 +62,7 @@ var reasonNames = [numReasons]string{ReasonInvalidJSON, ReasonMalformedCRI, Reas
 //	                                                   and timestamp_out_of_range
 //	logspool_parser_truncated_messages_total           messages cut at MaxLineBytes or by the tailer
 //	logspool_parser_partial_lines_total                partial physical lines buffered for a join
+//	logspool_parser_k8s_metadata_missing_total         records flagged k8s_metadata_missing
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	lines := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "logspool_parser_lines_total",
@@ -82,7 +84,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "logspool_parser_partial_lines_total",
 		Help: "Partial physical lines (CRI P, docker lines without a final newline) buffered for joining.",
 	})
+	kubeMissing := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "logspool_parser_k8s_metadata_missing_total",
+		Help: "Records shipped without Kubernetes API metadata (flagged k8s_metadata_missing): their pod was unknown.",
+	})
 	m := &Metrics{
+		kubeMissing: kubeMissing,
 		linesDocker: lines.WithLabelValues(FormatDocker),
 		linesCRI:    lines.WithLabelValues(FormatCRI),
 		records:     records,
@@ -93,7 +100,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.malformed[i] = malformed.WithLabelValues(name)
 	}
 	if reg != nil {
-		reg.MustRegister(lines, records, malformed, truncated, partial)
+		reg.MustRegister(lines, records, malformed, truncated, partial, kubeMissing)
 	}
 	return m
 }
@@ -102,7 +109,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // Metrics in bulk (SyncMetrics): one atomic add per counter and batch instead
 // of two per line, contended by every reader goroutine.
 type counts struct {
-	docker, cri, records uint64
+	docker, cri, records, kubeMissing uint64
 }
 
 // syncEvery bounds how far a Decoder's counts lag behind between syncs.
@@ -132,6 +139,9 @@ func (d *Decoder) SyncMetrics() {
 		}
 		if c.records > 0 {
 			m.records.Add(float64(c.records))
+		}
+		if c.kubeMissing > 0 {
+			m.kubeMissing.Add(float64(c.kubeMissing))
 		}
 	}
 	*c = counts{}

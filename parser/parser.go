@@ -53,6 +53,11 @@ type Config struct {
 	// Now is the clock used for @timestamp of lines without a usable
 	// timestamp; nil means time.Now.
 	Now func() time.Time
+	// Kube, when set, adds metadata from the Kubernetes API (labels,
+	// owners, ...) to every document of a file whose path names a pod, and
+	// flags them k8s_metadata_missing while the pod is unknown. See
+	// KubeLookup and parser/kubemeta.
+	Kube KubeLookup
 }
 
 // Validate reports the first invalid field of c.
