@@ -14,6 +14,7 @@ func TestImportDirection(t *testing.T) {
 	forbidden := map[string][]string{
 		"spool/record":        {"cmd", "tailer", "systemd", "parser", "spool", "shipper"},
 		"parser":              {"cmd", "tailer", "systemd", "spool", "shipper"},
+		"parser/kubemeta":     {"cmd", "tailer", "systemd", "spool", "shipper"},
 		"tailer":              {"cmd", "systemd", "spool", "shipper"},
 		"systemd":             {"cmd", "tailer", "parser", "spool", "shipper"},
 		"systemd/journalfile": {"cmd", "tailer", "parser", "spool", "shipper", "systemd"},

@@ -151,6 +151,7 @@ func runFlags() []cli.Flag {
 		duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long to finish in-flight batches", catAgent),
 		shaped("memory-limit", "72MiB", "soft limit of the Go heap (GC works harder near it; 0: none); the GOMEMLIMIT environment variable wins", catAgent, sizeShape("72MiB", true)),
 	}
+	fl = append(fl, kubeFlags()...)
 	fl = append(fl, esFlags()...)
 	return append(fl, logFlags()...)
 }

@@ -125,12 +125,21 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 	// A sink that marks the agent unhealthy when the spool refuses writes.
 	sink := &healthSink{Spool: sp, health: hl}
 
+	km, err := newKubeMeta(c, node, log, reg)
+	if err != nil {
+		return cli.Exit(fmt.Errorf("configuring the Kubernetes metadata: %w", err), 2)
+	}
+	pcfg := parser.Config{NodeName: node, MaxLineBytes: int(maxLine), Metrics: parser.NewMetrics(reg)}
+	if km != nil {
+		pcfg.Kube = km
+	}
+
 	tl, err := tailer.New(tailer.Config{
 		Globs:        c.StringSlice("containers-glob"),
 		ReadFrom:     readFrom,
 		NodeName:     node,
 		MaxLineBytes: int(maxLine),
-		Parser:       parser.Config{NodeName: node, MaxLineBytes: int(maxLine), Metrics: parser.NewMetrics(reg)},
+		Parser:       pcfg,
 		Logger:       log,
 		Metrics:      tailer.NewMetrics(reg),
 	}, sink)
@@ -142,6 +151,10 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 	reg.MustRegister(hl)
 	hl.watchInput(tailer.InputName, tl.Stalled)
 	inputs := []actor{{"tailer", tl.Run}}
+	if km != nil {
+		// The metadata watch runs and stops with the inputs it serves.
+		inputs = append(inputs, actor{"k8s-metadata", km.Run})
+	}
 	if !c.Bool("no-journal") {
 		jn, err := systemd.NewInput(systemd.Config{
 			Dirs:         c.StringSlice("journal-dir"),

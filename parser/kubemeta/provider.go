@@ -102,7 +102,8 @@ func New(cfg Config) (*Provider, error) {
 	}
 	node := fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
 	pods := cfg.Client.CoreV1().Pods(metav1.NamespaceAll)
-	p.pods = p.informer(resPods, &corev1.Pod{}, p.stripPod,
+	p.pods = p.informer(resPods, &corev1.Pod{}, p.stripPod, cfg.Client,
+		cache.Indexers{ownerIndex: podOwnerIndex, cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = node
 			return pods.List(ctx, o)
@@ -111,9 +112,6 @@ func New(cfg Config) (*Provider, error) {
 			o.FieldSelector = node
 			return pods.Watch(ctx, o)
 		})
-	if err := p.pods.AddIndexers(cache.Indexers{ownerIndex: podOwnerIndex, cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}); err != nil {
-		return nil, fmt.Errorf("kubemeta: indexing pods: %w", err)
-	}
 	p.replicaSets = p.metaInformer(resReplicaSets, gvrReplicaSets)
 	p.jobs = p.metaInformer(resJobs, gvrJobs)
 	p.informers = []watched{{resource: resPods, inf: p.pods}, {resource: resReplicaSets, inf: p.replicaSets}, {resource: resJobs, inf: p.jobs}}
@@ -155,7 +153,7 @@ func New(cfg Config) (*Provider, error) {
 
 // informer makes an informer whose list and watch calls report to the
 // provider's API state, and whose cache holds only what transform keeps.
-func (p *Provider) informer(resource string, example runtime.Object, transform cache.TransformFunc,
+func (p *Provider) informer(resource string, example runtime.Object, transform cache.TransformFunc, client any, idx cache.Indexers,
 	list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -169,8 +167,11 @@ func (p *Provider) informer(resource string, example runtime.Object, transform c
 			return w, err
 		},
 	}
-	inf := cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{
+	// The client tells the reflector whether it can stream the initial list
+	// (WatchList); client-go's fake clients cannot.
+	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example, cache.SharedIndexInformerOptions{
 		ObjectDescription: resource,
+		Indexers:          idx,
 	})
 	// SetTransform fails only once the informer runs.
 	_ = inf.SetTransform(transform)
@@ -186,7 +187,7 @@ func (p *Provider) metaInformer(resource string, gvr schema.GroupVersionResource
 	if resource == resNamespaces {
 		transform = p.stripNamespace
 	}
-	return p.informer(resource, &metav1.PartialObjectMetadata{}, transform,
+	return p.informer(resource, &metav1.PartialObjectMetadata{}, transform, p.cfg.Metadata, nil,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return client.List(ctx, o)
 		},
