@@ -249,7 +249,7 @@ var daemonSetChecks = []dsCheck{
 			{"the uid is set to 0 explicitly", sc.RunAsUser != nil && *sc.RunAsUser == 0},
 			{"runAsNonRoot does not contradict the uid", (sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot) && (pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot)},
 			{"no host namespaces are shared", !pod.HostNetwork && !pod.HostPID && !pod.HostIPC},
-			{"the pod mounts no service account token", pod.AutomountServiceAccountToken != nil && !*pod.AutomountServiceAccountToken},
+			{"the pod mounts its service account token (the metadata watch needs it)", pod.AutomountServiceAccountToken != nil && *pod.AutomountServiceAccountToken},
 		} {
 			if !ck.ok {
 				errs = append(errs, errors.New("want: "+ck.what))
@@ -263,7 +263,7 @@ var daemonSetChecks = []dsCheck{
 			return err
 		}
 		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
-			return fmt.Errorf("ServiceAccount %s automounts its token; logspool reads no API", sa.Name)
+			return fmt.Errorf("ServiceAccount %s automounts its token into every pod that uses it; only the DaemonSet's pod asks for it", sa.Name)
 		}
 		ns, err := findObject[*corev1.Namespace](objs, "Namespace", ds.Namespace)
 		if err != nil {

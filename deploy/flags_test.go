@@ -37,6 +37,9 @@ var contractFlags = setOf(
 	"health-es-grace", "shutdown-timeout", "memory-limit", "log-level", "log-format",
 	// Added by cmd/logspool beyond the first contract.
 	"es-batch-bytes", "es-flush-interval", "es-max-in-flight", "es-compression",
+	// Kubernetes API metadata (issue 11).
+	"k8s-metadata", "kubeconfig", "k8s-labels-include", "k8s-labels-exclude",
+	"k8s-annotations-include", "k8s-annotations-exclude", "k8s-namespace-labels",
 )
 
 func setOf(xs ...string) map[string]bool {

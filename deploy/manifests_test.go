@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
@@ -67,6 +68,10 @@ func newTyped(apiVersion, kind string) (any, error) {
 		return &appsv1.StatefulSet{}, nil
 	case "apps/v1 Deployment":
 		return &appsv1.Deployment{}, nil
+	case "rbac.authorization.k8s.io/v1 ClusterRole":
+		return &rbacv1.ClusterRole{}, nil
+	case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
+		return &rbacv1.ClusterRoleBinding{}, nil
 	}
 	return nil, fmt.Errorf("unsupported manifest kind %q (apiVersion %q)", kind, apiVersion)
 }
@@ -218,6 +223,9 @@ func find[T any](t *testing.T, objs []object, kind, name string) T {
 	return found[0]
 }
 
+// clusterScoped are the kinds that live in no namespace.
+var clusterScoped = map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true}
+
 // manifestDirs are the kustomize directories this package ships.
 var manifestDirs = []string{"kubernetes", "quickstart"}
 
@@ -244,7 +252,7 @@ func TestEveryManifestFileDecodesStrictly(t *testing.T) {
 					return // checked by rendering the kustomization
 				}
 				for _, o := range mustDecodeFile(t, f) {
-					if o.Kind != "Namespace" && o.Namespace != "logging" {
+					if !clusterScoped[o.Kind] && o.Namespace != "logging" {
 						t.Errorf("%s %s: namespace %q, want logging", o.Kind, o.Name, o.Namespace)
 					}
 				}
@@ -308,7 +316,7 @@ spec:
 		},
 		{
 			name:    "a kind these manifests never contain is rejected",
-			doc:     "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: x\n",
+			doc:     "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: x\n",
 			wantErr: "unsupported manifest kind",
 		},
 		{
@@ -416,7 +424,7 @@ func TestKustomizeRendersEveryDirectory(t *testing.T) {
 			var kinds []string
 			for _, o := range objs {
 				kinds = append(kinds, o.Kind+"/"+o.Name)
-				if o.Kind != "Namespace" && o.Namespace != "logging" {
+				if !clusterScoped[o.Kind] && o.Namespace != "logging" {
 					t.Errorf("%s %s rendered into namespace %q, want logging", o.Kind, o.Name, o.Namespace)
 				}
 			}
