@@ -76,8 +76,11 @@
 // built-in "logs" template has 100), index_patterns matching the data stream
 // (data_stream enabled) or "<prefix>-*" for daily indices, with ECS mappings:
 // date_nanos @timestamp, text message, long log.offset, keyword (ignore_above
-// 1024) for the metadata and for every other string. 401/403 or another
-// refusal: a warning, and shipping goes on without it.
+// 1024) for the metadata and for every other string; kubernetes.labels,
+// kubernetes.annotations and kubernetes.namespace_labels as one field each
+// (flattened on Elasticsearch, flat_object on OpenSearch 2.7+, else an object
+// of keywords), so that the keys users choose cannot explode the mapping.
+// 401/403 or another refusal: a warning, and shipping goes on without it.
 //
 // # Bulk body encoding
 //

@@ -17,7 +17,7 @@ import (
 const TemplatePriority = 200
 
 // templateVersion is bumped whenever the template changes.
-const templateVersion = 1
+const templateVersion = 2
 
 // TemplateName returns the name of the index template installed for cfg:
 // "logspool" for the default index of the mode, "logspool-<index>" otherwise
@@ -31,8 +31,12 @@ func TemplateName(cfg Config) string {
 	return "logspool-" + strings.Trim(cfg.Index, ".")
 }
 
-// TemplateBody returns the composable index template installed for cfg.
-func TemplateBody(cfg Config) []byte {
+// TemplateBody returns the composable index template installed for cfg on a
+// cluster of flavour f. kubernetes.labels, kubernetes.annotations and
+// kubernetes.namespace_labels hold user-chosen keys: they are mapped as one
+// field each (see keyValueMapping), so thousands of distinct label keys
+// cannot explode the mapping.
+func TemplateBody(cfg Config, f Flavor) []byte {
 	cfg = cfg.withDefaults()
 	kw := func() map[string]any { return map[string]any{"type": "keyword", "ignore_above": 1024} }
 	obj := func(props map[string]any) map[string]any { return map[string]any{"properties": props} }
@@ -62,6 +66,10 @@ func TemplateBody(cfg Config) []byte {
 				"pod":       obj(map[string]any{"name": kw(), "uid": kw()}),
 				"container": obj(map[string]any{"name": kw()}),
 				"node":      obj(map[string]any{"name": kw()}),
+				// Labels and annotations from the Kubernetes API.
+				"labels":           keyValueMapping(f),
+				"annotations":      keyValueMapping(f),
+				"namespace_labels": keyValueMapping(f),
 			}),
 			"systemd": obj(map[string]any{
 				"unit": kw(), "user_unit": kw(), "slice": kw(),
@@ -89,6 +97,31 @@ func TemplateBody(cfg Config) []byte {
 	return b
 }
 
+// keyValueMapping maps an object of arbitrary string keys as one field:
+// flattened on Elasticsearch (7.3 and later, basic licence), flat_object on
+// OpenSearch 2.7 and later. Elsewhere (older OpenSearch, or a cluster whose
+// product could not be detected) it stays an object whose strings become
+// keyword fields through the template's dynamic template: one field per key,
+// bounded only by index.mapping.total_fields.limit.
+func keyValueMapping(f Flavor) map[string]any {
+	switch {
+	case f.Distribution == DistElasticsearch:
+		return map[string]any{"type": "flattened"}
+	case f.Distribution == DistOpenSearch && versionAtLeast(f.Version, 2, 7):
+		return map[string]any{"type": "flat_object"}
+	}
+	return map[string]any{"type": "object"}
+}
+
+// versionAtLeast reports whether the version "X.Y.Z" is at least major.minor.
+func versionAtLeast(v string, major, minor int) bool {
+	var x, y int
+	if n, _ := fmt.Sscanf(v, "%d.%d", &x, &y); n < 2 {
+		return false
+	}
+	return x > major || x == major && y >= minor
+}
+
 // setupRefusedError marks a setup request the cluster refused for good (no
 // privileges, or a template this cluster does not accept): warn and ship.
 type setupRefusedError struct{ err *StatusError }
@@ -98,10 +131,10 @@ func (e *setupRefusedError) Error() string { return e.err.Error() }
 // installTemplate PUTs the index template. A 401/403 or another 4xx is
 // returned as *setupRefusedError (the caller warns and ships anyway); other
 // failures are returned as they are (the caller retries).
-func installTemplate(ctx context.Context, tp esapi.Transport, cfg *Config) error {
+func installTemplate(ctx context.Context, tp esapi.Transport, cfg *Config, f Flavor) error {
 	req := esapi.IndicesPutIndexTemplateRequest{
 		Name: TemplateName(*cfg),
-		Body: bytes.NewReader(TemplateBody(*cfg)),
+		Body: bytes.NewReader(TemplateBody(*cfg, f)),
 	}
 	res, err := req.Do(ctx, tp)
 	if err != nil {

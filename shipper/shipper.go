@@ -267,7 +267,7 @@ func (s *Shipper) tryConnect(ctx context.Context) error {
 		api = bodyAware{raw}
 	}
 	if s.cfg.setup() {
-		err := installTemplate(rctx, api, &s.cfg)
+		err := installTemplate(rctx, api, &s.cfg, f)
 		var refused *setupRefusedError
 		switch {
 		case errors.As(err, &refused):

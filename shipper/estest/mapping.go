@@ -68,11 +68,11 @@ func explicitType(t string) fieldType {
 		return ftBool
 	case "date", "date_nanos":
 		return ftDate
-	case "object", "nested", "flattened":
-		if t == "flattened" {
-			return ftOther
-		}
+	case "object", "nested":
 		return ftObject
+	case "flattened", "flat_object":
+		// One field holding any object: its keys are never mapped.
+		return ftOther
 	}
 	return ftOther
 }

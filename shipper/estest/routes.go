@@ -166,6 +166,9 @@ func (s *Server) handleTemplate(ex *exchange, rest []string) {
 			return
 		}
 		t, e := parseTemplate(name, body)
+		if e == nil {
+			e = s.checkFieldTypes(t.mappings)
+		}
 		if e != nil {
 			s.writeError(ex, http.StatusBadRequest, e)
 			return
@@ -280,6 +283,39 @@ func parseTemplate(name string, body []byte) (*template, *esError) {
 		return nil, &esError{Type: "mapper_parsing_exception", Reason: "Failed to parse mapping: Root mapping definition has unsupported parameters"}
 	}
 	return t, nil
+}
+
+// checkFieldTypes refuses field types the imitated product does not have, as
+// it does: flattened is Elasticsearch's (7.3+), flat_object OpenSearch's
+// (2.7+).
+func (s *Server) checkFieldTypes(raw json.RawMessage) *esError {
+	var walk func(prefix string, props map[string]json.RawMessage) *esError
+	walk = func(prefix string, props map[string]json.RawMessage) *esError {
+		for name, p := range props {
+			var f struct {
+				Type       string                     `json:"type"`
+				Properties map[string]json.RawMessage `json:"properties"`
+			}
+			if json.Unmarshal(p, &f) != nil {
+				continue
+			}
+			os := s.opts.Flavor.IsOpenSearch()
+			if f.Type == "flattened" && os || f.Type == "flat_object" && (!os || s.major < 2 || s.major == 2 && s.minor < 7) {
+				return &esError{Type: "mapper_parsing_exception", Reason: "Failed to parse mapping: No handler for type [" + f.Type + "] declared on field [" + prefix + name + "]"}
+			}
+			if e := walk(prefix+name+".", f.Properties); e != nil {
+				return e
+			}
+		}
+		return nil
+	}
+	var top struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &top) != nil {
+		return nil
+	}
+	return walk("", top.Properties)
 }
 
 func isValidMappings(raw json.RawMessage) bool {
