@@ -53,6 +53,11 @@ vuln:
 	echo "govulncheck $$($(GO) env GOVERSION), database $(VULNDB)"; \
 	$(GO) run $(GOVULNCHECK) -db "file://$$db/data/osv" ./...
 
+# The real kube-apiserver + etcd the Kubernetes metadata tests run (they skip
+# without it, except under LOGSPOOL_CI=1). Cold: 6-9 minutes on 2 cores.
+kapi:
+	bash .ci/kapi.sh build
+
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
 
