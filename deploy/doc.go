@@ -9,6 +9,8 @@
 //	deploy/kubernetes/                Namespace, ServiceAccount, ResourceQuota, ConfigMap,
 //	                                  DaemonSet and kustomization.yaml (kubectl apply -k)
 //	deploy/kubernetes/secret.example.yaml  the Secret's shape; deliberately not applied
+//	deploy/kubernetes/rbac.yaml       ClusterRole + binding: list/watch pods, replicasets, jobs
+//	deploy/kubernetes/rbac-namespace-labels.example.yaml  namespaces too, for --k8s-namespace-labels
 //	deploy/quickstart/                Elasticsearch 7.17 + Kibana 7.17 + the DaemonSet
 //	                                  as a kustomize overlay of deploy/kubernetes
 //	../Dockerfile, ../.dockerignore   static binary on distroless
@@ -26,6 +28,9 @@
 //     metrics port, takes NODE_NAME from the downward API, tolerates every
 //     taint, is system-node-critical, has resources, never surges two pods
 //     onto one spool, and waits longer than its drain before SIGKILL.
+//   - The DaemonSet's service account (its token mounted in the pod, not
+//     automounted elsewhere) may list and watch exactly pods, replicasets.apps
+//     and jobs.batch: no other verb, resource or wildcard (rbac_test.go).
 //   - The quickstart's Kibana and logspool reach Elasticsearch through a
 //     Service that exists, on a port it serves, selecting the ES pods.
 //   - The systemd unit passes systemd-analyze verify and has an exposure

@@ -128,6 +128,15 @@
 //	host.name                           Config.NodeName
 //	event.dataset                       "kubernetes.container_logs"
 //
+// With Config.Kube (parser/kubemeta), the Kubernetes API's metadata of the
+// file's pod is spliced in: kubernetes.labels, annotations,
+// namespace_labels, node.name, pod.ip, the owner's replicaset, deployment,
+// statefulset, daemonset, job and cronjob names, and container.image.name.
+// The decoder looks the pod up once (KubeLookup) and checks one pointer per
+// line (KubeHandle); a new snapshot re-encodes the cached document tail.
+// While the pod is unknown, records carry the path metadata only and the flag
+// "k8s_metadata_missing", counted in logspool_parser_k8s_metadata_missing_total.
+//
 // Empty fields are omitted; log.flags appears only when non-empty. Record.Time
 // is @timestamp in Unix nanoseconds. The metadata comes from the path (see
 // ParsePath) and is encoded once per Decoder. Documents are allocated from

@@ -106,4 +106,6 @@ func (h debugHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return debugHandler{h.Handler.WithAttrs(as)}
 }
 
-func (h debugHandler) WithGroup(name string) slog.Handler { return debugHandler{h.Handler.WithGroup(name)} }
+func (h debugHandler) WithGroup(name string) slog.Handler {
+	return debugHandler{h.Handler.WithGroup(name)}
+}

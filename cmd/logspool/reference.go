@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/parser/kubemeta"
 	"github.com/logspool/logspool/shipper"
 	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/systemd"
@@ -91,6 +92,7 @@ func metricsReference() string {
 	r := &recorder{}
 	spool.NewMetrics(r)
 	parser.NewMetrics(r)
+	kubemeta.NewMetrics(r)
 	tailer.NewMetrics(r)
 	systemd.NewMetrics(r)
 	shipper.NewMetrics(r)

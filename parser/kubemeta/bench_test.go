@@ -73,3 +73,16 @@ func BenchmarkCacheMemory110Pods(b *testing.B) {
 	}
 	runtime.KeepAlive(keep)
 }
+
+// BenchmarkHandleCurrent is what a decoder pays per line for the metadata:
+// one Current call on its handle while nothing changes.
+func BenchmarkHandleCurrent(b *testing.B) {
+	e := &entry{ready: make(chan struct{})}
+	e.cur.Store(encodePod(realisticPod(1), owners{}, (&Filter{}).labels, nil, 1))
+	h := &handle{e: e, container: "web"}
+	var m any
+	for b.Loop() {
+		m = h.Current()
+	}
+	runtime.KeepAlive(m)
+}

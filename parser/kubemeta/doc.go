@@ -61,8 +61,10 @@
 //     resume with client-go's jittered exponential backoff (0.8 s to 30 s) and
 //     relist after 410 Gone.
 //   - The first list starts after a random delay of up to Config.StartJitter
-//     (1 s), and lists are served from the API server's watch cache, so that
-//     a DaemonSet restarted on many nodes does not storm the API server.
+//     (1 s), and the informers' initial lists are served from the API
+//     server's watch cache (a streaming watch-list, or resourceVersion=0),
+//     never a quorum read of etcd, so that a DaemonSet restarted on many
+//     nodes does not storm the API server.
 //
 // # Metrics
 //
