@@ -58,10 +58,11 @@ func newAPIProxy(t *testing.T, s *kapitest.Server) *apiProxy {
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.reqs = append(p.reqs, r.Method+" "+r.URL.RequestURI())
+		hold, rel := p.hold.Load(), p.rel
 		p.mu.Unlock()
-		if p.hold.Load() {
+		if hold {
 			select {
-			case <-p.rel:
+			case <-rel:
 			case <-r.Context().Done():
 				return
 			}
