@@ -44,6 +44,10 @@ type position struct {
 	// resume: a file rewritten under the same name, device, inode and first
 	// line does not pass it.
 	Tail tailSum
+	// At is when the checkpoint was written (unix ns; 0: unknown). At a
+	// restart the newest At tells since when rotated files without a
+	// checkpoint must have been written to be read (see Tailer.Run).
+	At int64
 
 	// fromV1 is set when the position was decoded from a version 1
 	// checkpoint (not stored).
@@ -82,7 +86,8 @@ const nonceLen = 8
 //	uvarint flags (1: inode generation known, 2: birth time known)
 //	uvarint inode generation, uvarint birth time (unix ns)
 //	uvarint len(Nonce) (0 or 8), Nonce
-//	uvarint Tail.N (0..32), 8 bytes little-endian Tail.Sum
+//	uvarint Tail.N (0..4096), 8 bytes little-endian Tail.Sum
+//	uvarint At (unix ns)
 //
 // Version 1 is the same up to Resolved, with version byte 1.
 func encodePosition(p position) []byte {
@@ -114,6 +119,7 @@ func encodePosition(p position) []byte {
 	b = append(b, p.Nonce...)
 	b = binary.AppendUvarint(b, uint64(p.Tail.N))
 	b = binary.LittleEndian.AppendUint64(b, p.Tail.Sum)
+	b = binary.AppendUvarint(b, uint64(max(p.At, 0)))
 	return b
 }
 
@@ -168,6 +174,7 @@ func decodePosition(b []byte) (position, error) {
 		if p.Tail.N > tailLen {
 			d.fail("tail length %d", p.Tail.N)
 		}
+		p.At = int64(d.uvarint())
 	}
 	if d.err != nil {
 		return position{}, d.err

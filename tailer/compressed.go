@@ -70,18 +70,18 @@ func compressedCandidates(p position) []string {
 // deleted. It runs on its own goroutine (see Tailer.spawn): the scanner goes
 // on, and no file is opened at p's device and inode meanwhile.
 func (t *Tailer) recoverGone(ctx context.Context, key string, p position, knownSize int64) {
-	if p.Resume < p.Consumed || max(knownSize, p.Size) > p.Consumed {
-		for _, gz := range compressedCandidates(p) {
-			err := t.drainCompressed(ctx, key, p, gz)
-			if err == nil {
-				return
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			if !errors.Is(err, errNotThisFile) {
-				t.faults.fail(gz, "reading compressed rotation", err, time.Now())
-			}
+	// Whatever size was last seen, the file may have grown since: a copy is
+	// always looked for.
+	for _, gz := range compressedCandidates(p) {
+		err := t.drainCompressed(ctx, key, p, gz)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !errors.Is(err, errNotThisFile) {
+			t.faults.fail(gz, "reading compressed rotation", err, time.Now())
 		}
 	}
 	reason := LostDeletedUnread

@@ -85,6 +85,7 @@
 //	uvarint  len (0 or 8), nonce (none: the file keeps its version 1 key)
 //	uvarint  tail length (<= 4096), 8 bytes little-endian xxh3-64 of the
 //	         tail bytes before resume
+//	uvarint  when the checkpoint was written (unix ns)
 //
 // A version 1 checkpoint is the same up to the symlink target. Its file
 // resumes at its offset, its fingerprint (256 bytes at most) and key are

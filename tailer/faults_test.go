@@ -152,8 +152,17 @@ type childTailer struct {
 // RLIMIT_NOFILE.
 func startChildTailer(t *testing.T, dir, state string, uid uint32, nofile int) *childTailer {
 	t.Helper()
-	bin := os.Args[0]
-	if uid > 0 {
+	return startChildTailerBin(t, "", dir, state, uid, nofile)
+}
+
+// startChildTailerBin is startChildTailer running bin ("": the test binary,
+// or a copy of it in dir when uid > 0).
+func startChildTailerBin(t *testing.T, bin, dir, state string, uid uint32, nofile int) *childTailer {
+	t.Helper()
+	if bin == "" {
+		bin = os.Args[0]
+	}
+	if uid > 0 && bin == os.Args[0] {
 		// The test binary's directory is private to root: run a copy.
 		bin = filepath.Join(dir, "tailer.test")
 		b, err := os.ReadFile(os.Args[0])

@@ -35,11 +35,15 @@ type fileSink struct {
 	mu  sync.Mutex
 	f   *os.File
 	cps map[string][]byte
+	// blocked, when set, is a path whose existence makes Append wait (a
+	// full spool).
+	blocked string
 }
 
 type storeEntry struct {
 	Recs []string          `json:"recs"`
-	Cps  map[string][]byte `json:"cps"` // nil value: delete
+	IDs  []string          `json:"ids,omitempty"` // hex record IDs, as Recs
+	Cps  map[string][]byte `json:"cps"`           // nil value: delete
 }
 
 // loadStore reads the complete entries of path and cuts a torn last line.
@@ -98,10 +102,21 @@ func (s *fileSink) apply(cps map[string][]byte) {
 	}
 }
 
-func (s *fileSink) Append(_ context.Context, recs []record.Record, cps ...record.Checkpoint) error {
+func (s *fileSink) Append(ctx context.Context, recs []record.Record, cps ...record.Checkpoint) error {
+	for s.blocked != "" {
+		if _, err := os.Stat(s.blocked); err != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	e := storeEntry{Cps: make(map[string][]byte)}
 	for _, r := range recs {
 		e.Recs = append(e.Recs, string(r.Doc))
+		e.IDs = append(e.IDs, fmt.Sprintf("%x", r.ID[:]))
 	}
 	for _, cp := range cps {
 		e.Cps[cp.Key] = cp.Value
@@ -161,7 +176,18 @@ func killChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	sink.blocked = filepath.Join(state, "blocked")
+	// Every byte counted lost is appended to <state>/lost at once ("reason
+	// n" lines), so the count survives kill -9.
+	m := NewMetrics(nil)
+	lostLog, err := os.OpenFile(filepath.Join(state, "lost"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	m.onLost = func(reason string, n int64) { fmt.Fprintf(lostLog, "%s %d\n", reason, n) }
 	tl, err := New(Config{
+		Metrics:      m,
 		Globs:        []string{filepath.Join(dir, "containers", "*.log")},
 		PollInterval: 100 * time.Millisecond,
 		RotatedIdle:  500 * time.Millisecond,

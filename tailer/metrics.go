@@ -23,6 +23,9 @@ type Metrics struct {
 	rotations    *prometheus.CounterVec
 	lost         *prometheus.CounterVec
 	errors       *prometheus.CounterVec
+
+	// onLost, when set (tests), sees every addition to lost.
+	onLost func(reason string, n int64)
 }
 
 // InputName is the input label of the tailer's series in
@@ -138,6 +141,9 @@ func (m *Metrics) rotation(kind string) {
 
 func (m *Metrics) lostBytes(reason string, n int64) {
 	if m != nil && n > 0 {
+		if m.onLost != nil {
+			m.onLost(reason, n)
+		}
 		m.lost.WithLabelValues(reason).Add(float64(n))
 	}
 }

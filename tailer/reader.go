@@ -94,6 +94,8 @@ type reader struct {
 	unmatchedAt time.Time
 	commOff     int64
 	size        int64     // the file size last observed (by the reader or a scan)
+	seenSize    int64     // the largest size scans saw since the last truncation
+	seenFrozen  bool      // a scan saw the size drop: seenSize stays
 	readTo      int64     // how far the reader has read (at its last end of file)
 	movedAt     time.Time // when the reader last committed or was found at the end of the file
 	appending   bool      // the reader waits in Sink.Append (a full spool is not a stall)
@@ -176,7 +178,22 @@ func (r *reader) setMatched(ok bool, path, resolved string) {
 func (r *reader) observeSize(size int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if size < r.size {
+		r.seenFrozen = true // cut since: later sizes are of the new content
+	}
+	if !r.seenFrozen {
+		r.seenSize = max(r.seenSize, size)
+	}
 	r.size = size
+}
+
+// takeSeenSize returns the largest size scans saw since the last call.
+func (r *reader) takeSeenSize() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.seenSize
+	r.seenSize, r.seenFrozen = 0, false
+	return s
 }
 
 // stallState reports what Stalled needs: unread bytes, whether the reader
@@ -577,6 +594,7 @@ func (r *reader) position() position {
 // what the reader read when it has them, else read from the file.
 func (r *reader) encode(p position) []byte {
 	p.Tail = r.tailSumAt(p.Resume)
+	p.At = time.Now().UnixNano()
 	return encodePosition(p)
 }
 
@@ -702,9 +720,12 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 // truncated restarts r at offset 0 of a file that was truncated (copytruncate)
 // or rewritten under it, counting what it had not read as lost.
 func (r *reader) truncated(ctx context.Context, size int64, why string) error {
-	lost := max(r.lastSize, r.readPos) - r.consumed
+	// What the file held before it was cut: the largest size the reader or
+	// a scan saw (a scan runs also while the reader waits for the spool).
+	known := max(r.lastSize, r.readPos, r.takeSeenSize())
+	lost := known - r.consumed
 	if r.cutting {
-		lost = max(r.lastSize, r.readPos) - r.cutStart
+		lost = known - r.cutStart
 	}
 	r.t.m.rotation("truncate")
 	r.t.m.lostBytes(LostTruncated, lost)

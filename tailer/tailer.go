@@ -91,17 +91,19 @@ type Tailer struct {
 	// used by the scanner goroutine only).
 	spawn func(what string, f func(ctx context.Context))
 
-	mu         sync.Mutex
-	running    bool
-	readers    map[fileID]*reader
-	byPath     map[string]*reader     // glob path and resolved path -> reader
-	retired    map[fileID]retiredFile // released files that still exist, keeping their checkpoint
-	parked     map[fileID]parkedFile  // matched files closed under descriptor pressure
-	draining   map[fileID]bool        // files gone from disk read on from a compressed copy
-	scans      int
-	seen       map[string]seenPath // glob path -> the file it led to at the last scan
-	firstStart bool                // no file checkpoint existed when Run started
-	initial    bool                // the current scan is the first one of this Run
+	mu            sync.Mutex
+	running       bool
+	readers       map[fileID]*reader
+	byPath        map[string]*reader      // glob path and resolved path -> reader
+	retired       map[fileID]retiredFile  // released files that still exist, keeping their checkpoint
+	parked        map[fileID]parkedFile   // matched files closed under descriptor pressure
+	draining      map[fileID]bool         // files gone from disk read on from a compressed copy
+	pendingSweeps map[string]pendingSweep // sweeps of rotated files that met a failure
+	scans         int
+	firstFound    []found             // the files the first scan of this Run matched
+	seen          map[string]seenPath // glob path -> the file it led to at the last scan
+	firstStart    bool                // no file checkpoint existed when Run started
+	initial       bool                // the current scan is the first one of this Run
 }
 
 // parkedFile is a matched file read to its end and closed under descriptor
@@ -152,19 +154,20 @@ func New(cfg Config, sink Sink) (*Tailer, error) {
 	}
 	cfg = cfg.withDefaults()
 	return &Tailer{
-		cfg:      cfg,
-		sink:     sink,
-		log:      cfg.Logger.With("component", "tailer"),
-		m:        cfg.Metrics,
-		scanNow:  make(chan struct{}, 1),
-		reopen:   make(chan struct{}, 1),
-		readers:  make(map[fileID]*reader),
-		byPath:   make(map[string]*reader),
-		retired:  make(map[fileID]retiredFile),
-		parked:   make(map[fileID]parkedFile),
-		draining: make(map[fileID]bool),
-		seen:     make(map[string]seenPath),
-		faults:   newFaults(cfg.Logger.With("component", "tailer"), cfg.Metrics),
+		cfg:           cfg,
+		sink:          sink,
+		log:           cfg.Logger.With("component", "tailer"),
+		m:             cfg.Metrics,
+		scanNow:       make(chan struct{}, 1),
+		reopen:        make(chan struct{}, 1),
+		readers:       make(map[fileID]*reader),
+		byPath:        make(map[string]*reader),
+		retired:       make(map[fileID]retiredFile),
+		parked:        make(map[fileID]parkedFile),
+		draining:      make(map[fileID]bool),
+		pendingSweeps: make(map[string]pendingSweep),
+		seen:          make(map[string]seenPath),
+		faults:        newFaults(cfg.Logger.With("component", "tailer"), cfg.Metrics),
 	}, nil
 }
 
@@ -244,6 +247,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	t.safely("scanning", func() { t.scan(ctx, start, w) })
 	t.initial = false
 	t.safely("recovering checkpoints", func() { t.recoverOrphans(ctx, cps, start) })
+	t.safely("sweeping rotated files", func() { t.sweepAtStart(cps, start) })
 
 	tick := time.NewTicker(t.cfg.PollInterval)
 	defer tick.Stop()
@@ -542,6 +546,11 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 	}
 	now := time.Now()
 	m := t.glob(now)
+	if t.initial {
+		for _, f := range m.files {
+			t.firstFound = append(t.firstFound, f)
+		}
+	}
 	dirs, gcNow := t.applyScan(m, now, start)
 	w.set(dirs)
 	if t.scans++; t.scans%gcEvery == 0 || gcNow {
@@ -636,6 +645,7 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 		t.addLocked(r)
 		start(r)
 	}
+	t.retrySweepsLocked(start)
 	for p, seen := range t.seen {
 		if now.Sub(seen.at) > seenTTL {
 			delete(t.seen, p)
@@ -691,7 +701,12 @@ func (t *Tailer) park(r *reader, size, end int64) {
 func (t *Tailer) gcRetired(ctx context.Context, start func(*reader)) {
 	byDir := t.retiredByDir()
 	for dir, ids := range byDir {
-		present := filesIn(dir)
+		present, err := filesIn(dir)
+		if err != nil {
+			t.noteFDs(err)
+			t.faults.fail(dir, "listing directory", err, time.Now())
+			continue
+		}
 		for _, id := range ids {
 			rf, gone := t.gcOne(id, present, start)
 			if !gone {
@@ -770,11 +785,16 @@ type dirFile struct {
 }
 
 // filesIn returns the regular files in dir by identity.
-func filesIn(dir string) map[fileID]dirFile {
+// An error other than a missing directory is returned: nothing can be said
+// about what is gone.
+func filesIn(dir string) (map[fileID]dirFile, error) {
 	out := make(map[fileID]dirFile)
 	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
 	if err != nil {
-		return out
+		return nil, err
 	}
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
@@ -786,7 +806,7 @@ func filesIn(dir string) map[fileID]dirFile {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // knownLocked reports whether the file at path with identity id is open or
@@ -827,16 +847,50 @@ func (t *Tailer) knownLocked(id fileID, path string) bool {
 // rotated away between two scans, or while the tailer was down. They are
 // drained from their start.
 func (t *Tailer) sweepRotatedLocked(f found, since time.Time, start func(*reader)) {
+	if !t.sweepOnceLocked(f, since, start) {
+		// A sibling (or the directory) could not be opened: the sweep is
+		// done again at later scans (with the path's backoff) until it
+		// completes, so a file that becomes readable is still drained.
+		t.pendingSweeps[f.path+"\x00"+f.resolved] = pendingSweep{f: f, since: since}
+	}
+}
+
+// pendingSweep is a sweep of rotated siblings that met a failure.
+type pendingSweep struct {
+	f     found
+	since time.Time
+}
+
+// retrySweepsLocked runs the pending sweeps again.
+func (t *Tailer) retrySweepsLocked(start func(*reader)) {
+	for k, ps := range t.pendingSweeps {
+		if t.sweepOnceLocked(ps.f, ps.since, start) {
+			delete(t.pendingSweeps, k)
+		}
+	}
+}
+
+// sweepOnceLocked is one sweep; it reports false when something failed.
+func (t *Tailer) sweepOnceLocked(f found, since time.Time, start func(*reader)) bool {
 	last := f.path
 	if f.resolved != "" {
 		last = f.resolved
 	}
 	dir, base := filepath.Split(last)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.log.Warn("listing rotated files", "dir", dir, "error", err)
-		return
+	now := time.Now()
+	if !t.faults.due(dir, now) {
+		return false
 	}
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		t.noteFDs(err)
+		t.faults.fail(dir, "listing rotated files", err, now)
+		return false
+	}
+	ok := true
 	for _, e := range ents {
 		name := e.Name()
 		if !strings.HasPrefix(name, base+".") || skipName(name) || !e.Type().IsRegular() {
@@ -851,20 +905,28 @@ func (t *Tailer) sweepRotatedLocked(f found, since time.Time, start func(*reader
 		if err != nil || t.knownLocked(id, path) {
 			continue
 		}
+		if !t.faults.due(path, now) {
+			ok = false
+			continue
+		}
 		r, err := t.open(id, path, f, false)
 		if err != nil {
 			if !errors.Is(err, errRecovering) {
-				t.faults.fail(path, "opening rotated file", err, time.Now())
+				t.noteFDs(err)
+				t.faults.fail(path, "opening rotated file", err, now)
 			}
+			ok = false
 			continue
 		}
 		if r == nil {
 			continue
 		}
+		t.faults.ok(path)
 		t.log.Info("draining a generation that was rotated away between two scans", "path", path, "glob_path", f.path)
 		t.addLocked(r)
 		start(r)
 	}
+	return ok
 }
 
 func (t *Tailer) addLocked(r *reader) {
@@ -1016,7 +1078,7 @@ func (t *Tailer) validate(r *reader, p position, size int64) (position, []byte, 
 		t.log.Warn("file was truncated while not followed; reading it from the start",
 			"path", r.path, "offset", p.Resume, "size", size, "why", why, "lost_bytes", lost)
 	default:
-		if p.Consumed < p.Size && len(compressedCandidates(p)) > 0 {
+		if len(compressedCandidates(p)) > 0 {
 			// The earlier file may live on compressed: read its rest
 			// first; this file waits (on disk) until that is done.
 			t.goRecoverGoneLocked(r.key, p, p.Size)
@@ -1060,7 +1122,13 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 		}
 		r, mtime, err := t.openOrphan(p)
 		if err != nil {
-			t.log.Warn("opening rotated file", "path", p.Path, "error", err)
+			// Not gone: it could not be opened (EACCES, EMFILE, ...).
+			// Retired with its checkpoint, it is tried again by gcRetired
+			// (or by the scan, if the globs match it).
+			t.noteFDs(err)
+			t.faults.fail(lastPath(p), "opening rotated file", err, time.Now())
+			t.retire(key, p)
+			continue
 		}
 		if r != nil {
 			// A retired file that is read to its end and idle needs no
@@ -1107,6 +1175,41 @@ func (t *Tailer) doneDraining(id fileID) {
 	case t.scanNow <- struct{}{}: // a file waiting for this inode is opened now
 	default:
 	}
+}
+
+// sweepAtStart drains the rotated siblings of every matched file that have no
+// checkpoint describing them and were modified after the newest checkpoint was
+// written: generations rotated away while the tailer was down, or while it
+// ran but could not commit (a full spool) before it was killed. At the very
+// first start (no checkpoint) nothing is swept: ReadFrom decides.
+func (t *Tailer) sweepAtStart(cps map[string][]byte, start func(*reader)) {
+	var newest int64
+	for _, v := range cps {
+		if p, err := decodePosition(v); err == nil {
+			newest = max(newest, p.At)
+		}
+	}
+	if newest == 0 {
+		return // the very first start, or only checkpoints of older versions
+	}
+	since := time.Unix(0, newest).Add(-mtimeSlack)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, f := range t.firstFound {
+		t.sweepRotatedLocked(f, since, start)
+	}
+	t.firstFound = nil
+	t.rebuildPathsLocked()
+}
+
+// retire keeps the checkpoint key of p as a retired file.
+func (t *Tailer) retire(key string, p position) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, open := t.readers[p.ID]; open {
+		return
+	}
+	t.retired[p.ID] = retiredFile{key: key, dir: filepath.Dir(lastPath(p)), end: p.Consumed, size: p.Size, path: p.Path, resolved: p.Resolved}
 }
 
 func (t *Tailer) isOpen(id fileID) bool {

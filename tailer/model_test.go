@@ -1,0 +1,698 @@
+package tailer
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The model-based test of the tailer. Each seed drives a random sequence of
+// operations on a temporary kubelet/docker tree while the tailer runs in a
+// child process (killChild) writing to an atomic append-only store:
+//
+//   - append complete lines, CRI-like P:/F: partial messages, and lines
+//     written in two parts (the tailer sees the unterminated head);
+//   - kubelet rotation (0.log -> 0.log.<n> behind the symlink, new 0.log),
+//     docker shift rotation (-json.log -> .1 -> .2 -> .3, the last deleted),
+//     copytruncate, gzip of a rotated file (kubelet), deletion of rotated
+//     files, delete and recreate the live file at the same path;
+//   - chmod 000 and back (the child runs as uid 65534 without capabilities,
+//     so the EACCES is real), a low RLIMIT_NOFILE for the whole seed;
+//   - kill -9 and restart of the child (operations go on while it is down);
+//   - spool full (the store's appends wait) and unblocked.
+//
+// The model tracks every line written and, at each destructive operation,
+// which of the destroyed lines the store did not hold yet ("at risk"). After
+// the sequence everything is restored (readable, unblocked, agent up) and,
+// once the store holds every line that is not at risk, the oracle checks:
+//
+//  1. every line that is not at risk is in the store exactly once;
+//  2. an at-risk line is there at most once (whole, or the flushed head of a
+//     partial message);
+//  3. no two records share an ID, and the store holds nothing else;
+//  4. the bytes of missing at-risk lines that the tailer could have seen
+//     (destroyed while it had been up, the file readable and descriptors
+//     plentiful for 3 poll intervals, and written at least 3 poll intervals
+//     before) are at most the bytes it
+//     counted in lost_bytes (the child logs every count to a file, so counts
+//     survive kill -9).
+//
+// LOGSPOOL_SEED=n runs one seed (a-b a range); LOGSPOOL_TORTURE=1 runs 1,000; the default
+// runs a few fixed seeds.
+
+const modelPoll = 100 * time.Millisecond // killChild's PollInterval
+
+type mline struct {
+	doc       string // the record the line must produce
+	head      string // for a P:/F: message, its first part ("PARTIAL:"+head may appear)
+	bytes     int    // bytes in the file (both physical lines of a message)
+	written   time.Time
+	atRisk    bool
+	counted   bool // destroyed in conditions where its loss must be counted
+	destroyed time.Time
+}
+
+type mfile struct {
+	path  string
+	lines []*mline
+	gz    bool
+	mode  os.FileMode // 0 after chmod 000
+	// readable is when the file last became readable (zero: it is not).
+	readable time.Time
+}
+
+type mcontainer struct {
+	kind string // "kubelet" or "docker"
+	live string // the file the runtime writes
+	cur  *mfile
+	rot  []*mfile // rotated generations, newest first
+	n    int      // rotations so far
+}
+
+type model struct {
+	t       *testing.T
+	seed    uint64
+	rng     *rand.Rand
+	dir     string
+	state   string
+	bin     string
+	uid     uint32
+	nofile  int
+	ctrs    []*mcontainer
+	lines   map[string]*mline
+	child   *childTailer
+	upSince time.Time
+	blocked bool
+	blockAt time.Time // when the spool was last blocked
+	seq     int
+	ops     []string
+}
+
+func TestModelTailer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level model test skipped in -short mode")
+	}
+	seeds := []uint64{1, 2, 3, 4}
+	if s := os.Getenv("LOGSPOOL_SEED"); s != "" {
+		// n, or a range a-b
+		a, b, _ := strings.Cut(s, "-")
+		lo, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hi := lo
+		if b != "" {
+			if hi, err = strconv.ParseUint(b, 10, 64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seeds = nil
+		for n := lo; n <= hi; n++ {
+			seeds = append(seeds, n)
+		}
+	} else if os.Getenv("LOGSPOOL_TORTURE") != "" {
+		seeds = nil
+		for i := uint64(1); i <= 1000; i++ {
+			seeds = append(seeds, i)
+		}
+	}
+	bin := modelBinary(t)
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			m := newModel(t, seed, bin)
+			defer func() {
+				if t.Failed() {
+					t.Logf("LOGSPOOL_SEED=%d reproduces this; operations:\n%s", seed, strings.Join(m.ops, "\n"))
+				}
+			}()
+			m.run(20 + m.rng.IntN(20))
+			m.check()
+		})
+	}
+}
+
+// modelBinary copies the test binary where uid 65534 can run it.
+func modelBinary(t *testing.T) string {
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "tailer.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func newModel(t *testing.T, seed uint64, bin string) *model {
+	m := &model{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x10c5)), bin: bin, lines: map[string]*mline{}}
+	m.dir = t.TempDir()
+	for d := m.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustMkdir(t, filepath.Join(m.dir, "containers"))
+	m.state = filepath.Join(m.dir, "state")
+	mustMkdir(t, m.state)
+	if os.Geteuid() == 0 {
+		m.uid = 65534
+		if err := os.Chown(m.state, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.rng.IntN(4) == 0 {
+		m.nofile = 24 + m.rng.IntN(16) // a few files over the limit
+	}
+	for i := 0; i < 2+m.rng.IntN(4); i++ {
+		m.addContainer(i)
+	}
+	m.start()
+	return m
+}
+
+func (m *model) logf(format string, args ...any) {
+	m.ops = append(m.ops, fmt.Sprintf("%s "+format, append([]any{time.Now().Format("15:04:05.000")}, args...)...))
+}
+
+func (m *model) addContainer(i int) {
+	c := &mcontainer{}
+	if m.rng.IntN(2) == 0 {
+		c.kind = "kubelet"
+		dir := filepath.Join(m.dir, "pods", fmt.Sprintf("ns_pod%d_uid%d", i, i), "app")
+		mustMkdir(m.t, dir)
+		for d := dir; d != m.dir; d = filepath.Dir(d) {
+			_ = os.Chmod(d, 0o755)
+		}
+		c.live = filepath.Join(dir, "0.log")
+		mustWriteLines(m.t, c.live)
+		mustSymlink(m.t, c.live, filepath.Join(m.dir, "containers", fmt.Sprintf("pod%d_ns_app-%064d.log", i, i)))
+	} else {
+		c.kind = "docker"
+		c.live = filepath.Join(m.dir, "containers", fmt.Sprintf("%064d-json.log", i))
+		mustWriteLines(m.t, c.live)
+	}
+	c.cur = &mfile{path: c.live, mode: 0o644, readable: time.Now()}
+	m.ctrs = append(m.ctrs, c)
+}
+
+func (m *model) start() {
+	// With no checkpoint at all, this is the tailer's very first start: it
+	// reads what the globs match (ReadFrom head), not rotated files (a
+	// documented limit).
+	if cps, err := openFileSinkRO(filepath.Join(m.state, "store")); err == nil && len(cps) == 0 {
+		for _, c := range m.ctrs {
+			for _, f := range c.rot {
+				m.destroy(f, "rotated before the first checkpoint")
+			}
+		}
+	}
+	m.child = startChildTailerBin(m.t, m.bin, m.dir, m.state, m.uid, m.nofile)
+	m.upSince = time.Now()
+	m.logf("start child (uid %d, nofile %d)", m.uid, m.nofile)
+}
+
+func (m *model) newLine() string {
+	m.seq++
+	return fmt.Sprintf("s%d-%06d %s", m.seed, m.seq, strings.Repeat("x", m.rng.IntN(60)))
+}
+
+// append writes lines to c's live file as the runtime would.
+func (m *model) append(c *mcontainer) {
+	f, err := os.OpenFile(c.live, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	defer f.Close()
+	n := 1 + m.rng.IntN(40)
+	for i := 0; i < n; i++ {
+		now := time.Now()
+		switch m.rng.IntN(10) {
+		case 0: // a partial message: P: then F:
+			head, rest := m.newLine(), m.newLine()
+			p, fl := "P:"+head+"\n", "F:"+rest+"\n"
+			m.write(f, p)
+			if m.rng.IntN(3) == 0 {
+				time.Sleep(time.Duration(m.rng.IntN(30)) * time.Millisecond)
+			}
+			m.write(f, fl)
+			l := &mline{doc: head + rest, head: head, bytes: len(p) + len(fl), written: now}
+			m.lines[l.doc] = l
+			c.cur.lines = append(c.cur.lines, l)
+		case 1: // a line in two writes: the tailer may see the head alone
+			s := m.newLine()
+			k := 1 + m.rng.IntN(len(s)-1)
+			m.write(f, s[:k])
+			time.Sleep(time.Duration(m.rng.IntN(30)) * time.Millisecond)
+			m.write(f, s[k:]+"\n")
+			l := &mline{doc: s, bytes: len(s) + 1, written: now}
+			m.lines[l.doc] = l
+			c.cur.lines = append(c.cur.lines, l)
+		default:
+			s := m.newLine()
+			m.write(f, s+"\n")
+			l := &mline{doc: s, bytes: len(s) + 1, written: now}
+			m.lines[l.doc] = l
+			c.cur.lines = append(c.cur.lines, l)
+		}
+	}
+	m.logf("append %d to %s (%d lines)", n, c.live, len(c.cur.lines))
+}
+
+func (m *model) write(f *os.File, s string) {
+	if _, err := f.WriteString(s); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+// delivered returns doc -> count in the store.
+func (m *model) delivered() map[string]int {
+	out := map[string]int{}
+	entries, _, err := loadStore(filepath.Join(m.state, "store"))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	for _, e := range entries {
+		for _, d := range e.Recs {
+			out[d]++
+		}
+	}
+	return out
+}
+
+// destroy marks the lines of f the store does not hold as at risk.
+func (m *model) destroy(f *mfile, why string) {
+	del := m.delivered()
+	now := time.Now()
+	counted := m.child != nil && now.Sub(m.upSince) > 3*modelPoll && m.nofile == 0 &&
+		!f.readable.IsZero() && now.Sub(f.readable) > 3*modelPoll
+	n := 0
+	for _, l := range f.lines {
+		if del[l.doc] > 0 || l.atRisk {
+			continue
+		}
+		l.atRisk, l.destroyed = true, now
+		l.counted = counted && now.Sub(l.written) > 3*modelPoll
+		n++
+	}
+	m.logf("%s %s: %d lines at risk", why, f.path, n)
+}
+
+func (m *model) rotateKubelet(c *mcontainer) {
+	c.n++
+	to := fmt.Sprintf("%s.%06d", c.live, c.n)
+	mustRename(m.t, c.live, to)
+	mustWriteLines(m.t, c.live)
+	c.cur.path = to
+	c.rot = append([]*mfile{c.cur}, c.rot...)
+	c.cur = &mfile{path: c.live, mode: 0o644, readable: time.Now()}
+	m.logf("kubelet rotate %s -> %s", c.live, to)
+	// kubelet keeps 3 rotated files, gzipping all but the newest.
+	for len(c.rot) > 3 {
+		old := c.rot[len(c.rot)-1]
+		m.destroy(old, "delete oldest")
+		mustRemove(m.t, old.path)
+		c.rot = c.rot[:len(c.rot)-1]
+	}
+}
+
+func (m *model) rotateDocker(c *mcontainer) {
+	if len(c.rot) == 3 {
+		m.destroy(c.rot[2], "delete .3")
+		mustRemove(m.t, c.rot[2].path)
+		c.rot = c.rot[:2]
+	}
+	for i := len(c.rot) - 1; i >= 0; i-- {
+		to := fmt.Sprintf("%s.%d", c.live, i+2)
+		if c.rot[i].gz {
+			to += ".gz"
+		}
+		mustRename(m.t, c.rot[i].path, to)
+		c.rot[i].path = to
+	}
+	mustRename(m.t, c.live, c.live+".1")
+	mustWriteLines(m.t, c.live)
+	c.cur.path = c.live + ".1"
+	c.rot = append([]*mfile{c.cur}, c.rot...)
+	c.cur = &mfile{path: c.live, mode: 0o644, readable: time.Now()}
+	m.logf("docker shift rotate %s", c.live)
+}
+
+// known reports whether the store holds a checkpoint describing f (same
+// inode, same first line): the tailer can then find it again compressed.
+func (m *model) known(f *mfile) bool {
+	if len(f.lines) == 0 {
+		return true
+	}
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		return false
+	}
+	id, _, _ := statOf(fi)
+	s, err := openFileSinkRO(filepath.Join(m.state, "store"))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	v := s[id.checkpointKey()]
+	if v == nil {
+		return false
+	}
+	p, err := decodePosition(v)
+	if err != nil {
+		return false
+	}
+	first, err := firstLineOf(f.path)
+	return err == nil && bytes.Equal(p.FP, first)
+}
+
+func firstLineOf(path string) ([]byte, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	fp, _, err := readFingerprint(fd)
+	return fp, err
+}
+
+// openFileSinkRO returns the checkpoints of the store without opening it for
+// writing.
+func openFileSinkRO(path string) (map[string][]byte, error) {
+	entries, _, err := loadStore(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &fileSink{cps: map[string][]byte{}}
+	for _, e := range entries {
+		s.apply(e.Cps)
+	}
+	return s.cps, nil
+}
+
+func (m *model) gzipRotated(c *mcontainer) {
+	var plain []*mfile
+	for _, f := range c.rot {
+		if !f.gz {
+			plain = append(plain, f)
+		}
+	}
+	if len(plain) == 0 {
+		return
+	}
+	f := plain[m.rng.IntN(len(plain))]
+	if !m.known(f) {
+		m.destroy(f, "gzip unknown")
+	} else {
+		m.logf("gzip known %s", f.path)
+	}
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	var z bytes.Buffer
+	w := gzip.NewWriter(&z)
+	_, _ = w.Write(b)
+	_ = w.Close()
+	if err := os.WriteFile(f.path+".gz.tmp", z.Bytes(), 0o644); err != nil {
+		m.t.Fatal(err)
+	}
+	mustRename(m.t, f.path+".gz.tmp", f.path+".gz")
+	mustRemove(m.t, f.path)
+	f.path += ".gz"
+	f.gz = true
+}
+
+func (m *model) copytruncate(c *mcontainer) {
+	m.destroy(c.cur, "copytruncate")
+	if err := os.Truncate(c.live, 0); err != nil {
+		m.t.Fatal(err)
+	}
+	c.cur = &mfile{path: c.live, mode: c.cur.mode, readable: c.cur.readable}
+}
+
+func (m *model) recreate(c *mcontainer) {
+	m.destroy(c.cur, "delete live")
+	mustRemove(m.t, c.live)
+	mustWriteLines(m.t, c.live)
+	c.cur = &mfile{path: c.live, mode: 0o644, readable: time.Now()}
+}
+
+// chmod toggles a plain file of c between 0644 and 000.
+func (m *model) chmod(c *mcontainer) {
+	fs := []*mfile{c.cur}
+	for _, f := range c.rot {
+		if !f.gz {
+			fs = append(fs, f)
+		}
+	}
+	m.setMode(fs[m.rng.IntN(len(fs))], ^os.FileMode(0))
+}
+
+// setMode sets f's mode (-1: toggle).
+func (m *model) setMode(f *mfile, mode os.FileMode) {
+	switch {
+	case mode != ^os.FileMode(0):
+		f.mode = mode
+	case f.mode == 0o644:
+		f.mode = 0
+	default:
+		f.mode = 0o644
+	}
+	if err := os.Chmod(f.path, f.mode); err != nil {
+		m.t.Fatal(err)
+	}
+	f.readable = time.Time{}
+	if f.mode != 0 {
+		f.readable = time.Now()
+	}
+	m.logf("chmod %o %s", f.mode, f.path)
+}
+
+func (m *model) kill() {
+	// What the tailer saw in memory and could not commit dies with it: a
+	// loss it would have counted after the spool unblocked, or within a poll
+	// interval, is not counted (a documented limit).
+	now := time.Now()
+	for _, l := range m.lines {
+		if l.counted && (now.Sub(l.destroyed) < 3*modelPoll || m.blocked && !l.destroyed.Before(m.blockAt)) {
+			l.counted = false
+		}
+	}
+	_ = m.child.cmd.Process.Kill()
+	_ = m.child.cmd.Wait()
+	m.child.cmd = nil
+	m.child = nil
+	m.logf("kill -9")
+}
+
+func (m *model) block(on bool) {
+	path := filepath.Join(m.state, "blocked")
+	if on {
+		mustWriteLines(m.t, path)
+	} else {
+		_ = os.Remove(path)
+	}
+	m.blocked = on
+	if on {
+		m.blockAt = time.Now()
+	}
+	m.logf("spool blocked=%v", on)
+}
+
+func (m *model) run(steps int) {
+	for i := 0; i < steps; i++ {
+		c := m.ctrs[m.rng.IntN(len(m.ctrs))]
+		switch op := m.rng.IntN(100); {
+		case op < 40:
+			m.append(c)
+		case op < 50:
+			if c.kind == "kubelet" {
+				m.rotateKubelet(c)
+			} else {
+				m.rotateDocker(c)
+			}
+		case op < 56:
+			m.gzipRotated(c)
+		case op < 61:
+			m.copytruncate(c)
+		case op < 65:
+			m.recreate(c)
+		case op < 72:
+			if m.uid != 0 {
+				m.chmod(c)
+			}
+		case op < 80:
+			if m.child != nil {
+				m.kill()
+			} else {
+				m.start()
+			}
+		case op < 86:
+			m.block(!m.blocked)
+		default:
+			if m.child == nil {
+				m.start()
+			}
+		}
+		time.Sleep(time.Duration(m.rng.IntN(int(2 * modelPoll))))
+	}
+}
+
+// check restores everything, waits for the store to hold every line that is
+// not at risk, and runs the oracle.
+func (m *model) check() {
+	t := m.t
+	for _, c := range m.ctrs {
+		for _, f := range append([]*mfile{c.cur}, c.rot...) {
+			if !f.gz && f.mode != 0o644 {
+				m.setMode(f, 0o644)
+			}
+		}
+	}
+	if m.blocked {
+		m.block(false)
+	}
+	if m.child == nil {
+		m.start()
+	}
+	var missing []string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		del := m.delivered()
+		missing = missing[:0]
+		for doc, l := range m.lines {
+			if !l.atRisk && del[doc] == 0 {
+				missing = append(missing, doc)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(4 * modelPoll) // let wrong repeats show up
+	m.child.stop()
+	slices.Sort(missing)
+	if len(missing) > 0 {
+		t.Errorf("%d safe lines never delivered, first %q", len(missing), missing[:min(5, len(missing))])
+		m.dumpStore()
+	}
+
+	entries, _, err := loadStore(filepath.Join(m.state, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	count := map[string]int{}
+	for _, e := range entries {
+		for i, d := range e.Recs {
+			if i < len(e.IDs) {
+				if prev, dup := ids[e.IDs[i]]; dup {
+					t.Errorf("records %q and %q share the ID %s", prev, d, e.IDs[i])
+				}
+				ids[e.IDs[i]] = d
+			}
+			doc := d
+			if h, ok := strings.CutPrefix(d, "PARTIAL:"); ok {
+				doc = h // the flushed head of a message: count it for the message
+				for _, l := range m.lines {
+					if l.head == h {
+						doc = l.doc
+						if !l.atRisk {
+							t.Errorf("the message of %q was flushed partial though it was never at risk", h)
+						}
+						break
+					}
+				}
+			}
+			if _, ok := m.lines[doc]; !ok {
+				t.Errorf("unknown record %q", d)
+				continue
+			}
+			count[doc]++
+		}
+	}
+	var lostMissing int64
+	for doc, l := range m.lines {
+		switch n := count[doc]; {
+		case n > 1:
+			t.Errorf("line %q delivered %d times", doc, n)
+		case n == 0 && l.atRisk && l.counted:
+			lostMissing += int64(l.bytes)
+		}
+	}
+	lost := m.lostCounted()
+	if lostMissing > lost {
+		t.Errorf("%d bytes of lines the tailer could see were lost, but only %d bytes counted lost", lostMissing, lost)
+	}
+	t.Logf("%d lines, %d records, %d at risk, %d bytes lost counted, %d missing-and-countable", len(m.lines), len(ids), m.atRisk(), lost, lostMissing)
+}
+
+func (m *model) atRisk() int {
+	n := 0
+	for _, l := range m.lines {
+		if l.atRisk {
+			n++
+		}
+	}
+	return n
+}
+
+// lostCounted sums the child's lost-bytes log.
+func (m *model) lostCounted() int64 {
+	f, err := os.Open(filepath.Join(m.state, "lost"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var sum int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if _, v, ok := strings.Cut(sc.Text(), " "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			sum += n
+		}
+	}
+	return sum
+}
+
+// dumpStore logs the store's appends (for a failing seed).
+func (m *model) dumpStore() {
+	entries, _, _ := loadStore(filepath.Join(m.state, "store"))
+	for i, e := range entries {
+		var cps []string
+		for k, v := range e.Cps {
+			if v == nil {
+				cps = append(cps, k+"=deleted")
+				continue
+			}
+			p, err := decodePosition(v)
+			fp := string(p.FP)
+			if len(fp) > 12 {
+				fp = fp[:12]
+			}
+			cps = append(cps, fmt.Sprintf("%s=%d/%d size %d gen %d fp %q %s %v", k, p.Resume, p.Consumed, p.Size, p.Gen, fp, filepath.Base(p.Path), err))
+		}
+		first := ""
+		if len(e.Recs) > 0 {
+			first = e.Recs[0][:min(12, len(e.Recs[0]))]
+		}
+		m.t.Logf("append %d: %d records (first %q) %v", i, len(e.Recs), first, cps)
+	}
+}
