@@ -107,10 +107,13 @@
 //     longer matched by the globs, and has been unmatched and produced
 //     nothing for RotatedIdle (5 s), it is released. A generation that was created and rotated away
 //     between two scans is found next to its successor by name and drained.
-//   - Copytruncate: a size below the read offset, or a changed fingerprint
-//     (checked whenever the size changes and every PollInterval), restarts
-//     the file at 0 with a new generation. Bytes the file held past the read
-//     offset when it was truncated are lost: counted (reason="truncated").
+//   - Copytruncate: a size below the read offset, a changed fingerprint
+//     (checked whenever the size changes and every PollInterval), or tail
+//     bytes before the read offset that changed (checked before every read,
+//     so also after the reader waited for a full spool) restart the file at
+//     0 with a new generation. Bytes the file held past the read offset when
+//     it was truncated are lost: counted (reason="truncated") with the
+//     largest size the reader or a scan saw before the cut.
 //   - Deletion: the open descriptor is drained, then released.
 //
 // A released file's pending partial is flushed (flagged partial by the
@@ -125,7 +128,11 @@
 // or while the tailer was down) is found by name next to its successor or
 // predecessor: a sibling "<name>.<suffix>" that is not compressed, has no
 // checkpoint describing it and was modified after the last scan (or after the
-// last known generation) is drained from 0.
+// last known generation) is drained from 0. At a restart every matched file's
+// siblings are swept that way with the newest checkpoint's write time as the
+// bound (generations rotated while the tailer ran but could not commit, a
+// full spool, before it was killed). A sibling that cannot be opened keeps
+// its sweep pending: it is retried at later scans until it is read.
 //
 // After a crash mid-rotation, a checkpoint whose file the globs no longer find
 // is looked up by device and inode among the files next to its last known
@@ -184,11 +191,14 @@
 //
 // # Limits
 //
-// A generation rotated away before the tailer ever looked at its glob path
-// (at the very first start), or a file created and deleted between two scans,
-// cannot be seen and is not counted. Bytes written to a copytruncated file
-// after the last size observation and before the truncation are not counted either
-// (the count is a lower bound). Lines a runtime writes to a released rotated
+// A generation rotated away before the tailer ever committed a checkpoint
+// (at the very first start), or a file created and deleted between two scans
+// or while the tailer was down, cannot be seen and is not counted. Bytes
+// written to a copytruncated file after the last size observation (at most
+// one PollInterval before the truncation) are not counted either, nor what a
+// tailer killed while the spool was full had observed since its last commit
+// (the count is a lower bound). A file that replaced another at the same
+// inode waits, unread, while the other is read on from a compressed copy. Lines a runtime writes to a released rotated
 // file are read up to 30 scans late. Device numbers are part of a file's
 // identity: a filesystem that comes back under another device number after a
 // reboot makes its files look new, so they are read again from 0 under new
