@@ -34,8 +34,9 @@ var (
 type Config struct {
 	// Dir is the Badger directory. Required.
 	Dir string
-	// MaxBytes caps the queued records (bytes of record.Size()); Append blocks
-	// while the spool is at or over it. Default 1 GiB.
+	// MaxBytes caps the disk space of the spool's directory (allocated
+	// blocks: data files, dead letters and the index); Append blocks while
+	// the directory is at or over it. Default 1 GiB.
 	MaxBytes int64
 	// SyncInterval is the group-commit interval: writes are fsynced at most
 	// this long after they were committed. Default 1s.
@@ -48,7 +49,8 @@ type Config struct {
 	ReadOnly bool
 	// Logger receives Badger's and the spool's messages. Default slog.Default().
 	Logger *slog.Logger
-	// MaxDeadLetterBytes caps the dead-letter area (bytes of record.Size()).
+	// MaxDeadLetterBytes caps the dead-letter area (bytes of record.Size());
+	// default 256 MiB, at most a quarter of MaxBytes.
 	// When a Done takes it over the cap, the oldest dead letters are dropped
 	// (whole Done-sized entries, oldest first), logged at warning level and
 	// counted in Stats.DeadLettersDropped, so that a cluster rejecting every
@@ -134,13 +136,13 @@ type DeadLetter struct {
 // Stats is a point-in-time view of the spool.
 type Stats struct {
 	QueuedRecords   int64 // records stored and not yet acked (leased ones included)
-	QueuedBytes     int64 // their bytes (record.Size()), the number MaxBytes caps
+	QueuedBytes     int64 // their bytes (record.Size(), uncompressed)
 	LeasedRecords   int64
 	Segments        int64
 	DeadLetters     int64
 	DeadLetterBytes int64
 	MaxBytes        int64
-	DiskBytes       int64 // size of the Badger directory (LSM + value log)
+	DiskBytes       int64 // disk space of the spool directory, the number MaxBytes caps
 	// DeadLettersDropped counts dead letters dropped since Open because the
 	// dead-letter area was over MaxDeadLetterBytes.
 	DeadLettersDropped int64
