@@ -2,6 +2,7 @@ package spool
 
 import (
 	"context"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -153,5 +154,31 @@ func BenchmarkEncodeSegment(b *testing.B) {
 				buf = encodeSegment(buf[:0], recs)
 			}
 		})
+	}
+}
+
+// BenchmarkOpenVerify is the check at every start: Open reads every queued
+// record's entry and verifies its checksum (warm page cache), then Close.
+// The bytes are the data files' size.
+func BenchmarkOpenVerify(b *testing.B) {
+	dir := b.TempDir()
+	s := openSpool(b, Config{Dir: dir})
+	recs, n := sized(makeNoisyRecords(0, 500, 170))
+	for queued := int64(0); queued < 128<<20; queued += n {
+		if err := s.Append(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mustClose(b, s)
+	b.SetBytes(dirSize(filepath.Join(dir, dataDirName)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := Open(Config{Dir: dir, Logger: quietLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -87,8 +87,9 @@
 // checksums, no table on disk is missing from it (a truncated MANIFEST),
 // the identity file (LOGSPOOL) matches the index, a cleanly closed spool's
 // index holds exactly the marker and entry count recorded at its close, and
-// every index entry's data passes its entry checksum (one sequential read of
-// the live data). Damage is refused with a *DamageError (errors.Is
+// every index entry's data passes its entry checksum (one read of the live
+// data: 1.3 GB/s with a warm page cache in BenchmarkOpenVerify, so about a
+// second for a full 1 GiB spool; from a cold disk, its read speed). Damage is refused with a *DamageError (errors.Is
 // ErrCorrupt) naming the file, the offset and the records affected, and
 // pointing at Salvage (`logspool spool salvage`); a directory that holds
 // other files is refused with ErrNotSpool; nothing damaged is ever opened
