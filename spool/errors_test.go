@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // childOpen (a child role) opens the spool in dir and prints the error.
@@ -108,4 +110,34 @@ func TestOpenErrorsSayWhatIsWrong(t *testing.T) {
 		}
 		t.Log(strings.TrimSpace(string(out)))
 	})
+}
+
+// TestFailedSyncRefusesAppends: after an fsync fails (the kernel may have
+// dropped the pages it could not write and report the next fsync as a
+// success), the spool never claims durability again in this process: appends
+// refuse with ErrSyncFailed, and the next Open verifies and keeps what is
+// there.
+func TestFailedSyncRefusesAppends(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, Config{Dir: dir, SyncInterval: time.Hour})
+	mustAppend(t, s, makeRecords(0, 10, 100))
+	defer func(f func(*os.File) error) { syncFile = f }(syncFile)
+	syncFile = func(*os.File) error { return syscall.EIO }
+	if err := s.syncRound(); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("syncRound with failing fsyncs = %v, want ErrSyncFailed", err)
+	}
+	syncFile = (*os.File).Sync
+	if err := s.syncRound(); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("the next syncRound = %v, want ErrSyncFailed again", err)
+	}
+	if err := s.Append(context.Background(), makeRecords(10, 1, 100)); !errors.Is(err, ErrSyncFailed) || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Append after a failed sync = %v, want ErrSyncFailed saying to restart", err)
+	}
+	if err := s.Close(); err == nil {
+		t.Fatal("Close after a failed sync succeeded")
+	}
+	s = openSpool(t, Config{Dir: dir})
+	if got := dumpNums(t, s); !equalNums(got, seqNums(0, 10)) {
+		t.Fatalf("after a restart the spool holds %v, want records 0..9", got)
+	}
 }

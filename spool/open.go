@@ -126,6 +126,9 @@ type Spool struct {
 	// legacyBytes is the size of a version 1 spool's records in Badger.
 	legacyBytes int64
 
+	// syncFailed is set when a barrier failed (see syncRound).
+	syncFailed atomic.Pointer[error]
+
 	// testHookBarrier runs after every barrier: every file is synced
 	// (crash-state tests).
 	testHookBarrier func()

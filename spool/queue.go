@@ -87,6 +87,9 @@ func (s *Spool) Append(ctx context.Context, recs []record.Record, cps ...record.
 	if s.cfg.ReadOnly {
 		return errors.New("spool: append: opened read-only")
 	}
+	if err := s.syncFailed.Load(); err != nil {
+		return *err
+	}
 	var nbytes int64
 	for i := range recs {
 		nbytes += int64(recs[i].Size())

@@ -25,6 +25,9 @@ var (
 	ErrUnclean = errors.New("spool: the spool was not closed cleanly")
 	// ErrLeaseDone: Done or Release was already called on this lease.
 	ErrLeaseDone = errors.New("spool: lease already finished")
+	// ErrSyncFailed: an fsync of the spool failed; the spool refuses appends
+	// until the agent restarts (and Open verifies what reached the disk).
+	ErrSyncFailed = errors.New("spool: a sync failed")
 	// ErrDiskFull: the file system holding the spool has less free space
 	// than Config.MinFreeBytes; Append refuses until space frees.
 	ErrDiskFull = errors.New("spool: disk full")

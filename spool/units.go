@@ -207,8 +207,18 @@ func (s *Spool) syncRound() error {
 	s.cpChanged = make(map[string]cpVal)
 	s.commitMu.Unlock()
 
+	if err := s.syncFailed.Load(); err != nil {
+		return *err
+	}
 	dying, err := s.barrier()
 	if err != nil {
+		// After a failed fsync the kernel may have dropped the dirty pages
+		// and report the next fsync as a success: never claim durability
+		// again in this process. Appends refuse; the next Open verifies
+		// everything above the last marker and rolls back what was lost.
+		ferr := fmt.Errorf("%w: %v; restart the agent: the next start verifies and recovers the spool", ErrSyncFailed, err)
+		s.syncFailed.CompareAndSwap(nil, &ferr)
+		s.log.Error("spool: a sync failed; appends are refused until a restart", "err", err)
 		s.commitMu.Lock()
 		for k, v := range changed {
 			if _, newer := s.cpChanged[k]; !newer {
@@ -216,7 +226,7 @@ func (s *Spool) syncRound() error {
 			}
 		}
 		s.commitMu.Unlock()
-		return err
+		return ferr
 	}
 	// Units up to h are durable, and so are the checkpoints they set.
 	if hook := s.testHookBarrier; hook != nil {
