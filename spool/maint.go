@@ -28,7 +28,9 @@ func (s *Spool) background() {
 		}
 		if err := s.syncRound(); err != nil {
 			s.dirty.Store(true)
-			s.log.Error("syncing the spool", "err", err)
+			if !errors.Is(err, ErrSyncFailed) { // logged once where it failed
+				s.log.Error("syncing the spool", "err", err)
+			}
 			return
 		}
 		s.mu.Lock()
