@@ -58,9 +58,14 @@
 //     is re-read). Otherwise a power loss wrote them back out of order (a
 //     later unit's log page without an earlier one's, an index entry without
 //     its data): every Append unit above the marker is rolled back, its
-//     segments deleted and each checkpoint it moved set back to the value it
-//     had at the last barrier (kept in the unit record), which is durable
-//     with all the records before it. The readers read those lines again.
+//     segments deleted and each checkpoint it moved set back to its value at
+//     the marker: the value just before its first unit above the marker
+//     (kept in the unit record), durable with all the records before it.
+//     When a unit is missing before that one (it may have moved the
+//     checkpoint), the value at the barrier before the unit is used instead
+//     (also in the unit record): durable too, at worst older, so that some
+//     lines are read twice but none is lost. The readers read those lines
+//     again.
 //   - Acks (Done), dead-letter edits and drops are units too. Their data
 //     (dead letters, retried records) is fsynced before their unit is
 //     written, so they are never rolled back: a lost ack is a redelivery.
@@ -154,8 +159,10 @@
 // the segment or dead-letter entry itself (version byte 1 or 2, below).
 //
 // A unit record is version[1]=1 kind[1] (1 append, 2 ack, 3 dead-letter
-// edit, 4 rollback) n[uvarint] n * checkpoint (an Append's checkpoints as of
-// the last barrier) m[uvarint] m * segment key (the segments it wrote).
+// edit, 4 rollback) delta[zigzag varint] (index entries added minus deleted)
+// n[uvarint] n * checkpoint (an Append's checkpoints as of the last barrier)
+// n[uvarint] n * checkpoint (the same just before the Append) m[uvarint]
+// m * segment key (the segments it wrote).
 //
 // A segment holds the records of one Append (an Append is cut into segments
 // of about 256 KiB). seq increases with every segment; count is the number

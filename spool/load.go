@@ -414,17 +414,31 @@ func damageReport(dir string, damage []badEntry) error {
 // one transaction whose data was synced first). It returns the segments
 // that stay.
 func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, error) {
+	// Each source goes back to its position at the marker: the position
+	// just before its first unit above the marker, as long as no unit is
+	// missing before that one (a lost unit may have moved it); after a gap,
+	// its position at the barrier before the unit, which is durable with
+	// everything before it (and at worst earlier than the marker's: lines
+	// read twice, never lost).
 	restore := make(map[string]cpVal)
 	drop := make(map[uint64]bool)
 	var records int64
-	for _, u := range above {
+	gap := false
+	for i, u := range above {
+		if u != ld.marker+uint64(i)+1 {
+			gap = true
+		}
 		rec := ld.units[u]
 		if rec.kind != unitAppend {
 			continue
 		}
-		for _, e := range rec.base {
-			if _, ok := restore[e.key]; !ok {
-				restore[e.key] = e.v
+		for j, e := range rec.base {
+			if _, ok := restore[e.key]; ok {
+				continue
+			}
+			restore[e.key] = e.v
+			if !gap && j < len(rec.from) && rec.from[j].key == e.key {
+				restore[e.key] = rec.from[j].v
 			}
 		}
 		for _, m := range rec.segs {

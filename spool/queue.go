@@ -261,7 +261,7 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 				return fmt.Errorf("storing checkpoint %q: %w", cp.Key, err)
 			}
 		}
-		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAppend, delta: int64(len(segs)), base: base, segs: segs}))
+		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAppend, delta: int64(len(segs)), base: base, from: from, segs: segs}))
 	})
 	if err != nil {
 		for _, r := range refs {

@@ -93,6 +93,7 @@ type unitRec struct {
 	kind  byte
 	delta int64     // index entries the unit added minus those it deleted
 	base  []cpEntry // checkpoints as of the last barrier (Append units)
+	from  []cpEntry // checkpoints just before the unit (Append units)
 	segs  []segMeta // segments the unit added (Append units)
 }
 
@@ -101,6 +102,10 @@ func encodeUnit(u unitRec) []byte {
 	b = binary.AppendVarint(b, u.delta)
 	b = binary.AppendUvarint(b, uint64(len(u.base)))
 	for _, e := range u.base {
+		b = appendCp(b, e)
+	}
+	b = binary.AppendUvarint(b, uint64(len(u.from)))
+	for _, e := range u.from {
 		b = appendCp(b, e)
 	}
 	b = binary.AppendUvarint(b, uint64(len(u.segs)))
@@ -135,6 +140,19 @@ func decodeUnit(v []byte) (unitRec, error) {
 			return u, err
 		}
 		u.base = append(u.base, e)
+	}
+	n, k = binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return u, errors.New("bad checkpoint count")
+	}
+	b = b[k:]
+	for i := uint64(0); i < n; i++ {
+		var e cpEntry
+		var err error
+		if e, b, err = readCp(b); err != nil {
+			return u, err
+		}
+		u.from = append(u.from, e)
 	}
 	n, k = binary.Uvarint(b)
 	if k <= 0 || n*segKeyLen != uint64(len(b)-k) {
