@@ -255,18 +255,29 @@ func crashCpValue(i uint64) []byte { return binary.BigEndian.AppendUint64(nil, i
 func crashWorkload(t *testing.T, s *Spool, rng *rand.Rand, ops int, m *crashModel, cut func(op int)) {
 	t.Helper()
 	var leases []*Lease
+	appendOne := func() {
+		src := rng.IntN(crashSources)
+		n := 1 + rng.IntN(60)
+		recs := make([]record.Record, n)
+		for j := range recs {
+			recs[j] = crashDoc(uint64(src)<<32 | (m.appended[src] + uint64(j)))
+		}
+		end := m.appended[src] + uint64(n)
+		mustAppend(t, s, recs, record.Checkpoint{Key: "src/" + strconv.Itoa(src), Value: crashCpValue(end)})
+		m.appended[src] = end
+	}
+	// Appends also land between a sync round's snapshot and its barrier,
+	// as they do when the round runs in the background.
+	s.testRoundStart = func() {
+		if rng.IntN(2) == 0 {
+			appendOne()
+		}
+	}
+	defer func() { s.testRoundStart = nil }()
 	for op := 0; op < ops; op++ {
 		switch x := rng.IntN(10); {
 		case x < 5:
-			src := rng.IntN(crashSources)
-			n := 1 + rng.IntN(60)
-			recs := make([]record.Record, n)
-			for j := range recs {
-				recs[j] = crashDoc(uint64(src)<<32 | (m.appended[src] + uint64(j)))
-			}
-			end := m.appended[src] + uint64(n)
-			mustAppend(t, s, recs, record.Checkpoint{Key: "src/" + strconv.Itoa(src), Value: crashCpValue(end)})
-			m.appended[src] = end
+			appendOne()
 		case x < 7:
 			l, err := s.TryLease(1 + rng.IntN(64<<10))
 			if err != nil {

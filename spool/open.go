@@ -132,6 +132,9 @@ type Spool struct {
 	// testHookBarrier runs after every barrier: every file is synced
 	// (crash-state tests).
 	testHookBarrier func()
+	// testRoundStart runs in a sync round between its snapshot and its
+	// barrier (crash-state tests: an append racing the barrier).
+	testRoundStart func()
 
 	mu            sync.Mutex
 	closed        bool

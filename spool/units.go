@@ -228,6 +228,9 @@ func (s *Spool) syncRound() error {
 	if err := s.syncFailed.Load(); err != nil {
 		return *err
 	}
+	if hook := s.testRoundStart; hook != nil {
+		hook() // crash-state tests: an append racing the barrier
+	}
 	dying, err := s.barrier()
 	if err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages
