@@ -1,9 +1,9 @@
 package systemd
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logspool/logspool/internal/inputerr"
 )
 
 // Error reasons counted by logspool_journal_errors_total.
@@ -27,23 +27,11 @@ type Metrics struct {
 	errors  *prometheus.CounterVec
 	lag     prometheus.Gauge
 	// inputErrors is logspool_input_errors_total{input,reason}, shared with
-	// the container input: each registers the same definition and takes
-	// the one already registered (registerShared), whichever comes first.
+	// the container input (package inputerr).
 	inputErrors *prometheus.CounterVec
 	panics      prometheus.Counter
 	badNames    prometheus.Counter
 }
-
-// InputErrorsOpts is the definition of logspool_input_errors_total, the
-// same in every input that registers it (a Registerer refuses two
-// collectors of one name with different help texts).
-var InputErrorsOpts = prometheus.CounterOpts{
-	Name: "logspool_input_errors_total",
-	Help: "Input errors by input (containers, journal) and reason (eacces, emfile, eloop, enoent, eio, not_regular, ...): each failure is logged once and retried.",
-}
-
-// InputErrorsLabels are the labels of logspool_input_errors_total.
-var InputErrorsLabels = []string{"input", "reason"}
 
 // NewMetrics creates the metrics and registers them with reg (when not nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -72,7 +60,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "logspool_journal_lag_seconds",
 			Help: "Now minus the realtime of the last journal entry stored in the spool.",
 		}),
-		inputErrors: prometheus.NewCounterVec(InputErrorsOpts, InputErrorsLabels),
+		inputErrors: inputerr.NewCounter(),
 		badNames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logspool_journal_invalid_field_names_total",
 			Help: "Journal fields whose name systemd would refuse (damage), shipped as base64 in journald.invalid_fields.",
@@ -87,24 +75,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.files, m.entries, m.bytes, m.corrupt, m.errors, m.lag, m.panics, m.badNames)
-		m.inputErrors = registerShared(reg, m.inputErrors)
+		m.inputErrors = inputerr.Register(reg, m.inputErrors)
 	}
 	return m
-}
-
-// registerShared registers c with reg, or returns the identical collector
-// reg already holds (one registered by another input).
-func registerShared(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-		panic(err) // a programming error: a different definition under the same name
-	}
-	return c
 }
 
 // inputErr counts one failure of a journal file or directory by reason.

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/logspool/logspool/internal/inputerr"
 )
 
 // Reasons of logspool_input_errors_total{input="containers"} that are not an
@@ -18,38 +20,11 @@ const (
 	ReasonOther      = "other"       // an error without an errno
 )
 
-// errnoNames are the errnos the tailer names in its error metric; any other
-// errno is reported as "errno_<n>".
-var errnoNames = map[syscall.Errno]string{
-	syscall.EACCES:       "eacces",
-	syscall.EPERM:        "eperm",
-	syscall.EMFILE:       "emfile",
-	syscall.ENFILE:       "enfile",
-	syscall.ELOOP:        "eloop",
-	syscall.ENAMETOOLONG: "enametoolong",
-	syscall.ENOTDIR:      "enotdir",
-	syscall.ENOENT:       "enoent",
-	syscall.EIO:          "eio",
-	syscall.ENOMEM:       "enomem",
-	syscall.ENXIO:        "enxio",
-	syscall.EISDIR:       "eisdir",
-	syscall.ESTALE:       "estale",
-	syscall.EOVERFLOW:    "eoverflow",
-	syscall.EINVAL:       "einval",
-	syscall.ENOSPC:       "enospc",
-	syscall.EBADF:        "ebadf",
-	syscall.ENODEV:       "enodev",
-}
-
 // errReason turns err into the reason label of logspool_input_errors_total:
 // the errno's name when err wraps one.
 func errReason(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		if s, ok := errnoNames[errno]; ok {
-			return s
-		}
-		return "errno_" + itoa(uint64(errno))
+	if reason, ok := inputerr.Errno(err); ok {
+		return reason
 	}
 	var nr *notRegularError
 	if errors.As(err, &nr) {
@@ -68,19 +43,6 @@ func errReason(err error) string {
 // outOfDescriptors reports whether err is EMFILE or ENFILE.
 func outOfDescriptors(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
-}
-
-func itoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
-		}
-	}
 }
 
 // notRegularError reports a path matched by the globs that is not a regular

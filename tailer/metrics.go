@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logspool/logspool/internal/inputerr"
 )
 
 // Reasons of logspool_input_lost_bytes_total used by the tailer.
@@ -35,12 +37,7 @@ const InputName = "containers"
 // NewInputErrors returns logspool_input_errors_total{input,reason}, shared by
 // every input: each must create it with exactly these options (Prometheus
 // refuses one name with two help texts).
-func NewInputErrors() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "logspool_input_errors_total",
-		Help: "Input errors by input (containers, journal) and reason (eacces, emfile, eloop, enoent, eio, not_regular, ...): each failure is logged once and retried.",
-	}, []string{"input", "reason"})
-}
+func NewInputErrors() *prometheus.CounterVec { return inputerr.NewCounter() }
 
 // NewMetrics creates the tailer's metrics and registers them with reg (nil:
 // not registered). A collector that reg already holds under the same name and
