@@ -196,6 +196,10 @@ func (p *Provider) metaInformer(resource string, gvr schema.GroupVersionResource
 		})
 }
 
+// startDelay picks the random delay before the first list (a variable for
+// tests).
+var startDelay = func(max time.Duration) time.Duration { return rand.N(max) }
+
 // Run watches the API until ctx is done. It starts after a random delay of
 // up to Config.StartJitter. The informers list from the API server's watch
 // cache (resourceVersion "0") and resume broken watches with client-go's
@@ -208,7 +212,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	defer close(p.done)
 	if j := p.cfg.StartJitter; j > 0 {
 		select {
-		case <-time.After(rand.N(j)):
+		case <-time.After(startDelay(j)):
 		case <-ctx.Done():
 			return nil
 		}

@@ -337,3 +337,44 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestFakeJitteredStart: with a start delay, the provider sends nothing to
+// the API server before it ends, and stopping during it returns at once.
+func TestFakeJitteredStart(t *testing.T) {
+	var asked time.Duration
+	old := startDelay
+	startDelay = func(max time.Duration) time.Duration { asked = max; return max }
+	defer func() { startDelay = old }()
+	kube := kfake.NewClientset(testPod("a", "p1", nil, nil))
+	scheme := mfake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	meta := mfake.NewSimpleMetadataClient(scheme)
+	p, err := New(Config{NodeName: "n1", Client: kube, Metadata: meta, StartJitter: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond) // well inside the hour
+	if n := len(kube.Actions()) + len(meta.Actions()); n != 0 {
+		t.Fatalf("%d API calls during the start delay", n)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return when stopped during its start delay")
+	}
+	if asked != time.Hour {
+		t.Errorf("start delay drawn below %v, want below Config.StartJitter (1h)", asked)
+	}
+	if (Config{}).withDefaults().StartJitter != DefaultStartJitter {
+		t.Error("no default start jitter")
+	}
+}
