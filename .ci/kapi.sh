@@ -17,7 +17,7 @@
 #   KUBE_CA_FILE=.../apiserver.crt (self-signed serving cert, valid for 127.0.0.1)
 #
 # Env knobs: KAPI_HOME (default ${XDG_CACHE_HOME:-$HOME/.cache}/kapi), K8S_VERSION (v1.37.2),
-#   ETCD_VERSION (v3.7.3), GO (default /usr/local/go/bin/go),
+#   ETCD_VERSION (v3.7.3), GO (default: go on the PATH, else /usr/local/go/bin/go),
 #   KAPI_ETCD=/path/to/etcd to use an existing etcd binary (e.g. Debian 3.4.23),
 #   KAPI_EXTRA_ARGS extra kube-apiserver flags.
 set -euo pipefail
@@ -25,7 +25,7 @@ set -euo pipefail
 KAPI_HOME=${KAPI_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/kapi}
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.7.3}
-GO=${GO:-/usr/local/go/bin/go}
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 BIN=$KAPI_HOME/bin
 SRC=$KAPI_HOME/src
 NAME=${2:-default}
