@@ -31,11 +31,14 @@ func mustGzip(t *testing.T, path string) {
 	mustRemove(t, path)
 }
 
-func TestAFileRotatedAndGzippedWhileStoppedIsReadOnFromTheGz(t *testing.T) {
-	e := newEnv(t)
-	_, target := e.podLog("web", "app")
+// readThirtyOfAHundredAndStop writes 100 lines to a kubelet 0.log, lets the
+// tailer ship 30 of them (then the spool is "full") and stops it. It returns
+// the 0.log and the length of a line.
+func readThirtyOfAHundredAndStop(t *testing.T, e *env) (target string, lineLen int) {
+	t.Helper()
+	_, target = e.podLog("web", "app")
 	lines := seqLines("z", 0, 100)
-	lineLen := len(lines[0]) + 1
+	lineLen = len(lines[0]) + 1
 	mustWriteLines(t, target, lines...)
 	e.sink.gate = make(chan struct{}, 1)
 	e.sink.gate <- struct{}{} // one batch, then the spool is "full"
@@ -43,6 +46,12 @@ func TestAFileRotatedAndGzippedWhileStoppedIsReadOnFromTheGz(t *testing.T) {
 	waitUntilCount(t, e.sink, 30)
 	tl.stop(t)
 	e.sink.gate = nil
+	return target, lineLen
+}
+
+func TestAFileRotatedAndGzippedWhileStoppedIsReadOnFromTheGz(t *testing.T) {
+	e := newEnv(t)
+	target, _ := readThirtyOfAHundredAndStop(t, e)
 	// While stopped: more lines, a kubelet rotation, and the rotated file
 	// gzipped before the agent is back; the new file gets lines too.
 	mustWriteLines(t, target, seqLines("z", 100, 150)...)
@@ -67,16 +76,7 @@ func TestAFileRotatedAndGzippedWhileStoppedIsReadOnFromTheGz(t *testing.T) {
 
 func TestAFileGoneWhileStoppedWithoutACopyIsCountedAndNamed(t *testing.T) {
 	e := newEnv(t)
-	_, target := e.podLog("web", "app")
-	lines := seqLines("z", 0, 100)
-	lineLen := len(lines[0]) + 1
-	mustWriteLines(t, target, lines...)
-	e.sink.gate = make(chan struct{}, 1)
-	e.sink.gate <- struct{}{}
-	tl := e.start(func(c *Config) { c.BatchBytes = 30 * lineLen })
-	waitUntilCount(t, e.sink, 30)
-	tl.stop(t)
-	e.sink.gate = nil
+	target, lineLen := readThirtyOfAHundredAndStop(t, e)
 	// A gz that is not this file's (another container's) does not count.
 	other := filepath.Join(filepath.Dir(target), "0.log.20230101-000000")
 	mustWriteLines(t, other, seqLines("other", 0, 5)...)

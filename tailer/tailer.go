@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -349,11 +350,9 @@ func (t *Tailer) dropReader(r *reader) {
 	path, resolved, matched := r.paths()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.readers[r.id] != r {
+	if !t.removeReaderLocked(r) {
 		return
 	}
-	delete(t.readers, r.id)
-	t.countLocked()
 	t.m.deleteLag(r.src.Path)
 	if !matched {
 		last := path
@@ -660,22 +659,10 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 }
 
 func cmpID(a, b fileID) int {
-	switch {
-	case a.Dev != b.Dev:
-		return cmpU(a.Dev, b.Dev)
-	default:
-		return cmpU(a.Ino, b.Ino)
+	if c := cmp.Compare(a.Dev, b.Dev); c != 0 {
+		return c
 	}
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a.Ino, b.Ino)
 }
 
 // park closes the reader r of a matched file read to its end, its checkpoint
@@ -684,11 +671,9 @@ func cmpU(a, b uint64) int {
 func (t *Tailer) park(r *reader, size, end int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.readers[r.id] != r {
+	if !t.removeReaderLocked(r) {
 		return
 	}
-	delete(t.readers, r.id)
-	t.countLocked()
 	t.parked[r.id] = parkedFile{at: time.Now(), size: size, end: end, path: r.src.Path, resolved: r.src.Resolved}
 	t.rebuildPathsLocked()
 }
@@ -932,6 +917,16 @@ func (t *Tailer) sweepOnceLocked(f found, since time.Time, start func(*reader)) 
 func (t *Tailer) addLocked(r *reader) {
 	t.readers[r.id] = r
 	t.countLocked()
+}
+
+// removeReaderLocked removes r if it is still the reader of its file.
+func (t *Tailer) removeReaderLocked(r *reader) bool {
+	if t.readers[r.id] != r {
+		return false
+	}
+	delete(t.readers, r.id)
+	t.countLocked()
+	return true
 }
 
 // countLocked publishes the number of open readers.
