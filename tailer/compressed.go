@@ -70,6 +70,18 @@ func compressedCandidates(p position) []string {
 // deleted. It runs on its own goroutine (see Tailer.spawn): the scanner goes
 // on, and no file is opened at p's device and inode meanwhile.
 func (t *Tailer) recoverGone(ctx context.Context, key string, p position, knownSize int64) {
+	// The checkpoint as stored now: another recovery may have finished it
+	// (deleted) or moved it on since p was read.
+	cur, err := t.sink.Checkpoint(key)
+	if err != nil || cur == nil {
+		return
+	}
+	if q, err := decodePosition(cur); err == nil {
+		if q.Gen != p.Gen || !bytes.Equal(q.Nonce, p.Nonce) || !bytes.Equal(q.FP, p.FP) {
+			return // the key describes another file now
+		}
+		p = q
+	}
 	// Whatever size was last seen, the file may have grown since: a copy is
 	// always looked for.
 	for _, gz := range compressedCandidates(p) {

@@ -89,3 +89,42 @@ func TestAFileGoneWhileStoppedWithoutACopyIsCountedAndNamed(t *testing.T) {
 		return e.lost(LostRotatedUnread)+e.lost(LostDeletedUnread) == float64(70*lineLen)
 	})
 }
+
+func TestADamagedGzCopyIsReadUpToTheDamageAndTheRestCounted(t *testing.T) {
+	e := newEnv(t)
+	target, lineLen := readThirtyOfAHundredAndStop(t, e)
+	rotated := target + ".20240101-120000"
+	mustRename(t, target, rotated)
+	mustGzip(t, rotated)
+	// Cut the copy: the gzip stream ends early (no trailer).
+	gz := rotated + ".gz"
+	b, err := os.ReadFile(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gz, b[:len(b)*2/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustWriteLines(t, target, seqLines("n", 0, 3)...)
+	e.start()
+	waitUntilCount(t, e.sink, 33)
+	waitFor(t, 5*time.Second, "the checkpoint of the damaged file to be deleted", func() bool { return e.sink.checkpointCount() == 1 })
+	// What was read from the copy is shipped once; the rest is counted.
+	seen := map[string]bool{}
+	z := 0
+	for _, m := range e.sink.messages() {
+		if len(m) > 2 && m[:2] == "z-" {
+			if seen[m] {
+				t.Errorf("%q shipped twice", m)
+			}
+			seen[m] = true
+			z++
+		}
+	}
+	if z <= 30 || z >= 100 {
+		t.Errorf("%d of 100 lines shipped, want some from the copy and not all", z)
+	}
+	if got, want := e.lost(LostRotatedUnread), float64((100-z)*lineLen); got < want-float64(lineLen) || got > want {
+		t.Errorf("rotated_unread = %v, want about %v (%d of 100 lines shipped)", got, want, z)
+	}
+}
