@@ -128,3 +128,35 @@ func TestADamagedGzCopyIsReadUpToTheDamageAndTheRestCounted(t *testing.T) {
 		t.Errorf("rotated_unread = %v, want about %v (%d of 100 lines shipped)", got, want, z)
 	}
 }
+
+// TestGenerationsRotatedWhileNothingCouldBeCommittedAreReadAfterARestart:
+// the spool was full (nothing committed) while a new file was written and
+// rotated twice; the tailer stops; at the next start (not the first: another
+// file has a checkpoint) the rotated generations are found by name, newer
+// than the newest checkpoint, and read.
+func TestGenerationsRotatedWhileNothingCouldBeCommittedAreReadAfterARestart(t *testing.T) {
+	e := newEnv(t)
+	mustWriteLines(t, filepath.Join(e.containers, "other.log"), seqLines("o", 0, 3)...)
+	tl := e.start()
+	waitUntilCount(t, e.sink, 3)
+	waitFor(t, 5*time.Second, "the checkpoint", func() bool { return e.sink.checkpointCount() == 1 })
+	time.Sleep(50 * time.Millisecond) // the rotated files are newer than the checkpoint
+	e.sink.mu.Lock()
+	e.sink.gate = make(chan struct{}) // full from now on
+	e.sink.mu.Unlock()
+	_, target := e.podLog("web", "app")
+	mustWriteLines(t, target, seqLines("r", 0, 10)...)
+	time.Sleep(300 * time.Millisecond) // the tailer opens it and cannot commit
+	mustRename(t, target, target+".1")
+	mustWriteLines(t, target, seqLines("r", 10, 20)...)
+	time.Sleep(300 * time.Millisecond)
+	mustRename(t, target, target+".2")
+	mustWriteLines(t, target, seqLines("r", 20, 30)...)
+	time.Sleep(300 * time.Millisecond)
+	tl.stop(t)
+	e.sink.gate = nil
+	e.start()
+	waitUntilCount(t, e.sink, 33)
+	time.Sleep(100 * time.Millisecond) // let a wrong repeat show up
+	checkExactlyOnce(t, e.sink.messages(), "r", 30)
+}

@@ -323,3 +323,44 @@ func TestALowDescriptorLimitSlowsReadingButEveryFileIsRead(t *testing.T) {
 		t.Error("the child never ran out of descriptors: the test proves nothing")
 	}
 }
+
+// TestAFileUnreadableAtARestartKeepsItsCheckpoint: a file that cannot be
+// opened when the tailer starts again is not taken for gone (which would
+// delete its checkpoint and read it again from 0 once readable).
+func TestAFileUnreadableAtARestartKeepsItsCheckpoint(t *testing.T) {
+	dir, state := unprivilegedTree(t)
+	// A rotated file (not matched by the glob) is found by its checkpoint.
+	pod := filepath.Join(dir, "pods", "ns_web_uid", "app")
+	mustMkdir(t, pod)
+	for d := pod; d != dir; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := filepath.Join(pod, "0.log")
+	mustWriteLines(t, target, seqLines("a", 0, 10)...)
+	mustSymlink(t, target, filepath.Join(dir, "containers", "web_ns_app-1.log"))
+	c := startChildTailer(t, dir, state, 65534, 0)
+	c.waitCount(10, 15*time.Second)
+	c.stop()
+	mustWriteLines(t, target, seqLines("a", 10, 15)...)
+	mustRename(t, target, target+".1")
+	mustWriteLines(t, target, seqLines("b", 0, 5)...)
+	for _, p := range []string{target, target + ".1"} {
+		if err := os.Chmod(p, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c = startChildTailer(t, dir, state, 65534, 0)
+	time.Sleep(time.Second) // several scans with both files unreadable
+	for _, p := range []string{target, target + ".1"} {
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitCount(20, 60*time.Second)
+	time.Sleep(500 * time.Millisecond) // let a wrong repeat show up
+	c.stop()
+	checkExactlyOnce(t, c.messages(), "a", 15)
+	checkExactlyOnce(t, c.messages(), "b", 5)
+}
