@@ -1,7 +1,8 @@
-// Package spool is logspool's durable, capped queue: a Badger database that
-// holds the records read from sources together with the source positions
-// (checkpoints) they advance, hands batches of them to the shipper under
-// leases, and deletes them when the shipper has settled every record.
+// Package spool is logspool's durable, capped queue: it holds the records
+// read from sources (in append-only data files) together with the source
+// positions (checkpoints) they advance (in a Badger index), committed
+// together, hands batches of records to the shipper under leases, and
+// deletes them when the shipper has settled every record.
 //
 // # The ack story
 //
