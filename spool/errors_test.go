@@ -1,9 +1,10 @@
+//go:build linux
+
 package spool
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,18 +13,6 @@ import (
 	"testing"
 	"time"
 )
-
-// childOpen (a child role) opens the spool in dir and prints the error.
-func childOpen(dir string) {
-	s, err := Open(Config{Dir: dir, Logger: quietLogger()})
-	if err != nil {
-		fmt.Println("error:", err)
-		fmt.Println("is:", errors.Is(err, ErrPermission), errors.Is(err, ErrReadOnlyFS), errors.Is(err, ErrNoSpace), errors.Is(err, ErrCorrupt))
-		os.Exit(0)
-	}
-	_ = s.Close()
-	fmt.Println("opened")
-}
 
 // mountTmpfs mounts a tmpfs of the given size at a new directory, or skips.
 func mountTmpfs(t *testing.T, opts string) string {

@@ -33,6 +33,18 @@ func childHold(dir string) {
 	_ = s.Close()
 }
 
+// childOpen (a child role) opens the spool in dir and prints the error.
+func childOpen(dir string) {
+	s, err := Open(Config{Dir: dir, Logger: quietLogger()})
+	if err != nil {
+		fmt.Println("error:", err)
+		fmt.Println("is:", errors.Is(err, ErrPermission), errors.Is(err, ErrReadOnlyFS), errors.Is(err, ErrNoSpace), errors.Is(err, ErrCorrupt))
+		os.Exit(0)
+	}
+	_ = s.Close()
+	fmt.Println("opened")
+}
+
 // childResume opens the spool in a child process and returns the record
 // number stored in its checkpoint (0 when there is none).
 func childResume(dir string) (*Spool, uint64) {
