@@ -424,10 +424,11 @@ func (p *Provider) podDeleted(obj any) {
 // watches are synced and working, so the pod would have arrived). Decoders
 // that hold a dropped entry keep its last snapshot.
 func (p *Provider) sweep() {
-	if !p.isSynced() {
-		return
-	}
-	down := p.apiDown()
+	// Placeholders go only while every watch works: a pod may still arrive
+	// otherwise. Deleted pods go after their grace period in any case (a
+	// watch that never syncs, say for want of RBAC, must not make the
+	// cache grow with every pod the node ever ran).
+	placeholders := p.isSynced() && !p.apiDown()
 	now := p.cfg.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -435,7 +436,7 @@ func (p *Provider) sweep() {
 		switch {
 		case !e.deletedAt.IsZero() && now.Sub(e.deletedAt) >= p.cfg.DeleteGrace:
 			delete(p.entries, key)
-		case e.cur.Load() == nil && !down && now.Sub(e.created) >= p.cfg.DeleteGrace:
+		case e.cur.Load() == nil && placeholders && now.Sub(e.created) >= p.cfg.DeleteGrace:
 			delete(p.entries, key)
 		}
 	}

@@ -3,6 +3,7 @@ package kubemeta
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -10,11 +11,13 @@ import (
 
 	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	kfake "k8s.io/client-go/kubernetes/fake"
 	mfake "k8s.io/client-go/metadata/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/logspool/logspool/parser"
 )
@@ -376,5 +379,48 @@ func TestFakeJitteredStart(t *testing.T) {
 	}
 	if (Config{}).withDefaults().StartJitter != DefaultStartJitter {
 		t.Error("no default start jitter")
+	}
+}
+
+// TestFakeDeletedPodsGoWithoutSync: when one watch never syncs (here the
+// Jobs list is forbidden, as with RBAC that lacks it), deleted pods still
+// leave the cache after their grace period.
+func TestFakeDeletedPodsGoWithoutSync(t *testing.T) {
+	kube := kfake.NewClientset(testPod("a", "p1", nil, nil))
+	scheme := mfake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	meta := mfake.NewSimpleMetadataClient(scheme)
+	meta.PrependReactor("list", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(gvrJobs.GroupResource(), "", errors.New("no RBAC"))
+	})
+	clock := newFakeClock()
+	p, err := New(Config{NodeName: "n1", Client: kube, Metadata: meta, StartJitter: -1, Wait: -1, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	h := p.Lookup(parser.PathMeta{PodUID: "p1"})
+	waitMeta(t, h, "the pod", func(m *parser.KubeMeta) bool { return m != nil })
+	if err := kube.CoreV1().Pods("shop").Delete(context.Background(), "a", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deletion", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		e := p.entries["u/p1"]
+		return e != nil && !e.deletedAt.IsZero()
+	})
+	clock.Add(DefaultDeleteGrace + time.Second)
+	p.sweep()
+	p.mu.Lock()
+	n := len(p.entries)
+	p.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d entries left after the grace period of the only, deleted, pod", n)
 	}
 }
