@@ -23,7 +23,7 @@ func realisticPod(i int) *corev1.Pod {
 	}
 	ctr := func(name string) corev1.Container {
 		return corev1.Container{Name: name, Image: "registry.example.com/shop/" + name + ":1.4.2", Command: []string{"/bin/" + name, "--port=8080"},
-			Env: []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "2"}}, Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}
+			Env: []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "2"}}, Ports: []corev1.ContainerPort{{ContainerPort: int32(8080 + len(name))}}}
 	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{

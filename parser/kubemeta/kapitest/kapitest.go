@@ -140,6 +140,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.QPS, cfg.Burst = 500, 1000 // tests create objects in bulk
 	if s.Admin, err = kubernetes.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
