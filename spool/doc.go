@@ -140,7 +140,11 @@
 // beside an Append's segments (key: "c"+checkpoint key, value: 1 and the
 // value, or 0 for a deleted checkpoint), which only Salvage reads. Files
 // are sealed at Config.MaxBytes/8 (256 KiB to 16 MiB) and never appended
-// to after a restart.
+// to after a restart. A new kind of entry (per-source metadata written
+// beside the records that use it, say) takes a key prefix of its own and is
+// committed by the same units; a reader that meets an unknown prefix skips
+// the entry, and a change to an existing entry's value is a new value
+// version byte, read beside the old ones.
 //
 // Badger keys (integers big-endian, so key order is numeric order):
 //
