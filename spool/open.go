@@ -312,20 +312,22 @@ func (s *Spool) finishOpen(legacy bool) error {
 	}); err != nil {
 		return fmt.Errorf("writing the layout version: %w", classifyIOError(s.cfg.Dir, err))
 	}
-	// In use from now on: not clean until Close says so.
-	if err := writeIdent(s.cfg.Dir, ident{id: s.id, marker: s.marker, count: uint64(s.countAtMarker)}); err != nil {
-		return classifyIOError(s.cfg.Dir, err)
-	}
-	s.mirrorMarker = s.marker
 	if legacy {
 		s.log.Info("spool: upgrading a version 1 spool: new records go to data files, the old ones are read where they are", "dir", s.cfg.Dir)
 	}
 	if err := s.syncRound(); err != nil {
 		return classifyIOError(s.cfg.Dir, err)
 	}
-	if err := s.syncRound(); err != nil { // the marker itself durable, and mirrored
+	if err := s.syncRound(); err != nil { // the marker itself durable
 		return classifyIOError(s.cfg.Dir, err)
 	}
+	// In use from now on: not clean until Close says so. Written only now,
+	// when the marker it records is durable (a crash while recovering must
+	// not leave an identity file ahead of the index).
+	if err := writeIdent(s.cfg.Dir, ident{id: s.id, marker: s.marker, count: uint64(s.countAtMarker)}); err != nil {
+		return classifyIOError(s.cfg.Dir, err)
+	}
+	s.mirrorMarker = s.marker
 	return nil
 }
 
