@@ -177,6 +177,39 @@ func TestKubernetesMetadataEndToEnd(t *testing.T) {
 	if v, err := a.metric("logspool_k8s_metadata_api_up"); err != nil || v != 1 {
 		t.Errorf("logspool_k8s_metadata_api_up = %v (%v), want 1", v, err)
 	}
+
+	// The API server stops: shipping goes on, the known pod with its
+	// metadata, a new pod's file with its path metadata, flagged.
+	s.StopAPIServer()
+	late := writeKubeletLog(t, root, "shop", "late-1", "11111111-2222-3333-4444-555555555555", "app", 3)
+	before := len(docs())
+	known.write(5)
+	late.write(5)
+	var lateDocs, knownDocs int
+	count := func() {
+		lateDocs, knownDocs = 0, 0
+		for _, d := range docs()[before:] {
+			switch d.Kubernetes.Pod.Name {
+			case "late-1":
+				lateDocs++
+				if len(d.Log.Flags) != 1 || d.Log.Flags[0] != "k8s_metadata_missing" || d.Kubernetes.Namespace != "shop" {
+					t.Fatalf("a new pod's document during the outage: %+v", d)
+				}
+			case "web-1":
+				if d.Kubernetes.Labels["app"] == "web2" && d.Kubernetes.Deployment.Name == "web" {
+					knownDocs++
+				}
+			}
+		}
+	}
+	waitFor(t, 60*time.Second, "the documents written with the API server down", func() bool {
+		count()
+		return lateDocs >= 5 && knownDocs >= 5
+	})
+	if lateDocs != 5 {
+		t.Errorf("%d documents of the new pod, want 5", lateDocs)
+	}
+	a.waitMetric(t, "logspool_k8s_metadata_api_errors_total", 1, 60*time.Second)
 }
 
 type kubeDoc struct {
