@@ -1,7 +1,6 @@
 package kubemeta
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -9,6 +8,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+
+	"github.com/logspool/logspool/parser"
 )
 
 // Defaults for the zero values of Config.
@@ -17,9 +18,6 @@ const (
 	DefaultDeleteGrace = 60 * time.Second
 	DefaultStartJitter = time.Second
 )
-
-// ErrInvalidConfig is wrapped by every error Config.Validate returns.
-var ErrInvalidConfig = errors.New("kubemeta: invalid config")
 
 // Config configures a Provider. The zero value of every optional field means
 // its documented default.
@@ -71,30 +69,18 @@ type Filter struct {
 	Exclude []string
 }
 
-// ConfigError reports an invalid Config field.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("%v: %s %s", ErrInvalidConfig, e.Field, e.Reason)
-}
-
-// Unwrap returns ErrInvalidConfig.
-func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
-
-// Validate reports the first invalid field of c.
+// Validate reports the first invalid field of c as a *parser.ConfigError
+// (wrapping parser.ErrInvalidConfig: kubemeta is part of the parser).
 func (c *Config) Validate() error {
 	switch {
 	case c.NodeName == "":
-		return &ConfigError{"NodeName", "is empty (set NODE_NAME or --node-name to this node's Kubernetes name)"}
+		return &parser.ConfigError{Field: "NodeName", Reason: "is empty (set NODE_NAME or --node-name to this node's Kubernetes name)"}
 	case c.Client == nil:
-		return &ConfigError{"Client", "is nil"}
+		return &parser.ConfigError{Field: "Client", Reason: "is nil"}
 	case c.Metadata == nil:
-		return &ConfigError{"Metadata", "is nil"}
+		return &parser.ConfigError{Field: "Metadata", Reason: "is nil"}
 	case c.DeleteGrace < 0:
-		return &ConfigError{"DeleteGrace", fmt.Sprintf("is %v, must not be negative", c.DeleteGrace)}
+		return &parser.ConfigError{Field: "DeleteGrace", Reason: fmt.Sprintf("is %v, must not be negative", c.DeleteGrace)}
 	}
 	for _, f := range []struct {
 		name string
@@ -103,7 +89,7 @@ func (c *Config) Validate() error {
 		{"Annotations.Include", c.Annotations.Include}, {"Annotations.Exclude", c.Annotations.Exclude}} {
 		for i, p := range f.list {
 			if strings.TrimSpace(p) == "" {
-				return &ConfigError{fmt.Sprintf("%s[%d]", f.name, i), "is an empty pattern"}
+				return &parser.ConfigError{Field: fmt.Sprintf("%s[%d]", f.name, i), Reason: "is an empty pattern"}
 			}
 		}
 	}

@@ -319,8 +319,8 @@ func TestConfigValidate(t *testing.T) {
 			c := ok
 			tc.mod(&c)
 			err := c.Validate()
-			ce, isCE := err.(*ConfigError)
-			if !isCE || ce.Field != tc.field {
+			ce, isCE := err.(*parser.ConfigError)
+			if !isCE || ce.Field != tc.field || !errors.Is(err, parser.ErrInvalidConfig) {
 				t.Fatalf("Validate() = %v, want a ConfigError on %s", err, tc.field)
 			}
 		})
