@@ -119,6 +119,9 @@ func runEndToEnd(b *testing.B, in benchInput, extra ...string) {
 		b.Fatal(err)
 	}
 	defer devnull.Close()
+	if os.Getenv("LOGSPOOL_BENCH_PROFILE") != "" {
+		b.Setenv("LOGSPOOL_PPROF", "1") // the agent serves /debug/pprof
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		spoolDir := filepath.Join(b.TempDir(), "spool")
@@ -211,7 +214,8 @@ func BenchmarkEndToEndCompression(b *testing.B) {
 }
 
 // profileAgent, when LOGSPOOL_BENCH_PROFILE names a directory, takes CPU
-// profiles of the agent back to back (5 s each, from its /debug/pprof) until
+// profiles of the agent back to back (5 s each, from its /debug/pprof,
+// which runEndToEnd turns on with LOGSPOOL_PPROF=1) until
 // the returned function is called, which then also takes the allocation
 // profile (every allocation since the start, sampled). The files are
 // <benchmark>-cpu-<n>.pb.gz and <benchmark>-allocs.pb.gz; merge the CPU
@@ -224,11 +228,14 @@ func profileAgent(b *testing.B, a *agent) (stop func()) {
 	name := filepath.Join(dir, strings.NewReplacer("/", "_", "=", "-").Replace(b.Name()))
 	fetch := func(path, file string) {
 		resp, err := http.Get("http://" + a.metrics + path)
-		if err != nil {
-			b.Logf("profile %s: %v", path, err)
+		if err != nil { // not listening yet, or gone
+			time.Sleep(20 * time.Millisecond)
 			return
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("profile %s: %s", path, resp.Status)
+		}
 		out, err := os.Create(file)
 		if err != nil {
 			b.Fatal(err)
