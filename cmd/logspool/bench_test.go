@@ -57,6 +57,11 @@ func writeNodeLogs(b *testing.B, f testlogs.Format, lines int) (string, int64) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// On disk before the agent starts: else the spool's first fsync
+		// waits for the file system to write these hundreds of MiB.
+		if err := out.Sync(); err != nil {
+			b.Fatal(err)
+		}
 		if err := out.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -88,6 +93,9 @@ func writeRepetitiveLogs(b *testing.B, lines int) (string, int64) {
 				f, i, pad, ts.Add(time.Duration(i)*time.Microsecond).Format(time.RFC3339Nano))
 		}
 		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.f.Sync(); err != nil {
 			b.Fatal(err)
 		}
 		p.close()
