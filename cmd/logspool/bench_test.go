@@ -77,7 +77,7 @@ func writeNodeLogs(b *testing.B, f testlogs.Format, lines int) (string, int64) {
 
 // writeRepetitiveLogs writes the best case, the input of the figures before
 // the realistic one: docker json-file lines of about 170 bytes that differ
-// only in a counter and a timestamp (S2 shrinks them 19 times), spread over
+// only in a counter and a timestamp (S2 shrinks them 17 times), spread over
 // 8 files.
 func writeRepetitiveLogs(b *testing.B, lines int) (string, int64) {
 	b.Helper()
