@@ -3,9 +3,7 @@ package parser
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,7 +33,7 @@ func benchDecode(b *testing.B, lines [][]byte) {
 	b.SetBytes(int64(total / len(lines)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := cpuTime()
+	start := testlogs.CPUTime()
 	var off int64
 	for i := 0; i < b.N; i++ {
 		line := lines[i%len(lines)]
@@ -45,7 +43,7 @@ func benchDecode(b *testing.B, lines [][]byte) {
 		recs = d.Decode(recs, Line{Bytes: line, Start: off, End: off + int64(len(line)) + 1})
 		off += int64(len(line)) + 1
 	}
-	cpu := cpuTime() - start
+	cpu := testlogs.CPUTime() - start
 	if len(recs) == 0 {
 		b.Fatalf("no records")
 	}
@@ -53,13 +51,6 @@ func benchDecode(b *testing.B, lines [][]byte) {
 	// ns/op, which counts the time other tenants ran.
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/line")
 	b.ReportMetric(float64(total)/float64(len(lines))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
-}
-
-// cpuTime is the user+system CPU time of this process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // realisticLines are 20,000 physical lines of the node mix (package

@@ -3,9 +3,7 @@ package shipper
 import (
 	"bytes"
 	"context"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/logspool/logspool/parser/testlogs"
 	"github.com/logspool/logspool/parser/testlogs/testdocs"
@@ -17,22 +15,6 @@ import (
 // bytes each, batches of 500 from one container after another).
 func benchRecords(n int) []record.Record {
 	return testdocs.Records(1, testlogs.Docker, n, 500)
-}
-
-// cpuTime returns the process's user+system CPU time. Benchmarks report
-// MB per CPU-second next to the wall-clock MB/s, which on a shared machine
-// says more about the per-core speed.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU adds the "MB/cpu-s" metric for size bytes per iteration.
-func reportCPU(b *testing.B, start time.Duration, size int) {
-	if cpu := (cpuTime() - start).Seconds(); cpu > 0 {
-		b.ReportMetric(float64(size)*float64(b.N)/1e6/cpu, "MB/cpu-s")
-	}
 }
 
 func benchItems(recs []record.Record) ([]*item, int) {
@@ -54,11 +36,11 @@ func BenchmarkEncode(b *testing.B) {
 	s := &Shipper{cfg: Config{}.withDefaults()}
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
-	start := cpuTime()
+	start := testlogs.CPUTime()
 	for b.Loop() {
 		putBuf(s.encode(items))
 	}
-	reportCPU(b, start, size)
+	testlogs.ReportMBPerCPUSecond(b, start, int64(size))
 }
 
 // BenchmarkCompress is the table of the README's --es-compression choice:
@@ -79,13 +61,13 @@ func BenchmarkCompress(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			var wire int
-			start := cpuTime()
+			start := testlogs.CPUTime()
 			for b.Loop() {
 				body, _ := c.compress(s.encode(items))
 				wire = len(body)
 				putBuf(body)
 			}
-			cpu := cpuTime() - start
+			cpu := testlogs.CPUTime() - start
 			docs := float64(len(items) * b.N)
 			b.ReportMetric(float64(cpu.Nanoseconds())/docs, "cpu-ns/doc")
 			b.ReportMetric(float64(wire)/float64(len(items)), "wire-B/doc")
@@ -130,13 +112,13 @@ func BenchmarkParseBulkResponse(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
-			start := cpuTime()
+			start := testlogs.CPUTime()
 			for b.Loop() {
 				if _, err := parseBulkResponse(body, n); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportCPU(b, start, len(body))
+			testlogs.ReportMBPerCPUSecond(b, start, int64(len(body)))
 		})
 	}
 }

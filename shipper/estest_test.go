@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/parser/testlogs"
 	"github.com/logspool/logspool/shipper/estest"
 	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
@@ -479,7 +480,7 @@ func BenchmarkShipEstest(b *testing.B) {
 	}
 	b.SetBytes(int64(bytes))
 	b.ReportAllocs()
-	start := cpuTime()
+	start := testlogs.CPUTime()
 	for b.Loop() {
 		b.StopTimer()
 		srv.Reset()
@@ -497,7 +498,7 @@ func BenchmarkShipEstest(b *testing.B) {
 	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "docs/s")
 	// CPU of shipper and server together (one process): a lower bound of
 	// the shipper's own docs per CPU-second.
-	if cpu := (cpuTime() - start).Seconds(); cpu > 0 {
+	if cpu := (testlogs.CPUTime() - start).Seconds(); cpu > 0 {
 		b.ReportMetric(float64(len(recs)*b.N)/cpu, "docs/cpu-s")
 	}
 }

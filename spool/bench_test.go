@@ -3,9 +3,7 @@ package spool
 import (
 	"context"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/logspool/logspool/parser/testlogs"
 	"github.com/logspool/logspool/parser/testlogs/testdocs"
@@ -63,30 +61,14 @@ func BenchmarkAppend(b *testing.B) {
 			b.SetBytes(n)
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := cpuTime()
+			start := testlogs.CPUTime()
 			for i := 0; i < b.N; i++ {
 				if err := s.Append(ctx, batches[i%len(batches)], record.Checkpoint{Key: "f/bench", Value: []byte("12345678")}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportPerCore(b, start, n)
+			testlogs.ReportMBPerCPUSecond(b, start, n)
 		})
-	}
-}
-
-// cpuTime is the user+system CPU time of this process so far (background
-// goroutines of Badger included).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportPerCore adds MB per CPU-second: throughput per core, whatever the
-// other tenants of the machine do to wall-clock time.
-func reportPerCore(b *testing.B, start time.Duration, bytesPerOp int64) {
-	if cpu := (cpuTime() - start).Seconds(); cpu > 0 {
-		b.ReportMetric(float64(bytesPerOp)*float64(b.N)/cpu/1e6, "MB/cpu-s")
 	}
 }
 
@@ -105,8 +87,8 @@ func benchAppendLeaseDone(b *testing.B, batches [][]record.Record) {
 	b.SetBytes(n)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := cpuTime()
-	defer func() { reportPerCore(b, start, n) }()
+	start := testlogs.CPUTime()
+	defer func() { testlogs.ReportMBPerCPUSecond(b, start, n) }()
 	for i := 0; i < b.N; i++ {
 		if err := s.Append(ctx, batches[i%len(batches)], record.Checkpoint{Key: "f/bench", Value: []byte("12345678")}); err != nil {
 			b.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -119,7 +118,7 @@ func benchReadThroughput(b *testing.B, write func(*testing.B, string, int) (int,
 	b.Run("hpcloud-tail", func(b *testing.B) {
 		b.SetBytes(int64(size))
 		b.ReportAllocs()
-		defer reportCPU(b, cpuTime(), size)
+		defer testlogs.ReportMBPerCPUSecond(b, testlogs.CPUTime(), int64(size))
 		for b.Loop() {
 			tf, err := tail.TailFile(path, tail.Config{Logger: tail.DiscardingLogger})
 			if err != nil {
@@ -138,7 +137,7 @@ func benchReadThroughput(b *testing.B, write func(*testing.B, string, int) (int,
 	b.Run("logspool-tailer", func(b *testing.B) {
 		b.SetBytes(int64(size))
 		b.ReportAllocs()
-		defer reportCPU(b, cpuTime(), size)
+		defer testlogs.ReportMBPerCPUSecond(b, testlogs.CPUTime(), int64(size))
 		dec := &countDecoder{}
 		tl, err := New(Config{Logger: discardLogger(), NewDecoder: func(parser.Source) Decoder { return dec }}, &discardSink{})
 		if err != nil {
@@ -157,7 +156,7 @@ func benchReadThroughput(b *testing.B, write func(*testing.B, string, int) (int,
 	b.Run("bufio-loop", func(b *testing.B) {
 		b.SetBytes(int64(size))
 		b.ReportAllocs()
-		defer reportCPU(b, cpuTime(), size)
+		defer testlogs.ReportMBPerCPUSecond(b, testlogs.CPUTime(), int64(size))
 		for b.Loop() {
 			f, err := os.Open(path)
 			if err != nil {
@@ -224,7 +223,7 @@ func benchTailerEndToEnd(b *testing.B, write func(*testing.B, string, int) (int,
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	var elapsed time.Duration
-	start := cpuTime()
+	start := testlogs.CPUTime()
 	for b.Loop() {
 		sink := &discardSink{}
 		tl, err := New(Config{Globs: []string{filepath.Join(dir, "*.log")}, NodeName: "node", Logger: discardLogger()}, sink)
@@ -245,23 +244,7 @@ func benchTailerEndToEnd(b *testing.B, write func(*testing.B, string, int) (int,
 		}
 	}
 	b.ReportMetric(float64(wantRecs)*float64(b.N)/elapsed.Seconds(), "records/s")
-	b.ReportMetric(float64(wantRecs)*float64(b.N)/(cpuTime()-start).Seconds(), "records/cpu-s")
-}
-
-// cpuTime is the user+system CPU time of this process so far (every
-// goroutine's, the reader's and the runtime's).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU adds MB per CPU-second: on a shared machine a steadier figure
-// than MB/s, which counts the time other tenants ran.
-func reportCPU(b *testing.B, start time.Duration, size int) {
-	if cpu := (cpuTime() - start).Seconds(); cpu > 0 {
-		b.ReportMetric(float64(size)*float64(b.N)/cpu/1e6, "MB/cpu-s")
-	}
+	b.ReportMetric(float64(wantRecs)*float64(b.N)/(testlogs.CPUTime()-start).Seconds(), "records/cpu-s")
 }
 
 // countRecords is the number of records the parser makes of a file: its
