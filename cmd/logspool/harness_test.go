@@ -244,26 +244,32 @@ func (a *agent) metric(name string) (float64, error) {
 	return metricView(fams).value(name), nil
 }
 
-// waitMetric polls until the metric reaches want.
+// waitMetric polls until the metric reaches want. timeout bounds the time without progress, not the whole wait: while the
+// metric keeps rising the wait goes on (up to ten times timeout), so a slow,
+// loaded machine passes and a stall still fails.
 func (a *agent) waitMetric(t testing.TB, name string, want float64, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var got float64
-	for time.Now().Before(deadline) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	got := -1.0
+	for now := start; now.Before(deadline) && now.Sub(start) < 10*timeout; now = time.Now() {
 		select {
 		case <-a.done:
 			t.Fatalf("agent exited while waiting for %s >= %v; stderr:\n%s", name, want, a.logs())
 		default:
 		}
 		if v, err := a.metric(name); err == nil {
-			got = v
 			if v >= want {
 				return
+			}
+			if v > got {
+				got, deadline = v, now.Add(timeout)
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s = %v after %s, want >= %v; stderr:\n%s", name, got, timeout, want, a.logs())
+	t.Fatalf("%s = %v after %s (no progress for %s), want >= %v; stderr:\n%s",
+		name, got, time.Since(start).Round(time.Second), timeout, want, a.logs())
 }
 
 type lockedWriter struct {
