@@ -20,7 +20,8 @@ const panicsToStall = 3
 //     reports that itself);
 //   - a file has unread bytes and its reader has neither committed nor
 //     reached the end of the file for StallGrace, while not waiting for the
-//     spool;
+//     spool and not failing to read (a read error is a fault of that file:
+//     counted, logged and retried, not a stall of the tailer);
 //   - a file's reader panicked panicsToStall times in a row.
 //
 // A file that cannot be opened (EACCES, ...) is not a stall: it is counted in
@@ -48,8 +49,8 @@ func (t *Tailer) scanStalled(now time.Time) (bool, string) {
 func (t *Tailer) readersStalled(now time.Time) (bool, string) {
 	grace := t.cfg.StallGrace
 	for _, r := range t.readerList() {
-		path, unread, appending, movedAt := r.stallState()
-		if unread > 0 && !appending && now.Sub(movedAt) > grace {
+		path, unread, waiting, movedAt := r.stallState()
+		if unread > 0 && !waiting && now.Sub(movedAt) > grace {
 			return true, fmt.Sprintf("reader of %s has not moved for %s with %d bytes unread", path, now.Sub(movedAt).Round(time.Second), unread)
 		}
 	}

@@ -99,6 +99,7 @@ type reader struct {
 	readTo      int64     // how far the reader has read (at its last end of file)
 	movedAt     time.Time // when the reader last committed or was found at the end of the file
 	appending   bool      // the reader waits in Sink.Append (a full spool is not a stall)
+	failing     bool      // reads fail (counted and retried: a fault, not a stall)
 }
 
 func (t *Tailer) newReader(f *os.File, id fileID, path, resolved string, matched bool) *reader {
@@ -198,10 +199,10 @@ func (r *reader) takeSeenSize() int64 {
 
 // stallState reports what Stalled needs: unread bytes, whether the reader
 // waits for the spool, and when it last moved.
-func (r *reader) stallState() (path string, unread int64, appending bool, movedAt time.Time) {
+func (r *reader) stallState() (path string, unread int64, waiting bool, movedAt time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.path, r.size - r.readTo, r.appending, r.movedAt
+	return r.path, r.size - r.readTo, r.appending || r.failing, r.movedAt
 }
 
 func (r *reader) setAppending(on bool) {
@@ -250,9 +251,11 @@ func (r *reader) run(ctx context.Context) {
 			r.readErrs++
 			r.t.faults.fail(r.src.Path, "reading file", err, time.Now())
 			poll = min(time.Duration(r.readErrs)*time.Second, faultMaxBackoff)
+			r.published(func() { r.failing = true })
 		} else if r.readErrs > 0 {
 			r.readErrs = 0
 			r.t.faults.ok(r.src.Path)
+			r.published(func() { r.failing = false })
 		}
 		if n > 0 {
 			r.lastData = time.Now()
@@ -322,6 +325,11 @@ func (r *reader) canPark() bool {
 func (r *reader) read() (int, error) {
 	if r.readPos >= r.lastSize && r.lo == r.hi && r.buf == nil {
 		return 0, nil
+	}
+	if r.t.readFault != nil {
+		if err := r.t.readFault(r.src.Path); err != nil {
+			return 0, err
+		}
 	}
 	if r.buf == nil {
 		r.buf = *bufPool.Get().(*[]byte)

@@ -1,9 +1,11 @@
 package tailer
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -153,4 +155,37 @@ func TestStalledIsFalseWhileTheSpoolIsFull(t *testing.T) {
 	if st, why := tl.readersStalled(time.Now().Add(time.Hour)); st {
 		t.Fatalf("a reader waiting for a full spool reported stalled: %s", why)
 	}
+}
+
+// TestAFileThatFailsToReadIsAFaultNotAStall: EIO on one file is counted and
+// retried, the other file goes on, Stalled stays false, and the file is read
+// once the error goes away.
+func TestAFileThatFailsToReadIsAFaultNotAStall(t *testing.T) {
+	e := newEnv(t)
+	tl, err := New(e.config(), e.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(e.containers, "bad.log")
+	var failing atomic.Bool
+	failing.Store(true)
+	tl.readFault = func(path string) error {
+		if path == bad && failing.Load() {
+			return &os.PathError{Op: "read", Path: path, Err: syscall.EIO}
+		}
+		return nil
+	}
+	r := e.run(tl)
+	t.Cleanup(func() { r.stop(t) })
+	mustWriteLines(t, bad, seqLines("b", 0, 5)...)
+	mustWriteLines(t, filepath.Join(e.containers, "good.log"), seqLines("g", 0, 5)...)
+	waitUntilCount(t, e.sink, 5)
+	waitFor(t, 5*time.Second, "the EIO to be counted", func() bool { return e.inputErrors("eio") >= 1 })
+	if st, why := tl.readersStalled(time.Now().Add(time.Hour)); st {
+		t.Fatalf("a file failing with EIO made the tailer stalled: %s", why)
+	}
+	failing.Store(false)
+	waitUntilCount(t, e.sink, 10)
+	checkExactlyOnce(t, e.sink.messages(), "b", 5)
+	checkExactlyOnce(t, e.sink.messages(), "g", 5)
 }

@@ -88,6 +88,8 @@ type Tailer struct {
 
 	// hook, when set (tests), is called at named points to inject faults.
 	hook func(point string)
+	// readFault, when set (tests), makes reads of a path fail with its error.
+	readFault func(path string) error
 	// spawn runs f on a supervised goroutine that Run waits for (set by Run;
 	// used by the scanner goroutine only).
 	spawn func(what string, f func(ctx context.Context))
