@@ -82,6 +82,7 @@ type fault struct {
 	next    time.Time // no retry before this unless stamp changes
 	backoff time.Duration
 	count   int
+	last    time.Time // when it last failed
 }
 
 // statStamp is what changes when a path is fixed: its identity, mode, owner
@@ -144,6 +145,7 @@ func (f *faults) fail(path, op string, err error, now time.Time) {
 		ft.backoff = min(max(2*ft.backoff, faultMinBackoff), faultMaxBackoff)
 	}
 	ft.next = now.Add(ft.backoff)
+	ft.last = now
 	ft.stamp = stampOf(path)
 }
 
@@ -174,27 +176,22 @@ func (f *faults) okUnless(path, keep string) {
 	}
 }
 
-// forget drops paths that are no longer matched (without logging).
-func (f *faults) forget(keep func(path string) bool) {
+// forget drops, without logging, the paths that keep rejects and that have
+// not failed for forgetAfter (a path retried by a pending sweep or gcRetired
+// is not logged again at every try).
+func (f *faults) forget(keep func(path string) bool, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for p := range f.paths {
-		if !keep(p) {
+	for p, ft := range f.paths {
+		if !keep(p) && now.Sub(ft.last) > forgetAfter {
 			delete(f.paths, p)
 		}
 	}
 }
 
-// failing returns path -> reason of every failing path (for Status).
-func (f *faults) failing() map[string]string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make(map[string]string, len(f.paths))
-	for p, ft := range f.paths {
-		out[p] = ft.reason
-	}
-	return out
-}
+// forgetAfter is how long a failing path that is no longer matched is
+// remembered.
+const forgetAfter = 10 * time.Minute
 
 // worstPanics returns the path with the most failures in a row whose last
 // failure was a panic, and that count.

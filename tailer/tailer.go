@@ -526,8 +526,6 @@ func (t *Tailer) noteFDs(err error) {
 	t.fdCap.Store(max(t.nOpen.Load()-fdReserve, 1))
 }
 
-// noteFDsLocked is noteFDs for callers holding t.mu.
-func (t *Tailer) noteFDsLocked(err error) { t.noteFDs(err) }
 
 // fdReserve is how many descriptors below the point where opening failed the
 // tailer leaves free while under descriptor pressure.
@@ -655,7 +653,7 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 	t.faults.forget(func(p string) bool {
 		_, seen := t.seen[p]
 		return seen || m.unsure[p] || m.unsure[filepath.Dir(p)]
-	})
+	}, now)
 	t.rebuildPathsLocked()
 	return t.watchDirsLocked(), gcNow
 }
@@ -751,7 +749,7 @@ func (t *Tailer) gcOne(id fileID, present map[fileID]dirFile, start func(*reader
 			t.log.Warn("a released rotated file grew; reading it again", "path", f.path, "offset", rf.end, "size", f.size)
 			r, err := t.open(id, f.path, found{path: rf.path, resolved: rf.resolved}, false)
 			if err != nil && !errors.Is(err, errRecovering) {
-				t.noteFDsLocked(err)
+				t.noteFDs(err)
 				t.faults.fail(f.path, "reopening rotated file", err, time.Now())
 			} else if r != nil {
 				t.addLocked(r)
