@@ -526,7 +526,6 @@ func (t *Tailer) noteFDs(err error) {
 	t.fdCap.Store(max(t.nOpen.Load()-fdReserve, 1))
 }
 
-
 // fdReserve is how many descriptors below the point where opening failed the
 // tailer leaves free while under descriptor pressure.
 const fdReserve = 16
