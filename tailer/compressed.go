@@ -204,6 +204,7 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 	}
 	commit := func(final bool) error {
 		q := pos()
+		q.At = time.Now().UnixNano()
 		cp := record.Checkpoint{Key: key, Value: encodePosition(q)}
 		if final {
 			cp.Value = nil

@@ -186,7 +186,26 @@ func killChild() int {
 		return 2
 	}
 	m.onLost = func(reason string, n int64) { fmt.Fprintf(lostLog, "%s %d\n", reason, n) }
-	tl, err := New(Config{
+	// Every size the tailer would count a loss from goes to
+	// <state>/observed ("dev:ino size" lines), before it is used.
+	obsLog, err := os.OpenFile(filepath.Join(state, "observed"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	var obsMu sync.Mutex
+	newTailer := func(cfg Config, sink Sink) (*Tailer, error) {
+		tl, err := New(cfg, sink)
+		if tl != nil {
+			tl.onObserve = func(id fileID, size int64) {
+				obsMu.Lock()
+				defer obsMu.Unlock()
+				fmt.Fprintf(obsLog, "%s %d\n", id.checkpointKey(), size)
+			}
+		}
+		return tl, err
+	}
+	tl, err := newTailer(Config{
 		Metrics:      m,
 		Globs:        []string{filepath.Join(dir, "containers", "*.log")},
 		PollInterval: 100 * time.Millisecond,

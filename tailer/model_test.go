@@ -39,10 +39,10 @@ import (
 //  2. an at-risk line is there at most once (whole, or the flushed head of a
 //     partial message);
 //  3. no two records share an ID, and the store holds nothing else;
-//  4. the bytes of missing at-risk lines that the tailer could have seen
-//     (destroyed while it had been up, the file readable and descriptors
-//     plentiful for 3 poll intervals, and written at least 3 poll intervals
-//     before) are at most the bytes it
+//  4. the bytes of missing at-risk lines that the tailer knew of (within a
+//     size of the file it reported seeing before the file was destroyed, and
+//     was not killed before it could count them, or within the size its
+//     checkpoint recorded) are at most the bytes it
 //     counted in lost_bytes (the child logs every count to a file, so counts
 //     survive kill -9).
 //
@@ -55,10 +55,10 @@ type mline struct {
 	doc       string // the record the line must produce
 	head      string // for a P:/F: message, its first part ("PARTIAL:"+head may appear)
 	bytes     int    // bytes in the file (both physical lines of a message)
-	written   time.Time
 	atRisk    bool
 	counted   bool // destroyed in conditions where its loss must be counted
-	destroyed time.Time
+	persisted bool // ... because a checkpoint recorded it (survives kill -9)
+	end       int64 // offset just past it in its file
 }
 
 type mfile struct {
@@ -66,8 +66,10 @@ type mfile struct {
 	lines []*mline
 	gz    bool
 	mode  os.FileMode // 0 after chmod 000
-	// readable is when the file last became readable (zero: it is not).
-	readable time.Time
+	id       fileID // its device and inode (kept when it is gzipped)
+	obsFrom  int64  // length of the child's observation log when it was created
+	first    string // its first physical line, with the '\n'
+	size     int64
 }
 
 type mcontainer struct {
@@ -90,9 +92,8 @@ type model struct {
 	ctrs    []*mcontainer
 	lines   map[string]*mline
 	child   *childTailer
-	upSince time.Time
 	blocked bool
-	blockAt time.Time // when the spool was last blocked
+	obsRun  int64 // length of the observation log when the running child started
 	seq     int
 	ops     []string
 }
@@ -101,7 +102,7 @@ func TestModelTailer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level model test skipped in -short mode")
 	}
-	seeds := []uint64{1, 2, 3, 4}
+	seeds := []uint64{1, 2, 3, 4, 71, 81} // 71 and 81 found bugs
 	if s := os.Getenv("LOGSPOOL_SEED"); s != "" {
 		// n, or a range a-b
 		a, b, _ := strings.Cut(s, "-")
@@ -208,7 +209,7 @@ func (m *model) addContainer(i int) {
 		c.live = filepath.Join(m.dir, "containers", fmt.Sprintf("%064d-json.log", i))
 		mustWriteLines(m.t, c.live)
 	}
-	c.cur = &mfile{path: c.live, mode: 0o644, readable: time.Now()}
+	c.cur = m.newLive(c.live)
 	m.ctrs = append(m.ctrs, c)
 }
 
@@ -223,9 +224,61 @@ func (m *model) start() {
 			}
 		}
 	}
+	m.obsRun = m.obsLen()
 	m.child = startChildTailerBin(m.t, m.bin, m.dir, m.state, m.uid, m.nofile)
-	m.upSince = time.Now()
 	m.logf("start child (uid %d, nofile %d)", m.uid, m.nofile)
+}
+
+// newLive describes the empty live file just created at path.
+func (m *model) newLive(path string) *mfile {
+	fi, err := os.Stat(path)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	id, _, _ := statOf(fi)
+	return &mfile{path: path, mode: 0o644, id: id, obsFrom: m.obsLen()}
+}
+
+// obsLen is the length of the child's observation log.
+func (m *model) obsLen() int64 {
+	fi, err := os.Stat(filepath.Join(m.state, "observed"))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// maxObserved is the largest size the running child reported for f since f
+// was created (see Tailer.onObserve); 0 while no child runs.
+func (m *model) maxObserved(f *mfile) int64 {
+	if m.child == nil {
+		return 0
+	}
+	from := max(f.obsFrom, m.obsRun)
+	b, err := os.ReadFile(filepath.Join(m.state, "observed"))
+	if err != nil || int64(len(b)) <= from {
+		return 0
+	}
+	key := f.id.checkpointKey() + " "
+	var most int64
+	for _, ln := range strings.Split(string(b[from:]), "\n") {
+		if v, ok := strings.CutPrefix(ln, key); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			most = max(most, n)
+		}
+	}
+	return most
+}
+
+// add records l, whose physical lines are phys, at the end of f.
+func (f *mfile) add(l *mline, phys string) {
+	if f.size == 0 {
+		f.first, _, _ = strings.Cut(phys, "\n")
+		f.first += "\n"
+	}
+	f.size += int64(len(phys))
+	l.end = f.size
+	f.lines = append(f.lines, l)
 }
 
 func (m *model) newLine() string {
@@ -242,7 +295,6 @@ func (m *model) append(c *mcontainer) {
 	defer f.Close()
 	n := 1 + m.rng.IntN(40)
 	for i := 0; i < n; i++ {
-		now := time.Now()
 		switch m.rng.IntN(10) {
 		case 0: // a partial message: P: then F:
 			head, rest := m.newLine(), m.newLine()
@@ -252,24 +304,24 @@ func (m *model) append(c *mcontainer) {
 				time.Sleep(time.Duration(m.rng.IntN(30)) * time.Millisecond)
 			}
 			m.write(f, fl)
-			l := &mline{doc: head + rest, head: head, bytes: len(p) + len(fl), written: now}
+			l := &mline{doc: head + rest, head: head, bytes: len(p) + len(fl)}
 			m.lines[l.doc] = l
-			c.cur.lines = append(c.cur.lines, l)
+			c.cur.add(l, p+fl)
 		case 1: // a line in two writes: the tailer may see the head alone
 			s := m.newLine()
 			k := 1 + m.rng.IntN(len(s)-1)
 			m.write(f, s[:k])
 			time.Sleep(time.Duration(m.rng.IntN(30)) * time.Millisecond)
 			m.write(f, s[k:]+"\n")
-			l := &mline{doc: s, bytes: len(s) + 1, written: now}
+			l := &mline{doc: s, bytes: len(s) + 1}
 			m.lines[l.doc] = l
-			c.cur.lines = append(c.cur.lines, l)
+			c.cur.add(l, s+"\n")
 		default:
 			s := m.newLine()
 			m.write(f, s+"\n")
-			l := &mline{doc: s, bytes: len(s) + 1, written: now}
+			l := &mline{doc: s, bytes: len(s) + 1}
 			m.lines[l.doc] = l
-			c.cur.lines = append(c.cur.lines, l)
+			c.cur.add(l, s+"\n")
 		}
 	}
 	m.logf("append %d to %s (%d lines)", n, c.live, len(c.cur.lines))
@@ -296,22 +348,46 @@ func (m *model) delivered() map[string]int {
 	return out
 }
 
-// destroy marks the lines of f the store does not hold as at risk.
+// destroy marks the lines of f the store does not hold as at risk. Those
+// within a size of f the tailer saw (reported before it used it) must be
+// counted if they are lost, unless it is killed before it could count them
+// and no checkpoint of f recorded that size.
 func (m *model) destroy(f *mfile, why string) {
 	del := m.delivered()
-	now := time.Now()
-	counted := m.child != nil && now.Sub(m.upSince) > 3*modelPoll && m.nofile == 0 &&
-		!f.readable.IsZero() && now.Sub(f.readable) > 3*modelPoll
+	persisted := m.persistedSize(f)
+	seen := max(m.maxObserved(f), persisted)
 	n := 0
 	for _, l := range f.lines {
 		if del[l.doc] > 0 || l.atRisk {
 			continue
 		}
-		l.atRisk, l.destroyed = true, now
-		l.counted = counted && now.Sub(l.written) > 3*modelPoll
+		l.atRisk = true
+		l.counted = l.end <= seen
+		l.persisted = l.end <= persisted
 		n++
 	}
-	m.logf("%s %s: %d lines at risk", why, f.path, n)
+	m.logf("%s %s: %d lines at risk (seen %d, checkpoint %d, of %d)", why, f.path, n, seen, persisted, f.size)
+}
+
+// persistedSize is the file size recorded in the store's checkpoint of f
+// (0 when there is none describing f).
+func (m *model) persistedSize(f *mfile) int64 {
+	if f.size == 0 {
+		return 0
+	}
+	cps, err := openFileSinkRO(filepath.Join(m.state, "store"))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	v := cps[f.id.checkpointKey()]
+	if v == nil {
+		return 0
+	}
+	p, err := decodePosition(v)
+	if err != nil || string(p.FP) != f.first {
+		return 0
+	}
+	return p.Size
 }
 
 func (m *model) rotateKubelet(c *mcontainer) {
@@ -321,7 +397,7 @@ func (m *model) rotateKubelet(c *mcontainer) {
 	mustWriteLines(m.t, c.live)
 	c.cur.path = to
 	c.rot = append([]*mfile{c.cur}, c.rot...)
-	c.cur = &mfile{path: c.live, mode: 0o644, readable: time.Now()}
+	c.cur = m.newLive(c.live)
 	m.logf("kubelet rotate %s -> %s", c.live, to)
 	// kubelet keeps 3 rotated files, gzipping all but the newest.
 	for len(c.rot) > 3 {
@@ -350,7 +426,7 @@ func (m *model) rotateDocker(c *mcontainer) {
 	mustWriteLines(m.t, c.live)
 	c.cur.path = c.live + ".1"
 	c.rot = append([]*mfile{c.cur}, c.rot...)
-	c.cur = &mfile{path: c.live, mode: 0o644, readable: time.Now()}
+	c.cur = m.newLive(c.live)
 	m.logf("docker shift rotate %s", c.live)
 }
 
@@ -443,14 +519,14 @@ func (m *model) copytruncate(c *mcontainer) {
 	if err := os.Truncate(c.live, 0); err != nil {
 		m.t.Fatal(err)
 	}
-	c.cur = &mfile{path: c.live, mode: c.cur.mode, readable: c.cur.readable}
+	c.cur = &mfile{path: c.live, mode: c.cur.mode, id: c.cur.id, obsFrom: m.obsLen()}
 }
 
 func (m *model) recreate(c *mcontainer) {
 	m.destroy(c.cur, "delete live")
 	mustRemove(m.t, c.live)
 	mustWriteLines(m.t, c.live)
-	c.cur = &mfile{path: c.live, mode: 0o644, readable: time.Now()}
+	c.cur = m.newLive(c.live)
 }
 
 // chmod toggles a plain file of c between 0644 and 000.
@@ -477,20 +553,13 @@ func (m *model) setMode(f *mfile, mode os.FileMode) {
 	if err := os.Chmod(f.path, f.mode); err != nil {
 		m.t.Fatal(err)
 	}
-	f.readable = time.Time{}
-	if f.mode != 0 {
-		f.readable = time.Now()
-	}
 	m.logf("chmod %o %s", f.mode, f.path)
 }
 
 func (m *model) kill() {
-	// What the tailer saw in memory and could not commit dies with it: a
-	// loss it would have counted after the spool unblocked, or within a poll
-	// interval, is not counted (a documented limit).
-	now := time.Now()
+	// What the tailer knew only in memory dies with it.
 	for _, l := range m.lines {
-		if l.counted && (now.Sub(l.destroyed) < 3*modelPoll || m.blocked && !l.destroyed.Before(m.blockAt)) {
+		if l.counted && !l.persisted {
 			l.counted = false
 		}
 	}
@@ -509,9 +578,6 @@ func (m *model) block(on bool) {
 		_ = os.Remove(path)
 	}
 	m.blocked = on
-	if on {
-		m.blockAt = time.Now()
-	}
 	m.logf("spool blocked=%v", on)
 }
 
@@ -672,8 +738,13 @@ func (m *model) lostCounted() int64 {
 	return sum
 }
 
-// dumpStore logs the store's appends (for a failing seed).
+// dumpStore logs the store's appends (for a failing seed), and keeps the
+// child's log in $LOGSPOOL_MODEL_KEEP when that is set.
 func (m *model) dumpStore() {
+	if dir := os.Getenv("LOGSPOOL_MODEL_KEEP"); dir != "" {
+		b, _ := os.ReadFile(filepath.Join(m.state, "child.log"))
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("child-%d.log", m.seed)), b, 0o644)
+	}
 	entries, _, _ := loadStore(filepath.Join(m.state, "store"))
 	for i, e := range entries {
 		var cps []string

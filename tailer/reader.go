@@ -184,8 +184,17 @@ func (r *reader) observeSize(size int64) {
 	}
 	if !r.seenFrozen {
 		r.seenSize = max(r.seenSize, size)
+		r.observed(size)
 	}
 	r.size = size
+}
+
+// observed reports (tests) a size of the file that its loss count will
+// take into account.
+func (r *reader) observed(size int64) {
+	if r.t.onObserve != nil {
+		r.t.onObserve(r.id, size)
+	}
 }
 
 // takeSeenSize returns the largest size scans saw since the last call.
@@ -388,6 +397,7 @@ func (r *reader) read() (int, error) {
 	r.readPos += int64(n)
 	if n > 0 {
 		r.remember(r.hi)
+		r.observed(r.readPos)
 	}
 	if errors.Is(err, io.EOF) {
 		err = nil
@@ -702,6 +712,7 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 		}
 	}
 	r.lastSize = size
+	r.observed(size)
 	var matched bool
 	var unmatchedAt time.Time
 	var lag int64
@@ -753,7 +764,7 @@ func (r *reader) truncated(ctx context.Context, size int64, why string) error {
 	r.last, r.lastEnd = nil, 0
 	r.lastSize = size
 	p := position{ID: r.id, Gen: r.gen, Size: size, Path: r.src.Path, Resolved: r.src.Resolved, Nonce: r.nonce, Ident: r.ident}
-	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: encodePosition(p)})
+	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: r.encode(p)})
 }
 
 // truncatedNow is truncated with the file's current size.

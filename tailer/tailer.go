@@ -90,6 +90,9 @@ type Tailer struct {
 	hook func(point string)
 	// readFault, when set (tests), makes reads of a path fail with its error.
 	readFault func(path string) error
+	// onObserve, when set (tests), sees every size of a file that the
+	// tailer would count a loss from.
+	onObserve func(id fileID, size int64)
 	// spawn runs f on a supervised goroutine that Run waits for (set by Run;
 	// used by the scanner goroutine only).
 	spawn func(what string, f func(ctx context.Context))
@@ -796,33 +799,37 @@ func filesIn(dir string) (map[fileID]dirFile, error) {
 // knownLocked reports whether the file at path with identity id is open or
 // has a checkpoint that describes it (same fingerprint): such a file is
 // resumed from its checkpoint, never swept from its start.
-func (t *Tailer) knownLocked(id fileID, path string) bool {
+func (t *Tailer) knownLocked(id fileID, path string) (bool, error) {
 	if _, ok := t.readers[id]; ok {
-		return true
+		return true, nil
 	}
 	val, err := t.sink.Checkpoint(id.checkpointKey())
 	if err != nil {
-		t.log.Warn("reading checkpoint", "key", id.checkpointKey(), "error", err)
-		return true // unsure: do not read it again from the start
+		return true, fmt.Errorf("reading checkpoint %s: %w", id.checkpointKey(), err)
 	}
 	if val == nil {
-		return false
+		return false, nil
 	}
 	p, err := decodePosition(val)
 	if err != nil {
-		return false
+		return false, nil
 	}
+	// Unsure (it cannot be read): not read from the start now; the caller
+	// tries again later.
 	f, err := os.Open(path)
 	if err != nil {
-		return true
+		return true, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return true
+		return true, err
 	}
 	v, _, _, err := matchPosition(f, fsIdentityOf(f), p, fi.Size())
-	return err != nil || v == sameFile
+	if err != nil {
+		return true, err
+	}
+	return v == sameFile, nil
 }
 
 // sweepRotatedLocked opens the rotated siblings of f (0.log.<timestamp>,
@@ -885,12 +892,22 @@ func (t *Tailer) sweepOnceLocked(f found, since time.Time, start func(*reader)) 
 			continue
 		}
 		id, _, err := statOf(fi)
-		path := filepath.Join(dir, name)
-		if err != nil || t.knownLocked(id, path) {
+		if err != nil {
 			continue
 		}
+		path := filepath.Join(dir, name)
 		if !t.faults.due(path, now) {
 			ok = false
+			continue
+		}
+		known, err := t.knownLocked(id, path)
+		if err != nil {
+			t.noteFDs(err)
+			t.faults.fail(path, "opening rotated file", err, now)
+			ok = false
+			continue
+		}
+		if known {
 			continue
 		}
 		r, err := t.open(id, path, f, false)
