@@ -56,20 +56,20 @@ type mline struct {
 	head      string // for a P:/F: message, its first part ("PARTIAL:"+head may appear)
 	bytes     int    // bytes in the file (both physical lines of a message)
 	atRisk    bool
-	counted   bool // destroyed in conditions where its loss must be counted
-	persisted bool // ... because a checkpoint recorded it (survives kill -9)
+	counted   bool  // destroyed in conditions where its loss must be counted
+	persisted bool  // ... because a checkpoint recorded it (survives kill -9)
 	end       int64 // offset just past it in its file
 }
 
 type mfile struct {
-	path  string
-	lines []*mline
-	gz    bool
-	mode  os.FileMode // 0 after chmod 000
-	id       fileID // its device and inode (kept when it is gzipped)
-	obsFrom  int64  // length of the child's observation log when it was created
-	first    string // its first physical line, with the '\n'
-	size     int64
+	path    string
+	lines   []*mline
+	gz      bool
+	mode    os.FileMode // 0 after chmod 000
+	id      fileID      // its device and inode (kept when it is gzipped)
+	obsFrom int64       // length of the child's observation log when it was created
+	first   string      // its first physical line, with the '\n'
+	size    int64
 }
 
 type mcontainer struct {
