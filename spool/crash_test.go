@@ -452,7 +452,10 @@ func TestCrashStatesKeepRecordsAndPositionsTogether(t *testing.T) {
 					cdir := t.TempDir()
 					writeState(t, cdir, st)
 					model := &crashModel{appended: slices.Clone(m.appended), durable: slices.Clone(m.durable), acked: m.acked, deadSet: m.deadSet}
-					checkCrashState(t, cdir, model, fmt.Sprintf("seed %d op %d %s", seed, op, desc))
+					what := fmt.Sprintf("seed %d op %d %s", seed, op, desc)
+					checkCrashState(t, cdir, model, what)
+					// What the first start recovered stays recovered.
+					checkCrashState(t, cdir, model, what+" (opened again)")
 					_ = os.RemoveAll(cdir)
 					states++
 				}
