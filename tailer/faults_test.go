@@ -94,8 +94,11 @@ func TestANameTooLongAndANotADirectoryStayLocal(t *testing.T) {
 	e.start(func(c *Config) {
 		c.Globs = append(c.Globs, filepath.Join(notDir, "*.log"))
 	})
+	// A symlink whose target has a name longer than NAME_MAX: ENAMETOOLONG.
+	mustSymlink(t, filepath.Join(e.root, strings.Repeat("n", 300)), filepath.Join(e.containers, "long.log"))
 	waitUntilCount(t, e.sink, 5)
 	waitFor(t, 5*time.Second, "ENOTDIR to be counted", func() bool { return e.inputErrors("enotdir") >= 1 })
+	waitFor(t, 5*time.Second, "ENAMETOOLONG to be counted", func() bool { return e.inputErrors("enametoolong") >= 1 })
 }
 
 // panicDecoder panics on the first line containing "boom" it sees, once per
