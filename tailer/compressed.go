@@ -134,13 +134,14 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 	}
 	defer zr.Close()
 	br := bufio.NewReaderSize(zr, readSize)
-	// The fingerprint, then the window before Resume.
-	var head []byte
-	if len(p.FP) > 0 {
-		head = make([]byte, len(p.FP))
-		if _, err := io.ReadFull(br, head); err != nil || !bytes.Equal(head, p.FP) {
-			return errNotThisFile
-		}
+	// The fingerprint, then the window before Resume. A checkpoint without a
+	// fingerprint (its file was empty) cannot be matched to any copy.
+	if len(p.FP) == 0 {
+		return errNotThisFile
+	}
+	head := make([]byte, len(p.FP))
+	if _, err := io.ReadFull(br, head); err != nil || !bytes.Equal(head, p.FP) {
+		return errNotThisFile
 	}
 	off := int64(len(head))
 	winStart := p.Resume - int64(p.Tail.N)

@@ -198,7 +198,9 @@
 // one PollInterval before the truncation) are not counted either, nor what a
 // tailer killed while the spool was full had observed since its last commit
 // (the count is a lower bound). A file that replaced another at the same
-// inode waits, unread, while the other is read on from a compressed copy. Lines a runtime writes to a released rotated
+// inode waits, unread, while the other is read on from a compressed copy. A
+// rotated file that stays unreadable until after a restart is not found
+// again (not matched, and modified before the newest checkpoint). Lines a runtime writes to a released rotated
 // file are read up to 30 scans late. Device numbers are part of a file's
 // identity: a filesystem that comes back under another device number after a
 // reboot makes its files look new, so they are read again from 0 under new

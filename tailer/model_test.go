@@ -390,7 +390,19 @@ func (m *model) persistedSize(f *mfile) int64 {
 	return p.Size
 }
 
+// rotatedUnreadable marks the lines of c's live file at risk when it is
+// rotated while unreadable: a rotated file is found by a sweep when its name
+// changes, or at a restart when it was written after the newest checkpoint;
+// one that becomes readable only later, after a restart, is not (a
+// documented limit).
+func (m *model) rotatedUnreadable(c *mcontainer) {
+	if c.cur.mode == 0 {
+		m.destroy(c.cur, "rotated while unreadable")
+	}
+}
+
 func (m *model) rotateKubelet(c *mcontainer) {
+	m.rotatedUnreadable(c)
 	c.n++
 	to := fmt.Sprintf("%s.%06d", c.live, c.n)
 	mustRename(m.t, c.live, to)
@@ -409,6 +421,7 @@ func (m *model) rotateKubelet(c *mcontainer) {
 }
 
 func (m *model) rotateDocker(c *mcontainer) {
+	m.rotatedUnreadable(c)
 	if len(c.rot) == 3 {
 		m.destroy(c.rot[2], "delete .3")
 		mustRemove(m.t, c.rot[2].path)
@@ -708,6 +721,9 @@ func (m *model) check() {
 		t.Errorf("%d bytes of lines the tailer could see were lost, but only %d bytes counted lost", lostMissing, lost)
 	}
 	t.Logf("%d lines, %d records, %d at risk, %d bytes lost counted, %d missing-and-countable", len(m.lines), len(ids), m.atRisk(), lost, lostMissing)
+	if t.Failed() && len(missing) == 0 {
+		m.dumpStore()
+	}
 }
 
 func (m *model) atRisk() int {

@@ -699,13 +699,9 @@ func (t *Tailer) gcRetired(ctx context.Context, start func(*reader)) {
 			if !gone {
 				continue
 			}
-			if rf.size <= rf.end {
-				t.log.Debug("forgetting released file that is gone", "key", rf.key, "dir", dir)
-				t.deleteCheckpoint(ctx, rf.key)
-				continue
-			}
-			// It grew after its release and vanished before it was read
-			// again: read the rest from a compressed copy, or count it.
+			// Gone: it may have grown unseen (unreadable, or between two
+			// looks) and been compressed: read the rest from a copy, or
+			// count what is known to be unread, then forget it.
 			val, err := t.sink.Checkpoint(rf.key)
 			p, derr := decodePosition(val)
 			if err != nil || val == nil || derr != nil {
