@@ -34,10 +34,13 @@
 // from 0 under a new key, never from the old offset and never under the old
 // key. The file key given to the parser (parser.Source.FileKey, mixed into
 // record IDs) is the hex of an xxh3-128 hash of device, inode, truncation
-// generation, a random nonce drawn when the file is first read from its
+// generation, a nonce given to the file when it is first read from its
 // start, and the fingerprint; everything in it is in the checkpoint, so it
 // survives renames and restarts, and two files never share it, also when one
-// replaced the other at the same inode with the same first line. Where
+// replaced the other at the same inode with the same first line. The nonce is
+// derived from the inode generation and birth time where the file system has
+// them, so a file read again after its checkpoint was lost keeps its record
+// IDs; without either it is random. Where
 // neither generation nor birth time is known and a rewritten file has the
 // same first line and the same bytes before the resume offset, the
 // replacement cannot be told and reading goes on at the offset.

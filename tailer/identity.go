@@ -66,8 +66,8 @@ func (id fileID) checkpointKey() string {
 func (id fileID) String() string { return fmt.Sprintf("dev %d inode %d", id.Dev, id.Ino) }
 
 // fileKey is the stable identity of a file's content used in record IDs: a
-// hash of device, inode, truncation generation, the nonce drawn when the file
-// was first read from its start, and fingerprint. It survives renames and
+// hash of device, inode, truncation generation, the nonce given to the file
+// when it was first read from its start (nonceFor), and fingerprint. It survives renames and
 // restarts (everything in it is in the checkpoint) and differs between two
 // files, including a file that replaced another at the same device and inode
 // with the same first line, and between the contents a file had before and
@@ -89,7 +89,29 @@ func fileKey(id fileID, gen uint64, fp, nonce []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// newNonce draws a position nonce.
+// nonceFor is the nonce of a file first read from its start. Where the file
+// system gives the file an identity (inode generation, birth time), the
+// nonce is derived from it: it still tells a file from an earlier one at the
+// same inode, and the file's record IDs do not depend on the spool, so a
+// file read again after its checkpoint was lost (a lost or salvaged spool)
+// gets the IDs it had and Elasticsearch answers the copies with 409. Without
+// such an identity the nonce is random.
+func nonceFor(id fsIdentity) []byte {
+	if !id.HasGen && !id.HasBirth {
+		return newNonce()
+	}
+	var b [17]byte
+	b[0] = 'i'
+	if id.HasGen {
+		binary.LittleEndian.PutUint64(b[1:], id.Gen)
+	}
+	if id.HasBirth {
+		binary.LittleEndian.PutUint64(b[9:], uint64(id.Birth))
+	}
+	return binary.LittleEndian.AppendUint64(nil, xxh3.Hash(b[:]))
+}
+
+// newNonce draws a random position nonce.
 func newNonce() []byte {
 	b := make([]byte, nonceLen)
 	if _, err := rand.Read(b); err != nil {

@@ -165,3 +165,45 @@ func TestCopytruncateWhileTheSpoolIsFullNeitherDuplicatesNorHidesLoss(t *testing
 		t.Errorf("%d records, want %d", e.sink.count(), oldSeen+newN)
 	}
 }
+
+// TestALostSpoolReadsTheFileAgainUnderTheSameIDs: record IDs depend on the
+// file, not on the spool. When the spool (and every checkpoint in it) is
+// lost and a file is read again from its start, its lines get the IDs they
+// had, so Elasticsearch answers the second copies with 409 instead of
+// indexing duplicates. (Only where the file system gives an identity: the
+// inode generation or the birth time.)
+func TestALostSpoolReadsTheFileAgainUnderTheSameIDs(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(e.containers, "app.log")
+	mustWriteLines(t, path, seqLines("line", 0, 100)...)
+	if f, err := os.Open(path); err != nil {
+		t.Fatal(err)
+	} else {
+		id := fsIdentityOf(f)
+		f.Close()
+		if !id.HasGen && !id.HasBirth {
+			t.Skipf("the file system of %s gives neither an inode generation nor a birth time", path)
+		}
+	}
+	ids := func() map[record.ID]string {
+		m := map[record.ID]string{}
+		for _, r := range e.sink.records() {
+			m[r.ID] = string(r.Doc)
+		}
+		return m
+	}
+	tl := e.start()
+	waitUntilCount(t, e.sink, 100)
+	tl.stop(t)
+	first := ids()
+
+	e.sink = newMemSink() // the spool is lost
+	e.start()
+	waitUntilCount(t, e.sink, 100)
+	second := ids()
+	for id, doc := range first {
+		if second[id] != doc {
+			t.Fatalf("%q was read again under another _id (first %s)", doc, id)
+		}
+	}
+}

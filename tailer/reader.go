@@ -124,7 +124,7 @@ func (r *reader) begin(p position, tail []byte) {
 	r.nonce = p.Nonce
 	if r.nonce == nil && (!p.fromV1 || p.Consumed == 0) {
 		// Only a file with records under a version 1 key keeps that key.
-		r.nonce = newNonce()
+		r.nonce = nonceFor(r.ident)
 	}
 	r.last, r.lastEnd = tail, p.Resume
 	switch {
@@ -756,7 +756,7 @@ func (r *reader) truncated(ctx context.Context, size int64, why string) error {
 	r.putBuf()
 	r.gen++
 	if r.nonce == nil {
-		r.nonce = newNonce()
+		r.nonce = nonceFor(r.ident)
 	}
 	r.fp, r.fpFinal, r.dec = nil, false, nil
 	r.readPos, r.consumed, r.replayUntil = 0, 0, 0
