@@ -3,6 +3,7 @@ package parser
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -43,12 +44,28 @@ func verbatimBody(s []byte) (body []byte, ok bool) {
 		return nil, false
 	}
 	last := -1
+	var high uint64 // the bytes outside escapes OR-ed: is any >= 0x80?
 	for i := 0; i < n; {
-		j := bytes.IndexByte(s[i:], '\\')
-		if j < 0 {
+		// The next backslash, a word at a time (escapes are often close
+		// together).
+		for i+8 <= n {
+			x := binary.LittleEndian.Uint64(s[i:])
+			high |= x
+			w := x ^ '\\'*lsb
+			if m := (w - lsb) &^ w & msb; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto escape
+			}
+			i += 8
+		}
+		for i < n && s[i] != '\\' {
+			high |= uint64(s[i])
+			i++
+		}
+		if i >= n {
 			break
 		}
-		i += j
+	escape:
 		last = i
 		if i+1 >= n {
 			return nil, false
@@ -73,7 +90,13 @@ func verbatimBody(s []byte) (body []byte, ok bool) {
 			return nil, false
 		}
 	}
-	if last != n-2 || !utf8.Valid(s) {
+	if last != n-2 {
+		return nil, false
+	}
+	if high&msb == 0 {
+		return s[:n-2], true // ASCII: valid UTF-8, no U+2028 or U+2029
+	}
+	if !utf8.Valid(s) {
 		return nil, false
 	}
 	for i := 0; ; {
@@ -116,7 +139,54 @@ func appendSanitized(dst, s []byte) []byte {
 // the index just past the closing quote and whether the contents contain an
 // escape. ok is false when the string is unterminated or contains a raw
 // control character (invalid JSON).
+//
+// It reads eight bytes at a time and jumps straight to the first special
+// byte of a word (specialMask8), so that strings dense with escapes (JSON
+// logged inside docker's JSON) cost no more than a word per escape.
 func scanString(b []byte, i int) (end int, escaped, ok bool) {
+	i++
+	for {
+		for i+8 <= len(b) {
+			if m := specialMask8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto special
+			}
+			i += 8
+		}
+		for i < len(b) && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20 {
+			i++
+		}
+		if i >= len(b) {
+			return 0, false, false
+		}
+	special:
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, escaped, true
+		case c == '\\':
+			escaped = true
+			i += 2
+		default: // a control character
+			return 0, false, false
+		}
+	}
+}
+
+// specialMask8 has the high bit of the first byte of the 8 packed in x that
+// is '"', '\\' or below 0x20 set (and perhaps others above it): the lowest
+// set bit is exact.
+func specialMask8(x uint64) uint64 {
+	ctl := (x - 0x20*lsb) &^ x
+	v := x ^ '"'*lsb
+	quote := (v - lsb) &^ v
+	w := x ^ '\\'*lsb
+	bslash := (w - lsb) &^ w
+	return (ctl | quote | bslash) & msb
+}
+
+// scanStringBytes is scanString one word, then one byte at a time: the
+// reference the tests hold scanString to.
+func scanStringBytes(b []byte, i int) (end int, escaped, ok bool) {
 	i++
 	for i < len(b) {
 		for i+8 <= len(b) && !specialInString8(binary.LittleEndian.Uint64(b[i:])) {

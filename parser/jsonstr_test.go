@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/logspool/logspool/spool/record"
@@ -199,4 +200,119 @@ func TestVerbatimBody(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScanStringMatchesTheByteScan: the quote-finding scan gives the answer
+// of the byte-by-byte one on strings made of the bytes that matter.
+func TestScanStringMatchesTheByteScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte{'"', '\\', '\\', 'a', 'b', 0x01, 0x1f, 0x20, 0x7f, 0x80, 0xe2, 'n', 'u'}
+	for n := 0; n < 300000; n++ {
+		b := make([]byte, 1+r.IntN(40))
+		b[0] = '"'
+		for i := 1; i < len(b); i++ {
+			if r.IntN(3) == 0 {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				b[i] = 'x'
+			}
+		}
+		checkScan(t, b)
+	}
+}
+
+func checkScan(t *testing.T, b []byte) {
+	t.Helper()
+	e1, x1, ok1 := scanString(b, 0)
+	e2, x2, ok2 := scanStringBytes(b, 0)
+	if e1 != e2 || x1 != x2 || ok1 != ok2 {
+		t.Fatalf("scanString(%q) = %d %v %v, the byte scan says %d %v %v", b, e1, x1, ok1, e2, x2, ok2)
+	}
+}
+
+func FuzzScanString(f *testing.F) {
+	f.Add([]byte(`"a\"b\\"`))
+	f.Add([]byte("\"a\\\x01\""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 0 && b[0] == '"' {
+			checkScan(t, b)
+		}
+	})
+}
+
+// verbatimBodyRef is verbatimBody as it was before it read words: the
+// reference.
+func verbatimBodyRef(s []byte) (body []byte, ok bool) {
+	n := len(s)
+	if n < 2 || s[n-2] != '\\' || s[n-1] != 'n' {
+		return nil, false
+	}
+	last := -1
+	for i := 0; i < n; {
+		j := bytes.IndexByte(s[i:], '\\')
+		if j < 0 {
+			break
+		}
+		i += j
+		last = i
+		if i+1 >= n {
+			return nil, false
+		}
+		switch s[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i += 2
+		case 'u':
+			r, ok := hex4(s, i+2)
+			if !ok {
+				return nil, false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2, ok := hex4Escape(s, i)
+				if !ok || utf16.DecodeRune(r, r2) == utf8.RuneError {
+					return nil, false
+				}
+				i += 6
+			}
+		default:
+			return nil, false
+		}
+	}
+	if last != n-2 || !utf8.Valid(s) {
+		return nil, false
+	}
+	if bytes.Contains(s, []byte("\u2028")) || bytes.Contains(s, []byte("\u2029")) {
+		return nil, false
+	}
+	return s[:n-2], true
+}
+
+func checkVerbatim(t *testing.T, s []byte) {
+	t.Helper()
+	b1, ok1 := verbatimBody(s)
+	b2, ok2 := verbatimBodyRef(s)
+	if ok1 != ok2 || string(b1) != string(b2) {
+		t.Fatalf("verbatimBody(%q) = %q %v, the reference says %q %v", s, b1, ok1, b2, ok2)
+	}
+}
+
+func TestVerbatimBodyMatchesTheReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{`\"`, `\\`, `\n`, `\t`, `\u00e9`, `\ud83d\ude00`, `\ud83d`, `\x`, "é", "\u2028", "\xff", "\xe2", "a", "bcdefgh", `\/`, `\u12`}
+	for n := 0; n < 200000; n++ {
+		var b []byte
+		for k := r.IntN(12); k > 0; k-- {
+			b = append(b, pieces[r.IntN(len(pieces))]...)
+		}
+		if r.IntN(4) > 0 {
+			b = append(b, `\n`...)
+		}
+		checkVerbatim(t, b)
+	}
+}
+
+func FuzzVerbatimBody(f *testing.F) {
+	f.Add([]byte(`abc\"d\n`))
+	f.Add([]byte("a\u2028bcdefghijk\\n"))
+	f.Fuzz(func(t *testing.T, b []byte) { checkVerbatim(t, b) })
 }
