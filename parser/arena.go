@@ -1,5 +1,7 @@
 package parser
 
+import "sync"
+
 // Arena chunk sizes: a decoder starts with a small chunk, so that the many
 // decoders of quiet files hold little memory, and doubles up to the largest.
 const (
@@ -7,15 +9,23 @@ const (
 	arenaChunk      = 64 << 10
 )
 
-// arena hands out the memory of record documents. Chunks are never reused:
-// a document stays valid and unchanged for as long as anyone references it,
-// and a chunk is garbage once all its documents are.
+// arena hands out the memory of record documents. Until its first recycle,
+// chunks are never reused: a document stays valid and unchanged for as long
+// as anyone references it, and a chunk is garbage once all its documents
+// are. After recycle (Decoder.Recycle: the caller holds no document any
+// more), chunks come from and go back to chunkPool, shared by every decoder,
+// so that a decoder between batches holds no chunk at all.
 type arena struct {
-	chunk []byte
-	used  int
-	room  int // capacity handed out by the last begin; -1 for an own allocation
-	next  int // size of the next chunk
+	chunk     []byte
+	used      int
+	room      int // capacity handed out by the last begin; -1 for an own allocation
+	next      int // size of the next chunk
+	recycling bool
+	held      []*[]byte // pooled chunks handed out since the last recycle
 }
+
+// chunkPool holds chunks of arenaChunk bytes for recycling arenas.
+var chunkPool sync.Pool
 
 // begin returns an empty slice to append one document of about want bytes
 // to. A document may grow past want (append then moves it to a fresh
@@ -26,12 +36,22 @@ func (a *arena) begin(want int) []byte {
 		return make([]byte, 0, want)
 	}
 	if len(a.chunk)-a.used < want {
-		if a.next == 0 {
-			a.next = arenaFirstChunk
+		if a.recycling {
+			p, _ := chunkPool.Get().(*[]byte)
+			if p == nil {
+				b := make([]byte, arenaChunk)
+				p = &b
+			}
+			a.held = append(a.held, p)
+			a.chunk = *p
+		} else {
+			if a.next == 0 {
+				a.next = arenaFirstChunk
+			}
+			a.chunk = make([]byte, max(a.next, 2*want))
+			a.next = min(2*a.next, arenaChunk)
 		}
-		a.chunk = make([]byte, max(a.next, 2*want))
 		a.used = 0
-		a.next = min(2*a.next, arenaChunk)
 	}
 	a.room = len(a.chunk) - a.used
 	return a.chunk[a.used:a.used:len(a.chunk)]
@@ -46,4 +66,16 @@ func (a *arena) commit(b []byte) []byte {
 		a.used += len(b)
 	}
 	return b[:len(b):len(b)]
+}
+
+// recycle gives every chunk back: no document handed out so far is
+// referenced any more.
+func (a *arena) recycle() {
+	a.recycling = true
+	for i, p := range a.held {
+		chunkPool.Put(p)
+		a.held[i] = nil
+	}
+	a.held = a.held[:0]
+	a.chunk, a.used = nil, 0
 }

@@ -82,6 +82,7 @@ type Decoder struct {
 	meta        PathMeta
 	format      format // of the file, from its first recognisable line
 	tails       [numFormats][]byte
+	metas       [numFormats]*record.Meta // tails as the records' shared Meta
 	pend        []pending
 	scratch     []byte // unescaped docker message
 	scratchTail []byte // a cut docker line's tail as a JSON object
@@ -141,7 +142,9 @@ func (d *Decoder) Meta() PathMeta { return d.meta }
 // text in message and a flag in log.flags.
 func (d *Decoder) Decode(dst []record.Record, ln Line) []record.Record {
 	if d.kube.refresh() {
-		d.tails = [numFormats][]byte{} // encode them again with the new metadata
+		// Encode them again with the new metadata: a new Meta, a new version.
+		d.tails = [numFormats][]byte{}
+		d.metas = [numFormats]*record.Meta{}
 	}
 	if ln.Partial {
 		d.lineFlags = flagPartial
@@ -591,7 +594,7 @@ func (d *Decoder) emitEscaped(dst []record.Record, start int64, t *timestamp, st
 
 func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream, msg []byte, escaped bool, extra []byte, fl flags, f format) []record.Record {
 	fl |= d.lineFlags
-	b := d.arena.begin(len(msg) + len(msg)/8 + len(extra) + len(d.tail(f)) + 160)
+	b := d.arena.begin(len(msg) + len(msg)/8 + len(extra) + 160)
 	b = append(b, `{"@timestamp":"`...)
 	b = append(b, t.text[:]...)
 	b = append(b, `","message":"`...)
@@ -658,14 +661,32 @@ func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream
 		b, _ = record.AppendEscaped(b, t.orig)
 		b = append(b, '"')
 	}
-	b = append(b, d.tail(f)...)
 	d.counts.records++
 	return append(dst, record.Record{
 		ID:   d.id(start),
 		Time: t.ns,
 		Doc:  d.arena.commit(b),
+		Meta: d.docMeta(f),
+		At:   len(b),
 	})
 }
+
+// docMeta returns the Meta of the records of format f: the document tail.
+func (d *Decoder) docMeta(f format) *record.Meta {
+	if m := d.metas[f]; m != nil {
+		return m
+	}
+	m := &record.Meta{Doc: d.tail(f)}
+	d.metas[f] = m
+	return m
+}
+
+// Recycle says that no record that Decode or Flush returned so far is
+// referenced any more (the caller stored copies, as the spool's Append
+// does): the memory of their documents is reused for the next ones, and a
+// decoder holds no document memory until its next record. Records' Metas
+// are not affected (they are never reused).
+func (d *Decoder) Recycle() { d.arena.recycle() }
 
 // tail returns the constant end of every document of format f, from the
 // "file" member of "log" to the closing brace, encoding it on first use.

@@ -2,11 +2,14 @@ package parser
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/logspool/logspool/spool/record"
 )
 
 // want is what a test expects of one record.
@@ -424,13 +427,13 @@ func checkResumes(t testing.TB, cfg Config, in []Line) {
 	full := NewDecoder(cfg, testSource())
 	want := map[string]string{}
 	for _, r := range full.Flush(decodeAll(t, full, in)) {
-		want[r.ID.String()] = string(r.Doc)
+		want[r.ID.String()] = string(r.Document())
 	}
 	for k := 1; k < len(in); k++ {
 		d := NewDecoder(cfg, testSource())
 		got := map[string]string{}
 		for _, r := range decodeAll(t, d, in[:k]) {
-			got[r.ID.String()] = string(r.Doc)
+			got[r.ID.String()] = string(r.Document())
 		}
 		resume := in[k-1].End
 		if start, ok := d.Pending(); ok {
@@ -444,10 +447,10 @@ func checkResumes(t testing.TB, cfg Config, in []Line) {
 			}
 		}
 		for _, r := range d2.Flush(decodeAll(t, d2, rest)) {
-			if prev, ok := got[r.ID.String()]; ok && prev != string(r.Doc) && !isMalformed(prev) {
-				t.Fatalf("crash after line %d: record %s re-read differs:\n%s\n%s", k, r.ID, prev, r.Doc)
+			if prev, ok := got[r.ID.String()]; ok && prev != string(r.Document()) && !isMalformed(prev) {
+				t.Fatalf("crash after line %d: record %s re-read differs:\n%s\n%s", k, r.ID, prev, r.Document())
 			}
-			got[r.ID.String()] = string(r.Doc)
+			got[r.ID.String()] = string(r.Document())
 		}
 		for id, doc := range got {
 			w, ok := want[id]
@@ -548,13 +551,13 @@ func TestRereadFromPendingReproducesRecords(t *testing.T) {
 
 	ids := map[string]string{}
 	for _, r := range append(first, second...) {
-		ids[r.ID.String()] = string(r.Doc)
+		ids[r.ID.String()] = string(r.Document())
 	}
 	if len(ids) != len(full) {
 		t.Fatalf("re-read gave %d distinct records, want %d", len(ids), len(full))
 	}
 	for _, r := range full {
-		if got, ok := ids[r.ID.String()]; !ok || got != string(r.Doc) {
+		if got, ok := ids[r.ID.String()]; !ok || got != string(r.Document()) {
 			t.Fatalf("record %s of the full read is missing or differs after the re-read: %s", r.ID, got)
 		}
 	}
@@ -619,7 +622,7 @@ func TestDocumentMetadata(t *testing.T) {
 func TestDocumentOmitsUnknownMetadata(t *testing.T) {
 	d := NewDecoder(Config{Now: testConfig().Now}, Source{Path: "/tmp/app.log", FileKey: testFileKey})
 	recs := d.Decode(nil, Line{Bytes: []byte("2024-05-01T10:00:00Z stdout F a")})
-	got := string(recs[0].Doc)
+	got := string(recs[0].Document())
 	want := `{"@timestamp":"2024-05-01T10:00:00.000000000Z","message":"a","stream":"stdout","log":{"offset":0,"file":{"path":"/tmp/app.log"}},"container":{"runtime":"cri"},"event":{"dataset":"kubernetes.container_logs"}}`
 	if got != want {
 		t.Fatalf("document\n got %s\nwant %s", got, want)
@@ -726,5 +729,58 @@ func TestSalvageOfCutDockerLines(t *testing.T) {
 				t.Fatalf("message %q flags %q, want %q flagged truncated", g.Message, g.Log.Flags, tt.want)
 			}
 		})
+	}
+}
+
+// TestRecycleReusesTheDocumentsMemory: after Recycle the next documents go
+// into the same memory (no allocation per line), and are right.
+func TestRecycleReusesTheDocumentsMemory(t *testing.T) {
+	d := NewDecoder(testConfig(), testSource())
+	want := make(map[int64]string)
+	var recs []record.Record
+	batch := func(from int) {
+		recs = recs[:0]
+		for i := from; i < from+200; i++ {
+			recs = d.Decode(recs, Line{Bytes: fmt.Appendf(nil, `{"log":"line %d %s\n","stream":"stdout","time":"2024-05-01T10:00:00Z"}`, i, strings.Repeat("x", i%300)), Start: int64(i) * 1000})
+		}
+		for _, r := range recs {
+			mustDoc(t, r)
+		}
+	}
+	for round := 0; round < 3; round++ {
+		batch(round * 200)
+		for _, r := range recs {
+			off := int64(0)
+			var doc struct {
+				Log struct {
+					Offset int64 `json:"offset"`
+				} `json:"log"`
+			}
+			if err := json.Unmarshal(r.Document(), &doc); err != nil {
+				t.Fatal(err)
+			}
+			off = doc.Log.Offset
+			want[off] = string(r.Document())
+		}
+		d.Recycle()
+	}
+	// Decoding the same lines again gives the same documents.
+	d2 := NewDecoder(testConfig(), testSource())
+	for i := 0; i < 600; i++ {
+		r := d2.Decode(nil, Line{Bytes: fmt.Appendf(nil, `{"log":"line %d %s\n","stream":"stdout","time":"2024-05-01T10:00:00Z"}`, i, strings.Repeat("x", i%300)), Start: int64(i) * 1000})
+		if got := string(r[0].Document()); got != want[int64(i)*1000] {
+			t.Fatalf("line %d: %s, want %s", i, got, want[int64(i)*1000])
+		}
+	}
+	line := []byte(`{"log":"a line of some length to encode\n","stream":"stdout","time":"2024-05-01T10:00:00Z"}`)
+	recs = recs[:0]
+	allocs := testing.AllocsPerRun(20, func() {
+		for i := 0; i < 100; i++ {
+			recs = d.Decode(recs[:0], Line{Bytes: line, Start: int64(i)})
+		}
+		d.Recycle()
+	})
+	if allocs > 1 {
+		t.Errorf("%v allocations per 100 lines and a Recycle, want at most 1", allocs)
 	}
 }

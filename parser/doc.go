@@ -139,16 +139,26 @@
 //
 // Empty fields are omitted; log.flags appears only when non-empty. Record.Time
 // is @timestamp in Unix nanoseconds. The metadata comes from the path (see
-// ParsePath) and is encoded once per Decoder. Documents are allocated from
-// chunks (4 KiB for a new decoder, doubling up to 64 KiB) that are never
-// reused, so a Record.Doc stays valid and unchanged after Decode returns, and
-// its capacity equals its length (an append to it copies). Documents over
-// 16 KiB get their own allocation.
+// ParsePath) and the API, and is encoded once per Decoder and snapshot: the
+// document's tail from log.file on (log.file.path, kubernetes, container,
+// host, event) is the records' shared record.Meta, and Record.Doc is the
+// rest, the line's own part, with At = len(Doc): the whole document is
+// Record.Document(). A new API snapshot (a label changed mid-file) makes a
+// new Meta, a new version, for the records after it; the spool stores each
+// Meta once per segment and the outputs splice it back, byte for byte.
+//
+// Documents' own parts are allocated from chunks (4 KiB for a new decoder,
+// doubling up to 64 KiB) that are never reused until the caller says so
+// (Recycle: the tailer, once the spool has copied a batch), so a Record.Doc
+// stays valid and unchanged after Decode returns, and its capacity equals
+// its length (an append to it copies). After Recycle, chunks of 64 KiB come
+// from and go back to a pool shared by all decoders. Documents over 16 KiB
+// get their own allocation.
 //
 // # Memory
 //
-// A decoder holds its current chunk, one pending buffer per stream with a
-// message pending (at most MaxLineBytes each, at most 8 streams) and a
+// A decoder holds its current chunk (none between batches once it
+// recycles), one pending buffer per stream with a message pending (at most MaxLineBytes each, at most 8 streams) and a
 // scratch buffer; buffers that grew past 32 KiB are dropped once their
 // message is done, so a quiet file's decoder holds a few KiB.
 //

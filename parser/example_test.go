@@ -27,7 +27,7 @@ func ExampleDecoder() {
 	}
 	for _, r := range recs {
 		fmt.Println(r.ID == record.FileID("node-1", "fingerprint", 0), r.Time)
-		fmt.Println(string(r.Doc))
+		fmt.Println(string(r.Document()))
 	}
 	// Output:
 	// true 1714557600123456789

@@ -67,7 +67,7 @@ func TestGolden(t *testing.T) {
 			for _, r := range recs {
 				mustDoc(t, r)
 				got.WriteString(`{"_id":"` + r.ID.String() + `","time":` + strconv.FormatInt(r.Time, 10) + `,"doc":`)
-				got.Write(r.Doc)
+				got.Write(r.Document())
 				got.WriteString("}\n")
 			}
 			path := filepath.Join("testdata", "golden", tt.name+".ndjson")

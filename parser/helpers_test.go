@@ -111,22 +111,26 @@ type doc struct {
 // mustDoc checks that r is a well-formed record and decodes its document.
 func mustDoc(t testing.TB, r record.Record) doc {
 	t.Helper()
-	if !utf8.Valid(r.Doc) {
-		t.Fatalf("document is not valid UTF-8: %q", r.Doc)
-	}
-	if !json.Valid(r.Doc) {
-		t.Fatalf("document is not valid JSON: %s", r.Doc)
-	}
 	if cap(r.Doc) != len(r.Doc) {
 		t.Fatalf("document capacity %d exceeds its length %d", cap(r.Doc), len(r.Doc))
 	}
-	if bytes.HasSuffix(r.Doc, []byte("\n")) {
+	if r.Meta == nil || r.At != len(r.Doc) {
+		t.Fatalf("the record's Meta is %v at %d, want the document's tail at its end (%d)", r.Meta, r.At, len(r.Doc))
+	}
+	whole := r.Document()
+	if !utf8.Valid(whole) {
+		t.Fatalf("document is not valid UTF-8: %q", whole)
+	}
+	if !json.Valid(whole) {
+		t.Fatalf("document is not valid JSON: %s", whole)
+	}
+	if bytes.HasSuffix(whole, []byte("\n")) {
 		t.Fatalf("document ends in a newline")
 	}
 	var d doc
-	dec := json.NewDecoder(bytes.NewReader(r.Doc))
+	dec := json.NewDecoder(bytes.NewReader(whole))
 	if err := dec.Decode(&d); err != nil {
-		t.Fatalf("decoding document %s: %v", r.Doc, err)
+		t.Fatalf("decoding document %s: %v", whole, err)
 	}
 	ts, err := time.Parse(time.RFC3339Nano, d.Timestamp)
 	if err != nil || len(d.Timestamp) != tsLen || !strings.HasSuffix(d.Timestamp, "Z") {

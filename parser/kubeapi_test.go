@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/logspool/logspool/spool/record"
 )
 
 // fakeKube is a KubeLookup whose one handle serves whatever cur holds.
@@ -59,8 +61,8 @@ func TestKubeMetadataInDocuments(t *testing.T) {
 			t.Fatalf("%d records", len(recs))
 		}
 		var doc kubeDoc
-		if err := json.Unmarshal(recs[0].Doc, &doc); err != nil {
-			t.Fatalf("invalid document %s: %v", recs[0].Doc, err)
+		if err := json.Unmarshal(recs[0].Document(), &doc); err != nil {
+			t.Fatalf("invalid document %s: %v", recs[0].Document(), err)
 		}
 		return doc
 	}
@@ -100,8 +102,8 @@ func TestKubeNilHandle(t *testing.T) {
 	d := NewDecoder(cfg, Source{Path: "/var/log/other.log", FileKey: "k"})
 	recs := d.Decode(nil, lines(`2024-05-01T10:00:00Z stdout F hi`)[0])
 	var doc kubeDoc
-	if err := json.Unmarshal(recs[0].Doc, &doc); err != nil || doc.Log.Flags != nil {
-		t.Errorf("doc %s: %v", recs[0].Doc, err)
+	if err := json.Unmarshal(recs[0].Document(), &doc); err != nil || doc.Log.Flags != nil {
+		t.Errorf("doc %s: %v", recs[0].Document(), err)
 	}
 }
 
@@ -125,5 +127,43 @@ func BenchmarkDecodeDockerKube(b *testing.B) {
 	for b.Loop() {
 		recs = d.Decode(recs[:0], Line{Bytes: benchDocker, Start: off, End: off + int64(len(benchDocker)) + 1})
 		off += int64(len(benchDocker)) + 1
+	}
+}
+
+// TestAMetadataChangeStartsANewMetaVersion: the records of one snapshot share
+// one Meta; a new snapshot (a label changed mid-file) gives the records
+// after it a new Meta, and the old one keeps what its records were made with.
+func TestAMetadataChangeStartsANewMetaVersion(t *testing.T) {
+	cfg := testConfig()
+	fk := &fakeKube{cur: &KubeMeta{Version: 1, Kubernetes: []byte(`,"labels":{"app":"web"}`)}}
+	cfg.Kube = fk
+	d := NewDecoder(cfg, testSource())
+	var recs []record.Record
+	for i, l := range lines(`2024-05-01T10:00:00Z stdout F one`, `2024-05-01T10:00:01Z stdout F two`) {
+		recs = d.Decode(recs, Line{Bytes: l.Bytes, Start: int64(i) * 100})
+	}
+	fk.cur = &KubeMeta{Version: 2, Kubernetes: []byte(`,"labels":{"app":"web","canary":"yes"}`)}
+	recs = d.Decode(recs, Line{Bytes: []byte(`2024-05-01T10:00:02Z stdout F three`), Start: 200})
+	fk.cur = nil // the pod is gone from the cache: flagged, path metadata only
+	recs = d.Decode(recs, Line{Bytes: []byte(`2024-05-01T10:00:03Z stdout F four`), Start: 300})
+	if len(recs) != 4 {
+		t.Fatalf("%d records", len(recs))
+	}
+	if recs[0].Meta == nil || recs[0].Meta != recs[1].Meta {
+		t.Errorf("the records of one snapshot have Metas %p and %p, want one", recs[0].Meta, recs[1].Meta)
+	}
+	if recs[2].Meta == recs[1].Meta || recs[3].Meta == recs[2].Meta {
+		t.Errorf("a new snapshot kept the old Meta")
+	}
+	for i, want := range []string{`{"app":"web"}`, `{"app":"web"}`, `{"app":"web","canary":"yes"}`, ``} {
+		var doc struct {
+			Kubernetes struct {
+				Labels json.RawMessage `json:"labels"`
+			} `json:"kubernetes"`
+		}
+		mustDoc(t, recs[i])
+		if err := json.Unmarshal(recs[i].Document(), &doc); err != nil || string(doc.Kubernetes.Labels) != want {
+			t.Errorf("record %d: labels %s (%v), want %s", i, doc.Kubernetes.Labels, err, want)
+		}
 	}
 }

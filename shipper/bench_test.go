@@ -19,13 +19,21 @@ func benchRecords(n int) []record.Record {
 
 func benchItems(recs []record.Record) ([]*item, int) {
 	items := make([]*item, len(recs))
-	size := 0
 	for i := range recs {
 		items[i] = &item{rec: &recs[i]}
 	}
-	s := &Shipper{cfg: Config{}.withDefaults()}
-	size = len(s.encode(items))
-	return items, size
+	body, _ := encodeShipper(CompressionNone, Config{}).encode(items)
+	return items, len(body)
+}
+
+// encodeShipper is a Shipper that only encodes, in the given compression
+// mode.
+func encodeShipper(mode string, cfg Config) *Shipper {
+	c, err := compressorFor(mode)
+	if err != nil {
+		panic(err)
+	}
+	return &Shipper{cfg: cfg.withDefaults(), comp: c}
 }
 
 // BenchmarkEncode measures bulk body encoding without compression; bytes
@@ -33,12 +41,13 @@ func benchItems(recs []record.Record) ([]*item, int) {
 func BenchmarkEncode(b *testing.B) {
 	recs := benchRecords(5800) // about 5 MiB, one default batch
 	items, size := benchItems(recs)
-	s := &Shipper{cfg: Config{}.withDefaults()}
+	s := encodeShipper(CompressionNone, Config{})
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	start := testlogs.CPUTime()
 	for b.Loop() {
-		putBuf(s.encode(items))
+		body, _ := s.encode(items)
+		putBuf(body)
 	}
 	testlogs.ReportMBPerCPUSecond(b, start, int64(size))
 }
@@ -53,17 +62,13 @@ func BenchmarkCompress(b *testing.B) {
 	items, size := benchItems(recs)
 	for _, mode := range []string{CompressionNone, CompressionGzipHuffman, CompressionGzipStateless, CompressionGzip, "gzip-2", "gzip-3", "gzip-6", "gzip-9"} {
 		b.Run(mode, func(b *testing.B) {
-			s := &Shipper{cfg: Config{}.withDefaults()}
-			c, err := compressorFor(mode)
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := encodeShipper(mode, Config{})
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			var wire int
 			start := testlogs.CPUTime()
 			for b.Loop() {
-				body, _ := c.compress(s.encode(items))
+				body, _ := s.encode(items)
 				wire = len(body)
 				putBuf(body)
 			}
@@ -80,11 +85,12 @@ func BenchmarkCompress(b *testing.B) {
 func BenchmarkEncodeDaily(b *testing.B) {
 	recs := benchRecords(5800)
 	items, size := benchItems(recs)
-	s := &Shipper{cfg: Config{IndexMode: IndexModeDaily}.withDefaults()}
+	s := encodeShipper(CompressionNone, Config{IndexMode: IndexModeDaily})
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	for b.Loop() {
-		putBuf(s.encode(items))
+		body, _ := s.encode(items)
+		putBuf(body)
 	}
 }
 

@@ -35,11 +35,41 @@ const (
 // "gzip-1" to "gzip-9" (gzip at that level; "gzip" is "gzip-1").
 var CompressionModes = []string{CompressionNone, CompressionGzipHuffman, CompressionGzipStateless, CompressionGzip}
 
-// compressor compresses bulk bodies in one mode, with pooled writers.
+// compressor compresses bulk bodies in one mode. Its writers are kept in a
+// free list (not a sync.Pool, which every GC cycle empties: a gzip writer
+// is about 1 MiB to build).
 type compressor struct {
 	mode     string
 	encoding string // Content-Encoding; "" when none
-	pool     sync.Pool
+	level    int
+
+	mu   sync.Mutex
+	free []*gzip.Writer
+}
+
+// maxFreeWriters bounds the writers a compressor keeps unused.
+const maxFreeWriters = 4
+
+func (c *compressor) getWriter() *gzip.Writer {
+	c.mu.Lock()
+	if n := len(c.free); n > 0 {
+		w := c.free[n-1]
+		c.free = c.free[:n-1]
+		c.mu.Unlock()
+		return w
+	}
+	c.mu.Unlock()
+	w, _ := gzip.NewWriterLevel(nil, c.level) // the level was checked by compressorFor
+	return w
+}
+
+func (c *compressor) putWriter(w *gzip.Writer) {
+	w.Reset(nil)
+	c.mu.Lock()
+	if len(c.free) < maxFreeWriters {
+		c.free = append(c.free, w)
+	}
+	c.mu.Unlock()
 }
 
 // compressors holds one compressor per mode, made on first use.
@@ -77,13 +107,9 @@ func compressorFor(mode string) (*compressor, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &compressor{mode: mode}
+	c := &compressor{mode: mode, level: level}
 	if compressed {
 		c.encoding = "gzip"
-		c.pool.New = func() any {
-			w, _ := gzip.NewWriterLevel(nil, level) // the level was checked above
-			return w
-		}
 	}
 	got, _ := compressors.LoadOrStore(mode, c)
 	return got.(*compressor), nil
@@ -103,14 +129,33 @@ func (c *compressor) compress(raw []byte) ([]byte, string) {
 
 // appendCompressed appends the compression of src to dst.
 func (c *compressor) appendCompressed(dst, src []byte) []byte {
-	w := c.pool.Get().(*gzip.Writer)
-	buf := appendWriter{b: dst}
-	w.Reset(&buf)
-	_, _ = w.Write(src) // appendWriter never fails
-	_ = w.Close()
-	w.Reset(nil)
-	c.pool.Put(w)
-	return buf.b
+	z := c.stream(dst)
+	z.write(src)
+	return z.close()
+}
+
+// stream starts a compressed body appended to dst: the body is written to
+// it in parts (write) and finished by close, so that the uncompressed body
+// never has to be held whole.
+func (c *compressor) stream(dst []byte) *zstream {
+	z := &zstream{c: c, w: c.getWriter(), out: appendWriter{b: dst}}
+	z.w.Reset(&z.out)
+	return z
+}
+
+type zstream struct {
+	c   *compressor
+	w   *gzip.Writer
+	out appendWriter
+}
+
+func (z *zstream) write(p []byte) { _, _ = z.w.Write(p) } // appendWriter never fails
+
+// close finishes the stream, returns the writer and the compressed body.
+func (z *zstream) close() []byte {
+	_ = z.w.Close()
+	z.c.putWriter(z.w)
+	return z.out.b
 }
 
 type appendWriter struct{ b []byte }

@@ -29,7 +29,7 @@ func everyMode() []string {
 func TestCompressionRoundTrips(t *testing.T) {
 	var realistic []byte
 	for _, r := range testdocs.Records(1, testlogs.Docker, 2000, 250) {
-		realistic = appendItem(realistic, DefaultIndex, r.ID, r.Doc)
+		realistic = appendItem(realistic, DefaultIndex, r.ID, r.Document())
 	}
 	bodies := map[string][]byte{
 		"empty":     {},
@@ -95,7 +95,7 @@ func TestEveryCompressionModeShipsToEstest(t *testing.T) {
 	recs := testdocs.Records(2, testlogs.CRI, 600, 100)
 	want := map[string]string{}
 	for _, r := range recs {
-		want[r.ID.String()] = string(r.Doc)
+		want[r.ID.String()] = string(r.Document())
 	}
 	for _, mode := range everyMode() {
 		t.Run("mode="+mode, func(t *testing.T) {

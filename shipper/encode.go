@@ -3,6 +3,7 @@ package shipper
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,19 +63,59 @@ func (n *indexNamer) name(rec *record.Record) string {
 
 // appendItem appends one create action and its document to dst.
 func appendItem(dst []byte, index string, id record.ID, doc []byte) []byte {
+	dst = appendAction(dst, index, id)
+	dst = appendDocLine(dst, doc)
+	return dst
+}
+
+func appendAction(dst []byte, index string, id record.ID) []byte {
 	dst = append(dst, actionPrefix...)
 	dst = append(dst, index...)
 	dst = append(dst, actionMiddle...)
 	dst = id.AppendString(dst)
-	dst = append(dst, actionSuffix...)
-	dst = appendDocLine(dst, doc)
-	return dst
+	return append(dst, actionSuffix...)
+}
+
+// docWriter appends records' documents as NDJSON lines, their Meta spliced
+// back in. It remembers the last Meta it checked for line breaks (records
+// of a source version share theirs), so that a shared Meta is scanned once,
+// not once per record. One per goroutine.
+type docWriter struct {
+	checked *record.Meta
+}
+
+// appendLine appends r's whole document and a newline to dst, compacted
+// when it spreads over lines (see appendDocLine).
+func (w *docWriter) appendLine(dst []byte, r *record.Record) []byte {
+	if r.Meta == nil {
+		return appendDocLine(dst, r.Doc)
+	}
+	if r.Meta != w.checked {
+		if hasLineBreak(r.Meta.Doc) {
+			return appendDocLine(dst, r.Document())
+		}
+		w.checked = r.Meta
+	}
+	if hasLineBreak(r.Doc) {
+		return appendDocLine(dst, r.Document())
+	}
+	dst = r.AppendDoc(dst)
+	return append(dst, '\n')
+}
+
+func hasLineBreak(b []byte) bool {
+	return bytes.IndexByte(b, '\n') >= 0 || bytes.IndexByte(b, '\r') >= 0
+}
+
+// appendRecordItem appends one create action and r's document to dst.
+func (w *docWriter) appendItem(dst []byte, index string, r *record.Record) []byte {
+	return w.appendLine(appendAction(dst, index, r.ID), r)
 }
 
 // appendDocLine appends doc and a newline. A document spread over several
 // lines (valid JSON, but it would break the NDJSON framing) is compacted.
 func appendDocLine(dst []byte, doc []byte) []byte {
-	if bytes.IndexByte(doc, '\n') >= 0 || bytes.IndexByte(doc, '\r') >= 0 {
+	if hasLineBreak(doc) {
 		var b bytes.Buffer
 		if err := json.Compact(&b, doc); err == nil {
 			doc = b.Bytes()
@@ -88,17 +129,43 @@ func appendDocLine(dst []byte, doc []byte) []byte {
 	return append(dst, '\n')
 }
 
-// bufPool holds body buffers. Buffers far larger than a typical request are
-// not pooled, so one huge batch does not pin its memory forever.
-var bufPool sync.Pool
+// Request bodies and responses are built in pooled buffers: small ones
+// (compressed bodies, responses) in smallPool, big ones (uncompressed
+// bodies, which only --es-compression none sends) in bigFree, a free list of
+// at most maxBigFree that, unlike a sync.Pool, a GC cycle does not empty (a
+// 5 MiB body allocated again after every cycle is most of what such a run
+// allocates). Buffers far larger than a typical request are not pooled, so
+// that one huge batch does not pin its memory forever.
+var (
+	smallPool sync.Pool
+	bigMu     sync.Mutex
+	bigFree   [][]byte
+)
 
-const maxPooledBuf = 64 << 20
+const (
+	maxPooledBuf = 64 << 20
+	bigBuf       = 2 << 20
+	maxBigFree   = 2
+)
 
 func getBuf(capHint int) []byte {
-	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= capHint {
-		return (*p)[:0]
-	} else if ok {
-		bufPool.Put(p)
+	if capHint >= bigBuf {
+		bigMu.Lock()
+		for i := len(bigFree) - 1; i >= 0; i-- {
+			if b := bigFree[i]; cap(b) >= capHint {
+				bigFree = append(bigFree[:i], bigFree[i+1:]...)
+				bigMu.Unlock()
+				return b[:0]
+			}
+		}
+		bigMu.Unlock()
+		return make([]byte, 0, capHint)
+	}
+	if p, ok := smallPool.Get().(*[]byte); ok {
+		if cap(*p) >= capHint {
+			return (*p)[:0]
+		}
+		smallPool.Put(p)
 	}
 	return make([]byte, 0, capHint)
 }
@@ -108,7 +175,17 @@ func putBuf(b []byte) {
 		return
 	}
 	b = b[:0]
-	bufPool.Put(&b)
+	if cap(b) >= bigBuf {
+		bigMu.Lock()
+		if len(bigFree) < maxBigFree {
+			bigFree = append(bigFree, b)
+		} else if i := slices.IndexFunc(bigFree, func(x []byte) bool { return cap(x) < cap(b) }); i >= 0 {
+			bigFree[i] = b // keep the bigger one
+		}
+		bigMu.Unlock()
+		return
+	}
+	smallPool.Put(&b)
 }
 
 // body is a request body over a pooled buffer. The buffer goes back to the

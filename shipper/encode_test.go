@@ -2,6 +2,7 @@ package shipper
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/parser/testlogs"
+	"github.com/logspool/logspool/parser/testlogs/testdocs"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -436,4 +439,62 @@ func FuzzCleanBulkResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDocWriterSplicesTheMetaBackIn(t *testing.T) {
+	tail := &record.Meta{Doc: []byte(`,"file":{"path":"/a"}}}`)}
+	mid := &record.Meta{Doc: []byte(`,"host":{"name":"n"}`)}
+	broken := &record.Meta{Doc: []byte(",\"host\":\n{\"name\":\"n\"}")}
+	tests := []struct {
+		name string
+		recs []record.Record
+		want string
+	}{
+		{"a Meta at the end", []record.Record{{Doc: []byte(`{"m":"a","log":{"offset":1`), Meta: tail, At: 26}}, `{"m":"a","log":{"offset":1,"file":{"path":"/a"}}}`},
+		{"a Meta in the middle", []record.Record{{Doc: []byte(`{"m":"a","x":1}`), Meta: mid, At: 8}}, `{"m":"a","host":{"name":"n"},"x":1}`},
+		{"a shared Meta is spliced into every record", []record.Record{{Doc: []byte(`{"m":"a"`), Meta: mid, At: 8}, {Doc: []byte(`{"m":"b"}`), Meta: mid, At: 8}},
+			`{"m":"a","host":{"name":"n"}` + "\n" + `{"m":"b","host":{"name":"n"}}`},
+		{"a Meta over two lines is compacted with its record", []record.Record{{Doc: []byte(`{"m":"a"}`), Meta: mid, At: 8}, {Doc: []byte(`{"m":"b"}`), Meta: broken, At: 8}},
+			`{"m":"a","host":{"name":"n"}}` + "\n" + `{"m":"b","host":{"name":"n"}}`},
+		{"an own part over two lines is compacted with the Meta", []record.Record{{Doc: []byte("{\"m\":\n\"a\"}"), Meta: mid, At: 9}},
+			`{"m":"a","host":{"name":"n"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var w docWriter
+			var got []byte
+			for i := range tc.recs {
+				got = w.appendLine(got, &tc.recs[i])
+			}
+			if string(got) != tc.want+"\n" {
+				t.Errorf("got %q, want %q", got, tc.want+"\n")
+			}
+		})
+	}
+}
+
+// TestACompressedBodyIsTheEncodedBody: a body compressed as it is encoded,
+// in parts, decompresses to the uncompressed encoding, byte for byte.
+func TestACompressedBodyIsTheEncodedBody(t *testing.T) {
+	recs := testdocs.Records(3, testlogs.Docker, 3000, 300) // several streamParts
+	items := make([]*item, len(recs))
+	for i := range recs {
+		items[i] = &item{rec: &recs[i]}
+	}
+	items[7].dlq = []byte(`{"message":"a dead-letter copy"}`)
+	plain, enc := encodeShipper(CompressionNone, Config{}).encode(items)
+	if enc != "" || len(plain) < 3*streamPart {
+		t.Fatalf("plain body: %d bytes, encoding %q", len(plain), enc)
+	}
+	for _, mode := range []string{CompressionGzip, CompressionGzipHuffman, CompressionGzipStateless, "gzip-6"} {
+		z, enc := encodeShipper(mode, Config{}).encode(items)
+		zr, err := gzip.NewReader(bytes.NewReader(z))
+		if err != nil || enc != "gzip" {
+			t.Fatalf("%s: %v, encoding %q", mode, err, enc)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%s: the body decompresses to %d bytes (%v), want the %d of the plain encoding", mode, len(got), err, len(plain))
+		}
+	}
 }

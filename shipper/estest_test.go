@@ -476,7 +476,7 @@ func BenchmarkShipEstest(b *testing.B) {
 	defer srv.Close()
 	var bytes int
 	for i := range recs {
-		bytes += len(recs[i].Doc)
+		bytes += recs[i].DocLen()
 	}
 	b.SetBytes(int64(bytes))
 	b.ReportAllocs()

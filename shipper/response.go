@@ -112,7 +112,7 @@ func parseCleanBulkResponse(body []byte, n int) (items []bulkItem, ok bool) {
 	if n <= 0 {
 		return nil, false
 	}
-	items = make([]bulkItem, 0, min(n, len(p)/len(item)+1))
+	items = bulkItemPool.get(min(n, len(p)/len(item)+1))
 	conflicts := 0
 	for {
 		if p, found = bytes.CutPrefix(p, []byte(item)); !found || len(p) < 3 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v7/esapi"
@@ -50,7 +51,12 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 		n += len(b.Records())
 	}
 	defer r.releaseOpen()
-	items := make([]*item, 0, n)
+	all := itemPool.get(n) // the request's items, in one piece
+	items := itemPtrPool.get(n)
+	defer func() {
+		itemPool.put(all)
+		itemPtrPool.put(items)
+	}()
 	var empty []*item
 	for i := range r.batches {
 		recs := r.batches[i].b.Records()
@@ -59,8 +65,9 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 			continue
 		}
 		for j := range recs {
-			it := &item{rec: &recs[j], batch: i}
-			if len(bytes.TrimSpace(recs[j].Doc)) == 0 {
+			all = append(all, item{rec: &recs[j], batch: i})
+			it := &all[len(all)-1]
+			if blank(&recs[j]) {
 				// An empty line would break the whole request, every time.
 				empty = append(empty, it)
 				continue
@@ -124,6 +131,7 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 		}
 		s.markSuccess()
 		next, retried := r.settle(chunk, res.items)
+		bulkItemPool.put(res.items)
 		switch {
 		case retried == 0:
 			attempt = 0 // nothing to wait for (dead-letter copies go at once)
@@ -137,6 +145,38 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 		}
 		queue[0] = next
 	}
+}
+
+// slicePool recycles the per-request slices (items, pointers to them, the
+// parsed response) that would otherwise cost an allocation of a few bytes
+// per record and request.
+type slicePool[T any] struct{ p sync.Pool }
+
+func (sp *slicePool[T]) get(n int) []T {
+	if p, ok := sp.p.Get().(*[]T); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]T, 0, n)
+}
+
+func (sp *slicePool[T]) put(b []T) {
+	if cap(b) == 0 || cap(b) > 1<<20 {
+		return
+	}
+	clear(b[:cap(b)])
+	b = b[:0]
+	sp.p.Put(&b)
+}
+
+var (
+	itemPool     slicePool[item]
+	itemPtrPool  slicePool[*item]
+	bulkItemPool slicePool[bulkItem]
+)
+
+// blank reports whether r's document is empty or white space.
+func blank(r *record.Record) bool {
+	return len(bytes.TrimSpace(r.Doc)) == 0 && (r.Meta == nil || len(bytes.TrimSpace(r.Meta.Doc)) == 0)
 }
 
 func errorJSON(typ, reason string) json.RawMessage {
@@ -263,7 +303,7 @@ func (s *Shipper) deadLetterDoc(rec *record.Record, reason string, now time.Time
 			Index string `json:"index"`
 			Node  string `json:"node,omitempty"`
 		} `json:"logspool"`
-	}{Timestamp: now.UTC().Format(time.RFC3339Nano), Message: string(rec.Doc)}
+	}{Timestamp: now.UTC().Format(time.RFC3339Nano), Message: string(rec.Document())}
 	doc.Error.Message = reason
 	doc.Logspool.ID = rec.ID.String()
 	doc.Logspool.Index = namer.name(rec)
@@ -291,7 +331,7 @@ func (s *Shipper) send(ctx context.Context, chunk []*item) sendResult {
 	api := s.api
 	s.mu.Unlock()
 
-	buf, enc := s.comp.compress(s.encode(chunk))
+	buf, enc := s.encode(chunk)
 	hdr := http.Header{"Content-Type": {"application/x-ndjson"}}
 	if enc != "" {
 		hdr.Set("Content-Encoding", enc)
@@ -331,23 +371,46 @@ func (s *Shipper) send(ctx context.Context, chunk []*item) sendResult {
 	return out
 }
 
-// encode writes the bulk body for chunk into a pooled buffer.
-func (s *Shipper) encode(chunk []*item) []byte {
+// encode writes the bulk body for chunk into a pooled buffer and returns
+// it with its Content-Encoding. A compressed body is compressed as it is
+// encoded, in parts of streamPart bytes: the uncompressed body is never
+// held whole.
+func (s *Shipper) encode(chunk []*item) ([]byte, string) {
 	size := 0
 	for _, it := range chunk {
-		size += itemOverhead + len(s.cfg.Index) + 16 + len(it.rec.Doc)
+		size += itemOverhead + len(s.cfg.Index) + 16 + it.rec.DocLen()
 	}
-	buf := getBuf(size)
 	namer := newIndexNamer(&s.cfg)
-	for _, it := range chunk {
+	var dw docWriter
+	add := func(buf []byte, it *item) []byte {
 		if it.dlq != nil {
-			buf = appendItem(buf, s.cfg.DeadLetterIndex, it.rec.ID, it.dlq)
-			continue
+			return appendItem(buf, s.cfg.DeadLetterIndex, it.rec.ID, it.dlq)
 		}
-		buf = appendItem(buf, namer.name(it.rec), it.rec.ID, it.rec.Doc)
+		return dw.appendItem(buf, namer.name(it.rec), it.rec)
 	}
-	return buf
+	if s.comp.encoding == "" {
+		buf := getBuf(size)
+		for _, it := range chunk {
+			buf = add(buf, it)
+		}
+		return buf, ""
+	}
+	z := s.comp.stream(getBuf(size/8 + 4096))
+	part := getBuf(streamPart + 64<<10)
+	for _, it := range chunk {
+		if part = add(part, it); len(part) >= streamPart {
+			z.write(part)
+			part = part[:0]
+		}
+	}
+	z.write(part)
+	putBuf(part)
+	return z.close(), s.comp.encoding
 }
+
+// streamPart is how much of a body is encoded before it is handed to the
+// compressor.
+const streamPart = 128 << 10
 
 // readAll appends r's content to b.
 func readAll(b []byte, r io.Reader) ([]byte, error) {

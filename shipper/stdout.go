@@ -129,8 +129,9 @@ func (o *Stdout) Drain(ctx context.Context, progress func(Progress)) (Summary, e
 func (o *Stdout) write(b Batch) error {
 	recs := b.Records()
 	n := 0
+	var dw docWriter
 	for i := range recs {
-		o.scratch = appendDocLine(o.scratch[:0], recs[i].Doc)
+		o.scratch = dw.appendLine(o.scratch[:0], &recs[i])
 		if _, err := o.w.Write(o.scratch); err != nil {
 			return o.fail(b, err)
 		}

@@ -145,7 +145,7 @@ func BenchmarkStdout(b *testing.B) {
 	recs := benchRecords(8000)
 	var n int
 	for i := range recs {
-		n += len(recs[i].Doc) + 1
+		n += recs[i].DocLen() + 1
 	}
 	t := &testing.T{}
 	b.SetBytes(int64(n))

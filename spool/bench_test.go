@@ -117,7 +117,7 @@ func BenchmarkDecodeSegment(b *testing.B) {
 			b.ReportMetric(float64(n)/float64(len(v)), "ratio")
 			for i := 0; i < b.N; i++ {
 				var err error
-				if out, err = decodeSegment(out[:0], key, v, uint32(len(recs))); err != nil {
+				if out, err = decodeSegment(out[:0], key, v, uint32(len(recs)), nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -23,7 +23,7 @@ const (
 
 	// layoutVersion is the version this build writes; it reads
 	// minLayoutVersion..layoutVersion (see doc.go).
-	layoutVersion    = 2
+	layoutVersion    = 3
 	minLayoutVersion = 1
 	valueVersion     = 1 // an uncompressed body (dead-letter entries; segments of older versions)
 	// valueVersionS2 is a segment whose body is one S2 block
@@ -33,6 +33,10 @@ const (
 	// valueVersionRef is an index value: where the entry lives in a data
 	// file, and (segments) the positions its Append moved from.
 	valueVersionRef = 3
+	// valueVersionMeta is a segment whose S2 body starts with a table of the
+	// per-source metadata (record.Meta) its records share, each stored once,
+	// and whose records refer to it (issue 14).
+	valueVersionMeta = 4
 	// maxDecodedSegment bounds the decoded size of a compressed segment.
 	maxDecodedSegment = 256 << 20
 
@@ -130,33 +134,93 @@ func checkpointKey(key string) []byte {
 	return k
 }
 
-// encodedRecordLen is an upper bound of the encoded size of r.
+// encodedRecordLen is an upper bound of the encoded size of r with its
+// whole document (a dead letter).
 func encodedRecordLen(r *record.Record) int {
-	return len(r.ID) + binary.MaxVarintLen64 + binary.MaxVarintLen64 + len(r.Doc)
+	return len(r.ID) + binary.MaxVarintLen64 + binary.MaxVarintLen64 + r.DocLen()
 }
 
+// appendRecord appends r with its whole document (Meta spliced in): the
+// layout of dead letters and of version 1 and 2 segments.
 func appendRecord(dst []byte, r *record.Record) []byte {
 	dst = append(dst, r.ID[:]...)
 	dst = binary.AppendVarint(dst, r.Time)
-	dst = binary.AppendUvarint(dst, uint64(len(r.Doc)))
-	return append(dst, r.Doc...)
+	dst = binary.AppendUvarint(dst, uint64(r.DocLen()))
+	return r.AppendDoc(dst)
 }
 
 // rawPool holds the scratch buffers segments are laid out in before they
 // are compressed.
 var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
 
-// encodeSegment encodes recs as a segment value, appending to dst: the
-// version byte, the S2-compressed body (record count, then the records) and
-// a crc32c of both.
-func encodeSegment(dst []byte, recs []record.Record) []byte {
-	bp := rawPool.Get().(*[]byte)
-	body := binary.AppendUvarint((*bp)[:0], uint64(len(recs)))
-	for i := range recs {
-		body = appendRecord(body, &recs[i])
+// metaTable is the table of a segment's distinct Metas, in order of first
+// use.
+type metaTable struct {
+	metas []*record.Meta
+	last  *record.Meta
+	lastI int // 1-based index of last
+}
+
+// index returns the 1-based table index of m (0 for nil), adding it.
+func (t *metaTable) index(m *record.Meta) int {
+	if m == nil {
+		return 0
 	}
+	if m == t.last {
+		return t.lastI
+	}
+	i := slices.Index(t.metas, m)
+	if i < 0 {
+		// Another pointer with the same bytes (the same source version
+		// read back from another segment) shares the entry.
+		i = slices.IndexFunc(t.metas, func(x *record.Meta) bool { return string(x.Doc) == string(m.Doc) })
+	}
+	if i < 0 {
+		t.metas = append(t.metas, m)
+		i = len(t.metas) - 1
+	}
+	t.last, t.lastI = m, i+1
+	return i + 1
+}
+
+func (t *metaTable) reset() {
+	clear(t.metas)
+	t.metas, t.last, t.lastI = t.metas[:0], nil, 0
+}
+
+var metaTablePool = sync.Pool{New: func() any { return new(metaTable) }}
+
+// encodeSegment encodes recs as a segment value, appending to dst: the
+// version byte, the S2-compressed body (the Meta table, the record count,
+// then the records) and a crc32c of both.
+func encodeSegment(dst []byte, recs []record.Record) []byte {
+	tbl := metaTablePool.Get().(*metaTable)
+	for i := range recs {
+		tbl.index(recs[i].Meta)
+	}
+	bp := rawPool.Get().(*[]byte)
+	body := binary.AppendUvarint((*bp)[:0], uint64(len(tbl.metas)))
+	for _, m := range tbl.metas {
+		body = binary.AppendUvarint(body, uint64(len(m.Doc)))
+		body = append(body, m.Doc...)
+	}
+	body = binary.AppendUvarint(body, uint64(len(recs)))
+	for i := range recs {
+		r := &recs[i]
+		body = append(body, r.ID[:]...)
+		body = binary.AppendVarint(body, r.Time)
+		body = binary.AppendUvarint(body, uint64(len(r.Doc)))
+		body = append(body, r.Doc...)
+		mi := tbl.index(r.Meta)
+		body = binary.AppendUvarint(body, uint64(mi))
+		if mi > 0 {
+			body = binary.AppendUvarint(body, uint64(min(max(r.At, 0), len(r.Doc))))
+		}
+	}
+	tbl.reset()
+	metaTablePool.Put(tbl)
 	start := len(dst)
-	dst = append(dst, valueVersionS2)
+	dst = append(dst, valueVersionMeta)
 	dst = slices.Grow(dst, s2.MaxEncodedLen(len(body))+crcLen)
 	enc := s2.Encode(dst[len(dst):cap(dst)], body)
 	dst = dst[:len(dst)+len(enc)]
@@ -173,7 +237,7 @@ func checkValue(key, v []byte) ([]byte, error) {
 	if len(v) < 1+crcLen {
 		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("value of %d bytes is too short", len(v))}
 	}
-	if v[0] != valueVersion && v[0] != valueVersionS2 {
+	if v[0] != valueVersion && v[0] != valueVersionS2 && v[0] != valueVersionMeta {
 		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("unknown value version %d", v[0])}
 	}
 	body := v[:len(v)-crcLen]
@@ -185,21 +249,34 @@ func checkValue(key, v []byte) ([]byte, error) {
 }
 
 // decodeSegment decodes the segment value v (stored under key) and appends
-// its records to dst. The records' Docs sub-slice v (uncompressed segments) or a
-// buffer of their own (compressed ones).
-func decodeSegment(dst []record.Record, key, v []byte, wantCount uint32) ([]record.Record, error) {
+// its records to dst. The records' Docs (and Metas) sub-slice v
+// (uncompressed segments) or a buffer of their own (compressed ones), which
+// alloc returns (nil: make).
+func decodeSegment(dst []record.Record, key, v []byte, wantCount uint32, alloc func(n int) []byte) ([]record.Record, error) {
 	body, err := checkValue(key, v)
 	if err != nil {
 		return dst, err
 	}
-	if v[0] == valueVersionS2 {
+	if v[0] == valueVersionS2 || v[0] == valueVersionMeta {
 		// The records sub-slice a buffer of their own: v may be reused.
 		n, err := s2.DecodedLen(body)
 		if err != nil || n > maxDecodedSegment {
 			return dst, &CorruptError{Key: key, Reason: fmt.Sprintf("bad compressed body (decoded length %d): %v", n, err)}
 		}
-		if body, err = s2.Decode(make([]byte, n), body); err != nil {
+		var out []byte
+		if alloc != nil {
+			out = alloc(n)
+		} else {
+			out = make([]byte, n)
+		}
+		if body, err = s2.Decode(out, body); err != nil {
 			return dst, &CorruptError{Key: key, Reason: fmt.Sprintf("decompressing: %v", err)}
+		}
+	}
+	var metas []*record.Meta
+	if v[0] == valueVersionMeta {
+		if metas, body, err = decodeMetaTable(body); err != nil {
+			return dst, &CorruptError{Key: key, Reason: err.Error()}
 		}
 	}
 	n, k := binary.Uvarint(body)
@@ -210,9 +287,13 @@ func decodeSegment(dst []record.Record, key, v []byte, wantCount uint32) ([]reco
 		return dst, &CorruptError{Key: key, Reason: fmt.Sprintf("value holds %d records, key says %d", n, wantCount)}
 	}
 	body = body[k:]
+	dst = slices.Grow(dst, int(min(n, uint64(len(body)/(len(record.ID{})+3)+1))))
 	for i := uint64(0); i < n; i++ {
 		var r record.Record
 		body, err = decodeRecord(&r, body)
+		if err == nil && v[0] == valueVersionMeta {
+			body, err = decodeRecordMeta(&r, body, metas)
+		}
 		if err != nil {
 			return dst, &CorruptError{Key: key, Reason: fmt.Sprintf("record %d: %v", i, err)}
 		}
@@ -243,6 +324,50 @@ func decodeRecord(r *record.Record, b []byte) ([]byte, error) {
 	b = b[k:]
 	r.Doc = b[:l:l]
 	return b[l:], nil
+}
+
+// decodeMetaTable decodes the Meta table at the start of a version 4 body;
+// the Metas sub-slice b.
+func decodeMetaTable(b []byte) ([]*record.Meta, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, nil, errors.New("bad metadata count")
+	}
+	b = b[k:]
+	if n == 0 {
+		return nil, b, nil
+	}
+	metas := make([]*record.Meta, n)
+	ms := make([]record.Meta, n)
+	for i := range metas {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return nil, nil, fmt.Errorf("metadata %d: bad length", i)
+		}
+		ms[i].Doc = b[k : k+int(l) : k+int(l)]
+		metas[i] = &ms[i]
+		b = b[k+int(l):]
+	}
+	return metas, b, nil
+}
+
+// decodeRecordMeta decodes the Meta reference that follows a version 4
+// record.
+func decodeRecordMeta(r *record.Record, b []byte, metas []*record.Meta) ([]byte, error) {
+	mi, k := binary.Uvarint(b)
+	if k <= 0 || mi > uint64(len(metas)) {
+		return nil, fmt.Errorf("bad metadata reference (%d of %d)", mi, len(metas))
+	}
+	b = b[k:]
+	if mi == 0 {
+		return b, nil
+	}
+	at, k := binary.Uvarint(b)
+	if k <= 0 || at > uint64(len(r.Doc)) {
+		return nil, errors.New("bad metadata position")
+	}
+	r.Meta, r.At = metas[mi-1], int(at)
+	return b[k:], nil
 }
 
 // deadItem is one dead letter with its number.

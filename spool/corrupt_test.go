@@ -125,7 +125,7 @@ func readContents(t *testing.T, s *Spool) (spoolContents, error) {
 	c := spoolContents{queued: make(map[uint64]bool), dead: make(map[uint64]bool)}
 	if err := s.Dump(func(r record.Record) error {
 		n := numOf(r.ID)
-		if want := crashDoc(n); !bytes.Equal(r.Doc, want.Doc) || c.queued[n] {
+		if want := crashDoc(n); !bytes.Equal(r.Document(), want.Document()) || (r.Meta == nil) != (want.Meta == nil) || c.queued[n] {
 			return fmt.Errorf("record %x is wrong or repeated", n)
 		}
 		c.queued[n] = true
@@ -135,7 +135,7 @@ func readContents(t *testing.T, s *Spool) (spoolContents, error) {
 	}
 	if err := s.DeadLetters(func(_ uint64, dl DeadLetter) error {
 		n := numOf(dl.Record.ID)
-		if want := crashDoc(n); !bytes.Equal(dl.Record.Doc, want.Doc) || c.dead[n] {
+		if want := crashDoc(n); !bytes.Equal(dl.Record.Document(), want.Document()) || c.dead[n] {
 			return fmt.Errorf("dead letter %x is wrong or repeated", n)
 		}
 		c.dead[n] = true

@@ -234,8 +234,27 @@ type crashModel struct {
 
 const crashSources = 3
 
+// crashMetas are the Metas of the crash workload's sources 1 and 2: source 1
+// changes version every 25 records (a file whose pod's labels change),
+// source 2 splices its Meta into the middle of its documents (a journal).
+var crashMetas = func() (m [64]*record.Meta) {
+	for v := range m {
+		m[v] = &record.Meta{Doc: fmt.Appendf(nil, `,"file":{"path":"/var/log/pods/p/c/0.log"},"labels":{"version":"%d"}}`, v)}
+	}
+	return m
+}()
+
 func crashDoc(n uint64) record.Record {
 	r := makeRecords(n, 1, 170)[0]
+	switch src, i := n>>32, n&(1<<32-1); {
+	case src == 1 && i%4 != 3: // most with the tail as a Meta
+		r.Doc = r.Doc[:len(r.Doc)-1]
+		r.Meta, r.At = crashMetas[i/25%uint64(len(crashMetas))], len(r.Doc)
+		return r
+	case src == 2:
+		r.Meta, r.At = crashMetas[0], bytes.IndexByte(r.Doc, ',')
+		return r
+	}
 	if n%5 == 0 { // some incompressible records make big segments
 		rng := rand.New(rand.NewPCG(n, 7))
 		noise := make([]byte, 1500)
@@ -335,8 +354,8 @@ func checkCrashState(t *testing.T, dir string, m *crashModel, desc string) {
 	if err := s.Dump(func(r record.Record) error {
 		n := numOf(r.ID)
 		want := crashDoc(n)
-		if r.ID != want.ID || !bytes.Equal(r.Doc, want.Doc) {
-			return fmt.Errorf("record %x holds another record's document", n)
+		if r.ID != want.ID || !bytes.Equal(r.Document(), want.Document()) || (r.Meta == nil) != (want.Meta == nil) {
+			return fmt.Errorf("record %x holds another record's document (or lost its Meta): %s", n, r.Document())
 		}
 		if queued[n] {
 			return fmt.Errorf("record %x is queued twice", n)
@@ -349,6 +368,9 @@ func checkCrashState(t *testing.T, dir string, m *crashModel, desc string) {
 	dead := make(map[uint64]bool)
 	if err := s.DeadLetters(func(_ uint64, dl DeadLetter) error {
 		n := numOf(dl.Record.ID)
+		if want := crashDoc(n); !bytes.Equal(dl.Record.Document(), want.Document()) {
+			return fmt.Errorf("dead letter %x holds another document: %s", n, dl.Record.Document())
+		}
 		if dead[n] || queued[n] {
 			return fmt.Errorf("record %x is dead-lettered twice or also queued", n)
 		}

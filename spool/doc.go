@@ -22,7 +22,9 @@
 //     if the batch overshoots it, so a batch bigger than the cap cannot
 //     deadlock.
 //  4. The shipper leases batches (Lease, several in flight), sends them and
-//     sorts every item: delivered, retried, or dead.
+//     sorts every item: delivered, retried, or dead. A lease's records live
+//     in memory the spool reuses for the next leases once Done or Release
+//     returns.
 //  5. Lease.Done deletes the leased segments only when every record is
 //     delivered or dead-lettered, and stores the dead letters in the same
 //     transaction. Lease.Release (a nack, or shutdown) hands the records back;
@@ -111,14 +113,21 @@
 //
 // # On-disk layout
 //
-// Layout versions: this build writes version 2 and reads versions 1 and 2.
+// Layout versions: this build writes version 3 and reads versions 1 to 3.
 //
 //	version  written by            records in
 //	1        logspool before #9    Badger values (inline or value log)
-//	2        this one              data files; Badger holds the index
+//	2        logspool before #14   data files; Badger holds the index;
+//	                               segment values of version 2
+//	3        this one              the same, and segment values of version 4
+//	                               (per-source metadata once per segment)
 //
 // A version 1 spool is upgraded in place: its old segments are read where
-// they are, new ones go to data files.
+// they are, new ones go to data files. A version 2 spool is upgraded in
+// place too: its segments are read as they are, new ones are version 4, and
+// the layout version becomes 3 at the first read-write Open, so that an
+// older build refuses the spool (a newer logspool wrote it) instead of
+// taking the new segments for damage.
 //
 // The directory holds LOGSPOOL (the identity file), Badger's files (MANIFEST,
 // *.sst, *.mem, *.vlog, KEYREGISTRY, DISCARD, LOCK), data/ (the data files)
@@ -140,11 +149,15 @@
 // beside an Append's segments (key: "c"+checkpoint key, value: 1 and the
 // value, or 0 for a deleted checkpoint), which only Salvage reads. Files
 // are sealed at Config.MaxBytes/8 (256 KiB to 16 MiB) and never appended
-// to after a restart. A new kind of entry (per-source metadata written
-// beside the records that use it, say) takes a key prefix of its own and is
-// committed by the same units; a reader that meets an unknown prefix skips
-// the entry, and a change to an existing entry's value is a new value
-// version byte, read beside the old ones.
+// to after a restart. A new kind of entry takes a key prefix of its own and
+// is committed by the same units; a reader that meets an unknown prefix
+// skips the entry, and a change to an existing entry's value is a new value
+// version byte, read beside the old ones. Per-source metadata is such a
+// change, not a new entry (segment value version 4, below): an entry of its
+// own, shared by the segments of many Appends, would keep its data file
+// alive for as long as its source lives (files die whole), or be copied
+// into every new file and counted by the segments that use it, and its
+// damage would reach segments that are intact.
 //
 // Badger keys (integers big-endian, so key order is numeric order):
 //
@@ -175,17 +188,37 @@
 // so that Open rebuilds the queue's in-memory index without reading values.
 // The segment value is
 //
-//	version[1]=2 s2(body)
+//	version[1]=4 s2(body)
 //	crc32c[4, little-endian, Castagnoli, over everything before it]
 //
 // where s2(body) is one S2 block (github.com/klauspost/compress/s2) of
 //
-//	body = count[uvarint] count * ( id[16] time[zigzag varint] doclen[uvarint] doc[doclen] )
+//	body = nmeta[uvarint] nmeta * ( metalen[uvarint] meta[metalen] )
+//	       count[uvarint]
+//	       count * ( id[16] time[zigzag varint] doclen[uvarint] doc[doclen]
+//	                 m[uvarint] (at[uvarint] when m > 0) )
 //
-// Version 1 (the body stored uncompressed) is still read.
+// The meta entries are the distinct record.Meta of the segment's records:
+// the part of the document that every record of a source version shares (a
+// container log file's path and Kubernetes metadata, about 520 bytes; a
+// journal boot's host fields), stored once per segment instead of once per
+// record. A record with m > 0 is doc[:at] + meta[m-1] + doc[at:]; m = 0 is
+// a record whose doc is whole. The metadata is in the same entry as the
+// records that use it, under the same checksum and written by the same
+// unit, so it is durable, damaged, salvaged and rolled back together with
+// them, and a segment never depends on another entry. A segment holds an
+// Append's records, usually of one file, so the metadata costs a few
+// hundred bytes (before S2) per segment of up to 256 KiB of records. A
+// source whose metadata changes (new Kubernetes labels, a new boot) gives
+// its next records a new record.Meta: a new version, a new table entry.
+//
+// Versions 1 (the body stored uncompressed) and 2 (S2, records only, no
+// meta table or m) are still read.
 //
 // A dead-letter entry holds the dead letters of one Lease.Done (cut into
-// entries of a few MiB). Every dead letter has its own number (the key that
+// entries of a few MiB), each with its whole document (the metadata spliced
+// back in: dead letters are few, and each stands alone when it is listed,
+// retried or replayed). Every dead letter has its own number (the key that
 // DeadLetters reports, increasing); first and last are the smallest and
 // largest numbers in the entry, count and bytes as for segments. The value is
 //
@@ -243,7 +276,9 @@
 // In memory the spool keeps per-segment metadata (seq, count, bytes and the
 // entry's place: about 48 bytes per segment), per-dead-letter-entry
 // metadata and the current checkpoints; records are only held in an
-// outstanding lease's records. Badger is tuned small: 4 MiB memtables (two
+// outstanding lease's records. A lease decodes its segments into 1 MiB
+// chunks and a records slice that go back to a pool when it is done or
+// released, so that shipping allocates nothing per record. Badger is tuned small: 4 MiB memtables (two
 // at most), no block cache, no compression, two compactors. Badger maps its
 // files (MAP_SHARED), so the spool drops its page-table entries for those
 // mappings with madvise(MADV_DONTNEED) after every 16 MiB appended and every

@@ -37,8 +37,14 @@ func varintLen(x int64) int {
 	return uvarintLen(ux)
 }
 
+// recordEncLen is the encoded size of r in a segment (its Meta reference
+// counted as at most 4 bytes: the Meta itself is in the segment's table).
 func recordEncLen(r *record.Record) int {
-	return len(r.ID) + varintLen(r.Time) + uvarintLen(uint64(len(r.Doc))) + len(r.Doc)
+	n := len(r.ID) + varintLen(r.Time) + uvarintLen(uint64(len(r.Doc))) + len(r.Doc) + 1
+	if r.Meta != nil {
+		n += 1 + uvarintLen(uint64(r.At))
+	}
+	return n
 }
 
 // segPlan is one segment of an Append: records [lo, hi) and the size of its
@@ -346,6 +352,7 @@ func (s *Spool) tryLease(maxBytes int) (*Lease, chan struct{}, error) {
 		if len(l.Records) > 0 {
 			return l, nil, nil
 		}
+		l.freeMem()
 		// Every segment was corrupt and is now dead-lettered; lease again.
 	}
 }
@@ -362,9 +369,12 @@ const (
 
 // Lease is a set of queued records handed to one consumer.
 type Lease struct {
-	// Records are the leased records, oldest first.
+	// Records are the leased records, oldest first. They, their documents
+	// and their Metas are valid until Done or Release returns: then their
+	// memory goes to the next lease.
 	Records []record.Record
 
+	mem   *leaseMem
 	s     *Spool
 	segs  []segMeta
 	bytes int64
@@ -404,9 +414,15 @@ func (s *Spool) readSegment(m segMeta, buf []byte) ([]byte, []byte, error) {
 // Records and of l.segs.
 func (l *Lease) read(count int) (bad map[segMeta]error, err error) {
 	s := l.s
-	l.Records = make([]record.Record, 0, count)
+	l.mem = leaseMemPool.Get().(*leaseMem)
+	l.Records = slices.Grow(l.mem.recs[:0], count)
 	keep := l.segs[:0]
-	var buf []byte
+	buf := l.mem.read
+	defer func() {
+		if cap(buf) <= maxLeaseChunk {
+			l.mem.read = buf
+		}
+	}()
 	for _, m := range l.segs {
 		var v []byte
 		v, buf, err = s.readSegment(m, buf)
@@ -415,8 +431,8 @@ func (l *Lease) read(count int) (bad map[segMeta]error, err error) {
 		}
 		if err == nil {
 			n := len(l.Records)
-			l.Records, err = decodeSegment(l.Records, segKey(m), v, m.count)
-			if err == nil && v[0] != valueVersionS2 {
+			l.Records, err = decodeSegment(l.Records, segKey(m), v, m.count, l.mem.alloc)
+			if err == nil && v[0] == valueVersion {
 				// Uncompressed records sub-slice buf: copy them out.
 				for i := n; i < len(l.Records); i++ {
 					l.Records[i].Doc = slices.Clone(l.Records[i].Doc)
@@ -438,6 +454,73 @@ func (l *Lease) read(count int) (bad map[segMeta]error, err error) {
 	}
 	l.segs = keep
 	return bad, nil
+}
+
+// leaseMem is the memory a lease's records live in: the Records slice and
+// the decoded segment bodies their documents and Metas sub-slice. It is
+// reused by the next leases once the lease is done or released (records
+// are not valid after that), so that shipping allocates nothing per record.
+type leaseMem struct {
+	recs   []record.Record
+	chunks []*[]byte // pooled chunks in use
+	cur    []byte    // the free end of the last chunk
+	read   []byte    // scratch for the stored (compressed) values
+}
+
+const (
+	// leaseChunk is the size of the pooled chunks decoded segments go to.
+	leaseChunk = 1 << 20
+	// maxLeaseChunk: a decoded body larger than this gets its own memory,
+	// and a larger read buffer is not kept.
+	maxLeaseChunk = leaseChunk / 2
+)
+
+var (
+	leaseMemPool   = sync.Pool{New: func() any { return new(leaseMem) }}
+	leaseChunkPool sync.Pool
+)
+
+// alloc returns n bytes for a decoded segment body.
+func (m *leaseMem) alloc(n int) []byte {
+	if n > maxLeaseChunk {
+		return make([]byte, n)
+	}
+	if cap(m.cur)-len(m.cur) < n {
+		p, _ := leaseChunkPool.Get().(*[]byte)
+		if p == nil {
+			b := make([]byte, leaseChunk)
+			p = &b
+		}
+		m.chunks = append(m.chunks, p)
+		m.cur = (*p)[:0]
+	}
+	start := len(m.cur)
+	m.cur = m.cur[:start+n]
+	return m.cur[start : start+n : start+n]
+}
+
+// free hands m back for the next lease.
+func (m *leaseMem) free(recs []record.Record) {
+	if cap(recs) > cap(m.recs) && cap(recs) <= 1<<20 {
+		m.recs = recs
+	}
+	clear(m.recs[:cap(m.recs)])
+	m.recs = m.recs[:0]
+	for i, p := range m.chunks {
+		leaseChunkPool.Put(p)
+		m.chunks[i] = nil
+	}
+	m.chunks, m.cur = m.chunks[:0], nil
+	leaseMemPool.Put(m)
+}
+
+// freeMem gives the lease's memory back (its records are no longer valid).
+func (l *Lease) freeMem() {
+	if l.mem != nil {
+		l.mem.free(l.Records)
+		l.mem = nil
+	}
+	l.Records = nil
 }
 
 // quarantine moves corrupt segments into the dead-letter area (one dead
@@ -568,7 +651,7 @@ func (l *Lease) finish(dead []DeadLetter, records int64) error {
 	if len(entries) > 0 && s.deadBytes > s.cfg.MaxDeadLetterBytes {
 		s.askDeadTrim()
 	}
-	l.Records = nil
+	l.freeMem()
 	return nil
 }
 
@@ -678,7 +761,7 @@ func (s *Spool) writeDeadItems(items []deadItem) ([]deadMeta, error) {
 }
 
 // Dump calls fn for every queued record (leased ones included), oldest first.
-// The records' Docs are only valid during the call.
+// The records' Docs and Metas are only valid during the call.
 func (s *Spool) Dump(fn func(r record.Record) error) error {
 	var segs []segMeta
 	err := s.view(func(txn *badger.Txn) error {
@@ -707,7 +790,13 @@ func (s *Spool) Dump(fn func(r record.Record) error) error {
 		return fmt.Errorf("spool: listing segments: %w", err)
 	}
 	var recs []record.Record
-	var buf []byte
+	var buf, dbuf []byte
+	alloc := func(n int) []byte { // the records are only valid during fn
+		if cap(dbuf) < n {
+			dbuf = make([]byte, n)
+		}
+		return dbuf[:n]
+	}
 	for _, m := range segs {
 		var v []byte
 		v, buf, err = s.readSegment(m, buf)
@@ -718,7 +807,7 @@ func (s *Spool) Dump(fn func(r record.Record) error) error {
 			}
 			return fmt.Errorf("spool: reading segment %d: %w", m.seq, err)
 		}
-		recs, err = decodeSegment(recs[:0], segKey(m), v, m.count)
+		recs, err = decodeSegment(recs[:0], segKey(m), v, m.count, alloc)
 		if err != nil {
 			return err
 		}
@@ -791,6 +880,7 @@ func (l *Lease) Release() {
 	}
 	l.state = leaseReleased
 	if s.closed {
+		l.freeMem()
 		return
 	}
 	delete(s.leases, l)
@@ -802,16 +892,22 @@ func (l *Lease) Release() {
 	s.insertPendingLocked(l.segs)
 	wake(&s.availCh)
 	s.updateGaugesLocked()
-	l.Records = nil
+	l.freeMem()
 }
 
-// planSize is the uncompressed value size of one segment holding recs.
+// planSize bounds the uncompressed value size of one segment holding recs,
+// its Meta table included.
 func planSize(recs []record.Record) int {
-	body := 0
+	body := 1
+	var t metaTable
 	for i := range recs {
 		body += recordEncLen(&recs[i])
+		if n := len(t.metas); t.index(recs[i].Meta) > n {
+			m := recs[i].Meta
+			body += uvarintLen(uint64(len(m.Doc))) + len(m.Doc)
+		}
 	}
-	return segValueSize(len(recs), body)
+	return segValueSize(len(recs), body+uvarintLen(uint64(len(t.metas))))
 }
 
 // encodeCpEntry is the value of a checkpoint entry in a data file: 1 and the

@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -638,4 +639,103 @@ func TestDeadLetterCapDropsTheOldest(t *testing.T) {
 	if !equalNums(nums, seqNums(30, 20)) {
 		t.Fatalf("kept dead letters %v, want the newest 30..49", nums)
 	}
+}
+
+// TestRecordsWithMetaThroughLeasesDeadLettersAndRetries: records whose
+// documents are split into an own part and a shared Meta come back from a
+// lease with their Meta (one per source version), a dead-lettered one is
+// kept with its whole document, and a retried dead letter is queued again
+// with the same document.
+func TestRecordsWithMetaThroughLeasesDeadLettersAndRetries(t *testing.T) {
+	s := openSpool(t, Config{Dir: t.TempDir()})
+	defer s.Close()
+	recs, whole := metaRecords(90)
+	mustAppend(t, s, recs[:45])
+	mustAppend(t, s, recs[45:])
+	want := map[uint64]string{}
+	for i, r := range recs {
+		want[numOf(r.ID)] = whole[i]
+	}
+	l := mustLease(t, s, 1<<20)
+	if len(l.Records) != 90 {
+		t.Fatalf("leased %d", len(l.Records))
+	}
+	var dead []DeadLetter
+	metas := map[string]bool{}
+	for i, r := range l.Records {
+		if string(r.Document()) != whole[i] || (r.Meta == nil) != (recs[i].Meta == nil) {
+			t.Fatalf("record %d: %s (Meta %v), want %s", i, r.Document(), r.Meta, whole[i])
+		}
+		if r.Meta != nil {
+			metas[string(r.Meta.Doc)] = true
+		}
+		if i%10 == 0 {
+			dead = append(dead, DeadLetter{Record: r, Reason: "refused", Time: time.Unix(1, 0)})
+		}
+	}
+	if len(metas) != 3 {
+		t.Errorf("%d distinct Metas, want 3", len(metas))
+	}
+	mustDone(t, l, dead...)
+	var keys []uint64
+	if err := s.DeadLetters(func(key uint64, dl DeadLetter) error {
+		if dl.Record.Meta != nil || string(dl.Record.Doc) != want[numOf(dl.Record.ID)] {
+			return fmt.Errorf("dead letter %d: %s, want the whole document %s", key, dl.Record.Doc, want[numOf(dl.Record.ID)])
+		}
+		keys = append(keys, key)
+		return nil
+	}); err != nil || len(keys) != 9 {
+		t.Fatalf("dead letters: %d, %v", len(keys), err)
+	}
+	if n, err := s.RetryDeadLetters(nil); err != nil || n != 9 {
+		t.Fatalf("RetryDeadLetters = %d, %v", n, err)
+	}
+	l = mustLease(t, s, 1<<20)
+	if len(l.Records) != 9 {
+		t.Fatalf("leased %d retried records, want 9", len(l.Records))
+	}
+	for _, r := range l.Records {
+		if string(r.Document()) != want[numOf(r.ID)] {
+			t.Fatalf("retried record %d: %s, want %s", numOf(r.ID), r.Document(), want[numOf(r.ID)])
+		}
+	}
+	mustDone(t, l)
+}
+
+// TestALeasesMemoryIsReusedOnlyAfterItsDone: a lease's documents stay as
+// they were while other leases are taken and finished; the memory of a
+// finished lease goes to the next ones.
+func TestALeasesMemoryIsReusedOnlyAfterItsDone(t *testing.T) {
+	s := openSpool(t, Config{Dir: t.TempDir()})
+	defer s.Close()
+	recs, whole := metaRecords(3000)
+	for i := 0; i < len(recs); i += 100 {
+		mustAppend(t, s, recs[i:i+100])
+	}
+	held := mustLease(t, s, 64<<10)
+	n := len(held.Records)
+	for {
+		l, err := s.TryLease(64 << 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == nil {
+			break
+		}
+		for _, r := range l.Records {
+			if string(r.Document()) != whole[numOf(r.ID)] {
+				t.Fatalf("record %d: %s", numOf(r.ID), r.Document())
+			}
+		}
+		mustDone(t, l)
+	}
+	for i, r := range held.Records {
+		if string(r.Document()) != whole[i] {
+			t.Fatalf("held record %d changed while other leases came and went: %s", i, r.Document())
+		}
+	}
+	if n == 0 || held.Records[n-1].ID != recs[n-1].ID {
+		t.Fatalf("held %d records", n)
+	}
+	mustDone(t, held)
 }

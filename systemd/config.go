@@ -22,7 +22,9 @@ const (
 var DefaultDirs = []string{"/var/log/journal", "/run/log/journal"}
 
 // Sink stores records together with the checkpoint they advance, in one
-// atomic write (*spool.Spool satisfies it).
+// atomic write (*spool.Spool satisfies it). Append must not keep the
+// records' documents after it returns (it copies what it keeps): the Input
+// reuses their memory. Their Metas may be kept.
 type Sink interface {
 	Append(ctx context.Context, recs []record.Record, cps ...record.Checkpoint) error
 	Checkpoint(key string) ([]byte, error)

@@ -190,6 +190,12 @@
 // checks, for every entry of the corpus, that the document reverses to
 // exactly the fields journalctl -o json --all prints.
 //
+// The members a boot's entries share, event and host (Encoder.MetaSpan), go
+// to the records' record.Meta instead of each Record.Doc (which keeps the
+// rest, with At where they belong): the spool stores them once per segment
+// and the outputs splice them back, byte for byte. Entries whose host
+// members differ (another boot, a hostname changed) get another Meta.
+//
 // # Metrics
 //
 //	logspool_journal_files                 gauge, files open

@@ -26,6 +26,8 @@ type docNode struct {
 
 var (
 	docRoot     *docNode
+	eventNode   *docNode // docRoot's "event" and "host": the boot's members
+	hostNode    *docNode
 	slotByField map[string]int // journal field name -> slot
 	slotPath    []string       // slot -> document path (base64/truncated keys)
 	numSlots    = len(leafSpecs)
@@ -63,6 +65,20 @@ func init() {
 			n = c
 		}
 		n.mask[i/64] |= 1 << (i % 64)
+	}
+	for i, c := range docRoot.children {
+		switch c.name {
+		case `"event":`:
+			eventNode = c
+		case `"host":`:
+			hostNode = c
+			if i == 0 || docRoot.children[i-1] != eventNode {
+				panic("systemd: host does not follow event in the document")
+			}
+		}
+	}
+	if eventNode == nil || hostNode == nil || docRoot.children[0].name != `"@timestamp":` {
+		panic("systemd: the document has no event and host after @timestamp")
 	}
 }
 
@@ -155,6 +171,9 @@ type Encoder struct {
 	flagCut   bool
 	flagTS    bool
 	flagDmg   bool
+	// metaStart and metaEnd locate, in the document last encoded (relative
+	// to its start), the members a boot shares: event and host.
+	metaStart, metaEnd int
 
 	// Fields whose name systemd would refuse (validFieldName): their exact
 	// NAME=value payloads, end offsets into badBuf.
@@ -261,8 +280,52 @@ func (e *Encoder) Encode(dst []byte, ent *journalfile.Entry) ([]byte, int64) {
 	if e.flagUTF8 || e.flagCut || e.flagTS || e.flagDmg || len(e.badEnds) > 0 {
 		e.set(slotOf(kindFlags))
 	}
-	dst = e.writeObject(dst, docRoot)
+	start := len(dst)
+	e.metaStart, e.metaEnd = 0, 0
+	dst = e.writeRoot(dst)
+	e.metaStart -= start
+	e.metaEnd -= start
 	return dst, int64(e.ts) * 1000
+}
+
+// MetaSpan returns where, in the document last encoded, the members that
+// every entry of a boot shares are: doc[start:end] is
+// ,"event":{...},"host":{...} (host.name, the entry's _HOSTNAME and
+// _MACHINE_ID, the boot id). An input stores them as the records'
+// record.Meta, spliced back in at start.
+func (e *Encoder) MetaSpan() (start, end int) { return e.metaStart, e.metaEnd }
+
+// writeRoot is writeObject for the document root; it notes the span of
+// event and host (see MetaSpan).
+func (e *Encoder) writeRoot(dst []byte) []byte {
+	n := docRoot
+	dst = append(dst, '{')
+	first := true
+	for _, c := range n.children {
+		if c.mask[0]&e.present[0] == 0 && c.mask[1]&e.present[1] == 0 {
+			continue
+		}
+		if c == eventNode {
+			e.metaStart = len(dst)
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, c.name...)
+		if c.slot >= 0 && len(c.children) == 0 {
+			dst = e.writeLeaf(dst, c.slot)
+		} else {
+			dst = e.writeObject(dst, c)
+		}
+		if c == hostNode {
+			e.metaEnd = len(dst)
+		}
+	}
+	if e.metaEnd <= e.metaStart {
+		e.metaStart, e.metaEnd = 0, 0
+	}
+	return append(dst, '}')
 }
 
 // LastCursor returns the cursor of the entry last encoded (valid until the

@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +62,7 @@ type Input struct {
 	scratch    unitFields
 	batch      []record.Record
 	arena      []byte
+	metas      []*record.Meta // the boots' shared members of recent records, newest first
 	batchBytes int
 	lastRT     uint64
 	dirty      bool // position moved since the last stored checkpoint
@@ -590,14 +592,40 @@ func (in *Input) addRecord() {
 	start := len(in.arena)
 	var ts int64
 	in.arena, ts = in.enc.Encode(in.arena, &in.ent)
-	doc := in.arena[start:len(in.arena):len(in.arena)]
-	in.batch = append(in.batch, record.Record{
-		ID:   RecordID(in.cfg.NodeName, &in.ent.EntryMeta),
-		Time: ts,
-		Doc:  doc,
-	})
+	rec := record.Record{ID: RecordID(in.cfg.NodeName, &in.ent.EntryMeta), Time: ts}
+	if ms, me := in.enc.MetaSpan(); me > ms {
+		// The boot's members go to the records' shared Meta, and out of
+		// the record's own part.
+		rec.Meta, rec.At = in.metaOf(in.arena[start+ms:start+me]), ms
+		n := copy(in.arena[start+ms:], in.arena[start+me:])
+		in.arena = in.arena[:start+ms+n]
+	}
+	rec.Doc = in.arena[start:len(in.arena):len(in.arena)]
+	in.batch = append(in.batch, rec)
 	in.lastRT = in.ent.Realtime
-	in.batchBytes += len(doc)
+	in.batchBytes += rec.DocLen()
+}
+
+// maxMetas is how many recent Metas addRecord compares an entry's with
+// before it makes a new one.
+const maxMetas = 4
+
+// metaOf returns the Meta holding b: a recent one, or a new one.
+func (in *Input) metaOf(b []byte) *record.Meta {
+	for i, m := range in.metas {
+		if bytes.Equal(m.Doc, b) {
+			copy(in.metas[1:i+1], in.metas[:i])
+			in.metas[0] = m
+			return m
+		}
+	}
+	m := &record.Meta{Doc: bytes.Clone(b)}
+	if len(in.metas) < maxMetas {
+		in.metas = append(in.metas, nil)
+	}
+	copy(in.metas[1:], in.metas)
+	in.metas[0] = m
+	return m
 }
 
 // flush stores the batch and the position in one Append, retrying until it
@@ -634,6 +662,7 @@ func (in *Input) flush(ctx context.Context) error {
 	}
 	clear(in.batch)
 	in.batch = in.batch[:0]
+	in.arena = in.arena[:0] // the spool copied the documents
 	in.batchBytes = 0
 	in.dirty = false
 	in.lastCP = in.now()

@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,7 @@ func (s *memSink) Append(ctx context.Context, recs []record.Record, cps ...recor
 	}
 	defer s.mu.Unlock()
 	for _, r := range recs {
+		r = r.Whole()
 		r.Doc = append([]byte(nil), r.Doc...)
 		s.recs = append(s.recs, r)
 	}
@@ -798,5 +800,71 @@ func TestInputReopensAFileWhoseHeaderCannotBeRead(t *testing.T) {
 		if s != uint64(i+1) {
 			t.Fatalf("seqnums %v, want 1..5 once each", got)
 		}
+	}
+}
+
+// metaSink keeps records as the Input hands them over: their own part
+// copied, their Meta shared.
+type metaSink struct {
+	memSink
+}
+
+func (s *metaSink) Append(ctx context.Context, recs []record.Record, cps ...record.Checkpoint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		r.Doc = bytes.Clone(r.Doc)
+		s.recs = append(s.recs, r)
+	}
+	for _, c := range cps {
+		s.cps[c.Key] = bytes.Clone(c.Value)
+	}
+	return nil
+}
+
+// TestInputSharesTheBootsMembersInOneMeta: the records of a boot share one
+// Meta (event and host), a new boot gets a new one, and the documents with
+// their Meta spliced back are the encoder's, byte for byte.
+func TestInputSharesTheBootsMembersInOneMeta(t *testing.T) {
+	dir := t.TempDir()
+	if err := mustCopyFile(files("multiboot.journal"), filepath.Join(dir, "system.journal")); err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(filepath.Join("golden", "multiboot.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := lines(golden)
+	sink := &metaSink{memSink: *newMemSink()}
+	cfg := testConfig(dir)
+	cfg.MaxFieldBytes = 4096 // as the golden file was encoded
+	in, err := NewInput(cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runInput(t, in, 20*time.Second, func() bool { return sink.count() >= len(want) })
+	recs := sink.records()
+	got := make([]string, len(recs))
+	metas := map[*record.Meta]bool{}
+	boots := map[string]bool{}
+	for i, r := range recs {
+		if r.Meta == nil || r.At <= 0 || r.At > len(r.Doc) || !bytes.HasPrefix(r.Meta.Doc, []byte(`,"event":{"dataset":"journald"`)) {
+			t.Fatalf("record %d: Meta %v at %d of %s", i, r.Meta, r.At, r.Doc)
+		}
+		metas[r.Meta] = true
+		got[i] = string(r.Document())
+		var d struct {
+			Host struct {
+				Boot struct{ ID string } `json:"boot"`
+			} `json:"host"`
+		}
+		if err := json.Unmarshal(r.Document(), &d); err != nil {
+			t.Fatal(err)
+		}
+		boots[d.Host.Boot.ID] = true
+	}
+	assertSameList(t, got, want)
+	if len(boots) < 2 || len(metas) != len(boots) {
+		t.Errorf("%d Metas for %d boots, want one each", len(metas), len(boots))
 	}
 }

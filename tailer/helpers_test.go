@@ -70,6 +70,7 @@ func (s *memSink) Append(ctx context.Context, recs []record.Record, cps ...recor
 	}
 	s.appends++
 	for _, r := range recs {
+		r = r.Whole()
 		r.Doc = bytes.Clone(r.Doc)
 		s.recs = append(s.recs, r)
 	}

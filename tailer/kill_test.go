@@ -115,7 +115,7 @@ func (s *fileSink) Append(ctx context.Context, recs []record.Record, cps ...reco
 	}
 	e := storeEntry{Cps: make(map[string][]byte)}
 	for _, r := range recs {
-		e.Recs = append(e.Recs, string(r.Doc))
+		e.Recs = append(e.Recs, string(r.Document()))
 		e.IDs = append(e.IDs, fmt.Sprintf("%x", r.ID[:]))
 	}
 	for _, cp := range cps {

@@ -581,7 +581,7 @@ func (r *reader) deliver(ln parser.Line) {
 		r.dec = r.t.cfg.NewDecoder(src)
 	}
 	if r.batch == nil {
-		r.batch = make([]record.Record, 0, max(r.batchHint, 16))
+		r.batch = getBatch(max(r.batchHint, 16))
 	}
 	n := len(r.batch)
 	r.batch = r.dec.Decode(r.batch, ln)
@@ -667,9 +667,13 @@ func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoi
 	}
 	r.committed = p
 	r.lastCommit = time.Now()
-	// The next batch is allocated when it is needed: an idle file keeps no
-	// record slice.
+	// The spool copied the records: their memory is reused. The next batch
+	// is taken when it is needed: an idle file keeps no record slice.
+	if rc, ok := r.dec.(interface{ Recycle() }); ok {
+		rc.Recycle()
+	}
 	r.batchHint = min(len(r.batch), maxBatchHint)
+	putBatch(r.batch)
 	r.batch = nil
 	r.batchBytes, r.batchLines = 0, 0
 	r.published(func() {
@@ -826,4 +830,23 @@ func (r *reader) drainTail(end int64) error {
 	}
 	r.deliver(parser.Line{Bytes: buf[:got], Start: r.consumed, End: end, Truncated: truncated, Partial: true})
 	return nil
+}
+
+// batchPool holds the record slices of batches between their commits.
+var batchPool sync.Pool
+
+func getBatch(hint int) []record.Record {
+	if p, ok := batchPool.Get().(*[]record.Record); ok && cap(*p) >= hint {
+		return (*p)[:0]
+	}
+	return make([]record.Record, 0, hint)
+}
+
+func putBatch(b []record.Record) {
+	if cap(b) == 0 || cap(b) > 4*maxBatchHint {
+		return
+	}
+	clear(b)
+	b = b[:0]
+	batchPool.Put(&b)
 }

@@ -29,8 +29,8 @@ func drainSpool(t *testing.T, sp *spool.Spool) []string {
 		}
 		for _, r := range l.Records {
 			var d ecsDoc
-			if err := json.Unmarshal(r.Doc, &d); err != nil {
-				t.Fatalf("%v: %s", err, r.Doc)
+			if err := json.Unmarshal(r.Document(), &d); err != nil {
+				t.Fatalf("%v: %s", err, r.Document())
 			}
 			out = append(out, d.Message)
 		}

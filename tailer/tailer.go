@@ -27,7 +27,9 @@ import (
 // *spool.Spool satisfies it.
 type Sink interface {
 	// Append stores recs and cps in one atomic write; it blocks while the
-	// sink is full, until there is room or ctx is done.
+	// sink is full, until there is room or ctx is done. It must not keep
+	// recs or their documents after it returns (it copies what it keeps):
+	// the tailer reuses their memory. Their Metas may be kept.
 	Append(ctx context.Context, recs []record.Record, cps ...record.Checkpoint) error
 	// Checkpoint returns the stored value for key, or nil when there is none.
 	Checkpoint(key string) ([]byte, error)

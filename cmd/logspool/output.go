@@ -179,15 +179,16 @@ type countingBatch struct {
 }
 
 func (b *countingBatch) Done(dead []spool.DeadLetter) error {
-	recs := b.Records() // a finished lease forgets its records
+	// Counted before: a finished lease's records are no longer valid.
+	recs := b.Records()
+	n := 0
+	for i := range recs {
+		n += recs[i].DocLen() + b.src.newline
+	}
 	err := b.Batch.Done(dead)
 	if err == nil {
 		b.src.acked.Add(int64(len(recs)))
 		if m := b.src.metrics; m != nil {
-			n := 0
-			for _, r := range recs {
-				n += len(r.Doc) + b.src.newline
-			}
 			m.documents.Add(float64(len(recs)))
 			m.bytes.Add(float64(n))
 		}

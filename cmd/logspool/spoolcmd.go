@@ -37,8 +37,10 @@ func spoolCommand(stdout, stderr io.Writer) *cli.Command {
 				Action: func(c *cli.Context) error {
 					return withSpool(c, true, func(sp *spool.Spool) error {
 						w := bufio.NewWriterSize(stdout, 256<<10)
+						var line []byte
 						if err := sp.Dump(func(r record.Record) error {
-							_, err := w.Write(append(r.Doc, '\n'))
+							line = append(r.AppendDoc(line[:0]), '\n') // the Meta spliced back in
+							_, err := w.Write(line)
 							return err
 						}); err != nil {
 							return fmt.Errorf("dumping spool: %w", err)
@@ -202,9 +204,9 @@ func listDeadLetters(w io.Writer, sp *spool.Spool) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	err := sp.DeadLetters(func(key uint64, dl spool.DeadLetter) error {
-		doc := json.RawMessage(dl.Record.Doc)
+		doc := json.RawMessage(dl.Record.Document())
 		if !json.Valid(doc) {
-			b, _ := json.Marshal(string(dl.Record.Doc))
+			b, _ := json.Marshal(string(doc))
 			doc = b
 		}
 		return enc.Encode(struct {

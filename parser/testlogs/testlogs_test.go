@@ -121,8 +121,8 @@ func TestParserReadsEveryMessage(t *testing.T) {
 				}
 				for i, r := range recs {
 					var got doc
-					if err := json.Unmarshal(r.Doc, &got); err != nil {
-						t.Fatalf("record %d: %v: %s", i, err, r.Doc)
+					if err := json.Unmarshal(r.Document(), &got); err != nil {
+						t.Fatalf("record %d: %v: %s", i, err, r.Document())
 					}
 					ts, err := time.Parse(time.RFC3339Nano, got.Timestamp)
 					if err != nil || !ts.Equal(want[i].t) || got.Stream != want[i].stream || got.Message != want[i].msg || len(got.Log.Flags) > 0 {

@@ -9,8 +9,12 @@
 //   - An ID is a pure function of (node name, source identity, position). A
 //     line read twice, after a crash or a replay, gets the same ID, so
 //     Elasticsearch's op_type=create turns the second delivery into a 409.
-//   - Doc is a complete JSON object in valid UTF-8 without a trailing newline;
-//     the shipper copies it into a _bulk body or an NDJSON stream verbatim.
+//   - The document (Doc, with Meta.Doc spliced in at At when Meta is set) is
+//     a complete JSON object in valid UTF-8 without a trailing newline; the
+//     shipper copies it into a _bulk body or an NDJSON stream verbatim.
+//   - A Meta is immutable once a record refers to it: a source whose
+//     constant fields change (a pod's labels, a journal boot) makes a new
+//     *Meta, a new version, for the records that follow.
 package record
 
 import (
@@ -27,13 +31,67 @@ type Record struct {
 	// Time is the event's @timestamp in Unix nanoseconds. The shipper uses it
 	// to pick a daily index; 0 means unknown.
 	Time int64
-	// Doc is the ECS document: a JSON object, valid UTF-8, no trailing newline.
+	// Doc is the ECS document: a JSON object, valid UTF-8, no trailing
+	// newline. When Meta is set, Doc is the document without Meta.Doc, which
+	// belongs at byte At of it: the record's own part.
+	Doc []byte
+	// Meta, when set, is the part of the document that every record of one
+	// source version shares (a container log file's path and Kubernetes
+	// metadata, a journal boot's host fields). The spool stores it once per
+	// segment instead of once per record; the outputs splice it back.
+	Meta *Meta
+	// At is where Meta.Doc goes into Doc (0 <= At <= len(Doc)); ignored
+	// without Meta.
+	At int
+}
+
+// Meta is the constant part of the documents of one source version: JSON
+// text that Record.Document splices into each record's Doc. It is never
+// changed once a record refers to it.
+type Meta struct {
 	Doc []byte
 }
 
+// DocLen is the length of the record's whole document.
+func (r *Record) DocLen() int {
+	if r.Meta == nil {
+		return len(r.Doc)
+	}
+	return len(r.Doc) + len(r.Meta.Doc)
+}
+
+// AppendDoc appends the record's whole document to dst.
+func (r *Record) AppendDoc(dst []byte) []byte {
+	if r.Meta == nil {
+		return append(dst, r.Doc...)
+	}
+	at := min(max(r.At, 0), len(r.Doc))
+	dst = append(dst, r.Doc[:at]...)
+	dst = append(dst, r.Meta.Doc...)
+	return append(dst, r.Doc[at:]...)
+}
+
+// Document returns the record's whole document: Doc itself without Meta,
+// else a new slice.
+func (r *Record) Document() []byte {
+	if r.Meta == nil {
+		return r.Doc
+	}
+	return r.AppendDoc(make([]byte, 0, r.DocLen()))
+}
+
+// Whole returns r with its whole document in Doc (a copy when r has a
+// Meta) and no Meta.
+func (r Record) Whole() Record {
+	if r.Meta != nil {
+		r.Doc, r.Meta, r.At = r.Document(), nil, 0
+	}
+	return r
+}
+
 // Size is the number of bytes the record accounts for in the spool and in a
-// bulk request (document plus fixed overhead).
-func (r *Record) Size() int { return len(r.Doc) + len(r.ID) + 8 }
+// bulk request (whole document plus fixed overhead).
+func (r *Record) Size() int { return r.DocLen() + len(r.ID) + 8 }
 
 // Checkpoint is a source position stored atomically with the records that
 // advance it. Key names the source ("f/..." for files, "j/..." for journal

@@ -44,3 +44,37 @@ func BenchmarkFileID(b *testing.B) {
 		_ = FileID("ip-10-0-1-23", "0123456789abcdef0123456789abcdef", int64(i))
 	}
 }
+
+func TestDocumentSplicesMetaIn(t *testing.T) {
+	meta := &Meta{Doc: []byte(`,"host":{"name":"n1"}`)}
+	tests := []struct {
+		name string
+		r    Record
+		want string
+	}{
+		{"without meta", Record{Doc: []byte(`{"a":1}`)}, `{"a":1}`},
+		{"meta at the end", Record{Doc: []byte(`{"a":1`), Meta: &Meta{Doc: []byte(`,"b":2}`)}, At: 6}, `{"a":1,"b":2}`},
+		{"meta in the middle", Record{Doc: []byte(`{"a":1,"c":3}`), Meta: meta, At: 6}, `{"a":1,"host":{"name":"n1"},"c":3}`},
+		{"an out-of-range At is clamped", Record{Doc: []byte(`{"a":1`), Meta: &Meta{Doc: []byte(`}`)}, At: 99}, `{"a":1}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(tc.r.Document()); got != tc.want {
+				t.Errorf("Document() = %s, want %s", got, tc.want)
+			}
+			if got := string(tc.r.AppendDoc([]byte("x"))); got != "x"+tc.want {
+				t.Errorf("AppendDoc = %s, want x%s", got, tc.want)
+			}
+			if tc.r.DocLen() != len(tc.want) {
+				t.Errorf("DocLen() = %d, want %d", tc.r.DocLen(), len(tc.want))
+			}
+			if tc.r.Size() != len(tc.want)+len(tc.r.ID)+8 {
+				t.Errorf("Size() = %d", tc.r.Size())
+			}
+			w := tc.r.Whole()
+			if w.Meta != nil || string(w.Doc) != tc.want {
+				t.Errorf("Whole() = %+v", w)
+			}
+		})
+	}
+}

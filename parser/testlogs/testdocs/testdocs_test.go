@@ -28,15 +28,15 @@ func TestRecords(t *testing.T) {
 				Flags []string `json:"flags"`
 			} `json:"log"`
 		}
-		if err := json.Unmarshal(r.Doc, &doc); err != nil || doc.Kubernetes.Namespace == "" || len(doc.Log.Flags) > 0 {
-			t.Fatalf("record %d: %v: %s", i, err, r.Doc)
+		if err := json.Unmarshal(r.Document(), &doc); err != nil || doc.Kubernetes.Namespace == "" || len(doc.Log.Flags) > 0 {
+			t.Fatalf("record %d: %v: %s", i, err, r.Document())
 		}
 		if ids[r.ID] {
 			t.Fatalf("record %d: id %s twice", i, r.ID)
 		}
 		ids[r.ID] = true
 		// The documents as the spool stores them: a batch in one S2 block.
-		seg = append(seg, r.Doc...)
+		seg = r.AppendDoc(seg)
 		if (i+1)%500 == 0 {
 			raw += len(seg)
 			z += len(s2.Encode(nil, seg))
@@ -44,7 +44,7 @@ func TestRecords(t *testing.T) {
 		}
 	}
 	t.Logf("%d documents of %d bytes on average; S2 shrinks batches of 500 %.2f times", len(recs), raw/len(recs), float64(raw)/float64(z))
-	if !bytes.Equal(Records(1, testlogs.Docker, 4000, 500)[3999].Doc, recs[3999].Doc) {
+	if !bytes.Equal(Records(1, testlogs.Docker, 4000, 500)[3999].Document(), recs[3999].Document()) {
 		t.Errorf("two calls gave different documents")
 	}
 }
