@@ -129,27 +129,41 @@ func appendDocLine(dst []byte, doc []byte) []byte {
 	return append(dst, '\n')
 }
 
-// Request bodies and responses are built in pooled buffers: small ones
-// (compressed bodies, responses) in smallPool, big ones (uncompressed
-// bodies, which only --es-compression none sends) in bigFree, a free list of
-// at most maxBigFree that, unlike a sync.Pool, a GC cycle does not empty (a
-// 5 MiB body allocated again after every cycle is most of what such a run
+// Request bodies, their parts and responses are built in pooled buffers.
+// Small ones (compressed bodies, parts, responses) are pooled by size class
+// (a power of two from 4 KiB), so that a buffer too small for a request is
+// never taken and dropped (with rare GC cycles, a pool of mixed sizes grows
+// by every miss). Big ones (uncompressed bodies, which only
+// --es-compression none sends) go to bigFree, a free list of at most
+// maxBigFree that, unlike a sync.Pool, a GC cycle does not empty (a 5 MiB
+// body allocated again after every cycle would be most of what such a run
 // allocates). Buffers far larger than a typical request are not pooled, so
 // that one huge batch does not pin its memory forever.
 var (
-	smallPool sync.Pool
-	bigMu     sync.Mutex
-	bigFree   [][]byte
+	classPools [numClasses]sync.Pool
+	bigMu      sync.Mutex
+	bigFree    [][]byte
 )
 
 const (
+	minClass     = 12 // 4 KiB
+	numClasses   = 10 // up to 2 MiB
+	bigBuf       = 1 << (minClass + numClasses - 1)
 	maxPooledBuf = 64 << 20
-	bigBuf       = 2 << 20
 	maxBigFree   = 2
 )
 
+// classOf returns the smallest class whose buffers hold n bytes.
+func classOf(n int) int {
+	c := 0
+	for 1<<(minClass+c) < n {
+		c++
+	}
+	return c
+}
+
 func getBuf(capHint int) []byte {
-	if capHint >= bigBuf {
+	if capHint > bigBuf {
 		bigMu.Lock()
 		for i := len(bigFree) - 1; i >= 0; i-- {
 			if b := bigFree[i]; cap(b) >= capHint {
@@ -161,21 +175,19 @@ func getBuf(capHint int) []byte {
 		bigMu.Unlock()
 		return make([]byte, 0, capHint)
 	}
-	if p, ok := smallPool.Get().(*[]byte); ok {
-		if cap(*p) >= capHint {
-			return (*p)[:0]
-		}
-		smallPool.Put(p)
+	c := classOf(capHint)
+	if p, ok := classPools[c].Get().(*[]byte); ok {
+		return (*p)[:0]
 	}
-	return make([]byte, 0, capHint)
+	return make([]byte, 0, 1<<(minClass+c))
 }
 
 func putBuf(b []byte) {
-	if cap(b) == 0 || cap(b) > maxPooledBuf {
+	if cap(b) < 1<<minClass || cap(b) > maxPooledBuf {
 		return
 	}
 	b = b[:0]
-	if cap(b) >= bigBuf {
+	if cap(b) > bigBuf {
 		bigMu.Lock()
 		if len(bigFree) < maxBigFree {
 			bigFree = append(bigFree, b)
@@ -185,7 +197,9 @@ func putBuf(b []byte) {
 		bigMu.Unlock()
 		return
 	}
-	smallPool.Put(&b)
+	// The largest class whose size the buffer holds (a buffer grown by
+	// append has a capacity between two).
+	classPools[classOf(cap(b)+1)-1].Put(&b)
 }
 
 // body is a request body over a pooled buffer. The buffer goes back to the

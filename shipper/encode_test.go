@@ -498,3 +498,21 @@ func TestACompressedBodyIsTheEncodedBody(t *testing.T) {
 		}
 	}
 }
+
+// TestBuffersComeBackInTheirClass: a pooled buffer always holds what it was
+// asked for, whatever size it came back with.
+func TestBuffersComeBackInTheirClass(t *testing.T) {
+	for _, n := range []int{0, 1, 4095, 4096, 4097, 100 << 10, 1 << 20, bigBuf, bigBuf + 1, 5 << 20} {
+		b := getBuf(n)
+		if cap(b) < n || len(b) != 0 {
+			t.Fatalf("getBuf(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		b = append(b, make([]byte, n+n/3)...) // grown by append: an odd capacity
+		putBuf(b)
+		for _, m := range []int{n, n / 2, n + 1} {
+			if c := getBuf(m); cap(c) < m {
+				t.Fatalf("after putting back %d bytes, getBuf(%d) has cap %d", cap(b), m, cap(c))
+			}
+		}
+	}
+}

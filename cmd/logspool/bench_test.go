@@ -221,13 +221,28 @@ func BenchmarkEndToEndCompression(b *testing.B) {
 	}
 }
 
+// BenchmarkEndToEndMemoryLimit is the files -> spool -> _bulk run on the
+// realistic docker json-file input under several --memory-limit values: the
+// CPU a lower limit costs (the GC runs more often) against the peak RSS.
+func BenchmarkEndToEndMemoryLimit(b *testing.B) {
+	for _, limit := range []string{"24MiB", "32MiB", "48MiB", "72MiB"} {
+		b.Run("limit="+limit, func(b *testing.B) {
+			es := estest.NewServer(estest.Options{Discard: true, Logger: quietLogger()})
+			defer es.Close()
+			runEndToEnd(b, dockerInput, "--es-url", es.URL(), "--memory-limit", limit)
+		})
+	}
+}
+
 // profileAgent, when LOGSPOOL_BENCH_PROFILE names a directory, takes CPU
 // profiles of the agent back to back (5 s each, from its /debug/pprof,
 // which runEndToEnd turns on with LOGSPOOL_PPROF=1) until
 // the returned function is called, which then also takes the allocation
-// profile (every allocation since the start, sampled). The files are
-// <benchmark>-cpu-<n>.pb.gz and <benchmark>-allocs.pb.gz; merge the CPU
-// profiles with `go tool pprof -proto <files> > cpu.pb.gz`.
+// profile (every allocation since the start, sampled), and a heap profile
+// (what is live) after each CPU profile. The files are
+// <benchmark>-cpu-<n>.pb.gz, <benchmark>-heap-<n>.pb.gz and
+// <benchmark>-allocs.pb.gz; merge the CPU profiles with
+// `go tool pprof -proto <files> > cpu.pb.gz`.
 func profileAgent(b *testing.B, a *agent) (stop func()) {
 	dir := os.Getenv("LOGSPOOL_BENCH_PROFILE")
 	if dir == "" {
@@ -264,6 +279,7 @@ func profileAgent(b *testing.B, a *agent) (stop func()) {
 			default:
 			}
 			fetch("/debug/pprof/profile?seconds=5", fmt.Sprintf("%s-cpu-%03d.pb.gz", name, n))
+			fetch("/debug/pprof/heap", fmt.Sprintf("%s-heap-%03d.pb.gz", name, n))
 		}
 	}()
 	return func() {
