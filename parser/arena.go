@@ -1,6 +1,6 @@
 package parser
 
-import "sync"
+import "github.com/logspool/logspool/internal/freelist"
 
 // Arena chunk sizes: a decoder starts with a small chunk, so that the many
 // decoders of quiet files hold little memory, and doubles up to the largest.
@@ -13,7 +13,7 @@ const (
 // chunks are never reused: a document stays valid and unchanged for as long
 // as anyone references it, and a chunk is garbage once all its documents
 // are. After recycle (Decoder.Recycle: the caller holds no document any
-// more), chunks come from and go back to chunkPool, shared by every decoder,
+// more), chunks come from and go back to chunks, shared by every decoder,
 // so that a decoder between batches holds no chunk at all.
 type arena struct {
 	chunk     []byte
@@ -24,8 +24,10 @@ type arena struct {
 	held      []*[]byte // pooled chunks handed out since the last recycle
 }
 
-// chunkPool holds chunks of arenaChunk bytes for recycling arenas.
-var chunkPool sync.Pool
+// chunks holds chunks of arenaChunk bytes for recycling arenas: enough for
+// the batches of a few readers at once (a batch of 256 KiB of input takes
+// about five).
+var chunks = freelist.New[*[]byte](32)
 
 // begin returns an empty slice to append one document of about want bytes
 // to. A document may grow past want (append then moves it to a fresh
@@ -37,7 +39,7 @@ func (a *arena) begin(want int) []byte {
 	}
 	if len(a.chunk)-a.used < want {
 		if a.recycling {
-			p, _ := chunkPool.Get().(*[]byte)
+			p, _ := chunks.Get()
 			if p == nil {
 				b := make([]byte, arenaChunk)
 				p = &b
@@ -73,7 +75,7 @@ func (a *arena) commit(b []byte) []byte {
 func (a *arena) recycle() {
 	a.recycling = true
 	for i, p := range a.held {
-		chunkPool.Put(p)
+		chunks.Put(p)
 		a.held[i] = nil
 	}
 	a.held = a.held[:0]

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logspool/logspool/internal/freelist"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -129,20 +130,23 @@ func appendDocLine(dst []byte, doc []byte) []byte {
 	return append(dst, '\n')
 }
 
-// Request bodies, their parts and responses are built in pooled buffers.
-// Small ones (compressed bodies, parts, responses) are pooled by size class
-// (a power of two from 4 KiB), so that a buffer too small for a request is
-// never taken and dropped (with rare GC cycles, a pool of mixed sizes grows
-// by every miss). Big ones (uncompressed bodies, which only
-// --es-compression none sends) go to bigFree, a free list of at most
-// maxBigFree that, unlike a sync.Pool, a GC cycle does not empty (a 5 MiB
-// body allocated again after every cycle would be most of what such a run
-// allocates). Buffers far larger than a typical request are not pooled, so
-// that one huge batch does not pin its memory forever.
+// Request bodies, their parts and responses are built in buffers kept in
+// free lists (package freelist: unlike a sync.Pool's, they survive garbage
+// collections, which a tight --memory-limit makes frequent). Small ones
+// (compressed bodies, parts, responses) are kept by size class (a power of
+// two from 4 KiB), so that a buffer too small for a request is never taken.
+// Big ones (uncompressed bodies, which only --es-compression none sends) go
+// to bigFree, at most maxBigFree of them. Buffers far larger than a typical
+// request are not kept, so that one huge batch does not pin its memory.
 var (
-	classPools [numClasses]sync.Pool
-	bigMu      sync.Mutex
-	bigFree    [][]byte
+	classLists = func() (l [numClasses]*freelist.List[*[]byte]) {
+		for i := range l {
+			l[i] = freelist.New[*[]byte](4)
+		}
+		return l
+	}()
+	bigMu   sync.Mutex
+	bigFree [][]byte
 )
 
 const (
@@ -176,7 +180,7 @@ func getBuf(capHint int) []byte {
 		return make([]byte, 0, capHint)
 	}
 	c := classOf(capHint)
-	if p, ok := classPools[c].Get().(*[]byte); ok {
+	if p, ok := classLists[c].Get(); ok {
 		return (*p)[:0]
 	}
 	return make([]byte, 0, 1<<(minClass+c))
@@ -199,7 +203,7 @@ func putBuf(b []byte) {
 	}
 	// The largest class whose size the buffer holds (a buffer grown by
 	// append has a capacity between two).
-	classPools[classOf(cap(b)+1)-1].Put(&b)
+	classLists[classOf(cap(b)+1)-1].Put(&b)
 }
 
 // body is a request body over a pooled buffer. The buffer goes back to the

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v7/esapi"
+	"github.com/logspool/logspool/internal/freelist"
 	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
 )
@@ -149,29 +149,31 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 
 // slicePool recycles the per-request slices (items, pointers to them, the
 // parsed response) that would otherwise cost an allocation of a few bytes
-// per record and request.
-type slicePool[T any] struct{ p sync.Pool }
+// per record and request; a few are kept, across garbage collections.
+type slicePool[T any] struct{ l *freelist.List[*[]T] }
 
-func (sp *slicePool[T]) get(n int) []T {
-	if p, ok := sp.p.Get().(*[]T); ok && cap(*p) >= n {
+func newSlicePool[T any]() slicePool[T] { return slicePool[T]{freelist.New[*[]T](4)} }
+
+func (sp slicePool[T]) get(n int) []T {
+	if p, ok := sp.l.Get(); ok && cap(*p) >= n {
 		return (*p)[:0]
 	}
 	return make([]T, 0, n)
 }
 
-func (sp *slicePool[T]) put(b []T) {
+func (sp slicePool[T]) put(b []T) {
 	if cap(b) == 0 || cap(b) > 1<<20 {
 		return
 	}
 	clear(b[:cap(b)])
 	b = b[:0]
-	sp.p.Put(&b)
+	sp.l.Put(&b)
 }
 
 var (
-	itemPool     slicePool[item]
-	itemPtrPool  slicePool[*item]
-	bulkItemPool slicePool[bulkItem]
+	itemPool     = newSlicePool[item]()
+	itemPtrPool  = newSlicePool[*item]()
+	bulkItemPool = newSlicePool[bulkItem]()
 )
 
 // blank reports whether r's document is empty or white space.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/s2"
 
+	"github.com/logspool/logspool/internal/freelist"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -149,9 +150,23 @@ func appendRecord(dst []byte, r *record.Record) []byte {
 	return r.AppendDoc(dst)
 }
 
-// rawPool holds the scratch buffers segments are laid out in before they
-// are compressed.
-var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+// raws holds the scratch buffers segments are laid out in before they are
+// compressed (one per concurrent Append).
+var raws = freelist.New[*[]byte](4)
+
+func getRaw() *[]byte {
+	if bp, ok := raws.Get(); ok {
+		return bp
+	}
+	b := make([]byte, 0, 256<<10)
+	return &b
+}
+
+func putRaw(bp *[]byte) {
+	if cap(*bp) <= 4<<20 {
+		raws.Put(bp)
+	}
+}
 
 // metaTable is the table of a segment's distinct Metas, in order of first
 // use.
@@ -198,7 +213,7 @@ func encodeSegment(dst []byte, recs []record.Record) []byte {
 	for i := range recs {
 		tbl.index(recs[i].Meta)
 	}
-	bp := rawPool.Get().(*[]byte)
+	bp := getRaw()
 	body := binary.AppendUvarint((*bp)[:0], uint64(len(tbl.metas)))
 	for _, m := range tbl.metas {
 		body = binary.AppendUvarint(body, uint64(len(m.Doc)))
@@ -224,10 +239,8 @@ func encodeSegment(dst []byte, recs []record.Record) []byte {
 	dst = slices.Grow(dst, s2.MaxEncodedLen(len(body))+crcLen)
 	enc := s2.Encode(dst[len(dst):cap(dst)], body)
 	dst = dst[:len(dst)+len(enc)]
-	if cap(body) <= 4<<20 {
-		*bp = body
-		rawPool.Put(bp)
-	}
+	*bp = body
+	putRaw(bp)
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 

@@ -9,16 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/logspool/logspool/internal/freelist"
 	"github.com/logspool/logspool/spool/record"
 )
 
-// encBufPool recycles the encoding buffers of Append.
-var encBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// encBufs recycles the encoding buffers of Append (one per concurrent
+// Append: a reader each).
+var encBufs = freelist.New[*[]byte](4)
 
 func uvarintLen(x uint64) int {
 	n := 1
@@ -199,15 +200,18 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 	s.nextSeq += uint64(len(plan))
 	s.mu.Unlock()
 
-	bp := encBufPool.Get().(*[]byte)
+	bp, _ := encBufs.Get()
+	if bp == nil {
+		bp = new([]byte)
+	}
 	defer func() {
 		if cap(*bp) <= 4<<20 {
-			encBufPool.Put(bp)
+			encBufs.Put(bp)
 		}
 	}()
 	buf := (*bp)[:0]
 	offs := make([]int, len(plan))
-	vbp := rawPool.Get().(*[]byte)
+	vbp := getRaw()
 	for i, p := range plan {
 		m := segMeta{seq: first + uint64(i), count: uint32(p.hi - p.lo)}
 		for j := p.lo; j < p.hi; j++ {
@@ -219,9 +223,7 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 		offs[i] = len(buf)
 		buf = appendEntry(buf, segKey(m), v)
 	}
-	if cap(*vbp) <= 4<<20 {
-		rawPool.Put(vbp)
-	}
+	putRaw(vbp)
 	// The positions the records reach, beside them: salvage rebuilds the
 	// checkpoints from these when the index itself is lost.
 	if len(plan) > 0 {
@@ -414,7 +416,10 @@ func (s *Spool) readSegment(m segMeta, buf []byte) ([]byte, []byte, error) {
 // Records and of l.segs.
 func (l *Lease) read(count int) (bad map[segMeta]error, err error) {
 	s := l.s
-	l.mem = leaseMemPool.Get().(*leaseMem)
+	l.mem, _ = leaseMems.Get()
+	if l.mem == nil {
+		l.mem = new(leaseMem)
+	}
 	l.Records = slices.Grow(l.mem.recs[:0], count)
 	keep := l.segs[:0]
 	buf := l.mem.read
@@ -475,9 +480,12 @@ const (
 	maxLeaseChunk = leaseChunk / 2
 )
 
+// The free lists of lease memory: enough for the shipper's leases in flight
+// (two requests of 5 MiB, about 2.5 MiB of decoded segments each), kept
+// across garbage collections (see package freelist).
 var (
-	leaseMemPool   = sync.Pool{New: func() any { return new(leaseMem) }}
-	leaseChunkPool sync.Pool
+	leaseMems   = freelist.New[*leaseMem](4)
+	leaseChunks = freelist.New[*[]byte](8)
 )
 
 // alloc returns n bytes for a decoded segment body.
@@ -486,7 +494,7 @@ func (m *leaseMem) alloc(n int) []byte {
 		return make([]byte, n)
 	}
 	if cap(m.cur)-len(m.cur) < n {
-		p, _ := leaseChunkPool.Get().(*[]byte)
+		p, _ := leaseChunks.Get()
 		if p == nil {
 			b := make([]byte, leaseChunk)
 			p = &b
@@ -507,11 +515,11 @@ func (m *leaseMem) free(recs []record.Record) {
 	clear(m.recs[:cap(m.recs)])
 	m.recs = m.recs[:0]
 	for i, p := range m.chunks {
-		leaseChunkPool.Put(p)
+		leaseChunks.Put(p)
 		m.chunks[i] = nil
 	}
 	m.chunks, m.cur = m.chunks[:0], nil
-	leaseMemPool.Put(m)
+	leaseMems.Put(m)
 }
 
 // freeMem gives the lease's memory back (its records are no longer valid).

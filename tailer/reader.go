@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logspool/logspool/internal/freelist"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/spool/record"
 )
@@ -832,11 +833,11 @@ func (r *reader) drainTail(end int64) error {
 	return nil
 }
 
-// batchPool holds the record slices of batches between their commits.
-var batchPool sync.Pool
+// batches holds the record slices of batches between their commits.
+var batches = freelist.New[*[]record.Record](16)
 
 func getBatch(hint int) []record.Record {
-	if p, ok := batchPool.Get().(*[]record.Record); ok && cap(*p) >= hint {
+	if p, ok := batches.Get(); ok && cap(*p) >= hint {
 		return (*p)[:0]
 	}
 	return make([]record.Record, 0, hint)
@@ -848,5 +849,5 @@ func putBatch(b []record.Record) {
 	}
 	clear(b)
 	b = b[:0]
-	batchPool.Put(&b)
+	batches.Put(&b)
 }

@@ -110,6 +110,8 @@ func writeRepetitiveLogs(b *testing.B, lines int) (string, int64) {
 //	cpu-us/line    user+system CPU of the agent per physical line
 //	lines/s, wall-s
 //	peak-RSS-MiB   VmHWM of the agent's process
+//	file-RSS-MiB   RssFile at the end: resident pages of mapped files (the
+//	               binary's code and data, Badger's memtable logs)
 //	allocs/line, B-alloc/line   go_memstats_mallocs_total and
 //	               go_memstats_alloc_bytes_total at the end, per line (they
 //	               include the agent's start and the benchmark's scrapes of
@@ -154,7 +156,11 @@ func runEndToEnd(b *testing.B, in benchInput, extra ...string) {
 		// The peak RSS of the agent's own address space. Not the rusage's
 		// maxrss: Linux carries the parent's RSS into it across the
 		// vfork+exec that starts the child.
-		hwm, err := vmHWM(a.cmd.Process.Pid)
+		hwm, err := procStatus(a.cmd.Process.Pid, "VmHWM")
+		if err != nil {
+			b.Fatal(err)
+		}
+		rssFile, err := procStatus(a.cmd.Process.Pid, "RssFile")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -176,6 +182,7 @@ func runEndToEnd(b *testing.B, in benchInput, extra ...string) {
 		b.ReportMetric(lines/wall.Seconds(), "lines/s")
 		b.ReportMetric(wall.Seconds(), "wall-s")
 		b.ReportMetric(float64(hwm)/1024, "peak-RSS-MiB") // KiB -> MiB
+		b.ReportMetric(float64(rssFile)/1024, "file-RSS-MiB")
 		b.ReportMetric(mallocs/lines, "allocs/line")
 		b.ReportMetric(allocBytes/lines, "B-alloc/line")
 		b.ReportMetric(gcs, "gc-cycles")
@@ -335,16 +342,18 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// vmHWM reads the peak resident set size (KiB) of a running process.
-func vmHWM(pid int) (int64, error) {
+// procStatus reads a size field (KiB) of a running process's
+// /proc/<pid>/status: VmHWM (its peak resident set), RssFile (the resident
+// pages of mapped files: mostly the binary's own).
+func procStatus(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }

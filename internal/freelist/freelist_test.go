@@ -1,0 +1,70 @@
+package freelist
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestAListKeepsWhatIsPutBackUpToItsBound(t *testing.T) {
+	l := New[int](2)
+	if _, ok := l.Get(); ok {
+		t.Fatal("an empty list gave a value")
+	}
+	if !l.Put(1) || !l.Put(2) || l.Put(3) {
+		t.Fatal("a list of 2 took the wrong values")
+	}
+	got := map[int]bool{}
+	for i := 0; i < 2; i++ {
+		v, ok := l.Get()
+		if !ok {
+			t.Fatal("the list lost a value")
+		}
+		got[v] = true
+	}
+	if !got[1] || !got[2] || l.Len() != 0 {
+		t.Fatalf("got %v, %d left", got, l.Len())
+	}
+}
+
+// TestAListSurvivesGarbageCollections is why the package exists: a
+// sync.Pool is empty after two collections, a List in use is not.
+func TestAListSurvivesGarbageCollections(t *testing.T) {
+	l := New[*[]byte](4)
+	for i := 0; i < 4; i++ {
+		b := make([]byte, 1<<20)
+		l.Put(&b)
+	}
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+	}
+	if n := l.Len(); n != 4 {
+		t.Fatalf("after three collections the list holds %d values, want 4", n)
+	}
+}
+
+func TestAnIdleListIsEmptiedAtAGarbageCollection(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Unix(1000, 0)
+	now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	defer func() { now = time.Now }()
+	busy, idle := New[int](4), New[int](4)
+	idle.Put(1)
+	busy.Put(1)
+	mu.Lock()
+	clock = clock.Add(IdleAfter + time.Second)
+	mu.Unlock()
+	busy.Put(2) // used just now
+	deadline := time.Now().Add(10 * time.Second)
+	for idle.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle list was not emptied by the collections")
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	if busy.Len() != 2 {
+		t.Fatalf("the busy list holds %d values, want 2", busy.Len())
+	}
+}
