@@ -81,3 +81,17 @@ func (a *arena) recycle() {
 	a.held = a.held[:0]
 	a.chunk, a.used = nil, 0
 }
+
+// free returns the bytes of the current chunk not handed out yet.
+func (a *arena) free() int { return len(a.chunk) - a.used }
+
+// drop lets go of the current chunk (documents already handed out stay
+// valid) and starts the next one small again.
+func (a *arena) drop() {
+	// A recycling arena's chunks stay in held until recycle (the batch's
+	// documents may live in them); only the current one is let go.
+	a.chunk, a.used = nil, 0
+	if !a.recycling {
+		a.next = 0
+	}
+}

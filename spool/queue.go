@@ -135,6 +135,12 @@ func (s *Spool) Append(ctx context.Context, recs []record.Record, cps ...record.
 	return nil
 }
 
+// Full reports whether the spool's directory is at or over its cap now, so
+// that an Append of records would wait. It is a hint for callers that can
+// give memory back before they wait (the tailer's readers drop their read
+// buffers); Append decides.
+func (s *Spool) Full() bool { return s.usedBytes(false) >= s.cfg.MaxBytes }
+
 // reserve waits until the spool's directory is below its cap and accounts n
 // records of nbytes as queued.
 func (s *Spool) reserve(ctx context.Context, n, nbytes int64) error {

@@ -209,7 +209,13 @@ func fillToCap(t *testing.T, s *Spool) uint64 {
 
 func TestCapBlocksAppendUntilAcked(t *testing.T) {
 	s := openSpool(t, Config{MaxBytes: 2 << 20})
+	if s.Full() {
+		t.Fatal("an empty spool says it is full")
+	}
 	n := fillToCap(t, s)
+	if !s.Full() {
+		t.Fatal("a spool at its cap does not say it is full")
+	}
 
 	done := make(chan error, 1)
 	go func() { done <- s.Append(context.Background(), makeRecords(n, 5, 100)) }()

@@ -189,11 +189,12 @@ func readToEOF(tl *Tailer, path string) error {
 	r.begin(position{}, nil)
 	defer func() {
 		r.putBuf()
+		r.acct.Close()
 		f.Close()
 	}()
 	ctx := context.Background()
 	for {
-		n, err := r.read()
+		n, err := r.read(ctx)
 		if err != nil {
 			return err
 		}

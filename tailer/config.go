@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"syscall"
 	"time"
 
+	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
 )
 
@@ -17,6 +19,22 @@ const (
 	DefaultRotatedIdle  = 5 * time.Second
 	DefaultBatchBytes   = 256 << 10
 	DefaultPartialIdle  = 5 * time.Second
+
+	// DefaultBatchDocBytes caps the document bytes of one batch: a file
+	// of empty lines makes a ~400-byte document of each 1-byte line.
+	DefaultBatchDocBytes = 1 << 20
+	// DefaultMaxOpenFiles is the most files held open, when the
+	// descriptor limit allows (see MaxOpenFilesFor).
+	DefaultMaxOpenFiles = 1024
+	// DefaultCloseInactive is how long a matched file read to its end
+	// stays open without new bytes before it is closed.
+	DefaultCloseInactive = time.Minute
+	// DefaultResyncInterval is the period of the full scan that backs up
+	// working notifications.
+	DefaultResyncInterval = time.Minute
+	// DefaultMemoryBytes is the size of the tailer's own memory budget when
+	// Config.Budget is nil.
+	DefaultMemoryBytes = 16 << 20
 
 	// cutSlack is how far past MaxLineBytes a physical line may grow before
 	// the tailer cuts it (the parser needs some room for the JSON or CRI
@@ -48,10 +66,36 @@ type Config struct {
 	// logspool_input_lost_bytes_total) are filled in from this Config when
 	// zero.
 	Parser parser.Config
-	// PollInterval is the period of the glob+stat scan that backs up the
-	// filesystem notifications, and of the fingerprint check that detects a
-	// file truncated and rewritten behind the tailer. Default 1s.
+	// PollInterval is the period of the glob+stat scan where filesystem
+	// notifications are missing (no inotify, the watch limit reached, a
+	// directory that cannot be watched) or something is to be retried (a
+	// failing path, a sweep of rotated files, files waiting for a
+	// descriptor): a file's size change seen by it wakes its reader.
+	// Default 1s.
 	PollInterval time.Duration
+	// ResyncInterval is the period of the full glob+stat scan while
+	// notifications work: a safety net, one stat per matched file. Default
+	// 1m.
+	ResyncInterval time.Duration
+	// MaxOpenFiles caps the files held open. Files beyond it wait for a
+	// slot: a reader that reaches the end of its file, everything
+	// committed, closes it while others wait, and the file is opened again
+	// from its checkpoint when it is written to; a file with unread bytes is
+	// never closed. Default MaxOpenFilesFor(RLIMIT_NOFILE).
+	MaxOpenFiles int
+	// CloseInactive is how long a matched file read to its end (complete
+	// last line, everything committed) stays open without new bytes before
+	// it is closed; it is opened again by identity when it is written to.
+	// Default 1m.
+	CloseInactive time.Duration
+	// BatchDocBytes caps the document bytes of one batch (besides
+	// BatchBytes of input). Default 1 MiB.
+	BatchDocBytes int
+	// Budget is the memory budget of all input in flight, shared with the
+	// other inputs: every reader's buffer, batch and pending partial
+	// messages draw from it. Nil: a budget of DefaultMemoryBytes of the
+	// tailer's own.
+	Budget *membudget.Budget
 	// RotatedIdle is how long a file that is no longer matched by the globs
 	// (rotated away or deleted) must have produced no new bytes, once read to
 	// its end, before it is released. Default 5s.
@@ -123,7 +167,37 @@ func (c *Config) Validate() error {
 	if c.BatchBytes < 0 {
 		return &ConfigError{Field: "BatchBytes", Reason: fmt.Sprintf("must not be negative, got %d", c.BatchBytes)}
 	}
+	if c.BatchDocBytes < 0 {
+		return &ConfigError{Field: "BatchDocBytes", Reason: fmt.Sprintf("must not be negative, got %d", c.BatchDocBytes)}
+	}
+	if c.MaxOpenFiles < 0 {
+		return &ConfigError{Field: "MaxOpenFiles", Reason: fmt.Sprintf("must not be negative, got %d", c.MaxOpenFiles)}
+	}
+	if c.CloseInactive < 0 {
+		return &ConfigError{Field: "CloseInactive", Reason: fmt.Sprintf("must not be negative, got %v", c.CloseInactive)}
+	}
+	if c.ResyncInterval < 0 {
+		return &ConfigError{Field: "ResyncInterval", Reason: fmt.Sprintf("must not be negative, got %v", c.ResyncInterval)}
+	}
 	return nil
+}
+
+// MaxOpenFilesFor is the default of Config.MaxOpenFiles under a descriptor
+// limit (RLIMIT_NOFILE) of limit: DefaultMaxOpenFiles, or half the limit
+// when that is less (the spool, the journal, connections and the rest of the
+// process keep the other half), at least 16.
+func MaxOpenFilesFor(limit uint64) int {
+	return int(max(min(DefaultMaxOpenFiles, limit/2), 16))
+}
+
+// descriptorLimit returns the process's RLIMIT_NOFILE (the soft limit, which
+// the Go runtime raises to the hard limit at start), or a guess.
+func descriptorLimit() uint64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024
+	}
+	return rl.Cur
 }
 
 // withDefaults returns a copy of c with every zero value replaced by its default.
@@ -139,6 +213,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = DefaultResyncInterval
+	}
+	if c.MaxOpenFiles == 0 {
+		c.MaxOpenFiles = MaxOpenFilesFor(descriptorLimit())
+	}
+	if c.CloseInactive == 0 {
+		c.CloseInactive = DefaultCloseInactive
+	}
+	if c.BatchDocBytes == 0 {
+		c.BatchDocBytes = DefaultBatchDocBytes
 	}
 	if c.RotatedIdle == 0 {
 		c.RotatedIdle = DefaultRotatedIdle

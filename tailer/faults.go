@@ -207,3 +207,11 @@ func (f *faults) worstPanics() (string, int) {
 	}
 	return path, n
 }
+
+// any reports whether some path is failing (the scanner then polls, so that
+// its retry comes when its backoff allows).
+func (f *faults) any() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.paths) > 0
+}

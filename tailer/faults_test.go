@@ -160,7 +160,7 @@ func startChildTailer(t *testing.T, dir, state string, uid uint32, nofile int) *
 
 // startChildTailerBin is startChildTailer running bin ("": the test binary,
 // or a copy of it in dir when uid > 0).
-func startChildTailerBin(t *testing.T, bin, dir, state string, uid uint32, nofile int) *childTailer {
+func startChildTailerBin(t *testing.T, bin, dir, state string, uid uint32, nofile int, env ...string) *childTailer {
 	t.Helper()
 	if bin == "" {
 		bin = os.Args[0]
@@ -181,6 +181,7 @@ func startChildTailerBin(t *testing.T, bin, dir, state string, uid uint32, nofil
 	if nofile > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("LOGSPOOL_TAILER_CHILD_NOFILE=%d", nofile))
 	}
+	cmd.Env = append(cmd.Env, env...)
 	if uid > 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
 	}
@@ -310,7 +311,9 @@ func TestALowDescriptorLimitSlowsReadingButEveryFileIsRead(t *testing.T) {
 	for i := 0; i < files; i++ {
 		mustWriteLines(t, filepath.Join(dir, "containers", fmt.Sprintf("f%03d.log", i)), seqLines(fmt.Sprintf("f%03d", i), 0, 5)...)
 	}
-	c := startChildTailer(t, dir, dir, 0, 64)
+	// More open files allowed than descriptors: the tailer runs out
+	// (MaxOpenFiles, below the limit by default, would keep it from it).
+	c := startChildTailerBin(t, "", dir, dir, 0, 64, "LOGSPOOL_TAILER_CHILD_MAXOPEN=1000")
 	c.waitCount(files*5, 60*time.Second)
 	// Files keep growing: every one is read again, by turns.
 	for i := 0; i < files; i++ {

@@ -106,7 +106,7 @@ func FuzzLineSplitting(f *testing.F) {
 		r.lastSize = int64(len(data))
 		r.begin(position{}, nil)
 		for {
-			n, err := r.read()
+			n, err := r.read(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

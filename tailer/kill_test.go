@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/spool/record"
 )
@@ -205,7 +206,7 @@ func killChild() int {
 		}
 		return tl, err
 	}
-	tl, err := newTailer(Config{
+	cfg := Config{
 		Metrics:      m,
 		Globs:        []string{filepath.Join(dir, "containers", "*.log")},
 		PollInterval: 100 * time.Millisecond,
@@ -213,7 +214,20 @@ func killChild() int {
 		BatchBytes:   4 << 10, // many commits, so that kills land between them
 		Logger:       childLogger(state),
 		NewDecoder:   func(src parser.Source) Decoder { return &lineDecoder{src: src} },
-	}, sink)
+	}
+	// LOGSPOOL_TAILER_CHILD_MAXOPEN, _CLOSE_INACTIVE and _MEMORY set
+	// MaxOpenFiles, CloseInactive and a memory budget of that many bytes.
+	if s := os.Getenv("LOGSPOOL_TAILER_CHILD_MAXOPEN"); s != "" {
+		cfg.MaxOpenFiles, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("LOGSPOOL_TAILER_CHILD_CLOSE_INACTIVE"); s != "" {
+		cfg.CloseInactive, _ = time.ParseDuration(s)
+	}
+	if s := os.Getenv("LOGSPOOL_TAILER_CHILD_MEMORY"); s != "" {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		cfg.Budget = membudget.New(n)
+	}
+	tl, err := newTailer(cfg, sink)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -15,7 +15,8 @@ const panicsToStall = 3
 // Stalled reports whether the tailer has stopped doing its job, and why:
 //
 //   - the scan loop (discovery, rotation, retries) has not completed a scan
-//     for max(5 poll intervals, 30 s), capped at StallGrace, while not waiting
+//     for ResyncInterval plus max(5 poll intervals, 30 s) (that capped at
+//     StallGrace), while not waiting
 //     for the spool (a full spool pauses everything by design: the spool
 //     reports that itself);
 //   - a file has unread bytes and its reader has neither committed nor
@@ -39,7 +40,9 @@ func (t *Tailer) Stalled(now time.Time) (bool, string) {
 }
 
 func (t *Tailer) scanStalled(now time.Time) (bool, string) {
-	scanLimit := min(max(5*t.cfg.PollInterval, 30*time.Second), t.cfg.StallGrace)
+	// An idle scan loop with working notifications scans only every
+	// ResyncInterval.
+	scanLimit := t.cfg.ResyncInterval + min(max(5*t.cfg.PollInterval, 30*time.Second), t.cfg.StallGrace)
 	if last := time.Unix(0, t.lastScan.Load()); now.Sub(last) > scanLimit && !t.scanAppending.Load() {
 		return true, fmt.Sprintf("container scan loop has not completed a scan for %s", now.Sub(last).Round(time.Second))
 	}

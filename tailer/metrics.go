@@ -19,6 +19,9 @@ const (
 // Metrics are the tailer's Prometheus metrics. A nil *Metrics records nothing.
 type Metrics struct {
 	filesWatched prometheus.Gauge
+	filesParked  prometheus.Gauge
+	filesWaiting prometheus.Gauge
+	unwatched    prometheus.Gauge
 	bytes        prometheus.Counter
 	lines        prometheus.Counter
 	lag          *prometheus.GaugeVec
@@ -49,6 +52,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "logspool_tailer_files_watched",
 			Help: "Files the tailer currently holds open.",
 		}),
+		filesParked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logspool_tailer_files_parked",
+			Help: "Matched files read to their end and closed (inactive for --close-inactive, or others waited for a descriptor); opened again when written to.",
+		}),
+		filesWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logspool_tailer_files_waiting",
+			Help: "Files with bytes to read that wait for a descriptor slot (--max-open-files, or descriptors ran out).",
+		}),
+		unwatched: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logspool_tailer_unwatched_dirs",
+			Help: "Directories the tailer polls because they have no filesystem notifications (inotify watch limit, errors); -1: notifications unavailable.",
+		}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logspool_tailer_bytes_total",
 			Help: "Bytes of complete lines read from container log files.",
@@ -73,6 +88,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		m.filesWatched = register(reg, m.filesWatched)
+		m.filesParked = register(reg, m.filesParked)
+		m.filesWaiting = register(reg, m.filesWaiting)
+		m.unwatched = register(reg, m.unwatched)
 		m.bytes = register(reg, m.bytes)
 		m.lines = register(reg, m.lines)
 		m.lag = register(reg, m.lag)
@@ -108,6 +126,24 @@ func (m *Metrics) LineCut() prometheus.Counter {
 func (m *Metrics) setFiles(n int) {
 	if m != nil {
 		m.filesWatched.Set(float64(n))
+	}
+}
+
+func (m *Metrics) setParked(n int) {
+	if m != nil {
+		m.filesParked.Set(float64(n))
+	}
+}
+
+func (m *Metrics) setWaiting(n int) {
+	if m != nil {
+		m.filesWaiting.Set(float64(n))
+	}
+}
+
+func (m *Metrics) setUnwatched(n int) {
+	if m != nil {
+		m.unwatched.Set(float64(n))
 	}
 }
 

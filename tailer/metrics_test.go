@@ -27,10 +27,13 @@ func TestMetricsAreRegisteredUnderTheirNames(t *testing.T) {
 	want := []string{
 		"logspool_input_lost_bytes_total",
 		"logspool_tailer_bytes_total",
+		"logspool_tailer_files_parked",
+		"logspool_tailer_files_waiting",
 		"logspool_tailer_files_watched",
 		"logspool_tailer_lag_bytes",
 		"logspool_tailer_lines_total",
 		"logspool_tailer_rotations_total",
+		"logspool_tailer_unwatched_dirs",
 	}
 	if !slices.Equal(names, want) {
 		t.Fatalf("registered %v, want %v", names, want)

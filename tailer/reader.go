@@ -9,17 +9,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/logspool/logspool/internal/freelist"
+	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/spool/record"
 )
 
 const (
-	// readSize is the size of one read and of the pooled read buffers.
+	// readSize is the largest size of one read and of the pooled read
+	// buffers; a file with little to read gets a smaller one (bufClasses).
 	readSize = 256 << 10
-	// minPoll and maxPoll bound the backoff of a reader waiting at the end
-	// of its file (a filesystem notification wakes it earlier).
+	// minPoll and maxPoll bound the backoff of a reader of a rotated file
+	// waiting at its end until it is released (a notification wakes it
+	// earlier). A matched file's reader does not poll: it waits for a
+	// notification (or, where there are none, the scanner's poll).
 	minPoll = 10 * time.Millisecond
 	maxPoll = 250 * time.Millisecond
 	// minCommitGap is the shortest time between two commits of one file at
@@ -27,9 +32,60 @@ const (
 	minCommitGap = 50 * time.Millisecond
 	// maxBatchHint caps the preallocated records of a batch.
 	maxBatchHint = 4096
+	// bufIdle is how long a reader at the end of its file keeps its read
+	// buffer while the file ends in an unterminated line (so that a line
+	// written in pieces is not read again from its start at every piece);
+	// otherwise, or when someone waits for memory, the buffer goes back at
+	// once.
+	bufIdle = time.Second
+	// minDocAllowance is the document memory a reader asks for with its
+	// read buffer; it grows without waiting up to Config.BatchDocBytes.
+	minDocAllowance = 64 << 10
+	// recordOverhead is the memory of one record besides its document.
+	recordOverhead = int64(unsafe.Sizeof(record.Record{}))
 )
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+// bufClasses are the sizes of pooled read buffers: a reader takes the
+// smallest that holds what it has to read (plus the tail it re-checks).
+var bufClasses = [...]int{16 << 10, 64 << 10, readSize}
+
+var bufPools = [len(bufClasses)]sync.Pool{
+	{New: func() any { b := make([]byte, bufClasses[0]); return &b }},
+	{New: func() any { b := make([]byte, bufClasses[1]); return &b }},
+	{New: func() any { b := make([]byte, bufClasses[2]); return &b }},
+}
+
+// getBuf returns a pooled buffer of the smallest class of at least n bytes,
+// or a new one of n bytes when n is larger than every class.
+func getBuf(n int) []byte {
+	for i, c := range bufClasses {
+		if n <= c {
+			return *bufPools[i].Get().(*[]byte)
+		}
+	}
+	return make([]byte, n)
+}
+
+// putBufBytes returns b to its pool (a buffer of no class is left to the
+// garbage collector).
+func putBufBytes(b []byte) {
+	for i, c := range bufClasses {
+		if len(b) == c && cap(b) == c {
+			bufPools[i].Put(&b)
+			return
+		}
+	}
+}
+
+// bufClassFor is the buffer size for n bytes to read.
+func bufClassFor(n int64) int {
+	for _, c := range bufClasses {
+		if n+tailLen <= int64(c)*3/4 {
+			return c
+		}
+	}
+	return readSize
+}
 
 // reader follows one open file. Its goroutine owns every field above mu; the
 // fields under mu are shared with the scanner and Files.
@@ -61,6 +117,17 @@ type reader struct {
 	lo, hi  int   // buf[lo:hi] are unconsumed bytes
 	bufOff  int64 // file offset of buf[0]
 	readPos int64 // file offset of the next byte to read (of buf[hi])
+	// readMax is the furthest offset read from the file (of this
+	// generation): bytes between consumed and readMax were read and hold no
+	// '\n' yet; they are read again from consumed when the buffer that held
+	// them was given back.
+	readMax int64
+
+	// Memory (see membudget): acct holds at least usage(); the buffer, the
+	// batch's records and the decoder's pending messages are counted.
+	acct     *membudget.Account
+	batchMem int64 // memory of the batch's records and documents
+	needBuf  int   // a line needs a buffer this large (0: none)
 
 	consumed    int64 // end of the last line handed to the decoder
 	replayUntil int64 // records of lines ending at or before this were appended before a restart
@@ -79,7 +146,8 @@ type reader struct {
 	batchBytes int64
 	batchLines int
 
-	lastData    time.Time
+	lastData    time.Time // when new bytes were last read
+	lastActive  time.Time // when new bytes were last read, or the file opened (Config.CloseInactive)
 	lastFPCheck time.Time
 	lastCutLog  time.Time
 	lastCommit  time.Time
@@ -100,6 +168,7 @@ type reader struct {
 	readTo      int64     // how far the reader has read (at its last end of file)
 	movedAt     time.Time // when the reader last committed or was found at the end of the file
 	appending   bool      // the reader waits in Sink.Append (a full spool is not a stall)
+	waitingMem  bool      // the reader waits for memory (membudget): not a stall either
 	failing     bool      // reads fail (counted and retried: a fault, not a stall)
 }
 
@@ -112,6 +181,7 @@ func (t *Tailer) newReader(f *os.File, id fileID, path, resolved string, matched
 		src:      parser.Source{Path: path, Resolved: resolved},
 		wake:     make(chan struct{}, 1),
 		cutLimit: t.cfg.MaxLineBytes + cutSlack,
+		acct:     membudget.NewAccount(t.budget),
 		path:     path,
 		resolved: resolved,
 		matched:  matched,
@@ -121,6 +191,7 @@ func (t *Tailer) newReader(f *os.File, id fileID, path, resolved string, matched
 // begin positions r at p before its goroutine starts.
 func (r *reader) begin(p position, tail []byte) {
 	r.readPos, r.consumed, r.replayUntil = p.Resume, p.Resume, p.Consumed
+	r.readMax = p.Resume
 	r.gen = p.Gen
 	r.nonce = p.Nonce
 	if r.nonce == nil && (!p.fromV1 || p.Consumed == 0) {
@@ -147,6 +218,7 @@ func (r *reader) begin(p position, tail []byte) {
 	r.size = r.lastSize
 	r.readTo = p.Resume
 	r.lastData = time.Now()
+	r.lastActive = r.lastData
 	r.lastFPCheck = time.Now()
 	r.unmatchedAt = time.Now()
 	r.movedAt = time.Now()
@@ -163,23 +235,29 @@ func (r *reader) poke(recheck bool) {
 	}
 }
 
-func (r *reader) setMatched(ok bool, path, resolved string) {
+// setMatched records whether the globs match the file now; it reports
+// whether that changed.
+func (r *reader) setMatched(ok bool, path, resolved string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.matched && !ok {
 		r.unmatchedAt = time.Now()
 	}
+	changed := r.matched != ok
 	r.matched = ok
 	if ok {
 		r.path, r.resolved = path, resolved
 	}
+	return changed
 }
 
 // observeSize records the size a scan saw, so that a reader that makes no
-// progress shows a growing lag (see Tailer.Stalled).
-func (r *reader) observeSize(size int64) {
+// progress shows a growing lag (see Tailer.Stalled). It reports whether the
+// size differs from the last one known.
+func (r *reader) observeSize(size int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	changed := size != r.size
 	if size < r.size {
 		r.seenFrozen = true // cut since: later sizes are of the new content
 	}
@@ -188,6 +266,7 @@ func (r *reader) observeSize(size int64) {
 		r.observed(size)
 	}
 	r.size = size
+	return changed
 }
 
 // observed reports (tests) a size of the file that its loss count will
@@ -212,7 +291,7 @@ func (r *reader) takeSeenSize() int64 {
 func (r *reader) stallState() (path string, unread int64, waiting bool, movedAt time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.path, r.size - r.readTo, r.appending || r.failing, r.movedAt
+	return r.path, r.size - r.readTo, r.appending || r.waitingMem || r.failing, r.movedAt
 }
 
 func (r *reader) setAppending(on bool) {
@@ -237,10 +316,19 @@ func (r *reader) state() FileState {
 	}
 }
 
-// run reads until ctx is done or the file is released.
+// run reads until ctx is done, the file is released or parked.
+//
+// A matched file's reader that has read everything waits for a wake-up (a
+// notification of its directory, the scanner's poll where there are none,
+// Reopen) without a timer, except while something is due: a commit (at most
+// minCommitGap after the last), an unterminated last line (PartialIdle), its
+// read buffer (bufIdle), a read error's retry, or closing the file once it
+// has been inactive for CloseInactive. A rotated file's reader polls with
+// backoff until it is released (RotatedIdle).
 func (r *reader) run(ctx context.Context) {
 	defer func() {
 		r.putBuf()
+		r.acct.Close()
 		_ = r.f.Close()
 	}()
 	poll := minPoll
@@ -248,12 +336,16 @@ func (r *reader) run(ctx context.Context) {
 		if r.t.hook != nil {
 			r.t.hook("read")
 		}
-		n, err := r.read()
+		prevMax := r.readMax
+		n, err := r.read(ctx)
 		if errors.Is(err, errRewritten) {
 			if err := r.truncatedNow(ctx, "the bytes before the read offset changed"); err != nil {
 				return
 			}
 			continue
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		if err != nil {
 			// Local to this file: counted, logged once, retried with
@@ -268,49 +360,87 @@ func (r *reader) run(ctx context.Context) {
 			r.published(func() { r.failing = false })
 		}
 		if n > 0 {
-			r.lastData = time.Now()
+			if r.readMax > prevMax {
+				r.lastData = time.Now()
+				r.lastActive = r.lastData
+			}
 			if err := r.process(ctx); err != nil {
 				return
 			}
 			poll = minPoll
 			continue
 		}
-		if r.lo == r.hi {
-			r.putBuf()
-		}
-		// Commit at the end of the file, but at most once per
-		// minCommitGap: a file written line by line would otherwise cost
-		// one spool transaction per line.
+		// At the end of the file.
 		if r.partialDue() {
 			if err := r.flushPartial(ctx); err != nil {
 				return
 			}
 		}
-		wait := poll
+		now := time.Now()
 		pressure := r.t.underPressure()
+		wait, timed := time.Duration(0), false
+		due := func(d time.Duration) {
+			if !timed || d < wait {
+				wait, timed = max(d, 0), true
+			}
+		}
 		if r.dirty() {
-			if due := minCommitGap - time.Since(r.lastCommit); due > 0 && !pressure {
-				wait = min(wait, due)
+			// Commit at the end of the file, but at most once per
+			// minCommitGap: a file written line by line would otherwise
+			// cost one spool transaction per line.
+			if d := minCommitGap - now.Sub(r.lastCommit); d > 0 && !pressure && !r.t.slotWanted() {
+				due(d)
 			} else if err := r.commit(ctx); err != nil {
 				return
 			}
 		}
-		if pressure && r.canPark() {
-			// Out of descriptors: give this one back; the scanner opens
-			// the file again from its checkpoint when it grows.
+		if r.buf != nil {
+			// Keep the buffer a moment while the file ends in a line being
+			// written, unless someone waits for memory.
+			if d := bufIdle - now.Sub(r.lastData); r.lo < r.hi && d > 0 && !r.t.budget.Contended() {
+				due(d)
+			} else {
+				r.rest()
+			}
+		}
+		if r.canPark() && (pressure || r.t.slotWanted() || now.Sub(r.lastActive) >= r.t.cfg.CloseInactive) {
+			// Out of descriptors, other files wait for one, or inactive:
+			// give this one back; the scanner opens the file again from
+			// its checkpoint when it is written to.
 			r.t.park(r, r.lastSize, r.committed.Consumed)
 			return
 		}
-		tm := time.NewTimer(wait)
+		_, _, matched := r.paths()
+		switch {
+		case r.readErrs > 0 || !matched:
+			due(poll)
+		case r.canPark():
+			due(r.t.cfg.CloseInactive - now.Sub(r.lastActive))
+		}
+		if r.unterminated() && matched {
+			due(r.t.cfg.PartialIdle - now.Sub(r.lastData))
+		}
+		var tc <-chan time.Time
+		var tm *time.Timer
+		if timed {
+			tm = time.NewTimer(wait)
+			tc = tm.C
+		}
 		select {
 		case <-ctx.Done():
-			tm.Stop()
+			if tm != nil {
+				tm.Stop()
+			}
 			return
 		case <-r.wake:
-			tm.Stop()
+			if tm != nil {
+				tm.Stop()
+			}
 			poll = minPoll
-		case <-tm.C:
-			poll = min(poll*2, maxPoll)
+		case <-tc:
+			if r.readErrs == 0 {
+				poll = min(poll*2, maxPoll)
+			}
 		}
 		// Check the file before reading what was written meanwhile: a file
 		// truncated and rewritten must be read from 0, not from our offset.
@@ -321,49 +451,195 @@ func (r *reader) run(ctx context.Context) {
 	}
 }
 
-// canPark reports whether r may close its file under descriptor pressure:
-// it is matched (not a rotated file being drained), read to its end, and
-// everything decoded is committed.
+// canPark reports whether r may close its file: it is matched (not a
+// rotated file being drained), read to its end, ends in a complete line,
+// holds no partial message, and everything decoded is committed. Closing it
+// then loses nothing even if the file is rotated and deleted before it is
+// opened again: every byte it held is in the spool.
 func (r *reader) canPark() bool {
 	_, _, matched := r.paths()
-	return matched && r.readErrs == 0 && r.readPos >= r.lastSize && !r.cutting && r.lo == r.hi && !r.dirty()
+	pending := false
+	if r.dec != nil {
+		_, pending = r.dec.Pending()
+	}
+	return matched && r.readErrs == 0 && !r.cutting && !pending && !r.unterminated() &&
+		r.readPos >= r.lastSize && r.consumed >= r.lastSize && !r.dirty()
 }
 
-// read reads the next chunk of the file into buf[hi:]. Nothing is read while
-// the file is known to hold nothing past readPos (the size is checked at
-// every end of file).
-func (r *reader) read() (int, error) {
-	if r.readPos >= r.lastSize && r.lo == r.hi && r.buf == nil {
+// unterminated reports whether bytes were read past the last complete line
+// (an unterminated last line, or the head of a line being cut).
+func (r *reader) unterminated() bool {
+	return r.cutting || max(r.readMax, r.readPos) > r.consumed
+}
+
+// usage is the memory r holds: its read buffer, its batch, the head and
+// tail of a line being cut and what its decoder keeps between lines.
+func (r *reader) usage() int64 {
+	n := int64(cap(r.buf)) + r.batchMem + int64(cap(r.batch))*recordOverhead + int64(cap(r.cutHead)) + int64(cap(r.cutTail))
+	if d, ok := r.dec.(retainer); ok {
+		n += int64(d.Retained())
+	}
+	return n
+}
+
+// retainer is a Decoder that reports and trims the memory it keeps between
+// lines (*parser.Decoder).
+type retainer interface {
+	Retained() int
+	Trim()
+}
+
+// rest gives back what r does not need while it waits: its read buffer (an
+// unterminated last line in it is read again later) and its decoder's
+// scratch memory; it keeps its batch and pending partial messages.
+func (r *reader) rest() {
+	r.putBuf()
+	if d, ok := r.dec.(retainer); ok {
+		d.Trim()
+	}
+	r.acct.Shrink(r.usage())
+}
+
+// errNeedMemory reports that r must wait for memory (see startWork).
+var errNeedMemory = errors.New("tailer: waiting for memory")
+
+// startWork makes r hold memory for a read buffer of size bufSize and some
+// room for documents, on top of what it holds. When the budget cannot give
+// it without a wait, r hands over what it holds first: it commits its batch
+// and drops what it can read again (dropState), then waits with nothing
+// held (membudget's rule against deadlock).
+func (r *reader) startWork(ctx context.Context, bufSize int) error {
+	allowance := int64(min(minDocAllowance, r.t.cfg.BatchDocBytes))
+	if r.acct.Grow(r.usage() + int64(bufSize) + allowance) {
+		return nil
+	}
+	if err := r.commit(ctx); err != nil {
+		return err
+	}
+	if err := r.dropState(); err != nil {
+		return err
+	}
+	r.acct.Close()
+	r.published(func() { r.waitingMem = true })
+	defer r.published(func() { r.waitingMem = false })
+	return r.acct.Wait(ctx, r.usage()+int64(bufSize)+allowance)
+}
+
+// dropState brings r back to its committed position with nothing in memory
+// but what is needed to go on: the buffer goes back, and when the decoder
+// holds a partial message (or a line is being cut) the decoder goes too and
+// reading restarts at the committed resume offset, where the lines up to
+// the committed consumed offset are decoded again without being appended
+// (as after a restart). Everything decoded must be committed. It reports
+// errRewritten when the bytes before the resume offset are no longer those
+// the checkpoint hashed.
+func (r *reader) dropState() error {
+	if r.dirty() {
+		return errors.New("tailer: dropping a reader's state with uncommitted records")
+	}
+	if r.cutting {
+		r.cutting, r.cutHead, r.cutTail, r.cutSkip = false, nil, nil, 0
+		r.readPos = r.consumed
+	}
+	r.putBuf()
+	resume := r.committed.Resume
+	if r.dec == nil || resume >= r.consumed {
+		if d, ok := r.dec.(retainer); ok {
+			d.Trim()
+		}
+		return nil
+	}
+	var tail []byte
+	if sum := r.committed.Tail; resume > 0 {
+		n := sum.N
+		if n == 0 {
+			n = tailLen // not hashed (unreadable then): nothing to check, but remember
+		}
+		b, err := readTail(r.f, resume, n)
+		if err != nil {
+			return err
+		}
+		switch {
+		case sum.N == 0:
+			tail = tailWindow(b)
+		case len(b) != sum.N || sumTail(b) != sum:
+			return errRewritten
+		default:
+			tail = b
+		}
+	}
+	r.dec = nil
+	r.replayUntil = max(r.replayUntil, r.consumed)
+	r.consumed, r.readPos = resume, resume
+	r.last, r.lastEnd = tail, resume
+	return nil
+}
+
+// read reads the next chunk of the file into buf[hi:], taking memory for a
+// buffer first when r has none. Nothing is read while nothing is known past
+// what was read (the size is checked at every wake-up).
+func (r *reader) read(ctx context.Context) (int, error) {
+	replay := !r.cutting && r.readPos < r.replayUntil // decoding again what was appended (dropState)
+	if r.buf == nil && r.lastSize <= r.readMax && !replay {
 		return 0, nil
 	}
+	return r.readChunk(ctx)
+}
+
+// readChunk reads into buf[hi:] from readPos.
+func (r *reader) readChunk(ctx context.Context) (int, error) {
 	if r.t.readFault != nil {
 		if err := r.t.readFault(r.src.Path); err != nil {
 			return 0, err
 		}
 	}
 	if r.buf == nil {
-		r.buf = *bufPool.Get().(*[]byte)
+		size := bufClassFor(r.lastSize - r.readPos)
+		if r.needBuf > 0 {
+			size = r.needBuf
+		}
+		if err := r.startWork(ctx, size); err != nil {
+			return 0, err
+		}
+		r.buf = getBuf(size)
 		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
 	}
 	if r.lo == r.hi {
 		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
+		if unread := r.lastSize - r.readPos; len(r.buf) < readSize && bufClassFor(unread) > len(r.buf) &&
+			r.acct.Grow(r.usage()-int64(cap(r.buf))+int64(bufClassFor(unread))) {
+			// More to read than the buffer holds: a larger one.
+			putBufBytes(r.buf)
+			r.buf = getBuf(bufClassFor(unread))
+			r.acct.Shrink(max(r.usage(), r.acct.Held()))
+		}
 	}
-	if len(r.buf)-r.hi < readSize/4 {
+	if len(r.buf)-r.hi < len(r.buf)/4 {
 		if r.lo > 0 {
 			copy(r.buf, r.buf[r.lo:r.hi])
 			r.bufOff += int64(r.lo)
 			r.hi -= r.lo
 			r.lo = 0
 		}
-		if len(r.buf)-r.hi < readSize/4 {
+		if len(r.buf)-r.hi < len(r.buf)/4 {
 			// A line longer than the buffer: grow up to cutLimit + readSize,
 			// which process keeps enough (it cuts at cutLimit).
-			nb := make([]byte, min(2*len(r.buf), r.cutLimit+readSize))
-			copy(nb, r.buf[:r.hi])
-			if len(r.buf) == readSize {
-				b := r.buf
-				bufPool.Put(&b)
+			size := min(2*len(r.buf), r.cutLimit+readSize)
+			if !r.acct.Grow(r.usage() - int64(cap(r.buf)) + int64(size)) {
+				// Not without a wait: start over from the committed
+				// position with a buffer that large (startWork).
+				r.needBuf = size
+				if err := r.commit(ctx); err != nil {
+					return 0, err
+				}
+				if err := r.dropState(); err != nil {
+					return 0, err
+				}
+				return r.readChunk(ctx)
 			}
+			nb := getBuf(size)
+			copy(nb, r.buf[:r.hi])
+			putBufBytes(r.buf)
 			r.buf = nb
 		}
 	}
@@ -376,7 +652,7 @@ func (r *reader) read() (int, error) {
 	switch {
 	case ov > 0 && r.hi >= ov:
 		dst = r.buf[r.hi-ov:] // buf[hi-ov:hi] are those bytes
-	case ov > 0 && r.hi == 0:
+	case ov > 0 && r.hi == 0 && ov < len(r.buf):
 		r.lo, r.hi, r.bufOff = ov, ov, r.readPos-int64(ov)
 		dst = r.buf
 	default:
@@ -399,6 +675,7 @@ func (r *reader) read() (int, error) {
 	if n > 0 {
 		r.remember(r.hi)
 		r.observed(r.readPos)
+		r.readMax = max(r.readMax, r.readPos)
 	}
 	if errors.Is(err, io.EOF) {
 		err = nil
@@ -429,10 +706,10 @@ func (r *reader) putBuf() {
 			r.remember(r.lo) // the bytes before consumed, for the next read's check
 		}
 	}
-	if len(r.buf) == readSize {
-		b := r.buf
-		bufPool.Put(&b)
+	if r.needBuf > 0 && r.consumed >= r.readMax {
+		r.needBuf = 0 // the long line is behind
 	}
+	putBufBytes(r.buf)
 	r.buf = nil
 	r.lo, r.hi = 0, 0
 }
@@ -493,11 +770,25 @@ func (r *reader) process(ctx context.Context) error {
 			r.lo += i + 1
 			r.deliver(parser.Line{Bytes: data[:i], Start: start, End: start + int64(i) + 1})
 		}
-		if r.batchBytes >= int64(r.t.cfg.BatchBytes) {
-			if err := r.commit(ctx); err != nil {
-				return err
-			}
+		if err := r.fit(ctx); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// fit commits the batch when it is full (BatchBytes of input, or
+// BatchDocBytes of documents), or when r holds more memory than it was
+// given and the budget cannot give more without a wait: the memory is
+// already allocated (Force counts it, so that others wait), and the commit
+// gives most of it back.
+func (r *reader) fit(ctx context.Context) error {
+	if r.batchBytes >= int64(r.t.cfg.BatchBytes) || r.batchMem >= int64(r.t.cfg.BatchDocBytes) {
+		return r.commit(ctx)
+	}
+	if u := r.usage(); u > r.acct.Held() && !r.acct.Grow(u+minDocAllowance) {
+		r.acct.Force(u)
+		return r.commit(ctx)
 	}
 	return nil
 }
@@ -521,7 +812,7 @@ func (r *reader) lineCut(start, end, lost int64) {
 // partialDue reports whether r holds an unterminated last line of a matched
 // file that has produced nothing for PartialIdle.
 func (r *reader) partialDue() bool {
-	if r.readPos <= r.consumed && !r.cutting {
+	if !r.unterminated() {
 		return false
 	}
 	if time.Since(r.lastData) < r.t.cfg.PartialIdle {
@@ -538,6 +829,38 @@ func (r *reader) partialDue() bool {
 // completed after its head was flushed ships as two records, nothing twice
 // and nothing lost.
 func (r *reader) flushPartial(ctx context.Context) error {
+	if !r.cutting && (r.buf == nil || r.bufOff+int64(r.lo) != r.consumed || r.bufOff+int64(r.hi) < r.readMax) {
+		// The unterminated bytes went back with the buffer: read them again.
+		r.putBuf()
+		before := r.readMax
+		for r.readPos < r.readMax {
+			n, err := r.readChunk(ctx)
+			if errors.Is(err, errRewritten) {
+				return r.truncatedNow(ctx, "the bytes before the read offset changed")
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				r.t.faults.fail(r.src.Path, "reading an unterminated line", err, time.Now())
+				return nil
+			}
+			if n == 0 {
+				break
+			}
+			if err := r.process(ctx); err != nil {
+				return err
+			}
+		}
+		if r.readMax > before {
+			r.lastData = time.Now() // written meanwhile: not idle
+			r.lastActive = r.lastData
+			return nil
+		}
+		if !r.unterminated() {
+			return nil
+		}
+	}
 	switch {
 	case r.cutting:
 		r.lineCut(r.cutStart, r.readPos+1, r.cutSkip)
@@ -548,8 +871,8 @@ func (r *reader) flushPartial(ctx context.Context) error {
 		r.deliver(parser.Line{Bytes: r.buf[r.lo:r.hi], Start: r.consumed, End: r.readPos, Partial: true})
 		r.lo = r.hi
 	default:
-		// The buffer was given back: read the bytes again.
-		if err := r.drainTail(r.readPos); err != nil {
+		// The buffer could not hold them: read the bytes again.
+		if err := r.drainTail(max(r.readPos, r.readMax)); err != nil {
 			r.t.faults.fail(r.src.Path, "reading an unterminated line", err, time.Now())
 			return nil
 		}
@@ -589,6 +912,9 @@ func (r *reader) deliver(ln parser.Line) {
 	if ln.End <= r.replayUntil {
 		r.batch = r.batch[:n] // appended before the restart
 	}
+	for i := n; i < len(r.batch); i++ {
+		r.batchMem += int64(cap(r.batch[i].Doc))
+	}
 	r.consumed = ln.End
 	r.batchBytes += ln.End - ln.Start
 	r.batchLines++
@@ -604,17 +930,18 @@ func (r *reader) position() position {
 	}
 	return position{
 		Resume: resume, Consumed: max(r.consumed, r.replayUntil),
-		Size: max(r.lastSize, r.readPos), ID: r.id, Gen: r.gen, FP: r.fp,
+		Size: max(r.lastSize, r.readPos, r.readMax), ID: r.id, Gen: r.gen, FP: r.fp,
 		Path: r.src.Path, Resolved: r.src.Resolved, Nonce: r.nonce, Ident: r.ident,
 	}
 }
 
-// encode encodes p with the hash of the bytes before p.Resume, taken from
-// what the reader read when it has them, else read from the file.
-func (r *reader) encode(p position) []byte {
+// encode sets p's hash of the bytes before p.Resume (taken from what the
+// reader read when it has them, else read from the file) and its time, and
+// encodes it.
+func (r *reader) encode(p *position) []byte {
 	p.Tail = r.tailSumAt(p.Resume)
 	p.At = time.Now().UnixNano()
-	return encodePosition(p)
+	return encodePosition(*p)
 }
 
 func (r *reader) tailSumAt(off int64) tailSum {
@@ -649,10 +976,16 @@ func (r *reader) commit(ctx context.Context) error {
 		return nil
 	}
 	p := r.position()
-	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: r.encode(p)})
+	cp := record.Checkpoint{Key: r.key, Value: r.encode(&p)}
+	return r.appendBatch(ctx, p, cp)
 }
 
 func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoint) error {
+	if f, ok := r.t.sink.(interface{ Full() bool }); ok && len(r.batch) > 0 && f.Full() {
+		// The append waits for room: wait without the read buffer (what
+		// it holds past the batch is read again).
+		r.rest()
+	}
 	r.setAppending(true)
 	err := appendRetry(ctx, r.t.sink, r.t.log, r.batch, cp)
 	r.setAppending(false)
@@ -676,12 +1009,20 @@ func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoi
 	r.batchHint = min(len(r.batch), maxBatchHint)
 	putBatch(r.batch)
 	r.batch = nil
-	r.batchBytes, r.batchLines = 0, 0
+	r.batchBytes, r.batchLines, r.batchMem = 0, 0, 0
+	r.acct.Shrink(r.usage() + int64(r.t.cfg.BatchDocBytes))
+	var matched bool
+	var lag int64
 	r.published(func() {
 		r.commOff = p.Resume
 		r.readTo = r.readPos
 		r.movedAt = r.lastCommit
+		r.size = max(r.size, r.lastSize)
+		matched, lag = r.matched, max(r.size-r.commOff, 0)
 	})
+	if matched {
+		r.t.m.setLag(r.src.Path, lag)
+	}
 	return nil
 }
 
@@ -703,7 +1044,7 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 	}
 	size := fi.Size()
 	_, nlink, _ := statOf(fi)
-	if size < r.readPos {
+	if size < max(r.readPos, r.readMax) {
 		return false, r.truncated(ctx, size, "size below read offset")
 	}
 	now := time.Now()
@@ -735,7 +1076,7 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 	// Released only once it has been unmatched and idle for RotatedIdle:
 	// the runtime may still write to a file rotated a moment ago.
 	idle := r.t.cfg.RotatedIdle
-	if matched || now.Sub(unmatchedAt) < idle || now.Sub(r.lastData) < idle || r.readPos < size {
+	if matched || now.Sub(unmatchedAt) < idle || now.Sub(r.lastData) < idle || max(r.readPos, r.readMax) < size {
 		return false, nil
 	}
 	return true, r.release(ctx, nlink > 0)
@@ -746,7 +1087,7 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 func (r *reader) truncated(ctx context.Context, size int64, why string) error {
 	// What the file held before it was cut: the largest size the reader or
 	// a scan saw (a scan runs also while the reader waits for the spool).
-	known := max(r.lastSize, r.readPos, r.takeSeenSize())
+	known := max(r.lastSize, r.readPos, r.readMax, r.takeSeenSize())
 	lost := known - r.consumed
 	if r.cutting {
 		lost = known - r.cutStart
@@ -764,12 +1105,14 @@ func (r *reader) truncated(ctx context.Context, size int64, why string) error {
 		r.nonce = nonceFor(r.ident)
 	}
 	r.fp, r.fpFinal, r.dec = nil, false, nil
-	r.readPos, r.consumed, r.replayUntil = 0, 0, 0
+	r.readPos, r.consumed, r.replayUntil, r.readMax = 0, 0, 0, 0
 	r.cutting, r.cutHead, r.cutSkip = false, nil, 0
+	r.needBuf = 0
 	r.last, r.lastEnd = nil, 0
 	r.lastSize = size
 	p := position{ID: r.id, Gen: r.gen, Size: size, Path: r.src.Path, Resolved: r.src.Resolved, Nonce: r.nonce, Ident: r.ident}
-	return r.appendBatch(ctx, p, record.Checkpoint{Key: r.key, Value: r.encode(p)})
+	cp := record.Checkpoint{Key: r.key, Value: r.encode(&p)}
+	return r.appendBatch(ctx, p, cp)
 }
 
 // truncatedNow is truncated with the file's current size.
@@ -787,7 +1130,7 @@ func (r *reader) truncatedNow(ctx context.Context, why string) error {
 // deleted (a file that still exists keeps its checkpoint until it is gone,
 // see retiredFile).
 func (r *reader) release(ctx context.Context, exists bool) error {
-	if end := max(r.lastSize, r.readPos); r.cutting || end > r.consumed {
+	if end := max(r.lastSize, r.readPos, r.readMax); r.cutting || end > r.consumed {
 		if err := r.drainTail(end); err != nil {
 			r.t.log.Warn("reading the last line before release", "path", r.path, "error", err)
 		}
@@ -799,7 +1142,7 @@ func (r *reader) release(ctx context.Context, exists bool) error {
 	p.Resume = p.Consumed
 	cp := record.Checkpoint{Key: r.key}
 	if exists {
-		cp.Value = r.encode(p)
+		cp.Value = r.encode(&p)
 	}
 	if err := r.appendBatch(ctx, p, cp); err != nil {
 		return err
@@ -821,7 +1164,9 @@ func (r *reader) drainTail(end int64) error {
 	}
 	n := end - r.consumed
 	truncated := n > int64(r.cutLimit)
+	r.putBuf()
 	buf := make([]byte, min(n, int64(r.cutLimit)))
+	r.acct.Force(r.usage() + int64(len(buf))) // allocated: counted until the commit
 	got, err := r.f.ReadAt(buf, r.consumed)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
@@ -830,6 +1175,11 @@ func (r *reader) drainTail(end int64) error {
 		r.lineCut(r.consumed, end+1, n-int64(got))
 	}
 	r.deliver(parser.Line{Bytes: buf[:got], Start: r.consumed, End: end, Truncated: truncated, Partial: true})
+	r.readPos, r.readMax = end, max(r.readMax, end)
+	r.last, r.lastEnd = nil, 0
+	if int64(got) == n {
+		r.last, r.lastEnd = append([]byte(nil), tailWindow(buf[:got])...), end
+	}
 	return nil
 }
 

@@ -86,8 +86,17 @@ func TestStalledReportsAWedgedScanLoop(t *testing.T) {
 		t.Fatalf("stalled while scanning: %s", why)
 	}
 	wedged.Store(true)
-	// Stalled judges by the clock it is given: no sleep needed.
-	st, why := tl.Stalled(time.Now().Add(time.Minute))
+	// Stalled judges by the clock it is given: no sleep needed. An idle
+	// scan loop scans every ResyncInterval (1 min), so the limit is that plus
+	// 30 s.
+	st, why := tl.Stalled(time.Now().Add(2 * time.Minute))
+	if !st || !strings.Contains(why, "scan loop") {
+		t.Fatalf("Stalled = %v %q, want the scan loop reported", st, why)
+	}
+	if st, why := tl.Stalled(time.Now().Add(50 * time.Second)); st {
+		t.Fatalf("stalled within a resync interval: %s", why)
+	}
+	st, why = tl.Stalled(time.Now().Add(2 * time.Minute))
 	if !st || !strings.Contains(why, "scan loop") {
 		t.Fatalf("Stalled = %v %q, want the scan loop reported", st, why)
 	}

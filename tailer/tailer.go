@@ -19,6 +19,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/spool/record"
 )
@@ -73,6 +74,9 @@ type Tailer struct {
 
 	scanNow chan struct{} // cap 1: a scan is wanted
 	reopen  chan struct{} // cap 1: Reopen was called
+	fill    chan struct{} // cap 1: a descriptor slot is free and files wait for one
+
+	budget *membudget.Budget // the memory of all input in flight (Config.Budget)
 
 	faults *faults // failing paths: counted, logged once, retried with backoff
 
@@ -80,6 +84,7 @@ type Tailer struct {
 	runningSince  atomic.Int64 // unix nanoseconds Run started; 0 when not running
 	lastScan      atomic.Int64 // unix nanoseconds the last scan completed
 	scanAppending atomic.Bool  // the scanner waits in Sink.Append (a full spool, not a stall)
+	scanPanicked  atomic.Bool  // a scanner step panicked since the last scan completed
 
 	// Descriptor pressure (EMFILE/ENFILE): until pressureUntil, readers at
 	// the end of their file close it ("park") and at most fdCap files are
@@ -87,6 +92,7 @@ type Tailer struct {
 	pressureUntil atomic.Int64
 	fdCap         atomic.Int64
 	nOpen         atomic.Int64 // len(readers)
+	nWaiting      atomic.Int64 // len(waiting): files that wait for a descriptor slot
 
 	// hook, when set (tests), is called at named points to inject faults.
 	hook func(point string)
@@ -104,23 +110,38 @@ type Tailer struct {
 	readers       map[fileID]*reader
 	byPath        map[string]*reader      // glob path and resolved path -> reader
 	retired       map[fileID]retiredFile  // released files that still exist, keeping their checkpoint
-	parked        map[fileID]parkedFile   // matched files closed under descriptor pressure
+	parked        map[fileID]parkedFile   // matched files closed (descriptor pressure, others waiting, inactive)
+	parkedByPath  map[string]fileID       // glob path and resolved path -> parked file, for notifications
+	waiting       map[fileID]waitingFile  // matched files to open when a descriptor slot is free (MaxOpenFiles)
+	waitSeq       uint64
+	startReader   func(*reader) // starts a reader's goroutine (set by Run)
 	draining      map[fileID]bool         // files gone from disk read on from a compressed copy
 	pendingSweeps map[string]pendingSweep // sweeps of rotated files that met a failure
 	scans         int
+	lastGC        time.Time
 	firstFound    []found             // the files the first scan of this Run matched
 	seen          map[string]seenPath // glob path -> the file it led to at the last scan
 	firstStart    bool                // no file checkpoint existed when Run started
 	initial       bool                // the current scan is the first one of this Run
 }
 
-// parkedFile is a matched file read to its end and closed under descriptor
-// pressure, its checkpoint committed. The scanner opens it again (by its
-// checkpoint, which checks its identity) when its size changes.
+// parkedFile is a matched file read to its end and closed, its checkpoint
+// committed: under descriptor pressure, while other files waited for a slot
+// (Config.MaxOpenFiles), or after Config.CloseInactive without new bytes. The
+// scanner opens it again (by its checkpoint, which checks its identity) when
+// it is written to (a notification) or a scan sees its size change.
 type parkedFile struct {
 	at             time.Time
 	size, end      int64
 	path, resolved string
+}
+
+// waitingFile is a matched file that is to be opened (new, or parked and
+// written to) when a descriptor slot is free: those waiting longest first,
+// parked ones by when they were parked.
+type waitingFile struct {
+	f   found
+	seq uint64
 }
 
 // seenPath is the file a glob path led to, and when.
@@ -149,7 +170,9 @@ type retiredFile struct {
 	path, resolved string // as first discovered (the parser's source)
 }
 
-// gcEvery is how many scans pass between checks for retired files that are gone.
+// gcEvery is how many poll intervals pass between checks for retired files
+// that are gone (done at the first scan after that, or when a scan finds a
+// parked file rotated).
 const gcEvery = 30
 
 // New returns a Tailer for cfg that appends to sink.
@@ -161,6 +184,10 @@ func New(cfg Config, sink Sink) (*Tailer, error) {
 		return nil, errors.New("tailer: nil sink")
 	}
 	cfg = cfg.withDefaults()
+	budget := cfg.Budget
+	if budget == nil {
+		budget = membudget.New(DefaultMemoryBytes)
+	}
 	return &Tailer{
 		cfg:           cfg,
 		sink:          sink,
@@ -168,10 +195,14 @@ func New(cfg Config, sink Sink) (*Tailer, error) {
 		m:             cfg.Metrics,
 		scanNow:       make(chan struct{}, 1),
 		reopen:        make(chan struct{}, 1),
+		fill:          make(chan struct{}, 1),
+		budget:        budget,
 		readers:       make(map[fileID]*reader),
 		byPath:        make(map[string]*reader),
 		retired:       make(map[fileID]retiredFile),
 		parked:        make(map[fileID]parkedFile),
+		parkedByPath:  make(map[string]fileID),
+		waiting:       make(map[fileID]waitingFile),
 		draining:      make(map[fileID]bool),
 		pendingSweeps: make(map[string]pendingSweep),
 		seen:          make(map[string]seenPath),
@@ -237,6 +268,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 			t.runReader(ctx, r)
 		}()
 	}
+	t.startReader = start
 	t.spawn = func(what string, f func(ctx context.Context)) {
 		wg.Add(1)
 		go func() {
@@ -257,6 +289,13 @@ func (t *Tailer) Run(ctx context.Context) error {
 	t.safely("recovering checkpoints", func() { t.recoverOrphans(ctx, cps, start) })
 	t.safely("sweeping rotated files", func() { t.sweepAtStart(cps, start) })
 
+	// The scan runs when a notification asks for it, at a tick of
+	// PollInterval while something needs polling (a directory without
+	// notifications, a failing path's retry, a sweep to finish, files
+	// waiting for a descriptor, descriptor pressure), and otherwise every
+	// ResyncInterval as a safety net. An idle tailer whose notifications
+	// work does nothing at a tick but look at its own state (no system
+	// call), and retired files are looked at every gcEvery polls.
 	tick := time.NewTicker(t.cfg.PollInterval)
 	defer tick.Stop()
 	var lastEventErr time.Time
@@ -265,9 +304,17 @@ func (t *Tailer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			t.safely("scanning", func() { t.scan(ctx, start, w) })
+			now := time.Now()
+			switch {
+			case t.needsPolling(w) || now.Sub(time.Unix(0, t.lastScan.Load())) >= t.cfg.ResyncInterval:
+				t.safely("scanning", func() { t.scan(ctx, start, w) })
+			case t.gcDue(now):
+				t.safely("looking at retired files", func() { t.gcRetired(ctx, start) })
+			}
 		case <-t.scanNow:
 			t.safely("scanning", func() { t.scan(ctx, start, w) })
+		case <-t.fill:
+			t.safely("opening waiting files", func() { t.fillSlots(time.Now()) })
 		case <-t.reopen:
 			t.log.Info("reopening: re-scanning globs and re-checking files")
 			t.safely("scanning", func() { t.scan(ctx, start, w) })
@@ -277,19 +324,64 @@ func (t *Tailer) Run(ctx context.Context) error {
 		case ev := <-w.events():
 			t.safely("handling a notification", func() { t.handleEvent(ev) })
 		case err := <-w.errors():
-			// An overflow drops events: rescan. Log at most once a minute.
+			// An overflow drops events: rescan, and every reader looks at
+			// its file. Log at most once a minute.
 			t.m.inputError(errReason(err))
 			if time.Since(lastEventErr) > time.Minute {
 				lastEventErr = time.Now()
 				t.log.Warn("filesystem notifications failed; rescanning and relying on polling", "error", err)
 			}
-			select {
-			case t.scanNow <- struct{}{}:
-			default:
+			t.requestScan()
+			for _, r := range t.readerList() {
+				r.poke(false)
 			}
 		}
 	}
 }
+
+// gcDue reports whether retired files are to be looked at (gcRetired):
+// every gcEvery poll intervals while there are any.
+func (t *Tailer) gcDue(now time.Time) bool {
+	if now.Sub(t.lastGC) < gcEvery*t.cfg.PollInterval {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.retired) > 0
+}
+
+// needsPolling reports whether the scanner must poll: some directory has no
+// notifications (or none work at all), a failing path waits for its retry,
+// a sweep of rotated files is to be finished, files wait for a descriptor
+// slot, or descriptors ran out.
+func (t *Tailer) needsPolling(w *watcher) bool {
+	if w.degraded() || t.faults.any() || t.underPressure() || t.nWaiting.Load() > 0 || t.scanPanicked.Load() {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.pendingSweeps) > 0
+}
+
+// requestScan asks the scanner for a scan (it never blocks).
+func (t *Tailer) requestScan() {
+	select {
+	case t.scanNow <- struct{}{}:
+	default:
+	}
+}
+
+// requestFill asks the scanner to open waiting files (it never blocks).
+func (t *Tailer) requestFill() {
+	select {
+	case t.fill <- struct{}{}:
+	default:
+	}
+}
+
+// slotWanted reports whether files wait for a descriptor slot: readers at
+// the end of their file then close it.
+func (t *Tailer) slotWanted() bool { return t.nWaiting.Load() > 0 }
 
 func (t *Tailer) setRunning() bool {
 	t.mu.Lock()
@@ -311,7 +403,10 @@ func (t *Tailer) stopped() {
 		delete(t.readers, id)
 	}
 	t.byPath = make(map[string]*reader)
+	clear(t.waiting)
+	t.nWaiting.Store(0)
 	t.m.setFiles(0)
+	t.m.setWaiting(0)
 }
 
 // panicError is a recovered panic, as an error for the fault log.
@@ -327,6 +422,7 @@ func (t *Tailer) safely(what string, f func()) {
 	defer func() {
 		if v := recover(); v != nil {
 			t.m.inputError(ReasonPanic)
+			t.scanPanicked.Store(true) // scan again at the next tick
 			t.log.Error("tailer scanner panicked; going on at the next scan", "while", what, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
@@ -361,6 +457,7 @@ func (t *Tailer) dropReader(r *reader) {
 		return
 	}
 	t.m.deleteLag(r.src.Path)
+	t.slotFreedLocked()
 	if !matched {
 		last := path
 		if resolved != "" {
@@ -390,18 +487,38 @@ func (t *Tailer) readerByPath(p string) *reader {
 // handleEvent turns a filesystem notification into a scan request (entries
 // created, removed or renamed, or attributes changed: a chmod can make a
 // failing file readable) or a wake-up of the reader of that path.
+//
+// A write to a parked file opens it again (by its checkpoint) when a
+// descriptor slot is free, else queues it for one.
 func (t *Tailer) handleEvent(ev fsnotify.Event) {
 	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Chmod) {
-		select {
-		case t.scanNow <- struct{}{}:
-		default:
-		}
+		t.requestScan()
 	}
 	if ev.Has(fsnotify.Write) || ev.Has(fsnotify.Chmod) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		if r := t.readerByPath(ev.Name); r != nil {
 			r.poke(false)
+			return
 		}
 	}
+	if ev.Has(fsnotify.Write) {
+		t.wakeParked(ev.Name)
+	}
+}
+
+// wakeParked queues the parked file at path (if any) for opening and opens
+// what the free slots allow.
+func (t *Tailer) wakeParked(path string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	id, ok := t.parkedByPath[path]
+	if !ok {
+		return
+	}
+	p := t.parked[id]
+	if _, queued := t.waiting[id]; !queued {
+		t.queueLocked(id, found{path: p.path, resolved: p.resolved})
+	}
+	t.fillSlotsLocked(time.Now())
 }
 
 // found is one file matched by the globs in a scan.
@@ -555,10 +672,16 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 		}
 	}
 	dirs, gcNow := t.applyScan(m, now, start)
-	w.set(dirs)
-	if t.scans++; t.scans%gcEvery == 0 || gcNow {
+	if w.set(dirs) > 0 {
+		// A file written between its stat above and its directory's
+		// watch would go unnoticed: look once more, now that events come.
+		t.requestScan()
+	}
+	t.scans++
+	if gcNow || t.gcDue(now) {
 		t.gcRetired(ctx, start)
 	}
+	t.scanPanicked.Store(false)
 	t.lastScan.Store(time.Now().UnixNano())
 }
 
@@ -577,9 +700,11 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 				continue // could not look: keep its state
 			}
 		}
-		r.setMatched(ok, f.path, f.resolved)
-		if ok {
-			r.observeSize(f.fi.Size())
+		changed := r.setMatched(ok, f.path, f.resolved)
+		if ok && r.observeSize(f.fi.Size()) || changed {
+			// Its size changed (no notification may come: polling), or it
+			// was rotated away (it is released once idle) or back.
+			r.poke(false)
 		}
 	}
 	gcNow := false
@@ -590,6 +715,7 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 		// A parked file that is no longer matched (rotated or deleted):
 		// retired, and looked at by gcRetired now.
 		delete(t.parked, id)
+		delete(t.waiting, id)
 		last := p.path
 		if p.resolved != "" {
 			last = p.resolved
@@ -597,20 +723,12 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 		t.retired[id] = retiredFile{key: id.checkpointKey(), dir: filepath.Dir(last), end: p.end, size: p.size, path: p.path, resolved: p.resolved}
 		gcNow = true
 	}
-	pressure := t.underPressure()
-	// Under pressure, files parked longest ago get the free descriptors first.
-	ids := make([]fileID, 0, len(m.files))
-	for id := range m.files {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b fileID) int {
-		if c := t.parked[a].at.Compare(t.parked[b].at); c != 0 {
-			return c
+	for id, wf := range t.waiting {
+		if _, ok := m.files[id]; !ok && !m.isUnsure(wf.f.path) {
+			delete(t.waiting, id) // gone before its turn
 		}
-		return cmpID(a, b)
-	})
-	for _, id := range ids {
-		f := m.files[id]
+	}
+	for id, f := range m.files {
 		if seen, ok := t.seen[f.path]; ok && seen.id != id {
 			// The path leads to another file now: a rotation. Generations
 			// that were created and rotated away since the last scan are
@@ -623,31 +741,15 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 			continue
 		}
 		if p, ok := t.parked[id]; ok && p.size == f.fi.Size() {
+			if w, queued := t.waiting[id]; queued {
+				w.f = f
+				t.waiting[id] = w
+			}
 			continue // parked and unchanged
 		}
-		if pressure && int64(len(t.readers)) >= t.fdCap.Load() {
-			continue // its turn comes when a reader parks
-		}
-		if !t.faults.due(f.path, now) {
-			continue
-		}
-		r, err := t.open(id, f.path, f, true)
-		if errors.Is(err, errRecovering) {
-			continue
-		}
-		if err != nil {
-			t.noteFDs(err)
-			t.faults.fail(f.path, "opening file", err, now)
-			continue
-		}
-		t.faults.okUnless(f.path, ReasonPanic)
-		delete(t.parked, id)
-		if r == nil {
-			continue
-		}
-		t.addLocked(r)
-		start(r)
+		t.queueLocked(id, f)
 	}
+	t.fillSlotsLocked(now)
 	t.retrySweepsLocked(start)
 	for p, seen := range t.seen {
 		if now.Sub(seen.at) > seenTTL {
@@ -660,6 +762,102 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 	}, now)
 	t.rebuildPathsLocked()
 	return t.watchDirsLocked(), gcNow
+}
+
+// queueLocked queues the matched file f (identity id) to be opened when a
+// descriptor slot is free; a file already queued keeps its place.
+func (t *Tailer) queueLocked(id fileID, f found) {
+	w, ok := t.waiting[id]
+	if !ok {
+		t.waitSeq++
+		w.seq = t.waitSeq
+	}
+	w.f = f
+	t.waiting[id] = w
+}
+
+// slotCapLocked is how many readers may be open: Config.MaxOpenFiles, and
+// under descriptor pressure fewer (see noteFDs).
+func (t *Tailer) slotCapLocked() int {
+	c := t.cfg.MaxOpenFiles
+	if t.underPressure() {
+		c = min(c, int(t.fdCap.Load()))
+	}
+	return c
+}
+
+// fillSlots opens waiting files while descriptor slots are free.
+func (t *Tailer) fillSlots(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.fillSlotsLocked(now)
+}
+
+// fillSlotsLocked opens waiting files, longest waiting first (parked files
+// by when they were parked), while fewer than slotCapLocked readers are
+// open. Files other readers rotated away or recovered (not matched) never
+// wait: they are opened at once, beyond the cap.
+func (t *Tailer) fillSlotsLocked(now time.Time) {
+	defer func() {
+		t.nWaiting.Store(int64(len(t.waiting)))
+		t.m.setWaiting(len(t.waiting))
+	}()
+	if len(t.waiting) == 0 {
+		return
+	}
+	ids := make([]fileID, 0, len(t.waiting))
+	for id := range t.waiting {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b fileID) int {
+		if c := t.parked[a].at.Compare(t.parked[b].at); c != 0 {
+			return c
+		}
+		return cmp.Compare(t.waiting[a].seq, t.waiting[b].seq)
+	})
+	opened := false
+	for _, id := range ids {
+		if len(t.readers) >= t.slotCapLocked() {
+			break
+		}
+		w := t.waiting[id]
+		if _, ok := t.readers[id]; ok || t.draining[id] {
+			delete(t.waiting, id)
+			continue
+		}
+		if !t.faults.due(w.f.path, now) {
+			delete(t.waiting, id) // retried by a later scan (the scanner polls meanwhile)
+			continue
+		}
+		delete(t.waiting, id)
+		r, err := t.open(id, w.f.path, w.f, true)
+		if errors.Is(err, errRecovering) {
+			continue // opened once the earlier file's recovery is done
+		}
+		if err != nil {
+			t.noteFDs(err)
+			t.faults.fail(w.f.path, "opening file", err, now)
+			continue
+		}
+		t.faults.okUnless(w.f.path, ReasonPanic)
+		delete(t.parked, id)
+		if r == nil {
+			continue
+		}
+		t.addLocked(r)
+		t.startReader(r)
+		opened = true
+	}
+	if opened {
+		t.rebuildPathsLocked()
+	}
+}
+
+// slotFreedLocked notes that a reader went away: waiting files get its slot.
+func (t *Tailer) slotFreedLocked() {
+	if len(t.waiting) > 0 {
+		t.requestFill()
+	}
 }
 
 func cmpID(a, b fileID) int {
@@ -679,7 +877,9 @@ func (t *Tailer) park(r *reader, size, end int64) {
 		return
 	}
 	t.parked[r.id] = parkedFile{at: time.Now(), size: size, end: end, path: r.src.Path, resolved: r.src.Resolved}
+	t.m.deleteLag(r.src.Path)
 	t.rebuildPathsLocked()
+	t.slotFreedLocked()
 }
 
 // gcRetired deletes the checkpoints of retired files that are gone, and
@@ -688,6 +888,7 @@ func (t *Tailer) park(r *reader, size, end int64) {
 // It runs on the scanner goroutine, the only one that opens files, so no
 // reader can take over a key between the check and the deletion.
 func (t *Tailer) gcRetired(ctx context.Context, start func(*reader)) {
+	t.lastGC = time.Now()
 	byDir := t.retiredByDir()
 	for dir, ids := range byDir {
 		present, err := filesIn(dir)
@@ -952,6 +1153,14 @@ func (t *Tailer) countLocked() {
 // rebuildPathsLocked maps paths to readers for notifications; a path that a
 // rotated file and its successor share goes to the successor.
 func (t *Tailer) rebuildPathsLocked() {
+	t.m.setParked(len(t.parked))
+	clear(t.parkedByPath)
+	for id, p := range t.parked {
+		t.parkedByPath[p.path] = id
+		if p.resolved != "" {
+			t.parkedByPath[p.resolved] = id
+		}
+	}
 	clear(t.byPath)
 	for _, matchedPass := range []bool{false, true} {
 		for _, r := range t.readers {
@@ -987,6 +1196,13 @@ func (t *Tailer) watchDirsLocked() map[string]bool {
 		dirs[filepath.Dir(p)] = true
 		if res != "" {
 			dirs[filepath.Dir(res)] = true
+		}
+	}
+	// Parked files are opened again when they are written to.
+	for _, p := range t.parked {
+		dirs[filepath.Dir(p.path)] = true
+		if p.resolved != "" {
+			dirs[filepath.Dir(p.resolved)] = true
 		}
 	}
 	return dirs
@@ -1329,6 +1545,7 @@ func (t *Tailer) release(r *reader, end int64, exists bool) {
 		delete(t.readers, r.id)
 	}
 	t.countLocked()
+	t.slotFreedLocked()
 	shared := false
 	for _, o := range t.readers {
 		shared = shared || o.src.Path == r.src.Path

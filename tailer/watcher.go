@@ -8,8 +8,14 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// watcher wraps fsnotify: it watches a set of directories and degrades to
-// "no events" (the scan poll still runs) when notifications are unavailable.
+// watcher wraps fsnotify: it watches a set of directories (inotify on a
+// directory reports writes to the files in it too, so one watch serves every
+// file of a container's log directory). Where notifications are unavailable
+// (no inotify, the watch limit fs.inotify.max_user_watches reached, a
+// directory that cannot be watched) it reports itself degraded: the scanner
+// then polls every PollInterval, a batched glob+stat of every file, and
+// wakes the readers whose size changed. Each failed directory is counted
+// once in logspool_input_errors_total and in logspool_tailer_unwatched_dirs.
 type watcher struct {
 	w       *fsnotify.Watcher
 	log     *slog.Logger
@@ -27,10 +33,12 @@ func newWatcher(log *slog.Logger, m *Metrics) *watcher {
 	return &watcher{w: w, log: log, m: m, watched: make(map[string]bool), failed: make(map[string]bool)}
 }
 
-// set makes the watched directories equal dirs.
-func (w *watcher) set(dirs map[string]bool) {
+// set makes the watched directories equal dirs and returns how many it
+// started to watch.
+func (w *watcher) set(dirs map[string]bool) (added int) {
+	defer func() { w.m.setUnwatched(w.unwatched()) }()
 	if w.w == nil {
-		return
+		return 0
 	}
 	// Watches of deleted directories vanish by themselves; start from the
 	// watcher's own list so that a re-created directory is watched again.
@@ -63,12 +71,26 @@ func (w *watcher) set(dirs map[string]bool) {
 		}
 		delete(w.failed, d)
 		w.watched[d] = true
+		added++
 	}
 	for d := range w.failed {
 		if !dirs[d] {
 			delete(w.failed, d)
 		}
 	}
+	return added
+}
+
+// degraded reports whether some directory goes without notifications.
+func (w *watcher) degraded() bool { return w.w == nil || len(w.failed) > 0 }
+
+// unwatched is the number of directories that go without notifications
+// (-1: notifications are unavailable altogether).
+func (w *watcher) unwatched() int {
+	if w.w == nil {
+		return -1
+	}
+	return len(w.failed)
 }
 
 // events returns the event channel (nil, blocking forever, without a watcher).
