@@ -108,13 +108,13 @@ type Tailer struct {
 	mu            sync.Mutex
 	running       bool
 	readers       map[fileID]*reader
-	byPath        map[string]*reader      // glob path and resolved path -> reader
-	retired       map[fileID]retiredFile  // released files that still exist, keeping their checkpoint
-	parked        map[fileID]parkedFile   // matched files closed (descriptor pressure, others waiting, inactive)
-	parkedByPath  map[string]fileID       // glob path and resolved path -> parked file, for notifications
-	waiting       map[fileID]waitingFile  // matched files to open when a descriptor slot is free (MaxOpenFiles)
+	byPath        map[string]*reader     // glob path and resolved path -> reader
+	retired       map[fileID]retiredFile // released files that still exist, keeping their checkpoint
+	parked        map[fileID]parkedFile  // matched files closed (descriptor pressure, others waiting, inactive)
+	parkedByPath  map[string]fileID      // glob path and resolved path -> parked file, for notifications
+	waiting       map[fileID]waitingFile // matched files to open when a descriptor slot is free (MaxOpenFiles)
 	waitSeq       uint64
-	startReader   func(*reader) // starts a reader's goroutine (set by Run)
+	startReader   func(*reader)           // starts a reader's goroutine (set by Run)
 	draining      map[fileID]bool         // files gone from disk read on from a compressed copy
 	pendingSweeps map[string]pendingSweep // sweeps of rotated files that met a failure
 	scans         int
