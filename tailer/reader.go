@@ -77,14 +77,25 @@ func putBufBytes(b []byte) {
 	}
 }
 
-// bufClassFor is the buffer size for n bytes to read.
-func bufClassFor(n int64) int {
+// bufClassFor is the buffer size for n bytes to read: the smallest class
+// that holds them, and no more than an eighth of the memory budget (so that
+// a small budget is shared by several readers).
+func (t *Tailer) bufClassFor(n int64) int {
+	limit := readSize
+	if c := t.budget.Capacity(); c > 0 {
+		limit = max(int(c/8), bufClasses[0])
+	}
+	size := bufClasses[0]
 	for _, c := range bufClasses {
+		if c > limit {
+			break
+		}
+		size = c
 		if n+tailLen <= int64(c)*3/4 {
-			return c
+			break
 		}
 	}
-	return readSize
+	return size
 }
 
 // reader follows one open file. Its goroutine owns every field above mu; the
@@ -367,6 +378,14 @@ func (r *reader) run(ctx context.Context) {
 			if err := r.process(ctx); err != nil {
 				return
 			}
+			if r.t.budget.Contended() {
+				// Others wait for memory: take turns, a buffer each.
+				if err := r.handOver(ctx); err != nil {
+					if r.handleDropErr(ctx, err) {
+						return
+					}
+				}
+			}
 			poll = minPoll
 			continue
 		}
@@ -401,6 +420,14 @@ func (r *reader) run(ctx context.Context) {
 				due(d)
 			} else {
 				r.rest()
+			}
+		}
+		if r.buf == nil {
+			if err := r.settle(ctx); err != nil {
+				if r.handleDropErr(ctx, err) {
+					return
+				}
+				continue
 			}
 		}
 		if r.canPark() && (pressure || r.t.slotWanted() || now.Sub(r.lastActive) >= r.t.cfg.CloseInactive) {
@@ -458,18 +485,15 @@ func (r *reader) run(ctx context.Context) {
 // opened again: every byte it held is in the spool.
 func (r *reader) canPark() bool {
 	_, _, matched := r.paths()
-	pending := false
-	if r.dec != nil {
-		_, pending = r.dec.Pending()
-	}
-	return matched && r.readErrs == 0 && !r.cutting && !pending && !r.unterminated() &&
+	p := r.position() // Resume < Consumed: a partial message is pending (maybe dropped, see dropState)
+	return matched && r.readErrs == 0 && !r.cutting && p.Resume == p.Consumed && !r.unterminated() &&
 		r.readPos >= r.lastSize && r.consumed >= r.lastSize && !r.dirty()
 }
 
 // unterminated reports whether bytes were read past the last complete line
 // (an unterminated last line, or the head of a line being cut).
 func (r *reader) unterminated() bool {
-	return r.cutting || max(r.readMax, r.readPos) > r.consumed
+	return r.cutting || max(r.readMax, r.readPos) > max(r.consumed, r.replayUntil)
 }
 
 // usage is the memory r holds: its read buffer, its batch, the head and
@@ -500,8 +524,54 @@ func (r *reader) rest() {
 	r.acct.Shrink(r.usage())
 }
 
-// errNeedMemory reports that r must wait for memory (see startWork).
-var errNeedMemory = errors.New("tailer: waiting for memory")
+// docAllowance is the document memory a reader asks for with its buffer:
+// minDocAllowance, at most BatchDocBytes and an eighth of the budget.
+func (t *Tailer) docAllowance() int64 {
+	a := int64(min(minDocAllowance, t.cfg.BatchDocBytes))
+	if c := t.budget.Capacity(); c > 0 {
+		a = min(a, max(c/8, 4<<10))
+	}
+	return a
+}
+
+// settle is what a reader at rest at the end of its file holds: only what
+// it uses (its pending partial messages, a batch waiting for its commit),
+// and nothing at all while someone waits for memory (handOver).
+func (r *reader) settle(ctx context.Context) error {
+	if r.t.budget.Contended() && r.acct.Held() > 0 {
+		return r.handOver(ctx)
+	}
+	r.acct.Shrink(r.usage())
+	return nil
+}
+
+// handOver gives back all of r's memory: it commits its batch and drops
+// what it can read again (dropState). Reading goes on when new bytes come
+// (or a partial line is due), with memory asked for anew.
+func (r *reader) handOver(ctx context.Context) error {
+	if err := r.commit(ctx); err != nil {
+		return err
+	}
+	if err := r.dropState(); err != nil {
+		return err
+	}
+	r.acct.Close()
+	return nil
+}
+
+// handleDropErr handles an error of handOver or settle in the run loop: it
+// reports whether the reader must stop.
+func (r *reader) handleDropErr(ctx context.Context, err error) bool {
+	switch {
+	case ctx.Err() != nil:
+		return true
+	case errors.Is(err, errRewritten):
+		return r.truncatedNow(ctx, "the bytes before the read offset changed") != nil
+	default:
+		r.t.faults.fail(r.src.Path, "reading file", err, time.Now())
+		return false
+	}
+}
 
 // startWork makes r hold memory for a read buffer of size bufSize and some
 // room for documents, on top of what it holds. When the budget cannot give
@@ -509,7 +579,7 @@ var errNeedMemory = errors.New("tailer: waiting for memory")
 // and drops what it can read again (dropState), then waits with nothing
 // held (membudget's rule against deadlock).
 func (r *reader) startWork(ctx context.Context, bufSize int) error {
-	allowance := int64(min(minDocAllowance, r.t.cfg.BatchDocBytes))
+	allowance := r.t.docAllowance()
 	if r.acct.Grow(r.usage() + int64(bufSize) + allowance) {
 		return nil
 	}
@@ -579,8 +649,7 @@ func (r *reader) dropState() error {
 // buffer first when r has none. Nothing is read while nothing is known past
 // what was read (the size is checked at every wake-up).
 func (r *reader) read(ctx context.Context) (int, error) {
-	replay := !r.cutting && r.readPos < r.replayUntil // decoding again what was appended (dropState)
-	if r.buf == nil && r.lastSize <= r.readMax && !replay {
+	if r.buf == nil && r.lastSize <= r.readMax {
 		return 0, nil
 	}
 	return r.readChunk(ctx)
@@ -594,7 +663,7 @@ func (r *reader) readChunk(ctx context.Context) (int, error) {
 		}
 	}
 	if r.buf == nil {
-		size := bufClassFor(r.lastSize - r.readPos)
+		size := r.t.bufClassFor(r.lastSize - r.readPos)
 		if r.needBuf > 0 {
 			size = r.needBuf
 		}
@@ -606,11 +675,11 @@ func (r *reader) readChunk(ctx context.Context) (int, error) {
 	}
 	if r.lo == r.hi {
 		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
-		if unread := r.lastSize - r.readPos; len(r.buf) < readSize && bufClassFor(unread) > len(r.buf) &&
-			r.acct.Grow(r.usage()-int64(cap(r.buf))+int64(bufClassFor(unread))) {
+		if size := r.t.bufClassFor(r.lastSize - r.readPos); size > len(r.buf) &&
+			r.acct.Grow(r.usage()-int64(cap(r.buf))+int64(size)) {
 			// More to read than the buffer holds: a larger one.
 			putBufBytes(r.buf)
-			r.buf = getBuf(bufClassFor(unread))
+			r.buf = getBuf(size)
 			r.acct.Shrink(max(r.usage(), r.acct.Held()))
 		}
 	}
@@ -786,7 +855,7 @@ func (r *reader) fit(ctx context.Context) error {
 	if r.batchBytes >= int64(r.t.cfg.BatchBytes) || r.batchMem >= int64(r.t.cfg.BatchDocBytes) {
 		return r.commit(ctx)
 	}
-	if u := r.usage(); u > r.acct.Held() && !r.acct.Grow(u+minDocAllowance) {
+	if u := r.usage(); u > r.acct.Held() && !r.acct.Grow(u+r.t.docAllowance()) {
 		r.acct.Force(u)
 		return r.commit(ctx)
 	}

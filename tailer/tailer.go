@@ -98,6 +98,9 @@ type Tailer struct {
 	hook func(point string)
 	// readFault, when set (tests), makes reads of a path fail with its error.
 	readFault func(path string) error
+	// watchFault, when set (tests), makes watching a directory fail with its
+	// error (the inotify watch limit).
+	watchFault func(dir string) error
 	// onObserve, when set (tests), sees every size of a file that the
 	// tailer would count a loss from.
 	onObserve func(id fileID, size int64)
@@ -278,6 +281,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	}
 
 	w := newWatcher(t.log, t.m)
+	w.fault = t.watchFault
 	defer w.close()
 
 	now := time.Now()

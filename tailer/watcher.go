@@ -21,7 +21,8 @@ type watcher struct {
 	log     *slog.Logger
 	m       *Metrics
 	watched map[string]bool
-	failed  map[string]bool // directories whose watch failed, logged once
+	failed  map[string]bool        // directories whose watch failed, logged once
+	fault   func(dir string) error // tests: make watching dir fail
 }
 
 func newWatcher(log *slog.Logger, m *Metrics) *watcher {
@@ -56,7 +57,14 @@ func (w *watcher) set(dirs map[string]bool) (added int) {
 		if w.watched[d] {
 			continue
 		}
-		if err := w.w.Add(d); err != nil {
+		err := error(nil)
+		if w.fault != nil {
+			err = w.fault(d)
+		}
+		if err == nil {
+			err = w.w.Add(d)
+		}
+		if err != nil {
 			if !w.failed[d] && errors.Is(err, fs.ErrNotExist) {
 				w.failed[d] = true
 				w.log.Debug("watching directory failed; polling it", "dir", d, "error", err)
