@@ -29,7 +29,7 @@ import (
 var contractFlags = setOf(
 	"config",
 	"containers-glob", "spool-dir", "spool-max-bytes", "node-name", "metrics-addr",
-	"max-line-bytes", "read-from",
+	"max-line-bytes", "read-from", "max-open-files", "close-inactive",
 	"no-journal", "journal-dir", "journal-unit", "journal-exclude-unit", "journal-since",
 	"es-url", "es-index", "es-index-mode", "es-username", "es-password-file",
 	"es-api-key-file", "es-ca-file", "es-cert-file", "es-key-file",

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -62,6 +63,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the Input's metrics; nil records none.
 	Metrics *Metrics
+	// Budget is the memory budget of all input in flight, shared with the
+	// container files' readers: a batch being read and encoded draws from
+	// it (at most a quarter of it, and 4 MiB), and the Input waits for it
+	// (nothing is read meanwhile; the journal waits on disk). Nil: no bound
+	// but the batch's own (4 MiB of documents).
+	Budget *membudget.Budget
 }
 
 // Validate reports the first bad field of c.

@@ -9,7 +9,9 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
+	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/spool/record"
 	"github.com/logspool/logspool/systemd/journalfile"
 )
@@ -64,6 +66,8 @@ type Input struct {
 	arena      []byte
 	metas      []*record.Meta // the boots' shared members of recent records, newest first
 	batchBytes int
+	acct       *membudget.Account // memory of the batch being read (Config.Budget)
+	waitingMem atomic.Bool        // waiting for memory: not a stall
 	lastRT     uint64
 	dirty      bool // position moved since the last stored checkpoint
 	lastCP     time.Time
@@ -97,6 +101,7 @@ func NewInput(cfg Config, sink Sink) (*Input, error) {
 		open:   openJournalFile,
 		key:    "j/" + cfg.Name,
 		now:    time.Now,
+		acct:   membudget.NewAccount(cfg.Budget),
 	}
 	return in, nil
 }
@@ -166,6 +171,10 @@ func (in *Input) runOnce(ctx context.Context) (err error, panicked bool) {
 		return err, false
 	}
 	defer in.closeAll()
+	defer func() {
+		in.arena = nil
+		in.acct.Close()
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -197,7 +206,7 @@ func (in *Input) closeAllAfterPanic() {
 // Input waiting for the spool to accept a batch is not stalled: the spool
 // reports a full disk or cap itself.
 func (in *Input) Stalled(now time.Time) (bool, string) {
-	if !in.running.Load() || in.appending.Load() {
+	if !in.running.Load() || in.appending.Load() || in.waitingMem.Load() {
 		return false, ""
 	}
 	limit := max(stallPolls*in.cfg.PollInterval, minStall)
@@ -222,6 +231,7 @@ func (in *Input) start() error {
 	in.batch = in.batch[:0]
 	in.arena = nil
 	in.batchBytes = 0
+	in.acct.Close()
 	in.dirty = false
 	in.lastRT = 0
 	in.sources = make(map[fileKey]*source)
@@ -524,8 +534,51 @@ func (in *Input) markDamaged(s *source) {
 	}
 }
 
-// drain ships every entry available now.
+// grant is the memory the Input asks for before it reads entries: a
+// quarter of the budget, between 256 KiB and maxBatchBytes.
+func (in *Input) grant() int64 {
+	c := in.acct.Budget().Capacity()
+	if c == 0 {
+		return maxBatchBytes
+	}
+	return min(max(c/4, 256<<10), maxBatchBytes)
+}
+
+// batchLimit is the document bytes after which a batch is stored: half the
+// grant (the arena block being filled and the entry being read are the rest).
+func (in *Input) batchLimit() int {
+	return int(in.grant() / 2)
+}
+
+// usage is the memory the batch holds: its documents, the arena block
+// being filled and the records.
+func (in *Input) usage() int64 {
+	return int64(in.batchBytes+cap(in.arena)) + int64(cap(in.batch))*int64(unsafe.Sizeof(record.Record{}))
+}
+
+// waitMemory makes the Input hold its grant, waiting for it (holding
+// nothing meanwhile).
+func (in *Input) waitMemory(ctx context.Context) error {
+	if in.acct.Held() >= in.grant() || in.acct.Grow(in.grant()) {
+		return nil
+	}
+	in.arena = nil // hold nothing while waiting
+	in.acct.Close()
+	in.waitingMem.Store(true)
+	defer in.waitingMem.Store(false)
+	return in.acct.Wait(ctx, in.grant())
+}
+
+// drain ships every entry available now. It holds memory from the budget
+// while it reads (see waitMemory); between polls only its arena block, and
+// nothing while others wait for memory.
 func (in *Input) drain(ctx context.Context) error {
+	defer func() {
+		if len(in.batch) == 0 && in.acct.Budget().Contended() {
+			in.arena = nil
+		}
+		in.acct.Shrink(in.usage())
+	}()
 	for n := 1; ; n++ {
 		if n%1024 == 0 {
 			if ctx.Err() != nil {
@@ -541,6 +594,10 @@ func (in *Input) drain(ctx context.Context) error {
 			in.pos.advance(&meta)
 			in.dirty = true
 			continue
+		}
+		if err := in.waitMemory(ctx); err != nil {
+			in.m.unread(s, idx)
+			return err
 		}
 		if err := s.j.ReadEntry(idx, &in.ent); err != nil {
 			if isIOError(err) && s.ioRetries < maxIORetries {
@@ -573,9 +630,18 @@ func (in *Input) drain(ctx context.Context) error {
 		if n := in.enc.InvalidFieldNames(); n > 0 {
 			in.invalidNames(s, idx, n)
 		}
-		if len(in.batch) >= in.cfg.BatchSize || in.batchBytes >= maxBatchBytes {
+		if u := in.usage(); u > in.acct.Held() {
+			in.acct.Force(u) // a large entry: allocated already; stored at once
+		}
+		if len(in.batch) >= in.cfg.BatchSize || in.batchBytes >= in.batchLimit() || in.usage() > in.grant() {
 			if err := in.flush(ctx); err != nil {
 				return err
+			}
+			if in.acct.Budget().Contended() {
+				in.arena = nil
+				in.acct.Close() // others wait: ask again, behind them
+			} else {
+				in.acct.Shrink(in.grant())
 			}
 		}
 	}

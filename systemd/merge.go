@@ -331,9 +331,15 @@ func (m *merger) next() (*source, int, journalfile.EntryMeta, bool) {
 // s: the entry is taken again, in its place, once s is unblocked (an entry
 // that could not be read for an I/O error).
 func (m *merger) putBack(s *source, idx int) {
+	m.unread(s, idx)
+	s.blocked = true
+}
+
+// unread undoes the last next(), which returned entry idx of s: the entry
+// is taken again by the next next().
+func (m *merger) unread(s *source, idx int) {
 	s.next = idx
 	s.hasHead = false
-	s.blocked = true
 	if m.undo.had {
 		m.floor[m.undo.sid] = m.undo.floor
 	} else {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/spool/record"
 )
@@ -166,6 +167,16 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 	off = p.Resume
 	t.log.Info("reading the rest of a rotated file from its compressed copy", "path", p.Path, "resolved", p.Resolved,
 		"compressed", gz, "offset", p.Resume)
+	// Memory from the budget, like a reader's: the file's and the
+	// decompressor's buffers, and documents (asked for more without a
+	// wait; when that fails, the batch is stored).
+	acct := membudget.NewAccount(t.budget)
+	defer acct.Close()
+	const fixed = 64<<10 + readSize + 64<<10
+	if err := acct.Wait(ctx, fixed+t.docAllowance()); err != nil {
+		return err
+	}
+	var docs int64
 
 	src := parser.Source{Path: p.Path, Resolved: p.Resolved, FileKey: fileKey(p.ID, p.Gen, p.FP, p.Nonce)}
 	dec := t.cfg.NewDecoder(src)
@@ -200,6 +211,9 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 		if ln.End <= p.Consumed {
 			batch = batch[:n] // appended before
 		}
+		for i := n; i < len(batch); i++ {
+			docs += int64(cap(batch[i].Doc)) + recordOverhead
+		}
 		consumed = ln.End
 		batchBytes += ln.End - ln.Start
 	}
@@ -214,7 +228,8 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 			return err
 		}
 		t.m.read(batchBytes, 0)
-		batch, batchBytes = nil, 0
+		batch, batchBytes, docs = nil, 0, 0
+		acct.Shrink(fixed + t.docAllowance())
 		return nil
 	}
 	for {
@@ -270,7 +285,12 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 				"offset", off, "lost_bytes", lost, "error", err)
 			return commit(true)
 		}
-		if batchBytes >= int64(t.cfg.BatchBytes) {
+		used, forced := fixed+docs+int64(cap(long)), false
+		if used > acct.Held() && !acct.Grow(used+t.docAllowance()) {
+			acct.Force(used) // allocated already: stored now
+			forced = true
+		}
+		if batchBytes >= int64(t.cfg.BatchBytes) || docs >= int64(t.cfg.BatchDocBytes) || forced {
 			if err := commit(false); err != nil {
 				return err
 			}

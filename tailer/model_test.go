@@ -89,6 +89,7 @@ type model struct {
 	bin     string
 	uid     uint32
 	nofile  int
+	env     []string // the child's knobs of issue 10 (see newModel)
 	ctrs    []*mcontainer
 	lines   map[string]*mline
 	child   *childTailer
@@ -181,6 +182,29 @@ func newModel(t *testing.T, seed uint64, bin string) *model {
 	if m.rng.IntN(4) == 0 {
 		m.nofile = 24 + m.rng.IntN(16) // a few files over the limit
 	}
+	// Issue 10's knobs, drawn apart from the model's own draws (a seed's
+	// operations stay what they were): few descriptor slots (files take
+	// turns, closed at their end and opened again by identity), a short
+	// CloseInactive (files closed and opened again all the time), a small
+	// memory budget (readers hand their state over and read it again). With
+	// a low RLIMIT_NOFILE the slots are above it, so that descriptors run
+	// out (EMFILE) unless slots were drawn.
+	knobs := rand.New(rand.NewPCG(seed, 0x6d656d))
+	maxOpen := 0
+	if knobs.IntN(3) == 0 {
+		maxOpen = 1 + knobs.IntN(3)
+	} else if m.nofile > 0 {
+		maxOpen = 1000
+	}
+	if maxOpen > 0 {
+		m.env = append(m.env, fmt.Sprintf("LOGSPOOL_TAILER_CHILD_MAXOPEN=%d", maxOpen))
+	}
+	if knobs.IntN(2) == 0 {
+		m.env = append(m.env, fmt.Sprintf("LOGSPOOL_TAILER_CHILD_CLOSE_INACTIVE=%dms", 50+knobs.IntN(450)))
+	}
+	if knobs.IntN(3) == 0 {
+		m.env = append(m.env, fmt.Sprintf("LOGSPOOL_TAILER_CHILD_MEMORY=%d", 8<<10+knobs.IntN(256<<10)))
+	}
 	for i := 0; i < 2+m.rng.IntN(4); i++ {
 		m.addContainer(i)
 	}
@@ -225,8 +249,8 @@ func (m *model) start() {
 		}
 	}
 	m.obsRun = m.obsLen()
-	m.child = startChildTailerBin(m.t, m.bin, m.dir, m.state, m.uid, m.nofile)
-	m.logf("start child (uid %d, nofile %d)", m.uid, m.nofile)
+	m.child = startChildTailerBin(m.t, m.bin, m.dir, m.state, m.uid, m.nofile, m.env...)
+	m.logf("start child (uid %d, nofile %d, %v)", m.uid, m.nofile, m.env)
 }
 
 // newLive describes the empty live file just created at path.

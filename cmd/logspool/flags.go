@@ -138,6 +138,8 @@ func runFlags() []cli.Flag {
 		strs("containers-glob", []string{"/var/log/containers/*.log"}, "container log files to follow (repeatable)", catInput),
 		oneOf("read-from", "head", []string{"head", "tail"}, "head | tail: where to start files found at the very first start", catInput),
 		sizeFlag("max-line-bytes", "1MiB", "longest message; longer ones are cut, flagged and counted", catInput),
+		intFlag("max-open-files", 0, "most container log files held open; more take turns (a file is closed at its end, never with unread bytes); 0: 1024, or half of RLIMIT_NOFILE when that is less", catInput),
+		duration("close-inactive", time.Minute, "close a container log file read to its end after this long without new lines; it is opened again, by identity, when written to", catInput),
 		str("node-name", "", "node name for host.name and record ids (default $NODE_NAME, else the hostname)", catInput),
 		boolean("no-journal", false, "do not read the systemd journal", catJournal),
 		strs("journal-dir", []string{"/var/log/journal", "/run/log/journal"}, "journal directory (repeatable)", catJournal),
@@ -149,7 +151,7 @@ func runFlags() []cli.Flag {
 		str("metrics-addr", "127.0.0.1:2021", "address serving /metrics and /healthz (empty: off)", catAgent),
 		duration("health-es-grace", 5*time.Minute, "/healthz fails when Elasticsearch is unreachable, or a backlog does not move, for this long", catAgent),
 		duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long to finish in-flight batches", catAgent),
-		shaped("memory-limit", "72MiB", "soft limit of the Go heap (GC works harder near it; 0: none); the GOMEMLIMIT environment variable wins", catAgent, sizeShape("72MiB", true)),
+		shaped("memory-limit", "72MiB", "soft limit of the Go heap (GC works harder near it; 0: none); a quarter of it bounds all input in flight (readers wait beyond it); the GOMEMLIMIT environment variable wins", catAgent, sizeShape("72MiB", true)),
 	}
 	fl = append(fl, kubeFlags()...)
 	fl = append(fl, esFlags()...)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 
+	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/parser/kubemeta"
 	"github.com/logspool/logspool/shipper"
@@ -99,6 +100,7 @@ func metricsReference() string {
 	r.MustRegister(newHealth(0, time.Now, nil))
 	newOutputMetrics(r)
 	r.MustRegister(newInputsCollector(nil, nil))
+	r.MustRegister(membudget.New(1).Collector())
 	type row struct{ name, labels, help string }
 	var rows []row
 	seen := map[string]bool{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
+	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
@@ -71,12 +73,25 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return cli.Exit(err, 2)
 	}
-	if err := setMemoryLimit(c); err != nil {
+	limit, err := setMemoryLimit(c)
+	if err != nil {
 		return cli.Exit(err, 2)
+	}
+	maxOpen := c.Int("max-open-files")
+	if maxOpen < 0 {
+		return cli.Exit(settingError(c, "max-open-files", fmt.Sprint(maxOpen), shape{want: "a number of files, 0 for the default", example: "1024"}), 2)
+	}
+	closeInactive := c.Duration("close-inactive")
+	if closeInactive <= 0 {
+		return cli.Exit(settingError(c, "close-inactive", closeInactive.String(), shape{want: "a duration above 0", example: "1m"}), 2)
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// One memory budget for all input in flight (both inputs' buffers,
+	// batches and pending messages): readers wait beyond it.
+	budget := membudget.New(inputBudget(limit))
+	reg.MustRegister(budget.Collector())
 
 	// /healthz answers from the start: while the spool refuses to open (a
 	// damaged spool, a permission problem), it says why.
@@ -138,10 +153,13 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 		Globs:        c.StringSlice("containers-glob"),
 		ReadFrom:     readFrom,
 		NodeName:     node,
-		MaxLineBytes: int(maxLine),
-		Parser:       pcfg,
-		Logger:       log,
-		Metrics:      tailer.NewMetrics(reg),
+		MaxLineBytes:  int(maxLine),
+		Parser:        pcfg,
+		Logger:        log,
+		Metrics:       tailer.NewMetrics(reg),
+		Budget:        budget,
+		MaxOpenFiles:  maxOpen,
+		CloseInactive: closeInactive,
 	}, sink)
 	if err != nil {
 		return cli.Exit(fmt.Errorf("configuring the container input: %w", err), 2)
@@ -164,6 +182,7 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 			NodeName:     node,
 			Logger:       log.With("component", "journal"),
 			Metrics:      systemd.NewMetrics(reg),
+			Budget:       budget,
 		}, sink)
 		if err != nil {
 			return cli.Exit(fmt.Errorf("configuring the journal input: %w", err), 2)
@@ -383,19 +402,30 @@ func (s *healthSink) Append(ctx context.Context, recs []record.Record, cps ...re
 }
 
 // setMemoryLimit applies --memory-limit as the Go runtime's soft memory limit,
-// unless GOMEMLIMIT is set (the runtime already applied it).
-func setMemoryLimit(c *cli.Context) error {
+// unless GOMEMLIMIT is set (the runtime already applied it). It returns the
+// limit in force (0: none).
+func setMemoryLimit(c *cli.Context) (int64, error) {
 	v := c.String("memory-limit")
-	if v == "" {
-		return nil
-	}
 	n, err := parseSize(v, true)
-	if err != nil {
-		return settingError(c, "memory-limit", v, shapeOf(c, "memory-limit"))
+	if v != "" && err != nil {
+		return 0, settingError(c, "memory-limit", v, shapeOf(c, "memory-limit"))
 	}
-	if os.Getenv("GOMEMLIMIT") != "" || n == 0 {
-		return nil
+	if os.Getenv("GOMEMLIMIT") == "" && v != "" && n > 0 {
+		debug.SetMemoryLimit(n)
 	}
-	debug.SetMemoryLimit(n)
-	return nil
+	if cur := debug.SetMemoryLimit(-1); cur != math.MaxInt64 {
+		return cur, nil
+	}
+	return 0, nil
+}
+
+// inputBudget is the memory budget of all input in flight under a memory
+// limit (0: none): a quarter of it, at least 4 MiB; 16 MiB without a limit.
+// The rest of the limit is the spool's and the output's (Badger's tables,
+// bulk requests in flight) and the runtime's.
+func inputBudget(limit int64) int64 {
+	if limit <= 0 {
+		return 16 << 20
+	}
+	return max(limit/4, 4<<20)
 }

@@ -29,6 +29,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Budget is a weighted semaphore of bytes. Safe for concurrent use.
@@ -259,3 +261,39 @@ func (a *Account) Shrink(n int64) {
 
 // Close gives back everything.
 func (a *Account) Close() { a.Shrink(0) }
+
+// Collector returns the budget's metrics for Prometheus:
+//
+//	logspool_input_memory_bytes           memory of input in flight now
+//	logspool_input_memory_limit_bytes     the budget's size
+//	logspool_input_memory_waiting         readers waiting for memory now
+//	logspool_input_memory_waits_total     waits for memory, in all
+//	logspool_input_memory_wait_seconds_total  time spent waiting, in all
+func (b *Budget) Collector() prometheus.Collector { return collector{b} }
+
+type collector struct{ b *Budget }
+
+var (
+	descUsed     = prometheus.NewDesc("logspool_input_memory_bytes", "Memory of input in flight (read buffers, decoded batches, pending partial messages of every reader, the journal's batch), counted against the budget derived from --memory-limit.", nil, nil)
+	descCapacity = prometheus.NewDesc("logspool_input_memory_limit_bytes", "Size of the input memory budget (a quarter of --memory-limit).", nil, nil)
+	descWaiting  = prometheus.NewDesc("logspool_input_memory_waiting", "Readers waiting for memory now (their files wait on disk).", nil, nil)
+	descWaits    = prometheus.NewDesc("logspool_input_memory_waits_total", "Times a reader had to wait for memory.", nil, nil)
+	descWaited   = prometheus.NewDesc("logspool_input_memory_wait_seconds_total", "Time readers spent waiting for memory.", nil, nil)
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descUsed
+	ch <- descCapacity
+	ch <- descWaiting
+	ch <- descWaits
+	ch <- descWaited
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.b.Stats()
+	ch <- prometheus.MustNewConstMetric(descUsed, prometheus.GaugeValue, float64(s.Used))
+	ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(s.Capacity))
+	ch <- prometheus.MustNewConstMetric(descWaiting, prometheus.GaugeValue, float64(s.Waiting))
+	ch <- prometheus.MustNewConstMetric(descWaits, prometheus.CounterValue, float64(s.Waits))
+	ch <- prometheus.MustNewConstMetric(descWaited, prometheus.CounterValue, s.Waited.Seconds())
+}

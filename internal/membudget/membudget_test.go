@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
 
@@ -323,5 +324,32 @@ func waitWaiting(t *testing.T, b *Budget, n int) {
 			t.Fatalf("%d waiters after 10 s, want %d", b.Stats().Waiting, n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestCollectorReportsTheBudget(t *testing.T) {
+	b := New(1000)
+	b.Force(300)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		if g := m.GetGauge(); g != nil {
+			got[mf.GetName()] = g.GetValue()
+		} else {
+			got[mf.GetName()] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"logspool_input_memory_bytes": 300, "logspool_input_memory_limit_bytes": 1000, "logspool_input_memory_waiting": 0,
+		"logspool_input_memory_waits_total": 0, "logspool_input_memory_wait_seconds_total": 0,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("metrics %v, want %v", got, want)
 	}
 }
