@@ -150,9 +150,9 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 
 	tl, err := tailer.New(tailer.Config{
-		Globs:        c.StringSlice("containers-glob"),
-		ReadFrom:     readFrom,
-		NodeName:     node,
+		Globs:         c.StringSlice("containers-glob"),
+		ReadFrom:      readFrom,
+		NodeName:      node,
 		MaxLineBytes:  int(maxLine),
 		Parser:        pcfg,
 		Logger:        log,
