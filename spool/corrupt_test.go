@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -436,4 +437,177 @@ func TestSalvageKeepsIntactRecordsAndRewinds(t *testing.T) {
 		t.Fatalf("%d records queued, the report says %d kept", len(c.queued), rep.RecordsKept)
 	}
 	t.Logf("report: %+v", rep)
+}
+
+// TestSalvageRepairsDamagedDataFileHeaders damages each field of a data
+// file's header (magic, version, spool id, file number), alone and together
+// with a lost index: the entries after the header are intact, so salvage
+// must keep every record exactly (not drop the file's records and lean on
+// sources that may be gone) and leave a spool that opens.
+func TestSalvageRepairsDamagedDataFileHeaders(t *testing.T) {
+	sp := makeStoppedSpool(t)
+	fields := []struct {
+		name string
+		off  int64
+	}{{"magic", 2}, {"version", 8}, {"spool id", 12}, {"file number", 28}}
+	for _, f := range fields {
+		for _, lostIndex := range []bool{false, true} {
+			name := "the " + f.name
+			if lostIndex {
+				name += " and the MANIFEST"
+			}
+			t.Run(name, func(t *testing.T) {
+				dir := copyDir(t, sp.dir)
+				p, _ := liveEntry(t, dir)
+				flipAt(f.off).do(t, p)
+				if lostIndex {
+					removeFile().do(t, filepath.Join(dir, "MANIFEST"))
+				}
+				if s, err := Open(Config{Dir: dir, Logger: quietLogger(), MaxBytes: 2 << 20}); err == nil {
+					_ = s.Close()
+					t.Fatal("Open of a spool with a damaged data file header succeeded")
+				} else if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "salvage") {
+					t.Fatalf("Open = %v, want a damage error pointing at salvage", err)
+				}
+				rep, err := Salvage(Config{Dir: dir, Logger: quietLogger(), MaxBytes: 2 << 20})
+				if err != nil {
+					t.Fatalf("Salvage: %v", err)
+				}
+				headerKept := false
+				for _, d := range rep.Damaged {
+					if d.File == p && d.Offset == 0 && d.Quarantined != "" {
+						raw, err := os.ReadFile(d.Quarantined)
+						headerKept = err == nil && len(raw) == dataHeaderLen
+					}
+				}
+				if !headerKept {
+					t.Errorf("report %+v: want the damaged header of %s quarantined raw", rep.Damaged, p)
+				}
+				s, err := Open(Config{Dir: dir, Logger: quietLogger(), MaxBytes: 2 << 20})
+				if err != nil {
+					t.Fatalf("Open after salvage: %v (report %+v)", err, rep)
+				}
+				c, err := readContents(t, s)
+				_ = s.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if lostIndex {
+					sp.checkSalvaged(t, c, rep, name)
+				} else {
+					sp.checkExact(t, c, name)
+				}
+				for src := 0; src < crashSources; src++ {
+					for i := uint64(0); i < sp.appended[src]; i++ {
+						if n := uint64(src)<<32 | i; !sp.acked[n] && !sp.dead[n] && !c.queued[n] && !lostIndex {
+							t.Fatalf("record %x of an intact entry was dropped", n)
+						} else if !sp.acked[n] && !sp.dead[n] && !c.queued[n] && !c.dead[n] {
+							t.Fatalf("record %x of an intact entry was dropped from the rebuilt index", n)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSalvageRefusesASpoolOfANewerLayout: a spool a newer logspool wrote is
+// not damaged; salvage must refuse it and leave every file where it is
+// (rebuilding it would throw its index away).
+func TestSalvageRefusesASpoolOfANewerLayout(t *testing.T) {
+	sp := makeStoppedSpool(t)
+	dir := copyDir(t, sp.dir)
+	p := filepath.Join(dir, identName)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint16(b[8:], layoutVersion+1)
+	binary.LittleEndian.PutUint32(b[60:], crc32.Checksum(b[:60], castagnoli))
+	if err := os.WriteFile(p, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	before := spoolFiles(t, dir)
+	if _, err := Open(Config{Dir: dir, Logger: quietLogger()}); !errors.Is(err, ErrNotSpool) || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open = %v, want ErrNotSpool saying a newer logspool wrote it", err)
+	}
+	rep, err := Salvage(Config{Dir: dir, Logger: quietLogger()})
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Salvage = %+v, %v; want a refusal saying a newer logspool wrote the spool", rep, err)
+	}
+	if after := spoolFiles(t, dir); !slices.Equal(before, after) {
+		t.Fatalf("Salvage of a newer spool changed its files:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// TestSalvageCrashAtEveryStepLosesNothing damages several segments of
+// different sources and takes a copy of the directory after every
+// transaction Salvage commits, as a kill -9 at that moment leaves it (the
+// page cache survives): salvaging and opening each copy must keep every
+// record or rewind its source to before it, as an uninterrupted salvage
+// does.
+func TestSalvageCrashAtEveryStepLosesNothing(t *testing.T) {
+	sp := makeStoppedSpool(t)
+	dir := copyDir(t, sp.dir)
+	s := openSpool(t, Config{Dir: dir, ReadOnly: true})
+	type spot struct {
+		p   string
+		off int64
+	}
+	var spots []spot
+	for _, i := range []int{len(s.pending) / 5, len(s.pending) / 3, len(s.pending) / 2, len(s.pending) * 4 / 5} {
+		m := s.pending[i]
+		spots = append(spots, spot{s.segLog.pathOf(m.r.fid), m.r.off + m.r.len/2})
+	}
+	_ = s.Close()
+	for _, sp := range spots {
+		flipAt(sp.off).do(t, sp.p)
+	}
+	defer func(n int) { deleteChunk = n }(deleteChunk)
+	deleteChunk = 1 // a transaction per deleted entry: more places to crash
+	var snaps []string
+	testHookRepairStep = func() { snaps = append(snaps, copyDir(t, dir)) }
+	defer func() { testHookRepairStep = nil }()
+	rep, err := Salvage(Config{Dir: dir, Logger: quietLogger()})
+	testHookRepairStep = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) < 5 {
+		t.Fatalf("%d steps seen, want one per transaction", len(snaps))
+	}
+	check := func(what, d string, rep *SalvageReport) {
+		t.Helper()
+		s, err := Open(Config{Dir: d, Logger: quietLogger()})
+		if err != nil {
+			t.Fatalf("%s: Open: %v (report %+v)", what, err, rep)
+		}
+		c, err := readContents(t, s)
+		_ = s.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		sp.checkSalvaged(t, c, rep, what)
+	}
+	check("uninterrupted", dir, rep)
+	for i, snap := range snaps {
+		what := fmt.Sprintf("killed after step %d of %d", i+1, len(snaps))
+		// The agent started on it must refuse or hold what salvage kept.
+		if s, err := Open(Config{Dir: snap, Logger: quietLogger()}); err == nil {
+			c, err := readContents(t, s)
+			_ = s.Close()
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			sp.checkSalvaged(t, c, &SalvageReport{}, what+", then started")
+			continue
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: Open = %v, want it opened or refused as damaged", what, err)
+		}
+		rep, err := Salvage(Config{Dir: snap, Logger: quietLogger()})
+		if err != nil {
+			t.Fatalf("%s: Salvage again: %v", what, err)
+		}
+		check(what, snap, rep)
+	}
 }

@@ -55,6 +55,13 @@ type dataLog struct {
 	dying   []uint64             // dead files, unlinked after the next barrier
 	bytes   int64                // allocated bytes of every file (4 KiB rounded)
 
+	// quarantine, when set (Salvage), makes open repair a damaged file
+	// header instead of refusing the file: the header's raw bytes are copied
+	// into this directory and a good one is written (repaired lists them);
+	// the entries after it are checked one by one as usual.
+	quarantine string
+	repaired   []SalvagedDamage
+
 	// testHookSynced runs after syncFile synced a file (crash-state tests).
 	testHookSynced func(path string)
 }
@@ -132,7 +139,16 @@ func (l *dataLog) open(rw bool) error {
 			return fmt.Errorf("reading the size of %s: %w", p, err)
 		}
 		df := &dataFile{fid: fid, path: p, f: f, size: fi.Size(), sealed: true}
-		if err := checkDataHeader(f, l.id, fid); err != nil {
+		if err := checkDataHeader(f, l.id, fid); err != nil && l.quarantine != "" && rw {
+			d, rerr := repairDataHeader(f, p, l.id, fid, l.quarantine, err)
+			if rerr != nil {
+				_ = f.Close()
+				l.closeAll()
+				return rerr
+			}
+			l.repaired = append(l.repaired, d)
+			df.size = max(df.size, dataHeaderLen)
+		} else if err != nil {
 			if errors.Is(err, errForeign) {
 				_ = f.Close()
 				l.closeAll()
@@ -148,6 +164,16 @@ func (l *dataLog) open(rw bool) error {
 		l.nextFid = fid + 1
 	}
 	return nil
+}
+
+// dataHeader is the header of data file fid of spool id.
+func dataHeader(id [16]byte, fid uint64) [dataHeaderLen]byte {
+	var h [dataHeaderLen]byte
+	copy(h[:], dataFileMagic)
+	binary.LittleEndian.PutUint16(h[8:], dataVersion)
+	copy(h[10:], id[:])
+	binary.LittleEndian.PutUint64(h[26:], fid)
+	return h
 }
 
 func checkDataHeader(f *os.File, id [16]byte, fid uint64) error {
@@ -169,6 +195,27 @@ func checkDataHeader(f *os.File, id [16]byte, fid uint64) error {
 }
 
 var errForeign = errors.New("the file belongs to another spool (spool id mismatch)")
+
+// repairDataHeader (Salvage) copies the damaged header of the data file f
+// (why: what checkDataHeader found) raw into qdir and writes the header the
+// file must have, synced: the entries after it carry their own checksums
+// and keys, so a damaged header alone must not cost them.
+func repairDataHeader(f *os.File, p string, id [16]byte, fid uint64, qdir string, why error) (SalvagedDamage, error) {
+	d := SalvagedDamage{File: p, Offset: 0, Bytes: dataHeaderLen, Reason: fmt.Sprintf("damaged file header (%v): rewritten", why)}
+	q, err := quarantineBytes(qdir, p, 0, dataHeaderLen)
+	if err != nil {
+		return d, fmt.Errorf("quarantining the damaged header of %s: %w", p, err)
+	}
+	d.Quarantined = q
+	h := dataHeader(id, fid)
+	if _, err := f.WriteAt(h[:], 0); err != nil {
+		return d, fmt.Errorf("rewriting the header of %s: %w", p, err)
+	}
+	if err := syncFile(f); err != nil {
+		return d, fmt.Errorf("syncing %s: %w", p, err)
+	}
+	return d, nil
+}
 
 func (l *dataLog) closeAll() {
 	for _, df := range l.files {
@@ -196,11 +243,7 @@ func (l *dataLog) rotateLocked() error {
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", p, err)
 	}
-	var h [dataHeaderLen]byte
-	copy(h[:], dataFileMagic)
-	binary.LittleEndian.PutUint16(h[8:], dataVersion)
-	copy(h[10:], l.id[:])
-	binary.LittleEndian.PutUint64(h[26:], fid)
+	h := dataHeader(l.id, fid)
 	if _, err := f.WriteAt(h[:], 0); err != nil {
 		_ = f.Close()
 		_ = os.Remove(p)

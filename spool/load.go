@@ -165,7 +165,7 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 		return &DamageError{File: dir, Reason: "the index is empty (its MANIFEST or tables were lost) but the directory is a spool: " + salvageAdvice(dir)}
 	case len(version) == 0:
 	case len(version) != 1 || version[0] > layoutVersion || version[0] < minLayoutVersion:
-		return fmt.Errorf("%w: the spool has layout version %v; this build reads versions %d to %d (a newer logspool wrote it)", ErrNotSpool, version, minLayoutVersion, layoutVersion)
+		return fmt.Errorf("%w: the spool has layout version %v; this build reads versions %d to %d (%w)", ErrNotSpool, version, minLayoutVersion, layoutVersion, ErrNewerLayout)
 	case legacy && version[0] != 1 && (len(ld.segs)+len(ld.dead)+len(ld.bad)+len(ld.units) > 0 || len(s.cpCur) > 0):
 		return &DamageError{File: dir + "/" + identName, Reason: "the spool identity file is missing: " + salvageAdvice(dir)}
 	case legacy && version[0] != 1:
@@ -499,11 +499,15 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 	return keep, nil
 }
 
-// deleteKeys deletes keys in transactions of at most maxUnitKeys (each
+// deleteChunk is how many keys deleteKeys deletes per transaction (a
+// variable for the tests).
+var deleteChunk = maxUnitKeys
+
+// deleteKeys deletes keys in transactions of at most deleteChunk (each
 // deletion is safe on its own).
 func (s *Spool) deleteKeys(keys [][]byte) error {
-	for i := 0; i < len(keys); i += maxUnitKeys {
-		chunk := keys[i:min(len(keys), i+maxUnitKeys)]
+	for i := 0; i < len(keys); i += deleteChunk {
+		chunk := keys[i:min(len(keys), i+deleteChunk)]
 		if err := s.update(func(txn *badger.Txn) error {
 			for _, k := range chunk {
 				if err := txn.Delete(k); err != nil {

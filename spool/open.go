@@ -67,6 +67,9 @@ var (
 	ErrNoSpace = errors.New("spool: no space left on the file system")
 	// ErrNotSpool: the directory holds files that are not a logspool spool.
 	ErrNotSpool = errors.New("spool: not a logspool spool directory")
+	// ErrNewerLayout (wrapped with ErrNotSpool): a newer logspool wrote the
+	// spool; nothing is wrong with it, and Salvage leaves it alone.
+	ErrNewerLayout = errors.New("a newer logspool wrote it")
 )
 
 // OpenError reports a spool directory that cannot be opened: unreadable,
@@ -265,6 +268,11 @@ func open(cfg Config, salvage bool) (*Spool, error) {
 	s.segLog = newDataLog(dataDir, ".seg", s.id, fileSize)
 	s.dlqLog = newDataLog(dataDir, ".dlq", s.id, fileSize)
 	s.logs = []*dataLog{s.segLog, s.dlqLog}
+	if salvage {
+		for _, l := range s.logs {
+			l.quarantine = filepath.Join(dir, quarantineDirName)
+		}
+	}
 	fail := func(err error) (*Spool, error) {
 		for _, l := range s.logs {
 			l.close()
@@ -395,7 +403,7 @@ func readIdent(dir string) (*ident, error) {
 		return nil, &DamageError{File: p, Reason: "the spool identity file fails its checksum: " + salvageAdvice(dir)}
 	}
 	if v := binary.LittleEndian.Uint16(b[8:]); v < minLayoutVersion || v > layoutVersion {
-		return nil, fmt.Errorf("%w: the spool has layout version %d; this build reads versions %d to %d (a newer logspool wrote it)", ErrNotSpool, v, minLayoutVersion, layoutVersion)
+		return nil, fmt.Errorf("%w: the spool has layout version %d; this build reads versions %d to %d (%w)", ErrNotSpool, v, minLayoutVersion, layoutVersion, ErrNewerLayout)
 	}
 	var id ident
 	copy(id.id[:], b[10:26])

@@ -63,14 +63,14 @@ func Salvage(cfg Config) (*SalvageReport, error) {
 	}
 	cfg = cfg.withDefaults()
 	rep := &SalvageReport{Dir: cfg.Dir, Rewound: make(map[string]string),
-		Quarantine: filepath.Join(cfg.Dir, "quarantine")}
+		Quarantine: filepath.Join(cfg.Dir, quarantineDirName)}
 	s, err := open(cfg, true)
 	if err == nil {
 		return rep, s.salvageEntries(rep)
 	}
 	switch {
 	case errors.Is(err, ErrLocked), errors.Is(err, ErrPermission), errors.Is(err, ErrReadOnlyFS),
-		errors.Is(err, ErrNoSpace), errors.Is(err, ErrUnclean):
+		errors.Is(err, ErrNoSpace), errors.Is(err, ErrUnclean), errors.Is(err, ErrNewerLayout):
 		return nil, err
 	case errors.Is(err, ErrNotSpool) && !hasDataFiles(cfg.Dir):
 		return nil, err
@@ -82,6 +82,10 @@ func Salvage(cfg Config) (*SalvageReport, error) {
 	}
 	return rep, nil
 }
+
+// quarantineDirName is the directory in the spool's where Salvage copies
+// damaged bytes.
+const quarantineDirName = "quarantine"
 
 func hasDataFiles(dir string) bool {
 	segs, _ := listDataFiles(filepath.Join(dir, dataDirName), ".seg")
@@ -116,6 +120,10 @@ func quarantineBytes(qdir, path string, off, n int64) (string, error) {
 	return dst, out.Close()
 }
 
+// testHookRepairStep runs after each transaction that salvageEntries
+// commits (crash tests).
+var testHookRepairStep func()
+
 // salvageEntries handles damaged entries under an intact index.
 func (s *Spool) salvageEntries(rep *SalvageReport) (err error) {
 	defer func() {
@@ -124,6 +132,9 @@ func (s *Spool) salvageEntries(rep *SalvageReport) (err error) {
 		}
 		rep.RecordsKept = s.queuedRecords
 	}()
+	for _, l := range s.logs {
+		rep.Damaged = append(rep.Damaged, l.repaired...)
+	}
 	bad := slices.Clone(s.bad)
 	sort.Slice(bad, func(i, j int) bool {
 		a, b := bad[i], bad[j]
@@ -183,20 +194,45 @@ func (s *Spool) salvageEntries(rep *SalvageReport) (err error) {
 	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	if err := s.deleteKeys(keys); err != nil {
-		return fmt.Errorf("removing damaged entries: %w", err)
+	// Rewind first, then delete the damaged entries newest first, each
+	// chunk in a unit of its own: a crash in between leaves the oldest
+	// damaged entry of every source in the index (and the count of entries
+	// consistent), so that a second salvage rewinds to the same positions.
+	commit := func(what string, fn func(txn *badger.Txn) error, delta int64) error {
+		u := s.lastUnit + 1
+		if err := s.update(func(txn *badger.Txn) error {
+			if err := fn(txn); err != nil {
+				return err
+			}
+			return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitRollback, delta: delta}))
+		}); err != nil {
+			return fmt.Errorf("%s: %w", what, classifyIOError(s.cfg.Dir, err))
+		}
+		s.lastUnit = u
+		s.indexCount += delta
+		if testHookRepairStep != nil {
+			testHookRepairStep()
+		}
+		return nil
 	}
-	u := s.lastUnit + 1
-	if err := s.update(func(txn *badger.Txn) error {
-		if err := putCheckpoints(txn, restore); err != nil {
+	if err := commit("rewinding sources", func(txn *badger.Txn) error { return putCheckpoints(txn, restore) }, 0); err != nil {
+		return err
+	}
+	slices.Reverse(keys)
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), deleteChunk)]
+		keys = keys[len(chunk):]
+		if err := commit("removing damaged entries", func(txn *badger.Txn) error {
+			for _, k := range chunk {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, -int64(len(chunk))); err != nil {
 			return err
 		}
-		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitRollback, delta: -int64(len(keys))}))
-	}); err != nil {
-		return fmt.Errorf("rewinding sources: %w", err)
 	}
-	s.lastUnit = u
-	s.indexCount -= int64(len(keys))
 	for k, v := range restore {
 		s.cpCur[k] = v
 		s.cpChanged[k] = v
@@ -256,6 +292,9 @@ func rebuild(cfg Config, rep *SalvageReport) error {
 		}
 		for _, fid := range fids {
 			p := filepath.Join(ddir, fmt.Sprintf("%08d%s", fid, fam))
+			if err := repairHeaderOf(p, sid, fid, rep); err != nil {
+				return err
+			}
 			err := scanDataFile(p, sid, fid, func(key, value []byte, r ref) {
 				switch {
 				case len(key) > 0 && key[0] == prefixSegment:
@@ -354,9 +393,32 @@ func rebuild(cfg Config, rep *SalvageReport) error {
 	return s.Close()
 }
 
-// dataFileID reads the spool id from the first data file with a good header.
+// repairHeaderOf rewrites the header of data file p when it is damaged
+// (rebuild), reporting it.
+func repairHeaderOf(p string, sid [16]byte, fid uint64, rep *SalvageReport) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return classifyIOError(rep.Dir, fmt.Errorf("opening %s: %w", p, err))
+	}
+	defer f.Close()
+	why := checkDataHeader(f, sid, fid)
+	if why == nil {
+		return nil
+	}
+	d, err := repairDataHeader(f, p, sid, fid, rep.Quarantine, why)
+	if err != nil {
+		return classifyIOError(rep.Dir, err)
+	}
+	rep.Damaged = append(rep.Damaged, d)
+	return nil
+}
+
+// dataFileID reads the spool id from the data files' headers: the id most
+// of them carry (one damaged header must not name the spool).
 func dataFileID(dir string) ([16]byte, bool) {
 	ddir := filepath.Join(dir, dataDirName)
+	votes := make(map[[16]byte]int)
+	var best [16]byte
 	for _, fam := range []string{".seg", ".dlq"} {
 		fids, _ := listDataFiles(ddir, fam)
 		for _, fid := range fids {
@@ -368,11 +430,15 @@ func dataFileID(dir string) ([16]byte, bool) {
 			_, err = f.ReadAt(b, 0)
 			_ = f.Close()
 			if err == nil && string(b[:8]) == dataFileMagic {
-				return [16]byte(b[10:26]), true
+				id := [16]byte(b[10:26])
+				votes[id]++
+				if votes[id] > votes[best] {
+					best = id
+				}
 			}
 		}
 	}
-	return [16]byte{}, false
+	return best, len(votes) > 0
 }
 
 // scanDataFile reads every intact entry of a data file, skipping over
