@@ -105,7 +105,12 @@
 // DIR/quarantine, deletes their index entries, and rewinds each affected
 // source to the position its first damaged Append moved from (kept in the
 // index entry), so the lines still on disk are read again under the same
-// _ids. A damaged index is moved to DIR/quarantine and rebuilt from the data
+// _ids. A data file whose header alone is damaged keeps its entries (each
+// carries its own checksum and key): the header is copied to DIR/quarantine
+// and rewritten. Salvage rewinds the sources before it deletes the damaged
+// entries, newest first, so that a salvage interrupted at any point can be
+// run again to the same result. A spool a newer logspool wrote is refused,
+// never rebuilt. A damaged index is moved to DIR/quarantine and rebuilt from the data
 // files, whose entries carry their keys and, per Append, the positions
 // reached. Damage that appears while the agent runs is caught by the
 // checksums when a segment is leased: the segment becomes a dead letter
