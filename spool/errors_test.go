@@ -130,3 +130,69 @@ func TestFailedSyncRefusesAppends(t *testing.T) {
 		t.Fatalf("after a restart the spool holds %v, want records 0..9", got)
 	}
 }
+
+// TestARemovedDirectoryIsRefusedAndCloseReturns: the spool directory removed
+// (or replaced) under a running spool, as an admin's rm -rf or a lost mount
+// does. Writes would go to unlinked files and Badger would retry flushing
+// its memtable into the missing directory forever, so Close never returned.
+// The spool must notice within a sync round, refuse appends saying why, report
+// it in Failure, and Close must return.
+func TestARemovedDirectoryIsRefusedAndCloseReturns(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		name := "removed"
+		if replace {
+			name = "replaced by an empty directory"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "spool")
+			s, err := Open(Config{Dir: dir, Logger: quietLogger(), SyncInterval: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, s, makeRecords(0, 100, 100))
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if replace {
+				mustMkdirAll(t, dir)
+			}
+			var aerr error
+			waitUntil(t, 10*time.Second, "appends refused", func() bool {
+				aerr = s.Append(context.Background(), makeRecords(100, 1, 100))
+				return aerr != nil
+			})
+			if !errors.Is(aerr, ErrSyncFailed) || !strings.Contains(aerr.Error(), dir) || !strings.Contains(aerr.Error(), "restart") {
+				t.Fatalf("Append = %v, want ErrSyncFailed naming %s and saying to restart", aerr, dir)
+			}
+			if f := s.Failure(); f == nil {
+				t.Fatal("Failure() = nil after the directory went away")
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.Close() }()
+			select {
+			case err := <-done:
+				t.Logf("Close: %v", err)
+			case <-time.After(60 * time.Second):
+				t.Fatal("Close did not return within 60s")
+			}
+			if replace {
+				if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+					t.Fatalf("Close wrote %d files into the directory that replaced the spool (first %s)", len(ents), ents[0].Name())
+				}
+			}
+			// Close left Badger open (it cannot flush into a missing
+			// directory); give it one so that its goroutines end.
+			mustMkdirAll(t, dir)
+			if err := s.db.Close(); err != nil {
+				t.Logf("closing the index left open: %v", err)
+			}
+		})
+	}
+}
+
+func mustMkdirAll(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -135,6 +135,9 @@ func (s *Spool) trim() {
 // the sealed value-log files hold much more than the live data.
 func (s *Spool) maybeCompact() {
 	s.acked.Store(0)
+	if s.syncFailed.Load() != nil {
+		return // a flush could hang on a missing directory; nothing is durable anyway
+	}
 	s.mu.Lock()
 	live := int64(s.segments+int64(len(s.dead)))*128 + s.legacyBytes
 	s.mu.Unlock()
@@ -240,7 +243,11 @@ func (s *Spool) Close() error {
 	}
 	s.opMu.Lock()
 	s.dbClosed = true
-	if err := s.db.Close(); err != nil {
+	if err := s.checkDirs(); errors.Is(err, errDirGone) {
+		// Badger would flush its memtable into the missing directory,
+		// retrying forever, or into the one that replaced it: leave it.
+		errs = append(errs, fmt.Errorf("closing spool %s: the index is left unclosed: %w", s.cfg.Dir, err))
+	} else if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing spool %s: %w", s.cfg.Dir, err))
 	}
 	s.opMu.Unlock()

@@ -131,6 +131,9 @@ type Spool struct {
 
 	// syncFailed is set when a barrier failed (see syncRound).
 	syncFailed atomic.Pointer[error]
+	// dirs are the spool's directory and its data directory as opened;
+	// every barrier checks that they are still there (see checkDirs).
+	dirs []dirAt
 
 	// testHookBarrier runs after every barrier: every file is synced
 	// (crash-state tests).
@@ -299,6 +302,9 @@ func open(cfg Config, salvage bool) (*Spool, error) {
 	s.log.Info("spool opened", "dir", dir, "records", s.queuedRecords, "bytes", s.queuedBytes,
 		"segments", s.segments, "dead_letters", s.deadCount, "read_only", cfg.ReadOnly)
 	if !cfg.ReadOnly {
+		if err := s.noteDirs(); err != nil {
+			return fail(err)
+		}
 		s.wg.Add(1)
 		go s.background()
 		if s.deadBytes > cfg.MaxDeadLetterBytes {

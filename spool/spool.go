@@ -151,3 +151,12 @@ type Stats struct {
 	DeadLettersDropped int64
 	Blocked            bool // an Append is waiting for space
 }
+
+// Failure returns why the spool refuses appends until a restart (a failed
+// sync, an index that cannot be written, its directory removed), or nil.
+func (s *Spool) Failure() error {
+	if err := s.syncFailed.Load(); err != nil {
+		return *err
+	}
+	return nil
+}

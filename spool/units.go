@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -238,6 +239,9 @@ func (s *Spool) syncRound() error {
 		// again in this process. Appends refuse; the next Open verifies
 		// everything above the last marker and rolls back what was lost.
 		ferr := fmt.Errorf("%w: %v; restart the agent: the next start verifies and recovers the spool", ErrSyncFailed, err)
+		if errors.Is(err, errDirGone) {
+			ferr = fmt.Errorf("%w: %v; nothing more is stored (what was queued is still shipped from the open files); restart the agent: it starts a new, empty spool in %s and reads its sources as at a first start", ErrSyncFailed, err, s.cfg.Dir)
+		}
 		s.syncFailed.CompareAndSwap(nil, &ferr)
 		s.log.Error("spool: a sync failed; appends are refused until a restart", "err", err)
 		s.commitMu.Lock()
@@ -327,6 +331,9 @@ func (s *Spool) barrier() ([][]uint64, error) {
 		dying[i] = d
 	}
 	var errs []error
+	if err := s.checkDirs(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, f := range files {
 		if err := syncFile(f); err != nil {
 			errs = append(errs, fmt.Errorf("syncing %s: %w", f.Name(), err))
@@ -368,6 +375,49 @@ func (s *Spool) barrier() ([][]uint64, error) {
 		return nil, err
 	}
 	return dying, nil
+}
+
+// dirAt is a directory of the spool and what it was at Open.
+type dirAt struct {
+	path string
+	fi   os.FileInfo
+}
+
+// errDirGone: a directory of the spool was removed or replaced under the
+// running spool (an rm -rf, a lost mount). Writes would go to unlinked files
+// or to a directory that is not the spool, so nothing can be made durable.
+var errDirGone = errors.New("the spool directory was removed or replaced while the agent ran")
+
+// noteDirs records the spool's directories as opened, for checkDirs. The
+// data directory is made with the first data file: it is noted when first
+// seen.
+func (s *Spool) noteDirs() error {
+	fi, err := os.Stat(s.cfg.Dir)
+	if err != nil {
+		return classifyIOError(s.cfg.Dir, fmt.Errorf("reading %s: %w", s.cfg.Dir, err))
+	}
+	s.dirs = []dirAt{{s.cfg.Dir, fi}, {s.segLog.dir, nil}}
+	return nil
+}
+
+// checkDirs reports errDirGone when a directory of the spool is no longer
+// the one Open found (or first saw) at its path. Only sync rounds call it.
+func (s *Spool) checkDirs() error {
+	for i, d := range s.dirs {
+		fi, err := os.Stat(d.path)
+		switch {
+		case d.fi == nil && err == nil:
+			s.dirs[i].fi = fi
+		case d.fi == nil && errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%w: %s is gone", errDirGone, d.path)
+		case err != nil:
+			return fmt.Errorf("checking %s: %w", d.path, err)
+		case !os.SameFile(d.fi, fi):
+			return fmt.Errorf("%w: %s is another directory now", errDirGone, d.path)
+		}
+	}
+	return nil
 }
 
 // fsyncPath fsyncs a file or directory by name; a file that vanished (a
