@@ -9,7 +9,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -70,7 +69,7 @@ func newKubeMeta(c *cli.Context, node string, log *slog.Logger, reg prometheus.R
 
 	pods := rest.CopyConfig(cfg)
 	pods.ContentType = "application/vnd.kubernetes.protobuf"
-	client, err := kubernetes.NewForConfig(pods)
+	client, err := kubemeta.NewPodsClient(pods)
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
 	}

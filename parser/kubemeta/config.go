@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
 	"github.com/logspool/logspool/parser"
@@ -25,8 +24,9 @@ type Config struct {
 	// NodeName is this node's Kubernetes name: only pods with
 	// spec.nodeName=NodeName are watched. Required.
 	NodeName string
-	// Client lists and watches pods. Required.
-	Client kubernetes.Interface
+	// Client lists and watches pods (NewPodsClient, or a clientset's
+	// CoreV1().Pods("")). Required.
+	Client PodsClient
 	// Metadata lists and watches the metadata of ReplicaSets, Jobs and (with
 	// NamespaceLabels) Namespaces. Required.
 	Metadata metadata.Interface

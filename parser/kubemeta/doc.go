@@ -34,7 +34,12 @@
 // each object before it is cached: managedFields, specs, statuses and
 // unselected annotations never stay in memory. RBAC needs list and watch on
 // exactly pods, replicasets.apps, jobs.batch (and namespaces); nothing is
-// ever fetched with get.
+// ever fetched with get. Pods are listed and watched through NewPodsClient,
+// a REST client that knows the core/v1 types only, with the requests of
+// client-go's typed client; the clientset itself (every API group of
+// Kubernetes, registered at start) is not linked into the agent: it made
+// the binary 27 MB larger and the resident set of every agent, metadata on
+// or off, about 10 MiB larger.
 //
 // # Snapshots
 //

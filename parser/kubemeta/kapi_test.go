@@ -119,7 +119,7 @@ func startProvider(t testing.TB, cfg *rest.Config, mod func(*Config)) *Provider 
 // runProvider starts a provider and waits until it synced; stop ends it.
 func runProvider(t testing.TB, cfg *rest.Config, mod func(*Config)) (*Provider, func()) {
 	t.Helper()
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := NewPodsClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestKAPISlowServer(t *testing.T) {
 	c.namespace(nil)
 	px := newAPIProxy(t, s)
 	px.hold.Store(true)
-	client, _ := kubernetes.NewForConfig(px.config())
+	client, _ := NewPodsClient(px.config())
 	meta, _ := metadata.NewForConfig(px.config())
 	p, err := New(Config{NodeName: "n1", Client: client, Metadata: meta, StartJitter: -1, Wait: 100 * time.Millisecond})
 	if err != nil {

@@ -101,7 +101,7 @@ func New(cfg Config) (*Provider, error) {
 		failing: map[string]bool{},
 	}
 	node := fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
-	pods := cfg.Client.CoreV1().Pods(metav1.NamespaceAll)
+	pods := cfg.Client
 	p.pods = p.informer(resPods, &corev1.Pod{}, p.stripPod, cfg.Client,
 		cache.Indexers{ownerIndex: podOwnerIndex, cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {

@@ -31,6 +31,14 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*loggingT).flushDaemon"))
 }
 
+// fakePods is a fake clientset's pods client, which, like the fake
+// clientset, tells the reflector that it cannot stream the initial list.
+type fakePods struct{ PodsClient }
+
+func (fakePods) IsWatchListSemanticsUnSupported() bool { return true }
+
+func fakePodsOf(c *kfake.Clientset) PodsClient { return fakePods{c.CoreV1().Pods("")} }
+
 // fakeEnv is a provider on fake clients, running until the test ends.
 type fakeEnv struct {
 	p     *Provider
@@ -68,7 +76,7 @@ func startFake(t *testing.T, mod func(*Config), objs ...runtime.Object) *fakeEnv
 		t.Fatal(err)
 	}
 	env := &fakeEnv{kube: kfake.NewClientset(kubeObjs...), meta: mfake.NewSimpleMetadataClient(scheme, metaObjs...), clock: newFakeClock()}
-	cfg := Config{NodeName: "n1", Client: env.kube, Metadata: env.meta, StartJitter: -1, Wait: 5 * time.Second, Now: env.clock.Now}
+	cfg := Config{NodeName: "n1", Client: fakePodsOf(env.kube), Metadata: env.meta, StartJitter: -1, Wait: 5 * time.Second, Now: env.clock.Now}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -303,7 +311,7 @@ func TestFakeStatusUpdateKeepsSnapshot(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := Config{NodeName: "n", Client: kfake.NewClientset(), Metadata: mfake.NewSimpleMetadataClient(mfake.NewTestScheme())}
+	ok := Config{NodeName: "n", Client: fakePodsOf(kfake.NewClientset()), Metadata: mfake.NewSimpleMetadataClient(mfake.NewTestScheme())}
 	for _, tc := range []struct {
 		name  string
 		mod   func(*Config)
@@ -354,7 +362,7 @@ func TestFakeJitteredStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	meta := mfake.NewSimpleMetadataClient(scheme)
-	p, err := New(Config{NodeName: "n1", Client: kube, Metadata: meta, StartJitter: time.Hour})
+	p, err := New(Config{NodeName: "n1", Client: fakePodsOf(kube), Metadata: meta, StartJitter: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +404,7 @@ func TestFakeDeletedPodsGoWithoutSync(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(gvrJobs.GroupResource(), "", errors.New("no RBAC"))
 	})
 	clock := newFakeClock()
-	p, err := New(Config{NodeName: "n1", Client: kube, Metadata: meta, StartJitter: -1, Wait: -1, Now: clock.Now})
+	p, err := New(Config{NodeName: "n1", Client: fakePodsOf(kube), Metadata: meta, StartJitter: -1, Wait: -1, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
