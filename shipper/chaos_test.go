@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logspool/logspool/shipper/estest"
+	"github.com/logspool/logspool/internal/estest"
 )
 
 // TestChaosExactlyOnce ships records that a producer appends to a real spool

@@ -20,7 +20,7 @@ import (
 	elasticsearch "github.com/elastic/go-elasticsearch/v7"
 	"github.com/elastic/go-elasticsearch/v7/esapi"
 
-	"github.com/logspool/logspool/shipper/estest"
+	"github.com/logspool/logspool/internal/estest"
 )
 
 // cluster is a target the shared delivery tests run against.

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logspool/logspool/internal/estest"
 	"github.com/logspool/logspool/parser/testlogs"
 	"github.com/logspool/logspool/parser/testlogs/testdocs"
-	"github.com/logspool/logspool/shipper/estest"
 )
 
 // everyMode is every accepted value of Config.Compression.

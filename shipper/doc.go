@@ -104,7 +104,7 @@
 // # Tests
 //
 // The unit tests use an in-memory Source and a small fake cluster; the
-// integration tests use shipper/estest (faults, flavours, TLS, auth) and the
+// integration tests use internal/estest (faults, flavours, TLS, auth) and the
 // real spool. With LOGSPOOL_TEST_ES_URL (and optionally
 // LOGSPOOL_TEST_ES_USERNAME, _PASSWORD, _API_KEY, _CA_FILE) the delivery tests
 // also run against that cluster, in indices named logs-logspooltest-* and

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/internal/estest"
 	"github.com/logspool/logspool/parser/testlogs"
-	"github.com/logspool/logspool/shipper/estest"
 	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
 )

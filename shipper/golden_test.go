@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/logspool/logspool/shipper/estest"
+	"github.com/logspool/logspool/internal/estest"
 	"github.com/logspool/logspool/spool/record"
 )
 

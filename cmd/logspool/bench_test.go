@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/logspool/logspool/internal/estest"
 	"github.com/logspool/logspool/parser/testlogs"
-	"github.com/logspool/logspool/shipper/estest"
 )
 
 // benchLines is the number of physical lines of every end-to-end run.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logspool/logspool/shipper/estest"
+	"github.com/logspool/logspool/internal/estest"
 )
 
 // runCLI runs the binary to completion and returns stdout, stderr and the

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logspool/logspool/shipper/estest"
+	"github.com/logspool/logspool/internal/estest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/internal/estest"
 	"github.com/logspool/logspool/internal/testenv"
-	"github.com/logspool/logspool/shipper/estest"
 )
 
 // TestFullDiskPausesReading: the spool's file system fills up while

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/internal/estest"
 	"github.com/logspool/logspool/parser/testlogs"
-	"github.com/logspool/logspool/shipper/estest"
 )
 
 // nodeFiles is a tree of n containers' log files written by the

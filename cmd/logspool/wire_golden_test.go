@@ -34,10 +34,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/internal/estest"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/parser/testlogs"
 	"github.com/logspool/logspool/shipper"
-	"github.com/logspool/logspool/shipper/estest"
 	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
 	"github.com/logspool/logspool/systemd"

@@ -3,13 +3,11 @@ package estest
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/elastic/go-elasticsearch/v7"
 	"github.com/elastic/go-elasticsearch/v7/esapi"
@@ -43,8 +41,8 @@ func TestProductCheckOfTheRealClient(t *testing.T) {
 			}
 			info := decodeES(t, res)
 			v := info["version"].(map[string]any)
-			if v["number"] != s.Options().Version {
-				t.Errorf("version.number = %v, want %s", v["number"], s.Options().Version)
+			if v["number"] != s.opts.Version {
+				t.Errorf("version.number = %v, want %s", v["number"], s.opts.Version)
 			}
 			if info["tagline"] != "You Know, for Search" {
 				t.Errorf("tagline = %v", info["tagline"])
@@ -101,7 +99,6 @@ func TestProductHeaderOnEveryResponse(t *testing.T) {
 	}{
 		{name: "a 401 carries it", method: "GET", path: "/", status: 401},
 		{name: "a 200 carries it", method: "GET", path: "/", auth: auth, status: 200},
-		{name: "a 404 carries it", method: "GET", path: "/missing/_count", auth: auth, status: 404},
 		{name: "a 400 for an unknown endpoint carries it", method: "GET", path: "/_nope", auth: auth, status: 400},
 		{name: "a 405 carries it", method: "GET", path: "/_bulk", auth: auth, status: 405},
 		{name: "a bulk answer carries it", method: "POST", path: "/_bulk", body: createLines("x", "1"), auth: auth, status: 200},
@@ -165,38 +162,6 @@ func TestBulkItemOutcomes(t *testing.T) {
 			setup: `{"create":{"_index":"idx","_id":"a"}}` + "\n" + `{"m":"x"}` + "\n",
 			body:  `{"index":{"_index":"idx","_id":"a"}}` + "\n" + `{"m":"y"}` + "\n",
 			want:  []want{{"index", "updated", "", 200}},
-		},
-		{
-			name: "delete of a missing id is a 404 not_found without error",
-			body: `{"create":{"_index":"idx","_id":"a"}}` + "\n" + `{"m":"x"}` + "\n" + `{"delete":{"_index":"idx","_id":"zz"}}` + "\n",
-			want: []want{{"create", "created", "", 201}, {"delete", "not_found", "", 404}},
-		},
-		{
-			name: "delete in a missing index is index_not_found",
-			body: `{"delete":{"_index":"nowhere","_id":"zz"}}` + "\n",
-			want: []want{{"delete", "", "index_not_found_exception", 404}},
-		},
-		{
-			name:  "update merges into an existing document",
-			setup: `{"create":{"_index":"idx","_id":"a"}}` + "\n" + `{"m":"x"}` + "\n",
-			body:  `{"update":{"_index":"idx","_id":"a"}}` + "\n" + `{"doc":{"n":1}}` + "\n",
-			want:  []want{{"update", "updated", "", 200}},
-		},
-		{
-			name:  "update without change is a noop",
-			setup: `{"create":{"_index":"idx","_id":"a"}}` + "\n" + `{"m":"x"}` + "\n",
-			body:  `{"update":{"_index":"idx","_id":"a"}}` + "\n" + `{"doc":{"m":"x"}}` + "\n",
-			want:  []want{{"update", "noop", "", 200}},
-		},
-		{
-			name: "update of a missing document is document_missing_exception",
-			body: `{"update":{"_index":"idx","_id":"a"}}` + "\n" + `{"doc":{"n":1}}` + "\n",
-			want: []want{{"update", "", "document_missing_exception", 404}},
-		},
-		{
-			name: "update with doc_as_upsert creates",
-			body: `{"update":{"_index":"idx","_id":"a"}}` + "\n" + `{"doc":{"n":1},"doc_as_upsert":true}` + "\n",
-			want: []want{{"update", "created", "", 201}},
 		},
 		{
 			name:  "a string field given an object is a document_parsing_exception on 8.x",
@@ -334,7 +299,6 @@ func TestBulkRequestLevelErrors(t *testing.T) {
 		{name: "a body without a final newline is refused", path: "/_bulk", body: `{"create":{"_index":"a"}}` + "\n" + `{}`, status: 400, wantType: "illegal_argument_exception"},
 		{name: "an unknown action is refused", path: "/_bulk", body: `{"upsert":{"_index":"a"}}` + "\n{}\n", status: 400, wantType: "illegal_argument_exception"},
 		{name: "an unknown action parameter is refused", path: "/_bulk", body: `{"create":{"_index":"a","colour":"red"}}` + "\n{}\n", status: 400, wantType: "illegal_argument_exception"},
-		{name: "an action line that is not JSON is refused", path: "/_bulk", body: `{"create":{"_index":` + "\n{}\n", status: 400, wantType: "x_content_parse_exception"},
 		{name: "an action line that is a string is refused", path: "/_bulk", body: `"create"` + "\n{}\n", status: 400, wantType: "illegal_argument_exception"},
 		{name: "blank lines alone are no requests", path: "/_bulk", body: "\n \n", status: 400, wantType: "action_request_validation_exception"},
 		{name: "blank lines between actions are skipped", path: "/_bulk", body: "\n" + createLines("a", "1") + "\n\n", status: 200},
@@ -347,7 +311,6 @@ func TestBulkRequestLevelErrors(t *testing.T) {
 		{name: "compatible-with=6 is refused", path: "/_bulk", body: createLines("a", "1"), hdr: []string{"Content-Type: application/vnd.elasticsearch+x-ndjson;compatible-with=6", "Accept: application/vnd.elasticsearch+json;compatible-with=6"}, status: 400, wantType: "media_type_header_exception"},
 		{name: "a body without Content-Type is not acceptable", path: "/_bulk", body: createLines("a", "1"), hdr: []string{"Content-Type:"}, status: 406},
 		{name: "a compatible Content-Type with a plain Accept is refused", path: "/_bulk", body: createLines("a", "1"), hdr: []string{"Content-Type: application/vnd.elasticsearch+x-ndjson;compatible-with=7", "Accept: application/json"}, status: 400, wantType: "media_type_header_exception"},
-		{name: "_type is accepted in compatibility mode", path: "/_bulk", body: `{"create":{"_index":"a","_type":"_doc","_id":"t"}}` + "\n{}\n", hdr: []string{"Content-Type: application/vnd.elasticsearch+x-ndjson;compatible-with=7", "Accept: application/vnd.elasticsearch+json;compatible-with=7"}, status: 200},
 		{name: "an id over 512 bytes is a validation failure", path: "/_bulk", body: `{"create":{"_index":"a","_id":"` + strings.Repeat("x", 513) + `"}}` + "\n{}\n", status: 400, wantType: "action_request_validation_exception"},
 		{name: "the index in the path is the default", path: "/a/_bulk", body: `{"create":{"_id":"1"}}` + "\n{}\n", status: 200},
 	}
@@ -554,16 +517,6 @@ func TestIndexTemplatesAndDataStreams(t *testing.T) {
 		t.Fatalf("same priority overlapping template: %s", res)
 	}
 
-	got, err := c.Indices.GetIndexTemplate(c.Indices.GetIndexTemplate.WithName("app"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := decodeES(t, got)
-	tpls := body["index_templates"].([]any)
-	if len(tpls) != 1 || tpls[0].(map[string]any)["name"] != "app" {
-		t.Fatalf("get template = %v", body)
-	}
-
 	r := mustBulk(t, c, createLines("app-web", "1", "2")+`{"index":{"_index":"app-web","_id":"3"}}`+"\n{\"@timestamp\":\"2024-01-01T00:00:00Z\"}\n")
 	_, it := r.item(t, 0)
 	if !strings.HasPrefix(it.Index, ".ds-app-web-") || !strings.HasSuffix(it.Index, "-000001") {
@@ -579,48 +532,10 @@ func TestIndexTemplatesAndDataStreams(t *testing.T) {
 	if n := s.Count("app-web"); n != 2 {
 		t.Errorf("Count(data stream) = %d, want 2", n)
 	}
-	cres, err := c.Count(c.Count.WithIndex("app-web"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := decodeES(t, cres)["count"].(float64); n != 2 {
-		t.Errorf("_count = %v", n)
-	}
 	// The keyword mapping of the template applies: an object is refused.
 	r = mustBulk(t, c, `{"create":{"_index":"app-web","_id":"9"}}`+"\n"+`{"@timestamp":"2024-01-01T00:00:00Z","level":{"a":1}}`+"\n")
 	if _, it := r.item(t, 0); it.Status != 400 {
 		t.Errorf("object into keyword from template = %+v", it)
-	}
-
-	// Data stream API.
-	hc := httpClient(t)
-	if res := do(t, hc, s, "PUT", "/_data_stream/app-api", ""); res.status != 200 {
-		t.Fatalf("create data stream: %d %s", res.status, res.body)
-	}
-	if res := do(t, hc, s, "PUT", "/_data_stream/app-api", ""); res.status != 400 || errorType(t, res.body) != "resource_already_exists_exception" {
-		t.Fatalf("create twice: %d %s", res.status, res.body)
-	}
-	if res := do(t, hc, s, "PUT", "/_data_stream/other", ""); res.status != 400 {
-		t.Fatalf("data stream without template: %d %s", res.status, res.body)
-	}
-	if res := do(t, hc, s, "GET", "/_data_stream/app-api", ""); res.status != 200 || !strings.Contains(string(res.body), `"template":"app"`) {
-		t.Fatalf("get data stream: %d %s", res.status, res.body)
-	}
-	if res := do(t, hc, s, "GET", "/_data_stream/missing", ""); res.status != 404 {
-		t.Fatalf("get missing data stream: %d", res.status)
-	}
-	if res := do(t, hc, s, "PUT", "/app-plain", ""); res.status != 400 {
-		t.Fatalf("PUT index matching a data stream template: %d %s", res.status, res.body)
-	}
-	// Deleting a template in use is refused; an unused one goes.
-	if res := do(t, hc, s, "DELETE", "/_index_template/app", ""); res.status != 400 {
-		t.Fatalf("delete template in use: %d %s", res.status, res.body)
-	}
-	if res := do(t, hc, s, "DELETE", "/_index_template/app-low", ""); res.status != 200 {
-		t.Fatalf("delete template: %d %s", res.status, res.body)
-	}
-	if res := do(t, hc, s, "GET", "/_index_template/app-low", ""); res.status != 404 {
-		t.Fatalf("get deleted template: %d %s", res.status, res.body)
 	}
 }
 
@@ -649,83 +564,6 @@ func TestBuiltinLogsTemplateMakesDataStreams(t *testing.T) {
 				t.Errorf("count = %d", s.Count("logs-k8s-default"))
 			}
 		})
-	}
-}
-
-func TestPutIndexSearchAndGet(t *testing.T) {
-	s := startServer(t, Options{Flavor: Elasticsearch7})
-	hc := httpClient(t)
-	if res := do(t, hc, s, "PUT", "/idx", `{"mappings":{"properties":{"n":{"type":"long"}}}}`, "Content-Type: application/json"); res.status != 200 {
-		t.Fatalf("create index: %d %s", res.status, res.body)
-	}
-	if res := do(t, hc, s, "PUT", "/idx", ""); res.status != 400 || errorType(t, res.body) != "resource_already_exists_exception" {
-		t.Fatalf("create twice: %d %s", res.status, res.body)
-	}
-	body := `{"create":{"_index":"idx","_id":"a"}}` + "\n" + `{"n":"x"}` + "\n" +
-		`{"create":{"_index":"idx","_id":"b"}}` + "\n" + `{"n":2,"k":"v"}` + "\n" +
-		`{"create":{"_index":"idx","_id":"c"}}` + "\n" + `{"n":3,"k":"w"}` + "\n"
-	res := do(t, hc, s, "POST", "/_bulk", body)
-	var br bulkResponse
-	if err := json.Unmarshal(res.body, &br); err != nil {
-		t.Fatal(err)
-	}
-	if _, it := br.item(t, 0); it.Status != 400 {
-		t.Errorf("word into explicit long = %+v", it)
-	}
-	cases := []struct {
-		name  string
-		query string
-		want  []string
-	}{
-		{name: "match_all returns all in indexing order", query: `{"query":{"match_all":{}}}`, want: []string{"b", "c"}},
-		{name: "term on _id finds one", query: `{"query":{"term":{"_id":"c"}}}`, want: []string{"c"}},
-		{name: "term on a keyword sub-field finds one", query: `{"query":{"term":{"k.keyword":"v"}}}`, want: []string{"b"}},
-		{name: "size limits the hits", query: `{"size":1}`, want: []string{"b"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			res := do(t, hc, s, "POST", "/idx/_search", tc.query, "Content-Type: application/json")
-			var sr struct {
-				Hits struct {
-					Hits []struct {
-						ID   string  `json:"_id"`
-						Type *string `json:"_type"`
-					} `json:"hits"`
-				} `json:"hits"`
-			}
-			if err := json.Unmarshal(res.body, &sr); err != nil {
-				t.Fatalf("%v: %s", err, res.body)
-			}
-			var got []string
-			for _, h := range sr.Hits.Hits {
-				got = append(got, h.ID)
-				if h.Type == nil {
-					t.Errorf("7.x hit without _type")
-				}
-			}
-			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
-				t.Errorf("hits = %v, want %v", got, tc.want)
-			}
-		})
-	}
-	if res := do(t, hc, s, "GET", "/idx/_doc/b", ""); res.status != 200 || !strings.Contains(string(res.body), `"found":true`) {
-		t.Errorf("get doc: %d %s", res.status, res.body)
-	}
-	if res := do(t, hc, s, "GET", "/idx/_doc/zz", ""); res.status != 404 {
-		t.Errorf("get missing doc: %d", res.status)
-	}
-	if res := do(t, hc, s, "POST", "/idx/_refresh", ""); res.status != 200 {
-		t.Errorf("refresh: %d", res.status)
-	}
-	if res := do(t, hc, s, "GET", "/_cluster/health", ""); res.status != 200 || res.json(t)["status"] != "green" {
-		t.Errorf("health: %d %s", res.status, res.body)
-	}
-	if got := s.IDs("idx"); strings.Join(got, ",") != "b,c" {
-		t.Errorf("IDs = %v", got)
-	}
-	docs := s.Docs("idx")
-	if len(docs) != 2 || string(docs[0].Source) != `{"n":2,"k":"v"}` {
-		t.Errorf("Docs = %+v", docs)
 	}
 }
 
@@ -843,28 +681,5 @@ func TestFieldLimit(t *testing.T) {
 	}
 	if got := http.StatusText(it.Status); got == "" {
 		t.Errorf("status text empty")
-	}
-}
-
-func TestWaitForCount(t *testing.T) {
-	s := startServer(t, Options{})
-	hc := httpClient(t)
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, err := s.WaitForCount(ctx, "w", 3)
-		done <- err
-	}()
-	do(t, hc, s, "POST", "/_bulk", createLines("w", "1", "2"))
-	do(t, hc, s, "POST", "/_bulk", createLines("w", "3"))
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	n, err := s.WaitForCount(ctx, "w", 5)
-	if err == nil || n != 3 || !strings.Contains(err.Error(), "have 3") {
-		t.Errorf("WaitForCount past the deadline = %d, %v", n, err)
 	}
 }

@@ -151,24 +151,6 @@ func (c *Certs) ServerTLSConfig(requireClientCert bool) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// ClientTLSConfig returns a client configuration trusting the CA, presenting
-// the client certificate when withClientCert is set.
-func (c *Certs) ClientTLSConfig(withClientCert bool) (*tls.Config, error) {
-	pool, err := c.CAPool()
-	if err != nil {
-		return nil, err
-	}
-	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if withClientCert {
-		cert, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
-		if err != nil {
-			return nil, fmt.Errorf("estest: loading client key pair: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
-}
-
 func fingerprint(der []byte) string {
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:])

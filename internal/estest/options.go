@@ -40,22 +40,6 @@ func (f Flavor) String() string {
 	return "flavor(" + strconv.Itoa(int(f)) + ")"
 }
 
-// ParseFlavor parses the names String returns, plus the aliases "es8", "8",
-// "es7", "7", "7.17", "os2", "opensearch", "os1".
-func ParseFlavor(s string) (Flavor, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "elasticsearch-8", "elasticsearch8", "es8", "8", "8.x":
-		return Elasticsearch8, nil
-	case "elasticsearch-7", "elasticsearch7", "es7", "7", "7.17":
-		return Elasticsearch7, nil
-	case "opensearch-2", "opensearch2", "os2", "opensearch":
-		return OpenSearch2, nil
-	case "opensearch-1", "opensearch1", "os1":
-		return OpenSearch1, nil
-	}
-	return 0, fmt.Errorf("estest: unknown flavor %q", s)
-}
-
 // IsOpenSearch reports whether f is an OpenSearch flavour.
 func (f Flavor) IsOpenSearch() bool { return f == OpenSearch1 || f == OpenSearch2 }
 

@@ -20,8 +20,6 @@ type store struct {
 	indices     map[string]*index
 	dataStreams map[string]*dataStream
 	templates   map[string]*template
-	pipelines   map[string]json.RawMessage // ingest pipelines, kept, never run
-	components  map[string]*component      // component templates
 	dupCreates  int
 	now         func() time.Time
 	changed     chan struct{} // closed and replaced after every write
@@ -39,8 +37,7 @@ type index struct {
 	count  int
 	seq    int64
 
-	mapping  *mapping
-	settings json.RawMessage
+	mapping *mapping
 }
 
 type doc struct {
@@ -50,11 +47,10 @@ type doc struct {
 }
 
 type dataStream struct {
-	name       string
-	template   string
-	indices    []*index
-	generation int
-	created    time.Time
+	name     string
+	template string
+	indices  []*index
+	created  time.Time
 }
 
 func (d *dataStream) writeIndex() *index { return d.indices[len(d.indices)-1] }
@@ -68,7 +64,6 @@ type template struct {
 	composedOf []string
 	raw        json.RawMessage // as returned by GET
 	mappings   json.RawMessage // template.mappings
-	settings   json.RawMessage // template.settings
 }
 
 func newStore(s *Server) *store {
@@ -77,13 +72,10 @@ func newStore(s *Server) *store {
 		indices:     map[string]*index{},
 		dataStreams: map[string]*dataStream{},
 		templates:   map[string]*template{},
-		pipelines:   map[string]json.RawMessage{},
-		components:  map[string]*component{},
 		now:         time.Now,
 		changed:     make(chan struct{}),
 	}
 	if !s.opts.Flavor.IsOpenSearch() && !s.opts.NoBuiltinTemplates {
-		st.components = builtinComponents()
 		for _, name := range []string{"logs", "metrics", "synthetics"} {
 			raw := `{"index_patterns":["` + name + `-*-*"],"composed_of":["` + name + `-mappings","data-streams-mappings","` + name + `-settings"],"priority":100,"version":1,"_meta":{"managed":true,"description":"default ` + name + ` template installed by x-pack"},"data_stream":{"hidden":false,"allow_custom_routing":false},"allow_auto_create":true}`
 			st.templates[name] = &template{
@@ -97,7 +89,7 @@ func newStore(s *Server) *store {
 	return st
 }
 
-func (st *store) newIndex(name string, tpl *template, explicit json.RawMessage) (*index, error) {
+func (st *store) newIndex(name string, tpl *template) (*index, error) {
 	ix := &index{name: name, uuid: randomID(22), created: st.now(), mapping: newMapping()}
 	if st.s.opts.Discard {
 		ix.hashes = map[[16]byte]uint32{}
@@ -105,20 +97,9 @@ func (st *store) newIndex(name string, tpl *template, explicit json.RawMessage) 
 		ix.docs = map[string]*doc{}
 	}
 	if tpl != nil {
-		for _, c := range tpl.composedOf {
-			if comp := st.components[c]; comp != nil {
-				if err := ix.mapping.addExplicit(comp.mappings); err != nil {
-					return nil, err
-				}
-			}
-		}
 		if err := ix.mapping.addExplicit(tpl.mappings); err != nil {
 			return nil, err
 		}
-		ix.settings = tpl.settings
-	}
-	if err := ix.mapping.addExplicit(explicit); err != nil {
-		return nil, err
 	}
 	st.indices[name] = ix
 	return ix, nil
@@ -152,8 +133,8 @@ func (st *store) matchTemplate(name string) *template {
 // createDataStream creates a data stream and its first backing index.
 func (st *store) createDataStream(name string, t *template) (*dataStream, error) {
 	now := st.now()
-	ds := &dataStream{name: name, template: t.name, generation: 1, created: now}
-	bi, err := st.newIndex(backingIndexName(name, now, 1), t, nil)
+	ds := &dataStream{name: name, template: t.name, created: now}
+	bi, err := st.newIndex(backingIndexName(name, now, 1), t)
 	if err != nil {
 		return nil, err
 	}
@@ -269,24 +250,6 @@ func (ix *index) put(id string, src []byte, version int64) int64 {
 		ix.count++
 	}
 	ix.hashes[h] = uint32(version)
-	return seq
-}
-
-func (ix *index) remove(id string) int64 {
-	seq := ix.seq
-	ix.seq++
-	if ix.docs != nil {
-		if _, ok := ix.docs[id]; ok {
-			delete(ix.docs, id)
-			ix.count--
-		}
-		return seq
-	}
-	h := idHash(id)
-	if _, ok := ix.hashes[h]; ok {
-		delete(ix.hashes, h)
-		ix.count--
-	}
 	return seq
 }
 

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -70,22 +69,6 @@ func NewServer(opts Options) *Server {
 	return s
 }
 
-// NewTLSServer starts an HTTPS server with certificates generated into dir
-// (see GenerateCerts) and returns it with the generated files. When
-// opts.RequireClientCert is set, clients must present certs.ClientCert.
-func NewTLSServer(opts Options, dir string) (*Server, *Certs) {
-	certs, err := GenerateCerts(dir)
-	if err != nil {
-		panic(err)
-	}
-	cfg, err := certs.ServerTLSConfig(opts.RequireClientCert)
-	if err != nil {
-		panic(err)
-	}
-	opts.TLS = cfg
-	return NewServer(opts), certs
-}
-
 // Start is NewServer returning an error instead of panicking. addr may be
 // empty (127.0.0.1, random port) or a host:port to listen on.
 func Start(opts Options) (*Server, error) { return StartOn(opts, "") }
@@ -137,16 +120,6 @@ func (s *Server) URL() string {
 	return s.scheme + "://" + s.addr
 }
 
-// Addr returns the host:port the server listens on.
-func (s *Server) Addr() string {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	return s.addr
-}
-
-// Options returns the options in effect, defaults filled in.
-func (s *Server) Options() Options { return s.opts }
-
 // Close stops the server, closes every connection and waits for the serving
 // goroutine to end. It is idempotent.
 func (s *Server) Close() {
@@ -196,13 +169,6 @@ func (s *Server) SetOutage(down bool) error {
 	s.outage = false
 	s.log.Info("outage ended", "addr", s.addr)
 	return nil
-}
-
-// InOutage reports whether an outage is in effect.
-func (s *Server) InOutage() bool {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	return s.outage
 }
 
 func (s *Server) listen(addr string) error {
@@ -291,7 +257,6 @@ type exchange struct {
 	fault     string
 	hijacked  bool
 	acceptV   int  // compatible-with version from Accept, 0 if none
-	compat7   bool // the request asked for REST API compatibility with 7
 	processed bool // the request reached its handler
 	body      []byte
 	bodyRead  bool
@@ -503,9 +468,6 @@ func (s *Server) checkMediaTypes(ex *exchange) bool {
 	}
 	if aOK {
 		ex.acceptV = aV
-	}
-	if aOK && aV < current || cOK && cV < current {
-		ex.compat7 = true
 	}
 	return true
 }
@@ -733,12 +695,6 @@ func randomID(n int) string {
 	b := make([]byte, (n*6+7)/8+1)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)[:n]
-}
-
-func randomHex(n int) string {
-	b := make([]byte, (n+1)/2)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)[:n]
 }
 
 // hasTypes reports whether the flavour still shows mapping types ("_type":

@@ -71,16 +71,6 @@ func (k FaultKind) String() string {
 	return "fault(" + strconv.Itoa(int(k)) + ")"
 }
 
-// ParseFaultKind parses the names String returns.
-func ParseFaultKind(s string) (FaultKind, bool) {
-	for k, n := range faultNames {
-		if n == s {
-			return k, true
-		}
-	}
-	return 0, false
-}
-
 // Endpoint classifies requests for fault matching.
 type Endpoint int
 
@@ -96,12 +86,6 @@ const (
 	EndpointInfo
 	// EndpointIndexTemplate is /_index_template and /_index_template/{name}.
 	EndpointIndexTemplate
-	// EndpointDataStream is /_data_stream and /_data_stream/{name}.
-	EndpointDataStream
-	// EndpointSearch is _search, _count and _refresh.
-	EndpointSearch
-	// EndpointIndex is index management: PUT/GET/HEAD/DELETE /{index}.
-	EndpointIndex
 	// EndpointOther is everything else.
 	EndpointOther
 )
@@ -116,14 +100,8 @@ func classify(r *http.Request) Endpoint {
 	switch {
 	case last == "_bulk":
 		return EndpointBulk
-	case segs[0] == "_index_template" || segs[0] == "_component_template":
+	case segs[0] == "_index_template":
 		return EndpointIndexTemplate
-	case segs[0] == "_data_stream":
-		return EndpointDataStream
-	case last == "_search" || last == "_count" || last == "_refresh":
-		return EndpointSearch
-	case len(segs) == 1 && !strings.HasPrefix(segs[0], "_"):
-		return EndpointIndex
 	}
 	return EndpointOther
 }
@@ -206,19 +184,6 @@ func (s *Server) InjectFault(f Fault) FaultID {
 	fs.active = append(fs.active, af)
 	s.log.Info("fault injected", "id", int(af.id), "kind", f.Kind.String(), "status", f.Status, "count", f.Count, "fraction", f.Fraction)
 	return af.id
-}
-
-// RemoveFault removes one fault; its Fired count stays readable.
-func (s *Server) RemoveFault(id FaultID) {
-	fs := s.faults
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	for i, af := range fs.active {
-		if af.id == id {
-			fs.active = append(fs.active[:i], fs.active[i+1:]...)
-			return
-		}
-	}
 }
 
 // ClearFaults removes every injected fault (not an outage).
@@ -379,19 +344,9 @@ func (s *Server) applyPreFaults(ex *exchange) bool {
 func actionName(ex *exchange) string {
 	switch ex.ep {
 	case EndpointIndexTemplate:
-		if ex.r.Method == http.MethodGet || ex.r.Method == http.MethodHead {
-			return "indices:admin/index_template/get"
-		}
-		if ex.r.Method == http.MethodDelete {
-			return "indices:admin/index_template/delete"
-		}
 		return "indices:admin/index_template/put"
-	case EndpointDataStream:
-		return "indices:admin/data_stream/create"
 	case EndpointBulk:
 		return "indices:data/write/bulk"
-	case EndpointSearch:
-		return "indices:data/read/search"
 	case EndpointInfo:
 		return "cluster:monitor/main"
 	}
@@ -479,15 +434,4 @@ func (s *Server) itemFaultError(status int, kind FaultKind, index string) *esErr
 		return indexNotFound(index)
 	}
 	return &esError{Type: "exception", Reason: "estest: injected item status " + strconv.Itoa(status)}
-}
-
-// firedTotal is the number of times any fault fired.
-func (fs *faultSet) firedTotal() int {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	n := 0
-	for _, v := range fs.fired {
-		n += v
-	}
-	return n
 }

@@ -1,7 +1,6 @@
 package estest
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -213,19 +212,6 @@ func errorType(t testing.TB, body []byte) string {
 		t.Fatalf("error body is not JSON: %v: %q", err, body)
 	}
 	return m.Error.Type
-}
-
-func gzipped(t testing.TB, s string) string {
-	t.Helper()
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write([]byte(s)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.String()
 }
 
 // bulkRaw posts body to /_bulk with a plain HTTP client.

@@ -53,7 +53,7 @@ func TestResponseParameters(t *testing.T) {
 func TestOpenSearch1ShowsTypes(t *testing.T) {
 	s := startServer(t, Options{Flavor: OpenSearch1})
 	hc := httpClient(t)
-	r := bulkRaw(t, hc, s, `{"create":{"_index":"a","_id":"1","_type":"_doc"}}`+"\n{\"m\":1}\n")
+	r := bulkRaw(t, hc, s, createLines("a", "1"))
 	if _, it := r.item(t, 0); it.Type == nil || *it.Type != "_doc" || it.Status != 201 {
 		t.Errorf("item = %+v", it)
 	}

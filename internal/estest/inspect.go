@@ -1,9 +1,7 @@
 package estest
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"net/http"
 	"sort"
@@ -154,14 +152,6 @@ func (s *Server) Has(index, id string) bool {
 	return false
 }
 
-// Indices returns the names of all concrete indices, sorted, including the
-// backing indices of data streams.
-func (s *Server) Indices() []string {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return sortedKeys(s.st.indices)
-}
-
 // Template is an index template as stored.
 type Template struct {
 	Name          string
@@ -216,33 +206,9 @@ func (s *Server) Reset() {
 	s.st.mu.Lock()
 	fresh := newStore(s)
 	s.st.indices, s.st.dataStreams, s.st.templates, s.st.dupCreates = fresh.indices, fresh.dataStreams, fresh.templates, 0
-	s.st.pipelines, s.st.components = fresh.pipelines, fresh.components
 	s.st.notifyLocked()
 	s.st.mu.Unlock()
 	s.statMu.Lock()
 	s.stats = Stats{Statuses: map[int]int{}, ItemStatuses: map[int]int{}}
 	s.statMu.Unlock()
-}
-
-// WaitForCount blocks until Count(index) is at least n or ctx ends; it
-// returns the last count seen, with an error naming it when ctx ended first.
-func (s *Server) WaitForCount(ctx context.Context, index string, n int) (int, error) {
-	for {
-		s.st.mu.Lock()
-		ixs, _ := s.st.resolve(index)
-		got := 0
-		for _, ix := range ixs {
-			got += ix.count
-		}
-		ch := s.st.changed
-		s.st.mu.Unlock()
-		if got >= n {
-			return got, nil
-		}
-		select {
-		case <-ctx.Done():
-			return got, fmt.Errorf("estest: waiting for %d documents in %q, have %d: %w", n, index, got, ctx.Err())
-		case <-ch:
-		}
-	}
 }

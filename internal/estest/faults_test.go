@@ -3,7 +3,6 @@ package estest
 import (
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -333,14 +332,14 @@ func TestOutage(t *testing.T) {
 
 func TestOutageClosesOpenConnections(t *testing.T) {
 	s := startServer(t, Options{})
-	s.InjectFault(Fault{Kind: FaultLatency, Latency: 30 * time.Second, Endpoint: EndpointInfo})
+	id := s.InjectFault(Fault{Kind: FaultLatency, Latency: 30 * time.Second, Endpoint: EndpointInfo})
 	hc := httpClient(t)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := tryDo(hc, s, "GET", "/", "")
 		errc <- err
 	}()
-	waitUntil(t, 5*time.Second, "the request to be in flight", func() bool { return s.faults.firedTotal() > 0 })
+	waitUntil(t, 5*time.Second, "the request to be in flight", func() bool { return s.Fired(id) > 0 })
 	if err := s.SetOutage(true); err != nil {
 		t.Fatal(err)
 	}
@@ -356,25 +355,6 @@ func TestOutageClosesOpenConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.ClearFaults()
-}
-
-func TestFaultKindNamesRoundTrip(t *testing.T) {
-	for k := FaultStatus; k <= FaultSlowResponse; k++ {
-		got, ok := ParseFaultKind(k.String())
-		if !ok || got != k {
-			t.Errorf("ParseFaultKind(%q) = %v, %v", k.String(), got, ok)
-		}
-	}
-	if _, ok := ParseFaultKind("nope"); ok {
-		t.Errorf("unknown name parsed")
-	}
-	for _, f := range []Flavor{Elasticsearch8, Elasticsearch7, OpenSearch2, OpenSearch1} {
-		got, err := ParseFlavor(f.String())
-		if err != nil || got != f {
-			t.Errorf("ParseFlavor(%q) = %v, %v", f.String(), got, err)
-		}
-	}
-	_ = http.StatusOK
 }
 
 func TestItemFaultsByFraction(t *testing.T) {

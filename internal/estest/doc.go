@@ -1,12 +1,17 @@
 // Package estest is an in-process Elasticsearch-compatible HTTP server for
-// tests and benchmarks of the shipper, and for scenario tests that point a
-// logspool binary at it (see cmd/estest).
+// the tests and benchmarks of the shipper and of cmd/logspool (whose tests
+// point the logspool binary at it). It lives under internal/ because it is
+// test support for the whole module, not part of the shipper.
 //
-// It imitates Elasticsearch 8.x (default), Elasticsearch 7.17, OpenSearch
-// 2.x and OpenSearch 1.x on the wire: status codes, headers and JSON bodies
-// are shaped like the real thing, so a client that works against estest
-// should work against a cluster. What is simplified is listed below; a test
-// that needs the real behaviour must run against a real cluster.
+// It answers the three calls the shipper makes, GET /, PUT
+// /_index_template/{name} and _bulk, and nothing else ("no handler found"):
+// it has the size of what the tests prove. It imitates Elasticsearch 8.x
+// (default), Elasticsearch 7.17, OpenSearch 2.x and OpenSearch 1.x on the
+// wire: status codes, headers and JSON bodies are shaped like the real
+// thing, so a client that works against estest should work against a
+// cluster. What is simplified is listed below; a test that needs the real
+// behaviour must run against a real cluster (LOGSPOOL_TEST_ES_URL, see the
+// shipper's doc).
 //
 // # Usage
 //
@@ -14,7 +19,6 @@
 //	defer s.Close()
 //	// point the client at s.URL()
 //	id := s.InjectFault(estest.Fault{Kind: estest.FaultStatus, Status: 429, Count: 2})
-//	n, err := s.WaitForCount(ctx, "logs-app-default", 1000)
 //	... s.Count("logs-*"), s.Docs("idx"), s.Has("idx", id), s.DuplicateCreates(),
 //	    s.Stats(), s.Requests(), s.Fired(id) ...
 //
@@ -34,9 +38,8 @@
 //     +x-ndjson with compatible-with=N are accepted for N = major or major-1
 //     on 8.x (7 on 7.17), Accept and Content-Type must agree when a body is
 //     sent (400 media_type_header_exception otherwise), the answer carries
-//     the compatible Content-Type when Accept asked for it, and _type is
-//     accepted in bulk actions under compatible-with=7. OpenSearch refuses
-//     vendor types with 406.
+//     the compatible Content-Type when Accept asked for it. OpenSearch
+//     refuses vendor types with 406.
 //   - gzip request bodies; gzip responses when the client accepts them over
 //     plain HTTP (Elasticsearch's http.compression default; not over TLS).
 //   - Unknown query parameters of _bulk are a 400 ("contains unrecognized
@@ -44,15 +47,13 @@
 //     pretty apply to every JSON answer; X-Opaque-Id is echoed.
 //   - Basic and ApiKey authentication: 401 security_exception with the
 //     WWW-Authenticate challenges (OpenSearch: plain "Unauthorized").
-//   - _bulk: create/index/update/delete, _index/_id/op_type/if_seq_no/
-//     if_primary_term, per-item status, result, _version, _seq_no, _shards,
-//     "errors" and "took"; "_type":"_doc" in 7.x and OpenSearch 1.x items;
-//     409 version_conflict_engine_exception for create on an existing _id;
-//     404 not_found deletes (not an error); document_missing_exception for
-//     updates of missing documents; request-level errors for malformed
-//     bodies (missing final newline, unknown action, unknown parameter,
-//     malformed JSON, validation failures such as a missing index); an
-//     action without its source line at the very end of the body is
+//   - _bulk: create and index actions with _index, _id and op_type,
+//     per-item status, result, _version, _seq_no, _shards, "errors" and
+//     "took"; "_type":"_doc" in 7.x and OpenSearch 1.x items; 409
+//     version_conflict_engine_exception for create on an existing _id;
+//     request-level errors for malformed bodies (missing final newline,
+//     malformed action lines, validation failures such as a missing index);
+//     an action without its source line at the very end of the body is
 //     dropped, as Elasticsearch does.
 //   - Dynamic mapping per index (text+keyword, long, float, boolean, date by
 //     date detection, object; dotted field names expand to objects) with
@@ -64,32 +65,28 @@
 //     data stream templates of the Elasticsearch flavours, data streams with
 //     backing index .ds-<name>-<yyyy.MM.dd>-000001, create-only writes and
 //     the mandatory @timestamp.
-//   - Component templates (composed_of must name existing ones; their
-//     mappings apply before the index template's), ingest pipelines stored
-//     by PUT /_ingest/pipeline/{id} (a bulk naming an unknown pipeline fails
-//     per item with "pipeline with id [x] does not exist"; processors are
-//     never run).
-//   - index_not_found_exception, resource_already_exists_exception,
-//     invalid_index_name_exception, 405 with Allow, "no handler found" 400.
+//   - invalid_index_name_exception, 405 with Allow, "no handler found" 400.
 //
 // # Simplified
 //
 //   - One node, one shard per index, primary term 1; _shards always reports
-//     total 2 / successful 1; cluster health is green.
-//   - Documents are searchable at once (no refresh interval); _search knows
-//     match_all, term/match on _id or a field, terms, ids and bool; hits are
-//     in indexing order; no sorting, aggregations or scoring.
-//   - Scripted updates, pipeline processors, routing, aliases, rollover, ILM, and
-//     versioning other than if_seq_no are not implemented (pipeline and
-//     routing parameters are accepted and ignored).
+//     total 2 / successful 1.
+//   - Only the calls above: no search, count, get, index or data stream
+//     management, component templates or ingest pipelines (a user template
+//     with composed_of is refused as naming missing components; the built-in
+//     ones carry their @timestamp mapping themselves); the inspection
+//     methods below are how tests read what was stored.
+//   - Bulk action lines are read in the one shape the shipper writes
+//     ({"create"|"index":{"k":"string",...}}); update and delete actions,
+//     if_seq_no, pipeline and _type are refused as malformed; routing,
+//     require_alias and require_data_stream are accepted and ignored.
 //   - Date detection approximates strict_date_optional_time; number coercion
 //     accepts any string Go parses as a float.
 //   - Index pattern overlap is approximated by literal glob matching.
 //   - Error reasons follow the real texts where known; stack-dependent parts
 //     (thread pool names, lambda ids) are fixed strings.
 //   - Discard mode keeps 128-bit id hashes, not sources: no mapping checks
-//     (only JSON syntax and a data stream's @timestamp), updates cannot
-//     merge, _search returns no hits.
+//     (only JSON syntax and a data stream's @timestamp).
 //
 // # Faults
 //
@@ -103,12 +100,6 @@
 // truncated bodies, 403 security_exception on index templates (or per item
 // on _bulk, as missing index privileges do). SetOutage closes the listener
 // and every connection and later listens again on the same port.
-//
-// # Driving it from outside
-//
-// AdminHandler serves a small JSON API (faults, outage, counts, stats,
-// reset) meant for a second listener; cmd/estest runs the server as a
-// process with that API, for scenario tests of the logspool binary.
 //
 // # Guarantees
 //
