@@ -116,7 +116,13 @@
 //     so also after the reader waited for a full spool) restart the file at
 //     0 with a new generation. Bytes the file held past the read offset when
 //     it was truncated are lost: counted (reason="truncated") with the
-//     largest size the reader or a scan saw before the cut.
+//     largest size the reader or a scan saw before the cut. When the
+//     copytruncate ran while the tailer was down, the copy next to the file
+//     (app.log.1, as logrotate names it) is swept at the restart: one that
+//     starts with a checkpointed file's fingerprint and holds its bytes
+//     before the offset is read on from that offset, never from its start
+//     (which would ship the lines before the offset again, under the copy's
+//     _ids).
 //   - Deletion: the open descriptor is drained, then released.
 //
 // A released file's pending partial is flushed (flagged partial by the

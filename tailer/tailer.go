@@ -126,6 +126,10 @@ type Tailer struct {
 	seen          map[string]seenPath // glob path -> the file it led to at the last scan
 	firstStart    bool                // no file checkpoint existed when Run started
 	initial       bool                // the current scan is the first one of this Run
+	// atStart are the file checkpoints as Run started: a rotated sibling
+	// swept from its start that is a copy of one of them is read on from
+	// its offset instead (see copyPosition).
+	atStart []position
 }
 
 // parkedFile is a matched file read to its end and closed, its checkpoint
@@ -254,6 +258,11 @@ func (t *Tailer) Run(ctx context.Context) error {
 		return fmt.Errorf("reading file checkpoints: %w", err)
 	}
 	t.firstStart = len(cps) == 0
+	for _, v := range cps {
+		if p, err := decodePosition(v); err == nil {
+			t.atStart = append(t.atStart, p)
+		}
+	}
 
 	// The readers stop when Run returns, however it returns: the deferred
 	// cleanup cancels them before it waits for them.
@@ -1273,6 +1282,11 @@ func (t *Tailer) startPosition(r *reader, size int64) (position, []byte, error) 
 		}
 		return position{Gen: p.Gen + 1}, nil, nil
 	}
+	if !r.matched {
+		if p, tail, ok := t.copyPosition(r, size); ok {
+			return p, tail, nil
+		}
+	}
 	if t.initial && t.firstStart && t.cfg.ReadFrom == "tail" {
 		off, err := lastLineEnd(r.f, size)
 		if err != nil {
@@ -1285,6 +1299,40 @@ func (t *Tailer) startPosition(r *reader, size int64) (position, []byte, error) 
 		return position{Resume: off, Consumed: off}, tail, nil
 	}
 	return position{}, nil, nil
+}
+
+// copyPosition finds where a rotated sibling r without a checkpoint of its
+// own (about to be swept from its start) starts when it is a copy of a file
+// the tailer had read: a checkpoint of a file next to it, as Run started,
+// whose fingerprint r starts with and whose bytes before the offset r holds
+// at the same offset. That is logrotate's copytruncate while the tailer was
+// down: what precedes the offset was shipped (from the original, under its
+// _ids), so r is read on from there, under its own key (what follows was
+// never shipped).
+func (t *Tailer) copyPosition(r *reader, size int64) (position, []byte, bool) {
+	dir, name := filepath.Split(r.f.Name())
+	var best position
+	var bestTail []byte
+	for _, q := range t.atStart {
+		last := lastPath(q)
+		if q.ID == r.id || len(q.FP) == 0 || q.Tail.N == 0 || q.Resume <= best.Resume ||
+			filepath.Dir(last) != filepath.Clean(dir) || !strings.HasPrefix(name, filepath.Base(last)+".") {
+			continue
+		}
+		q.Ident = fsIdentity{} // another inode: only the contents can match
+		v, _, tail, err := matchPosition(r.f, r.ident, q, size)
+		if err != nil || v != sameFile {
+			continue
+		}
+		best = position{Resume: q.Resume, Consumed: q.Consumed, FP: q.FP, Tail: q.Tail}
+		bestTail = tail
+	}
+	if best.Resume == 0 {
+		return position{}, nil, false
+	}
+	t.log.Info("a rotated file is a copy of a file read before the restart (copytruncate while stopped); reading it on from the offset reached",
+		"path", r.f.Name(), "glob_path", r.path, "offset", best.Resume)
+	return best, bestTail, true
 }
 
 // validate checks that the stored position p belongs to the file r has open

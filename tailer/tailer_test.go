@@ -638,3 +638,37 @@ func TestAFileUnmatchedForAMomentLosesNoLateLine(t *testing.T) {
 	waitUntilCount(t, e.sink, 6)
 	checkExactlyOnce(t, e.sink.messages(), "u", 6)
 }
+
+// TestCopytruncateWhileStoppedReadsTheCopyOnFromTheOffset: logrotate's
+// copytruncate ran while the agent was down (app.log copied to app.log.1,
+// then truncated). The copy holds the lines shipped before the stop and the
+// ones written while it was down: it is read from the checkpoint's offset,
+// never from its start (the copy is another inode: its lines would ship
+// again under other _ids, which Elasticsearch keeps twice).
+func TestCopytruncateWhileStoppedReadsTheCopyOnFromTheOffset(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(e.containers, "app.log")
+	mustWriteLines(t, path, seqLines("c", 0, 10)...)
+	tl := e.start()
+	waitUntilCount(t, e.sink, 10)
+	tl.stop(t)
+	mustWriteLines(t, path, seqLines("c", 10, 15)...)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustWriteLines(t, path, seqLines("c", 15, 20)...)
+	e.start()
+	waitUntilCount(t, e.sink, 20)
+	time.Sleep(300 * time.Millisecond) // let a wrong repeat show up
+	checkExactlyOnce(t, e.sink.messages(), "c", 20)
+	if n := e.sink.count(); n != 20 {
+		t.Errorf("%d records, want 20", n)
+	}
+}
