@@ -254,10 +254,10 @@ func splitCRI(b []byte) (ts, stream []byte, partial bool, msg []byte, ok bool) {
 
 func (d *Decoder) decodeDocker(dst []record.Record, ln Line) []record.Record {
 	d.extra = d.extra[:0]
-	msg, escaped, stream, ts, st := d.parseDockerFast(ln.Bytes)
+	msg, escaped, verbatim, stream, ts, st := d.parseDockerFast(ln.Bytes)
 	if st == dockerFallback {
 		msg, stream, ts, st = d.parseDockerSlow(ln.Bytes)
-		escaped = false
+		escaped, verbatim = false, false
 	}
 	switch st {
 	case dockerInvalid:
@@ -287,7 +287,11 @@ func (d *Decoder) decodeDocker(dst []record.Record, ln Line) []record.Record {
 	if escaped {
 		// The common complete line: its escaped body is copied into the
 		// document as it is, without decoding and re-encoding.
-		if body, ok := verbatimBody(msg); ok && len(body) <= d.cfg.MaxLineBytes && !ln.Truncated {
+		body, ok := msg[:max(len(msg)-2, 0)], verbatim // scanLogString saw what verbatimBody checks
+		if !ok {
+			body, ok = verbatimBody(msg)
+		}
+		if ok && len(body) <= d.cfg.MaxLineBytes && !ln.Truncated {
 			if p := d.pendingFor(stream, &dst); !p.active {
 				return d.emitEscaped(dst, ln.Start, &t, stream, body, formatDocker)
 			}

@@ -2,7 +2,9 @@ package parser
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"slices"
 )
 
@@ -21,71 +23,128 @@ const (
 // escaped is set. Anything unusual (other members such as "attrs", escapes in
 // stream or time, values that are not strings, malformed JSON) returns
 // dockerFallback.
-func (d *Decoder) parseDockerFast(b []byte) (msg []byte, escaped bool, stream, ts []byte, st dockerStatus) {
+func (d *Decoder) parseDockerFast(b []byte) (msg []byte, escaped, verbatim bool, stream, ts []byte, st dockerStatus) {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return nil, false, nil, nil, dockerFallback
+		return nil, false, false, nil, nil, dockerFallback
 	}
 	i++
 	var haveLog bool
 	for {
 		i = skipWS(b, i)
 		if i >= len(b) || b[i] != '"' {
-			return nil, false, nil, nil, dockerFallback
+			return nil, false, false, nil, nil, dockerFallback
 		}
 		end, esc, ok := scanString(b, i)
 		if !ok || esc {
-			return nil, false, nil, nil, dockerFallback
+			return nil, false, false, nil, nil, dockerFallback
 		}
 		key := b[i+1 : end-1]
 		i = skipWS(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return nil, false, nil, nil, dockerFallback
+			return nil, false, false, nil, nil, dockerFallback
 		}
 		i = skipWS(b, i+1)
 		if i >= len(b) || b[i] != '"' {
-			return nil, false, nil, nil, dockerFallback
+			return nil, false, false, nil, nil, dockerFallback
 		}
-		end, esc, ok = scanString(b, i)
+		var verb bool
+		if string(key) == "log" {
+			end, esc, verb, ok = scanLogString(b, i)
+		} else {
+			end, esc, ok = scanString(b, i)
+		}
 		if !ok {
-			return nil, false, nil, nil, dockerFallback
+			return nil, false, false, nil, nil, dockerFallback
 		}
 		val := b[i+1 : end-1]
 		switch string(key) {
 		case "log":
-			msg, escaped = val, esc
+			msg, escaped, verbatim = val, esc, verb
 			haveLog = true
 		case "stream":
 			if esc {
-				return nil, false, nil, nil, dockerFallback
+				return nil, false, false, nil, nil, dockerFallback
 			}
 			stream = val
 		case "time":
 			if esc {
-				return nil, false, nil, nil, dockerFallback
+				return nil, false, false, nil, nil, dockerFallback
 			}
 			ts = val
 		default:
-			return nil, false, nil, nil, dockerFallback
+			return nil, false, false, nil, nil, dockerFallback
 		}
 		i = skipWS(b, end)
 		if i >= len(b) {
-			return nil, false, nil, nil, dockerFallback
+			return nil, false, false, nil, nil, dockerFallback
 		}
 		if b[i] == ',' {
 			i++
 			continue
 		}
 		if b[i] != '}' {
-			return nil, false, nil, nil, dockerFallback
+			return nil, false, false, nil, nil, dockerFallback
 		}
 		if skipWS(b, i+1) != len(b) {
-			return nil, false, nil, nil, dockerFallback
+			return nil, false, false, nil, nil, dockerFallback
 		}
 		if !haveLog {
-			return nil, false, nil, nil, dockerNoLog
+			return nil, false, false, nil, nil, dockerNoLog
 		}
-		return msg, escaped, stream, ts, dockerOK
+		return msg, escaped, verbatim, stream, ts, dockerOK
+	}
+}
+
+// scanLogString is scanString for the "log" value of a docker line; it also
+// reports verbatim when the string's body is ASCII, holds only the escapes
+// \" \\ \/ \b \f \n \r \t and ends in the escape \n: then verbatimBody
+// accepts it and returns it without its final \n, and the caller skips that
+// second pass over the message (the common line). verbatim false says
+// nothing: verbatimBody decides. The bytes OR-ed to find non-ASCII may
+// include some past the closing quote: a non-ASCII byte there only costs
+// the second pass.
+func scanLogString(b []byte, i int) (end int, escaped, verbatim, ok bool) {
+	i++
+	var high uint64 // the bytes read OR-ed: is any >= 0x80?
+	simple := true  // every escape is one of the two-byte ones
+	last := -1      // where the last escape starts
+	for {
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			high |= x
+			if m := specialMask8(x); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto special
+			}
+			i += 8
+		}
+		for i < len(b) && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20 {
+			high |= uint64(b[i])
+			i++
+		}
+		if i >= len(b) {
+			return 0, false, false, false
+		}
+	special:
+		switch c := b[i]; {
+		case c == '"':
+			verbatim = simple && last >= 0 && last == i-2 && b[i-1] == 'n' && high&msb == 0
+			return i + 1, escaped, verbatim, true
+		case c == '\\':
+			escaped = true
+			if i+1 < len(b) {
+				switch b[i+1] {
+				case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				default:
+					simple = false
+				}
+			}
+			last = i
+			i += 2
+		default: // a control character
+			return 0, false, false, false
+		}
 	}
 }
 
