@@ -211,6 +211,15 @@ func BenchmarkEndToEnd(b *testing.B) {
 				defer es.Close()
 				runEndToEnd(b, in, "--es-url", es.URL())
 			})
+			if in.name == bestCase.name {
+				return
+			}
+			// Issue 14's other bar: compression off.
+			b.Run("files-spool-elasticsearch-none", func(b *testing.B) {
+				es := estest.NewServer(estest.Options{Discard: true, Logger: quietLogger()})
+				defer es.Close()
+				runEndToEnd(b, in, "--es-url", es.URL(), "--es-compression", "none")
+			})
 		})
 	}
 }
@@ -229,15 +238,18 @@ func BenchmarkEndToEndCompression(b *testing.B) {
 }
 
 // BenchmarkEndToEndMemoryLimit is the files -> spool -> _bulk run on the
-// realistic docker json-file input under several --memory-limit values: the
-// CPU a lower limit costs (the GC runs more often) against the peak RSS.
+// realistic docker json-file input under several --memory-limit values, with
+// gzip and without compression (whose bodies in flight are 12 times larger):
+// the CPU a lower limit costs (the GC runs more often) against the peak RSS.
 func BenchmarkEndToEndMemoryLimit(b *testing.B) {
-	for _, limit := range []string{"24MiB", "32MiB", "48MiB", "72MiB"} {
-		b.Run("limit="+limit, func(b *testing.B) {
-			es := estest.NewServer(estest.Options{Discard: true, Logger: quietLogger()})
-			defer es.Close()
-			runEndToEnd(b, dockerInput, "--es-url", es.URL(), "--memory-limit", limit)
-		})
+	for _, mode := range []string{"gzip", "none"} {
+		for _, limit := range []string{"32MiB", "48MiB", "72MiB"} {
+			b.Run(mode+"/limit="+limit, func(b *testing.B) {
+				es := estest.NewServer(estest.Options{Discard: true, Logger: quietLogger()})
+				defer es.Close()
+				runEndToEnd(b, dockerInput, "--es-url", es.URL(), "--es-compression", mode, "--memory-limit", limit)
+			})
+		}
 	}
 }
 
