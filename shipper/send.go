@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v7/esapi"
@@ -351,8 +352,7 @@ func (s *Shipper) send(ctx context.Context, chunk []*item) sendResult {
 		return sendResult{err: fmt.Errorf("shipper: sending bulk request: %w", err)}
 	}
 	defer res.Body.Close()
-	rb := getBuf(64 << 10)
-	rb, err = readAll(rb, io.LimitReader(res.Body, maxBulkResponse))
+	rb, err := s.readResponse(res)
 	defer putBuf(rb)
 	elapsed := time.Since(start)
 	out := sendResult{status: res.StatusCode, retryAfter: parseRetryAfter(res.Header, s.cfg.Clock.Now())}
@@ -413,6 +413,24 @@ func (s *Shipper) encode(chunk []*item) ([]byte, string) {
 // streamPart is how much of a body is encoded before it is handed to the
 // compressor.
 const streamPart = 128 << 10
+
+// readResponse reads the body of a _bulk response into a pooled buffer
+// (putBuf it) as large as the response: its Content-Length, else the size of
+// the last one (the responses to batches of one size are alike), at least 64
+// KiB, and one byte more, so that reading up to io.EOF does not grow it.
+// Grown from 64 KiB every time, the response buffers were a third of the
+// bytes the agent allocated (issue 14).
+func (s *Shipper) readResponse(res *esapi.Response) ([]byte, error) {
+	n := s.respSize.Load()
+	if v := res.Header.Get("Content-Length"); v != "" {
+		if cl, err := strconv.ParseInt(v, 10, 64); err == nil && cl > 0 && cl < maxBulkResponse {
+			n = cl
+		}
+	}
+	rb, err := readAll(getBuf(max(int(n)+1, 64<<10)), io.LimitReader(res.Body, maxBulkResponse))
+	s.respSize.Store(int64(len(rb)))
+	return rb, err
+}
 
 // readAll appends r's content to b.
 func readAll(b []byte, r io.Reader) ([]byte, error) {

@@ -33,6 +33,7 @@ type Shipper struct {
 	health Health
 
 	delivered, duplicates, dead, retries, bytes atomic.Int64
+	respSize                                    atomic.Int64 // of the last _bulk response (readResponse)
 }
 
 // Health is the shipper's view of the cluster, for /healthz.
