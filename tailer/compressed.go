@@ -282,7 +282,7 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 			lost := max(p.Size, off) - off
 			t.m.lostBytes(LostRotatedUnread, lost)
 			t.log.Warn("compressed copy is damaged; the rest of the file is lost", "path", p.Path, "compressed", gz,
-				"offset", off, "lost_bytes", lost, "error", err)
+				"offset", off, "lost_bytes", lost, "err", err)
 			return commit(true)
 		}
 		used, forced := fixed+docs+int64(cap(long)), false

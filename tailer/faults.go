@@ -136,7 +136,7 @@ func (f *faults) fail(path, op string, err error, now time.Time) {
 	if ft.msg != msg {
 		ft.msg, ft.reason = msg, reason
 		ft.backoff = 0
-		f.log.Warn(op+" failed; retrying with backoff", "path", path, "reason", reason, "error", err)
+		f.log.Warn(op+" failed; retrying with backoff", "path", path, "reason", reason, "err", err)
 	}
 	if outOfDescriptors(err) {
 		// Not the path's fault: retry as soon as descriptors are free.

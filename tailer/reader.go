@@ -216,7 +216,7 @@ func (r *reader) begin(p position, tail []byte) {
 	case len(p.FP) == 0: // read from tail: the fingerprint was never stored
 		fp, _, err := readFingerprint(r.f)
 		if err != nil {
-			r.t.log.Warn("reading fingerprint", "path", r.path, "error", err)
+			r.t.log.Warn("reading fingerprint", "path", r.path, "err", err)
 		}
 		r.fp, r.fpFinal = fp, true
 	default:
@@ -962,7 +962,7 @@ func (r *reader) deliver(ln parser.Line) {
 		if !r.fpFinal {
 			fp, _, err := readFingerprint(r.f)
 			if err != nil {
-				r.t.log.Warn("reading fingerprint", "path", r.path, "error", err)
+				r.t.log.Warn("reading fingerprint", "path", r.path, "err", err)
 			}
 			// A complete line exists, so the fingerprint is final unless
 			// the file was truncated under us; either way it is fixed now
@@ -1121,7 +1121,7 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 		r.lastFPCheck = now
 		ok, err := fingerprintMatches(r.f, r.fp)
 		if err != nil {
-			r.t.log.Warn("reading fingerprint", "path", r.path, "error", err)
+			r.t.log.Warn("reading fingerprint", "path", r.path, "err", err)
 		} else if !ok {
 			return false, r.truncated(ctx, size, "first line changed")
 		}
@@ -1201,7 +1201,7 @@ func (r *reader) truncatedNow(ctx context.Context, why string) error {
 func (r *reader) release(ctx context.Context, exists bool) error {
 	if end := max(r.lastSize, r.readPos, r.readMax); r.cutting || end > r.consumed {
 		if err := r.drainTail(end); err != nil {
-			r.t.log.Warn("reading the last line before release", "path", r.path, "error", err)
+			r.t.log.Warn("reading the last line before release", "path", r.path, "err", err)
 		}
 	}
 	if r.dec != nil {

@@ -342,7 +342,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 			t.m.inputError(errReason(err))
 			if time.Since(lastEventErr) > time.Minute {
 				lastEventErr = time.Now()
-				t.log.Warn("filesystem notifications failed; rescanning and relying on polling", "error", err)
+				t.log.Warn("filesystem notifications failed; rescanning and relying on polling", "err", err)
 			}
 			t.requestScan()
 			for _, r := range t.readerList() {
@@ -656,7 +656,7 @@ func (t *Tailer) noteFDs(err error) {
 	}
 	until := time.Now().Add(max(10*t.cfg.PollInterval, 5*time.Second)).UnixNano()
 	if t.pressureUntil.Swap(until) < time.Now().UnixNano() {
-		t.log.Warn("out of file descriptors: closing idle files and taking turns; raise RLIMIT_NOFILE", "error", err)
+		t.log.Warn("out of file descriptors: closing idle files and taking turns; raise RLIMIT_NOFILE", "err", err)
 	}
 	t.fdCap.Store(max(t.nOpen.Load()-fdReserve, 1))
 }
@@ -1270,7 +1270,7 @@ func (t *Tailer) startPosition(r *reader, size int64) (position, []byte, error) 
 	if val != nil {
 		p, err := decodePosition(val)
 		if err != nil {
-			t.log.Warn("ignoring malformed checkpoint; reading file from the start", "path", r.path, "key", key, "error", err)
+			t.log.Warn("ignoring malformed checkpoint; reading file from the start", "path", r.path, "key", key, "err", err)
 			return position{}, nil, nil
 		}
 		p, tail, ok, err := t.validate(r, p, size)
@@ -1384,7 +1384,7 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 		}
 		p, err := decodePosition(val)
 		if err != nil {
-			t.log.Warn("deleting malformed checkpoint", "key", key, "error", err)
+			t.log.Warn("deleting malformed checkpoint", "key", key, "err", err)
 			t.deleteCheckpoint(ctx, key)
 			continue
 		}
@@ -1636,7 +1636,7 @@ func appendRetry(ctx context.Context, sink Sink, log *slog.Logger, recs []record
 		if failures == 0 {
 			level = slog.LevelWarn
 		}
-		log.Log(ctx, level, "appending to the spool failed; retrying", "key", cp.Key, "records", len(recs), "retry_in", backoff, "error", err)
+		log.Log(ctx, level, "appending to the spool failed; retrying", "key", cp.Key, "records", len(recs), "retry_in", backoff, "err", err)
 		tm := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

@@ -29,7 +29,7 @@ func newWatcher(log *slog.Logger, m *Metrics) *watcher {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		m.inputError(errReason(err))
-		log.Warn("filesystem notifications unavailable; relying on polling", "reason", errReason(err), "error", err)
+		log.Warn("filesystem notifications unavailable; relying on polling", "reason", errReason(err), "err", err)
 	}
 	return &watcher{w: w, log: log, m: m, watched: make(map[string]bool), failed: make(map[string]bool)}
 }
@@ -67,13 +67,13 @@ func (w *watcher) set(dirs map[string]bool) (added int) {
 		if err != nil {
 			if !w.failed[d] && errors.Is(err, fs.ErrNotExist) {
 				w.failed[d] = true
-				w.log.Debug("watching directory failed; polling it", "dir", d, "error", err)
+				w.log.Debug("watching directory failed; polling it", "dir", d, "err", err)
 			} else if !w.failed[d] {
 				// Counted and logged once per directory; it is retried at
 				// every scan and polled meanwhile.
 				w.failed[d] = true
 				w.m.inputError(errReason(err))
-				w.log.Warn("watching directory failed; polling it", "dir", d, "reason", errReason(err), "error", err)
+				w.log.Warn("watching directory failed; polling it", "dir", d, "reason", errReason(err), "err", err)
 			}
 			continue
 		}
