@@ -27,7 +27,7 @@ const (
 	DefaultFlushInterval   = time.Second
 	DefaultMaxInFlight     = 2
 	DefaultRequestTimeout  = 90 * time.Second
-	DefaultShutdownTimeout = 10 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
 	DefaultBackoffInit     = time.Second
 	DefaultBackoffMax      = 60 * time.Second
 	// maxRetryAfter caps a server's Retry-After so a bogus header cannot stall
@@ -80,7 +80,8 @@ type Config struct {
 	// RequestTimeout bounds one HTTP request. Default 90s.
 	RequestTimeout time.Duration
 	// ShutdownTimeout is how long Run waits, after its context is cancelled,
-	// for in-flight requests before it releases their leases. Default 10s.
+	// for in-flight requests before it releases their leases. Default 30s
+	// (logspool run's --shutdown-timeout default).
 	ShutdownTimeout time.Duration
 	// BackoffInit and BackoffMax bound the exponential backoff (with jitter)
 	// between retries. Defaults 1s and 60s.

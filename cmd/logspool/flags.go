@@ -9,6 +9,12 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
+
+	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/shipper"
+	"github.com/logspool/logspool/spool"
+	"github.com/logspool/logspool/systemd"
+	"github.com/logspool/logspool/tailer"
 )
 
 // envName maps a flag name to its environment variable: LOGSPOOL_<NAME>.
@@ -105,8 +111,8 @@ func spoolDirFlag() cli.Flag {
 func esFlags() []cli.Flag {
 	return []cli.Flag{
 		strs("es-url", nil, "Elasticsearch URL (repeatable: several nodes are load-balanced with failover); none: NDJSON to stdout", catES),
-		str("es-index", "logs-logspool-default", "data stream (or, with --es-index-mode=daily, the index prefix is logspool-)", catES),
-		oneOf("es-index-mode", "datastream", []string{"datastream", "daily"}, "datastream | daily (logspool-YYYY.MM.DD indices for clusters without data streams)", catES),
+		str("es-index", shipper.DefaultIndex, "data stream (or, with --es-index-mode=daily, the index prefix is logspool-)", catES),
+		oneOf("es-index-mode", shipper.IndexModeDataStream, []string{shipper.IndexModeDataStream, shipper.IndexModeDaily}, "datastream | daily (logspool-YYYY.MM.DD indices for clusters without data streams)", catES),
 		str("es-username", "", "basic auth user", catES),
 		str("es-password-file", "", "file holding the basic auth password (or LOGSPOOL_ES_PASSWORD)", catES),
 		str("es-api-key-file", "", "file holding a base64 API key (or LOGSPOOL_ES_API_KEY)", catES),
@@ -116,10 +122,10 @@ func esFlags() []cli.Flag {
 		boolean("es-insecure-skip-verify", false, "do not verify Elasticsearch's certificate (logs a warning)", catES),
 		boolean("es-setup", true, "install the index template at start (missing privileges: a warning)", catES),
 		str("es-dead-letter-index", "", "also index dead letters into this index", catES),
-		sizeFlag("es-batch-bytes", "5MiB", "bulk request size", catES),
-		duration("es-flush-interval", time.Second, "longest wait to fill a bulk request", catES),
-		intFlag("es-max-in-flight", 2, "bulk requests in flight", catES),
-		str("es-compression", "gzip", "bulk body compression: gzip (level 1) | gzip-stateless | gzip-huffman | gzip-1 .. gzip-9 | none", catES),
+		sizeFlag("es-batch-bytes", sizeText(shipper.DefaultBatchBytes), "bulk request size", catES),
+		duration("es-flush-interval", shipper.DefaultFlushInterval, "longest wait to fill a bulk request", catES),
+		intFlag("es-max-in-flight", shipper.DefaultMaxInFlight, "bulk requests in flight", catES),
+		str("es-compression", shipper.DefaultCompression, "bulk body compression: gzip (level 1) | gzip-stateless | gzip-huffman | gzip-1 .. gzip-9 | none", catES),
 	}
 }
 
@@ -135,22 +141,22 @@ func logFlags() []cli.Flag {
 func runFlags() []cli.Flag {
 	fl := []cli.Flag{
 		configFlag(),
-		strs("containers-glob", []string{"/var/log/containers/*.log"}, "container log files to follow (repeatable)", catInput),
+		strs("containers-glob", []string{tailer.DefaultGlob}, "container log files to follow (repeatable)", catInput),
 		oneOf("read-from", "head", []string{"head", "tail"}, "head | tail: where to start files found at the very first start", catInput),
-		sizeFlag("max-line-bytes", "1MiB", "longest message; longer ones are cut, flagged and counted", catInput),
-		intFlag("max-open-files", 0, "most container log files held open; more take turns (a file is closed at its end, never with unread bytes); 0: 1024, or half of RLIMIT_NOFILE when that is less", catInput),
-		duration("close-inactive", time.Minute, "close a container log file read to its end after this long without new lines; it is opened again, by identity, when written to", catInput),
+		sizeFlag("max-line-bytes", sizeText(parser.DefaultMaxLineBytes), "longest message; longer ones are cut, flagged and counted", catInput),
+		intFlag("max-open-files", 0, fmt.Sprintf("most container log files held open; more take turns (a file is closed at its end, never with unread bytes); 0: %d, or half of RLIMIT_NOFILE when that is less", tailer.DefaultMaxOpenFiles), catInput),
+		duration("close-inactive", tailer.DefaultCloseInactive, "close a container log file read to its end after this long without new lines; it is opened again, by identity, when written to", catInput),
 		str("node-name", "", "node name for host.name and record ids (default $NODE_NAME, else the hostname)", catInput),
 		boolean("no-journal", false, "do not read the systemd journal", catJournal),
-		strs("journal-dir", []string{"/var/log/journal", "/run/log/journal"}, "journal directory (repeatable)", catJournal),
+		strs("journal-dir", systemd.DefaultDirs, "journal directory (repeatable)", catJournal),
 		strs("journal-unit", nil, "only these units, like journalctl -u (repeatable)", catJournal),
 		strs("journal-exclude-unit", nil, "skip these units (repeatable)", catJournal),
 		shaped("journal-since", "", "on the very first start, skip entries older than this (RFC 3339 time or a duration like 24h)", catJournal, sinceShape),
 		spoolDirFlag(),
-		sizeFlag("spool-max-bytes", "1GiB", "spool cap (KiB, MiB, GiB); when full, reading pauses", catSpool),
-		str("metrics-addr", "127.0.0.1:2021", "address serving /metrics and /healthz (empty: off)", catAgent),
+		sizeFlag("spool-max-bytes", sizeText(spool.DefaultMaxBytes), "spool cap (KiB, MiB, GiB); when full, reading pauses", catSpool),
+		str("metrics-addr", defaultMetricsAddr, "address serving /metrics and /healthz (empty: off)", catAgent),
 		duration("health-es-grace", 5*time.Minute, "/healthz fails when Elasticsearch is unreachable, or a backlog does not move, for this long", catAgent),
-		duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long to finish in-flight batches", catAgent),
+		duration("shutdown-timeout", shipper.DefaultShutdownTimeout, "on SIGTERM, how long to finish in-flight batches", catAgent),
 		shaped("memory-limit", "72MiB", "soft limit of the Go heap (GC works harder near it; 0: none); a quarter of it bounds all input in flight (readers wait beyond it); the GOMEMLIMIT environment variable wins", catAgent, sizeShape("72MiB", true)),
 	}
 	fl = append(fl, kubeFlags()...)
@@ -166,6 +172,23 @@ func replayFlags() []cli.Flag {
 		duration("timeout", 0, "give up (exit code 3) when not drained after this long in all; 0: no limit", catAgent)}
 	fl = append(fl, esFlags()...)
 	return append(fl, logFlags()...)
+}
+
+// defaultMetricsAddr is where the agent serves /metrics and /healthz, and
+// where `logspool status` looks for them, by default.
+const defaultMetricsAddr = "127.0.0.1:2021"
+
+// sizeText writes a default size as the flags show it: 1MiB, 5MiB, 1GiB.
+func sizeText(n int64) string {
+	for _, u := range []struct {
+		unit string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.unit)
+		}
+	}
+	return fmt.Sprint(n)
 }
 
 // parseSize reads a size such as 1GiB, 512MiB, 100KiB or 1000000; 0 only

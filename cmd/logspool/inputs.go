@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sync"
 	"time"
 
@@ -162,6 +163,9 @@ func (r onlyMetrics) MustRegister(cs ...prometheus.Collector) {
 		}
 	}
 }
+
+// descRE reads a *prometheus.Desc's String(): its name, help and labels.
+var descRE = regexp.MustCompile(`fqName: "([^"]+)", help: "((?:[^"\\]|\\.)*)", unit: "[^"]*", constLabels: \{[^}]*\}, variableLabels: \{([^}]*)\}`)
 
 // descName is the metric name of d.
 func descName(d *prometheus.Desc) string {

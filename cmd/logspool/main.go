@@ -58,7 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:  "status",
 				Usage: "print the running agent's state from its metrics endpoint",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "metrics-addr", Value: "127.0.0.1:2021", EnvVars: []string{envName("metrics-addr")}, Usage: "the agent's --metrics-addr"}},
+				Flags: []cli.Flag{&cli.StringFlag{Name: "metrics-addr", Value: defaultMetricsAddr, EnvVars: []string{envName("metrics-addr")}, Usage: "the agent's --metrics-addr"}},
 				Action: func(c *cli.Context) error {
 					return runStatus(c.Context, stdout, c.String("metrics-addr"))
 				},

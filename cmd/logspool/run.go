@@ -15,9 +15,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,16 +27,64 @@ import (
 
 	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
+	"github.com/logspool/logspool/parser/kubemeta"
+	"github.com/logspool/logspool/shipper"
 	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
 	"github.com/logspool/logspool/systemd"
 	"github.com/logspool/logspool/tailer"
 )
 
-// actor is one long-running component: it runs until its context is done.
-type actor struct {
-	name string
-	run  func(ctx context.Context) error
+// runSettings are logspool run's settings that are parsed and checked
+// before anything starts: a mistake in any of them exits with code 2.
+type runSettings struct {
+	log           *slog.Logger
+	level         *slog.LevelVar
+	node          string
+	maxSpool      int64
+	maxLine       int64
+	readFrom      string
+	since         time.Time
+	out           shipper.Config
+	memoryLimit   int64 // in force; 0: none
+	maxOpen       int
+	closeInactive time.Duration
+}
+
+// readRunSettings parses and checks the settings of logspool run.
+func readRunSettings(c *cli.Context, stderr io.Writer) (s runSettings, err error) {
+	if s.log, s.level, err = newLogger(c, stderr); err != nil {
+		return s, err
+	}
+	if s.node, err = nodeName(c); err != nil {
+		return s, err
+	}
+	if s.maxSpool, err = sizeSetting(c, "spool-max-bytes"); err != nil {
+		return s, err
+	}
+	if s.maxLine, err = sizeSetting(c, "max-line-bytes"); err != nil {
+		return s, err
+	}
+	if s.readFrom, err = checkSetting(c, "read-from"); err != nil {
+		return s, err
+	}
+	s.readFrom = strings.ToLower(s.readFrom)
+	if s.since, err = parseSince(c.String("journal-since"), time.Now()); err != nil {
+		return s, settingError(c, "journal-since", c.String("journal-since"), sinceShape)
+	}
+	if s.out, err = outputConfig(c, s.node, s.log); err != nil {
+		return s, err
+	}
+	if s.memoryLimit, err = setMemoryLimit(c); err != nil {
+		return s, err
+	}
+	if s.maxOpen = c.Int("max-open-files"); s.maxOpen < 0 {
+		return s, settingError(c, "max-open-files", fmt.Sprint(s.maxOpen), shape{want: "a number of files, 0 for the default", example: "1024"})
+	}
+	if s.closeInactive = c.Duration("close-inactive"); s.closeInactive <= 0 {
+		return s, settingError(c, "close-inactive", s.closeInactive.String(), shape{want: "a duration above 0", example: "1m"})
+	}
+	return s, nil
 }
 
 // runAgent is `logspool run`: inputs -> spool -> output until SIGTERM.
@@ -42,55 +92,18 @@ type actor struct {
 // Shutdown is in two phases: first the inputs stop reading (their positions
 // are already in the spool with their records), then the output finishes or
 // releases its in-flight batches within --shutdown-timeout, then the spool is
-// synced and closed.
+// synced and closed. runActors decides that order.
 func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
-	log, level, err := newLogger(c, stderr)
+	set, err := readRunSettings(c, stderr)
 	if err != nil {
 		return cli.Exit(err, 2)
 	}
-	node, err := nodeName(c)
-	if err != nil {
-		return cli.Exit(err, 2)
-	}
-	maxSpool, err := sizeSetting(c, "spool-max-bytes")
-	if err != nil {
-		return cli.Exit(err, 2)
-	}
-	maxLine, err := sizeSetting(c, "max-line-bytes")
-	if err != nil {
-		return cli.Exit(err, 2)
-	}
-	readFrom, err := checkSetting(c, "read-from")
-	if err != nil {
-		return cli.Exit(err, 2)
-	}
-	readFrom = strings.ToLower(readFrom)
-	since, err := parseSince(c.String("journal-since"), time.Now())
-	if err != nil {
-		return cli.Exit(settingError(c, "journal-since", c.String("journal-since"), sinceShape), 2)
-	}
-	outCfg, err := outputConfig(c, node, log)
-	if err != nil {
-		return cli.Exit(err, 2)
-	}
-	limit, err := setMemoryLimit(c)
-	if err != nil {
-		return cli.Exit(err, 2)
-	}
-	maxOpen := c.Int("max-open-files")
-	if maxOpen < 0 {
-		return cli.Exit(settingError(c, "max-open-files", fmt.Sprint(maxOpen), shape{want: "a number of files, 0 for the default", example: "1024"}), 2)
-	}
-	closeInactive := c.Duration("close-inactive")
-	if closeInactive <= 0 {
-		return cli.Exit(settingError(c, "close-inactive", closeInactive.String(), shape{want: "a duration above 0", example: "1m"}), 2)
-	}
-
+	log := set.log
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// One memory budget for all input in flight (both inputs' buffers,
 	// batches and pending messages): readers wait beyond it.
-	budget := membudget.New(inputBudget(limit))
+	budget := membudget.New(inputBudget(set.memoryLimit))
 	reg.MustRegister(budget.Collector())
 
 	// /healthz answers from the start: while the spool refuses to open (a
@@ -108,7 +121,7 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 
 	sp, err := openSpool(c.Context, spool.Config{
 		Dir:      c.String("spool-dir"),
-		MaxBytes: maxSpool,
+		MaxBytes: set.maxSpool,
 		Logger:   log,
 		Metrics:  spool.NewMetrics(reg),
 	}, hl, log, sigs)
@@ -124,11 +137,10 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	out, err := newOutput(outCfg, sp, stdout, reg)
+	out, err := newOutput(set.out, sp, stdout, reg)
 	if err != nil {
 		return err
 	}
-
 	hl.setSample(func() progress {
 		st := sp.Stats()
 		p := progress{Queued: st.QueuedRecords, Delivered: out.acked.Load()}
@@ -137,137 +149,186 @@ func runAgent(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 		return p
 	})
-	// A sink that marks the agent unhealthy when the spool refuses writes.
-	sink := &healthSink{Spool: sp, health: hl}
-
-	km, err := newKubeMeta(c, node, log, reg)
+	in, err := newInputs(c, set, &healthSink{Spool: sp, health: hl}, hl, reg, budget)
 	if err != nil {
-		return cli.Exit(fmt.Errorf("configuring the Kubernetes metadata: %w", err), 2)
-	}
-	pcfg := parser.Config{NodeName: node, MaxLineBytes: int(maxLine), Metrics: parser.NewMetrics(reg)}
-	if km != nil {
-		pcfg.Kube = km
+		return cli.Exit(err, 2)
 	}
 
-	tl, err := tailer.New(tailer.Config{
+	if out.name == "stdout" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		log.Warn("no --es-url inside Kubernetes: records go to stdout, which lands in /var/log/containers and may be read back")
+	}
+	log.Info("logspool started", "version", version, "node", set.node, "spool", c.String("spool-dir"), "output", out.name)
+	summarizeInputs(c.StringSlice("containers-glob"), in.journalDirs).log(log)
+	return runActors(c, set, in, out, sigs)
+}
+
+// inputs are the agent's configured inputs.
+type inputs struct {
+	tailer      *tailer.Tailer
+	kube        *kubemeta.Provider // nil: no Kubernetes metadata
+	journal     *systemd.Input     // nil: --no-journal
+	journalDirs []string           // summarized, and served as metrics, for status
+}
+
+// newInputs configures the container files, the Kubernetes metadata and the
+// journal, appending to sink, and registers their liveness with hl.
+func newInputs(c *cli.Context, set runSettings, sink *healthSink, hl *health, reg *prometheus.Registry, budget *membudget.Budget) (in inputs, err error) {
+	in.kube, err = newKubeMeta(c, set.node, set.log, reg)
+	if err != nil {
+		return in, fmt.Errorf("configuring the Kubernetes metadata: %w", err)
+	}
+	pcfg := parser.Config{NodeName: set.node, MaxLineBytes: int(set.maxLine), Metrics: parser.NewMetrics(reg)}
+	if in.kube != nil {
+		pcfg.Kube = in.kube
+	}
+	in.tailer, err = tailer.New(tailer.Config{
 		Globs:         c.StringSlice("containers-glob"),
-		ReadFrom:      readFrom,
-		NodeName:      node,
-		MaxLineBytes:  int(maxLine),
+		ReadFrom:      set.readFrom,
+		NodeName:      set.node,
+		MaxLineBytes:  int(set.maxLine),
 		Parser:        pcfg,
-		Logger:        log,
+		Logger:        set.log,
 		Metrics:       tailer.NewMetrics(reg),
 		Budget:        budget,
-		MaxOpenFiles:  maxOpen,
-		CloseInactive: closeInactive,
+		MaxOpenFiles:  set.maxOpen,
+		CloseInactive: set.closeInactive,
 	}, sink)
 	if err != nil {
-		return cli.Exit(fmt.Errorf("configuring the container input: %w", err), 2)
+		return in, fmt.Errorf("configuring the container input: %w", err)
 	}
 	// Liveness: /healthz, `status` and logspool_input_stalled{input}; one
 	// line per input.
 	reg.MustRegister(hl)
-	hl.watchInput(tailer.InputName, tl.Stalled)
-	inputs := []actor{{"tailer", tl.Run}}
-	if km != nil {
-		// The metadata watch runs and stops with the inputs it serves.
-		inputs = append(inputs, actor{"k8s-metadata", km.Run})
-	}
+	hl.watchInput(tailer.InputName, in.tailer.Stalled)
 	if !c.Bool("no-journal") {
-		jn, err := systemd.NewInput(systemd.Config{
+		in.journal, err = systemd.NewInput(systemd.Config{
 			Dirs:         c.StringSlice("journal-dir"),
 			Units:        c.StringSlice("journal-unit"),
 			ExcludeUnits: c.StringSlice("journal-exclude-unit"),
-			Since:        since,
-			NodeName:     node,
-			Logger:       log.With("component", "journal"),
+			Since:        set.since,
+			NodeName:     set.node,
+			Logger:       set.log.With("component", "journal"),
 			Metrics:      systemd.NewMetrics(reg),
 			Budget:       budget,
 		}, sink)
 		if err != nil {
-			return cli.Exit(fmt.Errorf("configuring the journal input: %w", err), 2)
+			return in, fmt.Errorf("configuring the journal input: %w", err)
 		}
-		hl.watchInput("journal", jn.Stalled)
-		inputs = append(inputs, actor{"journal", jn.Run})
+		hl.watchInput("journal", in.journal.Stalled)
+		in.journalDirs = c.StringSlice("journal-dir")
 	}
+	reg.MustRegister(newInputsCollector(c.StringSlice("containers-glob"), in.journalDirs))
+	return in, nil
+}
 
-	var journalDirs []string // summarized, and served as metrics, for status
-	if !c.Bool("no-journal") {
-		journalDirs = c.StringSlice("journal-dir")
-	}
-	reg.MustRegister(newInputsCollector(c.StringSlice("containers-glob"), journalDirs))
+// runActors runs the agent: one run group block per actor, until a
+// SIGTERM or SIGINT, or until an input or the output fails.
+//
+// The stop order is decided here, by the order of the g.Add calls:
+// run.Group calls the actors' interrupts one after the other, in that order,
+// and then waits for every actor to return.
+//
+//  1. The inputs stop reading, all at once, and are waited for. Each Append
+//     commits records and their source positions in one transaction before
+//     it returns, so once they have returned everything read is in the
+//     spool: the spool needs no flush step of its own.
+//  2. Only then the output stops: it finishes or releases its in-flight
+//     batches within --shutdown-timeout (the shipper's own deadline), plus
+//     5 s for the releases; an output that has not returned by then is
+//     logged and left behind. Stopping it first would leave the inputs'
+//     last appends to wait for the next start.
+//  3. The signal handler stops.
+//
+// Then runAgent's deferred Close syncs and closes the spool, which nothing
+// uses any more.
+func runActors(c *cli.Context, set runSettings, in inputs, out *output, sigs <-chan os.Signal) error {
+	log := set.log
+	var g run.Group
 
+	// The inputs share one context: the first interrupt stops them all, and
+	// each interrupt waits until all of them have returned.
 	inCtx, stopInputs := context.WithCancel(c.Context)
+	defer stopInputs()
+	var reading sync.WaitGroup
+	var stopping atomic.Bool
+	stopReading := func(error) { stopping.Store(true); stopInputs(); reading.Wait() }
+	input := func(name string, run func(context.Context) error) (func() error, func(error)) {
+		reading.Add(1)
+		return func() error {
+			err := run(inCtx)
+			reading.Done()
+			if err != nil && !errors.Is(err, context.Canceled) {
+				err = fmt.Errorf("%s: %w", name, err)
+				if !stopping.Load() {
+					log.Error("input stopped", "err", err)
+				}
+				return err
+			}
+			<-inCtx.Done() // an input that ends by itself leaves the agent running
+			return nil
+		}, stopReading
+	}
+	// Container log files.
+	g.Add(input("tailer", in.tailer.Run))
+	if in.kube != nil {
+		// Kubernetes metadata: it runs and stops with the inputs it serves.
+		g.Add(input("k8s-metadata", in.kube.Run))
+	}
+	if in.journal != nil {
+		// The systemd journal.
+		g.Add(input("journal", in.journal.Run))
+	}
+
+	// Output: ships the spool until the inputs have stopped, then drains.
+	timeout := c.Duration("shutdown-timeout")
 	outCtx, stopOutput := context.WithCancel(context.WithoutCancel(c.Context))
 	defer stopOutput()
-	var wg sync.WaitGroup
-	errc := make(chan error, len(inputs)+1)
-	start := func(ctx context.Context, a actor) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("%s: %w", a.name, err)
-				return
-			}
-			errc <- nil
-		}()
-	}
-	var inWG sync.WaitGroup
-	for _, a := range inputs {
-		inWG.Add(1)
-		a := a
-		start(inCtx, actor{a.name, func(ctx context.Context) error { defer inWG.Done(); return a.run(ctx) }})
-	}
-	outDone := make(chan error, 1)
-	go func() { outDone <- out.run(outCtx) }()
-	if out.name == "stdout" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-		log.Warn("no --es-url inside Kubernetes: records go to stdout, which lands in /var/log/containers and may be read back")
-	}
-	log.Info("logspool started", "version", version, "node", node, "spool", c.String("spool-dir"), "output", out.name)
-	summarizeInputs(c.StringSlice("containers-glob"), journalDirs).log(log)
-
-	var runErr error
-wait:
-	for {
+	outStopped := make(chan struct{})
+	var drainErr error // the output's error once asked to stop
+	g.Add(func() error {
+		done := make(chan error, 1)
+		go func() { done <- out.run(outCtx) }()
 		select {
-		case s := <-sigs:
-			if s == syscall.SIGHUP {
-				log.Info("SIGHUP: reopening files and reloading the config file")
-				tl.Reopen()
-				reloadConfig(c, level, log)
-				continue
-			}
-			log.Info("shutting down", "signal", s.String())
-			break wait
-		case err := <-errc:
-			if err != nil {
-				runErr = err
-				log.Error("input stopped", "err", err)
-				break wait
-			}
-		case err := <-outDone:
-			runErr = fmt.Errorf("output stopped: %w", err)
-			outDone <- err
-			break wait
+		case err := <-done:
+			return fmt.Errorf("output stopped: %w", err)
+		case <-outStopped:
 		}
-	}
-	// Phase 1: stop reading. Positions are in the spool with their records.
-	stopInputs()
-	inWG.Wait()
-	// Phase 2: the output finishes or releases its in-flight batches.
-	timeout := c.Duration("shutdown-timeout")
-	stopOutput()
-	select {
-	case err := <-outDone:
-		if err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
-			runErr = err
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				drainErr = err
+			}
+		case <-time.After(timeout + 5*time.Second):
+			log.Error("output did not stop within the shutdown timeout", "timeout", timeout)
 		}
-	case <-time.After(timeout + 5*time.Second):
-		log.Error("output did not stop within the shutdown timeout", "timeout", timeout)
+		return nil
+	}, func(error) { stopOutput(); close(outStopped) })
+
+	// Signals: SIGHUP reopens the container files and reloads the config
+	// file; SIGTERM or SIGINT stops the agent.
+	quit := make(chan struct{})
+	g.Add(func() error {
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGHUP {
+					log.Info("SIGHUP: reopening files and reloading the config file")
+					in.tailer.Reopen()
+					reloadConfig(c, set.level, log)
+					continue
+				}
+				log.Info("shutting down", "signal", s.String())
+				return nil
+			case <-quit:
+				return nil
+			}
+		}
+	}, func(error) { close(quit) })
+
+	if err := g.Run(); err != nil {
+		return err
 	}
-	wg.Wait()
-	return runErr
+	return drainErr
 }
 
 // reloadConfig re-reads the config file and applies the settings that can
