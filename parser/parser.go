@@ -6,12 +6,13 @@ package parser
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logspool/logspool/internal/configerr"
 )
 
 // DefaultMaxLineBytes is the default cap of a joined message.
@@ -20,18 +21,9 @@ const DefaultMaxLineBytes = 1 << 20
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
 var ErrInvalidConfig = errors.New("parser: invalid config")
 
-// ConfigError is the error Config.Validate returns: the bad field and why.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("%v: %s %s", ErrInvalidConfig, e.Field, e.Reason)
-}
-
-// Unwrap returns ErrInvalidConfig.
-func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+// ConfigError is the error Config.Validate returns: the bad field and why,
+// wrapping ErrInvalidConfig.
+type ConfigError = configerr.Error
 
 // Config configures decoders. Zero values mean the documented defaults.
 type Config struct {
@@ -63,10 +55,10 @@ type Config struct {
 // Validate reports the first invalid field of c.
 func (c Config) Validate() error {
 	if c.MaxLineBytes < 0 {
-		return &ConfigError{"MaxLineBytes", fmt.Sprintf("is %d, must be >= 0 (0 means %d)", c.MaxLineBytes, DefaultMaxLineBytes)}
+		return configerr.New(ErrInvalidConfig, "MaxLineBytes", "is %d, must be >= 0 (0 means %d)", c.MaxLineBytes, DefaultMaxLineBytes)
 	}
 	if !utf8.ValidString(c.NodeName) {
-		return &ConfigError{"NodeName", fmt.Sprintf("%q is not valid UTF-8", c.NodeName)}
+		return configerr.New(ErrInvalidConfig, "NodeName", "%q is not valid UTF-8", c.NodeName)
 	}
 	return nil
 }

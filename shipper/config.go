@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/logspool/logspool/internal/configerr"
 )
 
 // Index modes.
@@ -129,7 +131,7 @@ var ErrInvalidConfig = errors.New("shipper: invalid config")
 // Validate reports the first invalid field of c, naming it.
 func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+		return configerr.New(ErrInvalidConfig, field, format, args...)
 	}
 	if len(c.URLs) == 0 {
 		return bad("URLs", "at least one URL is required")

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logspool/logspool/internal/configerr"
 	"github.com/logspool/logspool/spool"
 )
 
@@ -28,10 +29,10 @@ type StdoutConfig struct {
 // Validate reports the first invalid field of c.
 func (c StdoutConfig) Validate() error {
 	if c.BatchBytes < 0 {
-		return fmt.Errorf("%w: BatchBytes: negative (%d)", ErrInvalidConfig, c.BatchBytes)
+		return configerr.New(ErrInvalidConfig, "BatchBytes", "negative (%d)", c.BatchBytes)
 	}
 	if c.BufferBytes < 0 {
-		return fmt.Errorf("%w: BufferBytes: negative (%d)", ErrInvalidConfig, c.BufferBytes)
+		return configerr.New(ErrInvalidConfig, "BufferBytes", "negative (%d)", c.BufferBytes)
 	}
 	return nil
 }

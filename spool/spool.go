@@ -7,10 +7,10 @@ package spool
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/logspool/logspool/internal/configerr"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -84,19 +84,22 @@ const (
 	DefaultMinFreeBytes       = 64 << 20
 )
 
-// Validate reports the first bad field of c, by name.
+// ErrInvalidConfig is wrapped by every error Validate returns.
+var ErrInvalidConfig = errors.New("spool: invalid config")
+
+// Validate reports the first bad field of c as a *configerr.Error.
 func (c Config) Validate() error {
 	switch {
 	case c.Dir == "":
-		return errors.New("spool: config: Dir is required")
+		return configerr.New(ErrInvalidConfig, "Dir", "is required")
 	case c.MaxBytes < 0:
-		return fmt.Errorf("spool: config: MaxBytes must not be negative, got %d", c.MaxBytes)
+		return configerr.New(ErrInvalidConfig, "MaxBytes", "must not be negative, got %d", c.MaxBytes)
 	case c.SyncInterval < 0:
-		return fmt.Errorf("spool: config: SyncInterval must not be negative, got %s", c.SyncInterval)
+		return configerr.New(ErrInvalidConfig, "SyncInterval", "must not be negative, got %s", c.SyncInterval)
 	case c.MaxDeadLetterBytes < 0:
-		return fmt.Errorf("spool: config: MaxDeadLetterBytes must not be negative, got %d", c.MaxDeadLetterBytes)
+		return configerr.New(ErrInvalidConfig, "MaxDeadLetterBytes", "must not be negative, got %d", c.MaxDeadLetterBytes)
 	case c.GCInterval < 0:
-		return fmt.Errorf("spool: config: GCInterval must not be negative, got %s", c.GCInterval)
+		return configerr.New(ErrInvalidConfig, "GCInterval", "must not be negative, got %s", c.GCInterval)
 	}
 	return nil
 }

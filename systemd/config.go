@@ -2,11 +2,13 @@ package systemd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/logspool/logspool/internal/configerr"
 	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/spool/record"
 )
@@ -71,24 +73,27 @@ type Config struct {
 	Budget *membudget.Budget
 }
 
-// Validate reports the first bad field of c.
+// ErrInvalidConfig is wrapped by every error Validate returns.
+var ErrInvalidConfig = errors.New("systemd: invalid config")
+
+// Validate reports the first bad field of c as a *configerr.Error.
 func (c Config) Validate() error {
 	for i, d := range c.Dirs {
 		if strings.TrimSpace(d) == "" {
-			return fmt.Errorf("systemd: config: Dirs[%d] is empty", i)
+			return configerr.New(ErrInvalidConfig, fmt.Sprintf("Dirs[%d]", i), "is empty")
 		}
 	}
 	if _, err := newUnitFilter(c.Units, c.ExcludeUnits); err != nil {
-		return fmt.Errorf("systemd: config: %w", err)
+		return err // a *configerr.Error naming Units[i] or ExcludeUnits[i]
 	}
 	if c.PollInterval < 0 {
-		return fmt.Errorf("systemd: config: PollInterval %v is negative", c.PollInterval)
+		return configerr.New(ErrInvalidConfig, "PollInterval", "%v is negative", c.PollInterval)
 	}
 	if c.BatchSize < 0 {
-		return fmt.Errorf("systemd: config: BatchSize %d is negative", c.BatchSize)
+		return configerr.New(ErrInvalidConfig, "BatchSize", "%d is negative", c.BatchSize)
 	}
 	if strings.ContainsAny(c.Name, "/\x00") {
-		return fmt.Errorf("systemd: config: Name %q contains '/' or NUL", c.Name)
+		return configerr.New(ErrInvalidConfig, "Name", "%q contains '/' or NUL", c.Name)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/logspool/logspool/internal/configerr"
 	"github.com/logspool/logspool/systemd/journalfile"
 )
 
@@ -53,12 +54,12 @@ func compileUnits(field string, names []string) ([]unitPattern, error) {
 	for i, n := range names {
 		n = strings.TrimSpace(n)
 		if n == "" {
-			return nil, fmt.Errorf("%s[%d] is empty", field, i)
+			return nil, configerr.New(ErrInvalidConfig, fmt.Sprintf("%s[%d]", field, i), "is empty")
 		}
 		m := mangleUnit(n)
 		if isGlob(m) {
 			if _, err := path.Match(m, ""); err != nil {
-				return nil, fmt.Errorf("%s[%d] %q is not a valid glob: %w", field, i, n, err)
+				return nil, configerr.New(ErrInvalidConfig, fmt.Sprintf("%s[%d]", field, i), "%q is not a valid glob: %v", n, err)
 			}
 		}
 		out = append(out, unitPattern{name: m, glob: isGlob(m), slice: strings.HasSuffix(m, ".slice")})

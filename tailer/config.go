@@ -1,12 +1,14 @@
 package tailer
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/logspool/logspool/internal/configerr"
 	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
 )
@@ -124,60 +126,56 @@ type Config struct {
 	NewDecoder func(parser.Source) Decoder
 }
 
-// ConfigError reports an invalid Config field.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
+// ErrInvalidConfig is wrapped by every error Validate returns.
+var ErrInvalidConfig = errors.New("tailer: invalid config")
 
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("tailer: invalid Config.%s: %s", e.Field, e.Reason)
-}
+// ConfigError reports an invalid Config field, wrapping ErrInvalidConfig.
+type ConfigError = configerr.Error
 
 // Validate reports the first invalid field as a *ConfigError.
 func (c *Config) Validate() error {
 	for i, g := range c.Globs {
 		if g == "" {
-			return &ConfigError{Field: fmt.Sprintf("Globs[%d]", i), Reason: "empty pattern"}
+			return configerr.New(ErrInvalidConfig, fmt.Sprintf("Globs[%d]", i), "empty pattern")
 		}
 		if _, err := filepath.Match(g, ""); err != nil {
-			return &ConfigError{Field: fmt.Sprintf("Globs[%d]", i), Reason: fmt.Sprintf("pattern %q: %v", g, err)}
+			return configerr.New(ErrInvalidConfig, fmt.Sprintf("Globs[%d]", i), "pattern %q: %v", g, err)
 		}
 	}
 	switch c.ReadFrom {
 	case "", "head", "tail":
 	default:
-		return &ConfigError{Field: "ReadFrom", Reason: fmt.Sprintf("must be \"head\" or \"tail\", got %q", c.ReadFrom)}
+		return configerr.New(ErrInvalidConfig, "ReadFrom", "must be \"head\" or \"tail\", got %q", c.ReadFrom)
 	}
 	if c.MaxLineBytes < 0 {
-		return &ConfigError{Field: "MaxLineBytes", Reason: fmt.Sprintf("must not be negative, got %d", c.MaxLineBytes)}
+		return configerr.New(ErrInvalidConfig, "MaxLineBytes", "must not be negative, got %d", c.MaxLineBytes)
 	}
 	if c.PollInterval < 0 {
-		return &ConfigError{Field: "PollInterval", Reason: fmt.Sprintf("must not be negative, got %v", c.PollInterval)}
+		return configerr.New(ErrInvalidConfig, "PollInterval", "must not be negative, got %v", c.PollInterval)
 	}
 	if c.RotatedIdle < 0 {
-		return &ConfigError{Field: "RotatedIdle", Reason: fmt.Sprintf("must not be negative, got %v", c.RotatedIdle)}
+		return configerr.New(ErrInvalidConfig, "RotatedIdle", "must not be negative, got %v", c.RotatedIdle)
 	}
 	if c.PartialIdle < 0 {
-		return &ConfigError{Field: "PartialIdle", Reason: fmt.Sprintf("must not be negative, got %v", c.PartialIdle)}
+		return configerr.New(ErrInvalidConfig, "PartialIdle", "must not be negative, got %v", c.PartialIdle)
 	}
 	if c.StallGrace < 0 {
-		return &ConfigError{Field: "StallGrace", Reason: fmt.Sprintf("must not be negative, got %v", c.StallGrace)}
+		return configerr.New(ErrInvalidConfig, "StallGrace", "must not be negative, got %v", c.StallGrace)
 	}
 	if c.BatchBytes < 0 {
-		return &ConfigError{Field: "BatchBytes", Reason: fmt.Sprintf("must not be negative, got %d", c.BatchBytes)}
+		return configerr.New(ErrInvalidConfig, "BatchBytes", "must not be negative, got %d", c.BatchBytes)
 	}
 	if c.BatchDocBytes < 0 {
-		return &ConfigError{Field: "BatchDocBytes", Reason: fmt.Sprintf("must not be negative, got %d", c.BatchDocBytes)}
+		return configerr.New(ErrInvalidConfig, "BatchDocBytes", "must not be negative, got %d", c.BatchDocBytes)
 	}
 	if c.MaxOpenFiles < 0 {
-		return &ConfigError{Field: "MaxOpenFiles", Reason: fmt.Sprintf("must not be negative, got %d", c.MaxOpenFiles)}
+		return configerr.New(ErrInvalidConfig, "MaxOpenFiles", "must not be negative, got %d", c.MaxOpenFiles)
 	}
 	if c.CloseInactive < 0 {
-		return &ConfigError{Field: "CloseInactive", Reason: fmt.Sprintf("must not be negative, got %v", c.CloseInactive)}
+		return configerr.New(ErrInvalidConfig, "CloseInactive", "must not be negative, got %v", c.CloseInactive)
 	}
 	if c.ResyncInterval < 0 {
-		return &ConfigError{Field: "ResyncInterval", Reason: fmt.Sprintf("must not be negative, got %v", c.ResyncInterval)}
+		return configerr.New(ErrInvalidConfig, "ResyncInterval", "must not be negative, got %v", c.ResyncInterval)
 	}
 	return nil
 }

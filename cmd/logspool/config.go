@@ -193,16 +193,6 @@ type configFile struct {
 	values map[string]fileValue // by flag name
 }
 
-// lineError is a wrong value in the config file.
-func lineError(path string, line int, format string, args ...any) error {
-	return fmt.Errorf("config file %s, line %d: %s", path, line, fmt.Sprintf(format, args...))
-}
-
-// badValue says what was wrong with key's value and what would be right.
-func badValue(path string, line int, key, got string, sh shape) error {
-	return lineError(path, line, "%s: got %q, want %s (e.g. %s: %s)", key, got, sh.want, key, sh.example)
-}
-
 // loadConfigFile reads path and checks every key and value against flags.
 func loadConfigFile(path string, flags []cli.Flag) (*configFile, error) {
 	data, err := os.ReadFile(path)
@@ -212,7 +202,7 @@ func loadConfigFile(path string, flags []cli.Flag) (*configFile, error) {
 	cf := &configFile{path: path, values: map[string]fileValue{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("config file %s is not valid YAML: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, &configError{where: "config file " + path, why: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return cf, nil // empty, or only comments
@@ -244,12 +234,12 @@ func loadConfigFile(path string, flags []cli.Flag) (*configFile, error) {
 			continue
 		}
 		if first, dup := seen[key]; dup {
-			errs = append(errs, lineError(path, k.Line, "%s appears twice (first on line %d)", key, first))
+			errs = append(errs, keyError(path, k.Line, key, fmt.Sprintf("appears twice (first on line %d)", first), ""))
 			continue
 		}
 		seen[key] = k.Line
 		if key == "config" {
-			errs = append(errs, lineError(path, k.Line, "config cannot be set inside the config file; use --config or LOGSPOOL_CONFIG"))
+			errs = append(errs, keyError(path, k.Line, key, "cannot be set inside the config file; use --config or LOGSPOOL_CONFIG", ""))
 			continue
 		}
 		f, ok := byName[key]
@@ -258,7 +248,7 @@ func loadConfigFile(path string, flags []cli.Flag) (*configFile, error) {
 			if s := closest(key, names); s != "" {
 				hint = "did you mean " + s + "?"
 			}
-			errs = append(errs, lineError(path, k.Line, "unknown key %s (%s)", key, hint))
+			errs = append(errs, keyError(path, k.Line, key, "unknown key ("+hint+")", ""))
 			continue
 		}
 		items, err := coerce(path, key, f, v)
@@ -292,24 +282,24 @@ func coerce(path, key string, f cli.Flag, v *yaml.Node) ([]string, error) {
 		case v.Kind == yaml.SequenceNode:
 			nodes = v.Content
 		default:
-			return nil, lineError(path, v.Line, "%s: want %s (e.g. %s: [%s])", key, sh.want, key, sh.example)
+			return nil, keyError(path, v.Line, key, "want "+sh.want, key+": ["+sh.example+"]")
 		}
 		items := make([]string, 0, len(nodes))
 		for _, n := range nodes {
 			if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-				return nil, lineError(path, n.Line, "%s: want %s, each item a single value (e.g. %s: [%s])", key, sh.want, key, sh.example)
+				return nil, keyError(path, n.Line, key, "want "+sh.want+", each item a single value", key+": ["+sh.example+"]")
 			}
 			items = append(items, n.Value)
 		}
 		return items, nil
 	}
 	if v.Kind != yaml.ScalarNode {
-		return nil, lineError(path, v.Line, "%s: want %s, not a list or mapping (e.g. %s: %s)", key, sh.want, key, sh.example)
+		return nil, keyError(path, v.Line, key, "want "+sh.want+", not a list or mapping", key+": "+sh.example)
 	}
 	text := v.Value
 	if null {
 		if !isString(f) {
-			return nil, lineError(path, v.Line, "%s: empty, want %s (e.g. %s: %s)", key, sh.want, key, sh.example)
+			return nil, keyError(path, v.Line, key, "empty, want "+sh.want, key+": "+sh.example)
 		}
 		text = "" // empty: off / none / the default's meaning, as the flag documents
 	}
@@ -410,33 +400,6 @@ func origins(c *cli.Context) map[string]origin {
 		c.App.Metadata[originsKey] = m
 	}
 	return m
-}
-
-// settingName names a setting as the user gave it: the config file key with
-// its line, the environment variable, or the flag.
-func settingName(c *cli.Context, name string) string {
-	if o, ok := origins(c)[name]; ok {
-		return fmt.Sprintf("config file %s, line %d: %s", o.file, o.line, name)
-	}
-	// The environment's value, unless a flag on the command line replaced it.
-	if env := envName(name); os.Getenv(env) != "" && os.Getenv(env) == c.String(name) {
-		return env
-	}
-	return "--" + name
-}
-
-// settingError says that name's value v is wrong and what would be right,
-// naming the setting as the user gave it.
-func settingError(c *cli.Context, name, v string, sh shape) error {
-	where := settingName(c, name)
-	ex := "--" + name + " " + sh.example
-	switch {
-	case strings.HasPrefix(where, "config file "):
-		ex = name + ": " + sh.example
-	case strings.HasPrefix(where, "LOGSPOOL_"):
-		ex = where + "=" + sh.example
-	}
-	return fmt.Errorf("%s %q: want %s (e.g. %s)", where, v, sh.want, ex)
 }
 
 // withConfigFile wires the YAML file named by --config into flags: unknown

@@ -255,11 +255,11 @@ func secret(c *cli.Context, fileFlag, env string) (string, error) {
 	if path := c.String(fileFlag); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return "", fmt.Errorf("reading --%s: %w", fileFlag, err)
+			return "", &configError{where: settingName(c, fileFlag), value: path, hasValue: true, why: fmt.Sprintf("cannot read it: %v", err)}
 		}
 		v := strings.TrimRight(string(b), "\r\n")
 		if v == "" {
-			return "", fmt.Errorf("--%s %s: file is empty", fileFlag, path)
+			return "", &configError{where: settingName(c, fileFlag), value: path, hasValue: true, why: "the file is empty"}
 		}
 		return v, nil
 	}

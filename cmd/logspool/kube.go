@@ -48,14 +48,14 @@ func newKubeMeta(c *cli.Context, node string, log *slog.Logger, reg prometheus.R
 		}
 	case "on":
 	default:
-		return nil, fmt.Errorf("--k8s-metadata %q: want auto, on or off", mode)
+		return nil, settingError(c, "k8s-metadata", mode, shape{want: "auto, on or off", example: "auto"})
 	}
 	var cfg *rest.Config
 	var err error
 	if kubeconfig != "" {
 		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
 		if err != nil {
-			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+			return nil, &configError{where: settingName(c, "kubeconfig"), value: kubeconfig, hasValue: true, why: err.Error()}
 		}
 	} else if cfg, err = rest.InClusterConfig(); err != nil {
 		return nil, fmt.Errorf("--k8s-metadata: no in-cluster credentials (is the service account token mounted?), and no --kubeconfig: %w", err)

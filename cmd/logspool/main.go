@@ -152,11 +152,11 @@ func usageError(c *cli.Context, err error, _ bool) error {
 	case invalidFlagRE.MatchString(msg):
 		m := invalidFlagRE.FindStringSubmatch(msg)
 		sh := shapeFor(m[2])
-		err = fmt.Errorf("--%s %q: want %s (e.g. --%s %s)", m[2], m[1], sh.want, m[2], sh.example)
+		err = badSetting("--"+m[2], m[2], m[1], sh)
 	case envFlagRE.MatchString(msg):
 		m := envFlagRE.FindStringSubmatch(msg)
 		sh := shapeFor(m[3])
-		err = fmt.Errorf("%s %q: want %s (e.g. %s=%s)", m[2], m[1], sh.want, m[2], sh.example)
+		err = badSetting(m[2], m[3], m[1], sh)
 	case undefinedRE.MatchString(msg):
 		err = fmt.Errorf("unknown flag --%s (see %s --help)", undefinedRE.FindStringSubmatch(msg)[1], path)
 	case noArgRE.MatchString(msg):

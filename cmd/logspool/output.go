@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync/atomic"
 
@@ -66,41 +65,9 @@ func outputConfig(c *cli.Context, node string, log *slog.Logger) (shipper.Config
 		return cfg, nil
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, settingsError(c, err)
+		return cfg, validateError(c, err)
 	}
 	return cfg, nil
-}
-
-// shipperFields maps shipper.Config's field names to the settings that fill
-// them, so that its errors name what the user typed.
-var shipperFields = map[string]string{
-	"URLs": "es-url", "IndexMode": "es-index-mode", "Index": "es-index", "DeadLetterIndex": "es-dead-letter-index",
-	"CertFile": "es-cert-file", "KeyFile": "es-key-file", "CAFile": "es-ca-file", "Username": "es-username",
-	"BatchBytes": "es-batch-bytes", "FlushInterval": "es-flush-interval", "MaxInFlight": "es-max-in-flight",
-	"ShutdownTimeout": "shutdown-timeout",
-}
-
-var fieldRE = regexp.MustCompile(`\b([A-Z][A-Za-z]+)(\[(\d+)\])?`)
-
-// settingsError rewrites a shipper.Config.Validate error so that it names the
-// flags (or config keys, or environment variables) instead of Go fields.
-func settingsError(c *cli.Context, err error) error {
-	msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), shipper.ErrInvalidConfig.Error()), ": ")
-	msg = fieldRE.ReplaceAllStringFunc(msg, func(m string) string {
-		sub := fieldRE.FindStringSubmatch(m)
-		switch sub[1] {
-		case "Password":
-			return "the password (LOGSPOOL_ES_PASSWORD or " + settingName(c, "es-password-file") + ")"
-		case "APIKey":
-			return "the API key (LOGSPOOL_ES_API_KEY or " + settingName(c, "es-api-key-file") + ")"
-		}
-		name, ok := shipperFields[sub[1]]
-		if !ok {
-			return m
-		}
-		return settingName(c, name)
-	})
-	return fmt.Errorf("elasticsearch settings: %s", msg)
 }
 
 // output drains the spool: Elasticsearch, or stdout when no URL is set.

@@ -175,7 +175,7 @@ type inputs struct {
 func newInputs(c *cli.Context, set runSettings, sink *healthSink, hl *health, reg *prometheus.Registry, budget *membudget.Budget) (in inputs, err error) {
 	in.kube, err = newKubeMeta(c, set.node, set.log, reg)
 	if err != nil {
-		return in, fmt.Errorf("configuring the Kubernetes metadata: %w", err)
+		return in, validateError(c, fmt.Errorf("configuring the Kubernetes metadata: %w", err))
 	}
 	pcfg := parser.Config{NodeName: set.node, MaxLineBytes: int(set.maxLine), Metrics: parser.NewMetrics(reg)}
 	if in.kube != nil {
@@ -194,7 +194,7 @@ func newInputs(c *cli.Context, set runSettings, sink *healthSink, hl *health, re
 		CloseInactive: set.closeInactive,
 	}, sink)
 	if err != nil {
-		return in, fmt.Errorf("configuring the container input: %w", err)
+		return in, validateError(c, fmt.Errorf("configuring the container input: %w", err))
 	}
 	// Liveness: /healthz, `status` and logspool_input_stalled{input}; one
 	// line per input.
@@ -212,7 +212,7 @@ func newInputs(c *cli.Context, set runSettings, sink *healthSink, hl *health, re
 			Budget:       budget,
 		}, sink)
 		if err != nil {
-			return in, fmt.Errorf("configuring the journal input: %w", err)
+			return in, validateError(c, fmt.Errorf("configuring the journal input: %w", err))
 		}
 		hl.watchInput("journal", in.journal.Stalled)
 		in.journalDirs = c.StringSlice("journal-dir")

@@ -153,7 +153,7 @@ func parseKeys(ss []string) ([]uint64, error) {
 	for _, s := range ss {
 		k, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("--key %q: want a number from `dlq list`", s)
+			return nil, &configError{where: "--key", value: s, hasValue: true, why: "want a number from `dlq list`"}
 		}
 		keys = append(keys, k)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/metadata"
 
+	"github.com/logspool/logspool/internal/configerr"
 	"github.com/logspool/logspool/parser"
 )
 
@@ -74,13 +75,13 @@ type Filter struct {
 func (c *Config) Validate() error {
 	switch {
 	case c.NodeName == "":
-		return &parser.ConfigError{Field: "NodeName", Reason: "is empty (set NODE_NAME or --node-name to this node's Kubernetes name)"}
+		return configerr.New(parser.ErrInvalidConfig, "NodeName", "is empty (set NODE_NAME or --node-name to this node's Kubernetes name)")
 	case c.Client == nil:
-		return &parser.ConfigError{Field: "Client", Reason: "is nil"}
+		return configerr.New(parser.ErrInvalidConfig, "Client", "is nil")
 	case c.Metadata == nil:
-		return &parser.ConfigError{Field: "Metadata", Reason: "is nil"}
+		return configerr.New(parser.ErrInvalidConfig, "Metadata", "is nil")
 	case c.DeleteGrace < 0:
-		return &parser.ConfigError{Field: "DeleteGrace", Reason: fmt.Sprintf("is %v, must not be negative", c.DeleteGrace)}
+		return configerr.New(parser.ErrInvalidConfig, "DeleteGrace", "is %v, must not be negative", c.DeleteGrace)
 	}
 	for _, f := range []struct {
 		name string
@@ -89,7 +90,7 @@ func (c *Config) Validate() error {
 		{"Annotations.Include", c.Annotations.Include}, {"Annotations.Exclude", c.Annotations.Exclude}} {
 		for i, p := range f.list {
 			if strings.TrimSpace(p) == "" {
-				return &parser.ConfigError{Field: fmt.Sprintf("%s[%d]", f.name, i), Reason: "is an empty pattern"}
+				return configerr.New(parser.ErrInvalidConfig, fmt.Sprintf("%s[%d]", f.name, i), "is an empty pattern")
 			}
 		}
 	}
