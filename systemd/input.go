@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/logspool/logspool/internal/appendretry"
 	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/spool/record"
 	"github.com/logspool/logspool/systemd/journalfile"
@@ -694,33 +695,29 @@ func (in *Input) metaOf(b []byte) *record.Meta {
 	return m
 }
 
+// appendBackoff is the journal's wait between failed appends: from 250 ms,
+// doubling, up to 30 s. Each failure is logged and counted.
+var appendBackoff = appendretry.Backoff{Initial: 250 * time.Millisecond, Max: 30 * time.Second}
+
 // flush stores the batch and the position in one Append, retrying until it
 // succeeds or ctx is done (the batch is never skipped: the position already
 // points past it).
 func (in *Input) flush(ctx context.Context) error {
 	cp := record.Checkpoint{Key: in.key, Value: in.pos.marshal()}
-	backoff := 250 * time.Millisecond
-	for {
-		in.appending.Store(true)
-		err := in.sink.Append(ctx, in.batch, cp)
-		in.appending.Store(false)
-		in.markProgress()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		in.met.err(reasonAppend)
-		in.log.Warn("storing journal records failed; retrying", "records", len(in.batch), "retry_in", backoff, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(backoff*2, 30*time.Second)
+	err := appendretry.Do(ctx, appendBackoff,
+		func() error {
+			in.appending.Store(true)
+			err := in.sink.Append(ctx, in.batch, cp)
+			in.appending.Store(false)
+			in.markProgress()
+			return err
+		},
+		func(_ int, wait time.Duration, err error) {
+			in.met.err(reasonAppend)
+			in.log.Warn("storing journal records failed; retrying", "records", len(in.batch), "retry_in", wait, "err", err)
+		}, nil)
+	if err != nil {
+		return err
 	}
 	if len(in.batch) > 0 {
 		lag := in.now().Sub(time.UnixMicro(int64(in.lastRT))).Seconds()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/logspool/logspool/internal/appendretry"
 	"github.com/logspool/logspool/internal/membudget"
 	"github.com/logspool/logspool/parser"
 	"github.com/logspool/logspool/spool/record"
@@ -1615,35 +1616,23 @@ func (t *Tailer) release(r *reader, end int64, exists bool) {
 	}
 }
 
-// appendRetry appends until it succeeds or ctx is done, backing off between
-// failures: a failed append never moves a position, so retrying is safe. The
-// first failure is logged as a warning, repeats at debug level, and the
-// recovery again as a warning.
+// appendBackoff is the container files' wait between failed appends: from
+// 100 ms, doubling, up to 10 s.
+var appendBackoff = appendretry.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second}
+
+// appendRetry appends until it succeeds or ctx is done (appendretry.Do):
+// a failed append never moves a position, so retrying is safe. The first
+// failure is logged as a warning, repeats at debug level, and the recovery
+// again as a warning.
 func appendRetry(ctx context.Context, sink Sink, log *slog.Logger, recs []record.Record, cp record.Checkpoint) error {
-	backoff := 100 * time.Millisecond
-	for failures := 0; ; failures++ {
-		err := sink.Append(ctx, recs, cp)
-		if err == nil {
-			if failures > 0 {
-				log.Warn("appending to the spool works again", "key", cp.Key, "failures", failures)
+	return appendretry.Do(ctx, appendBackoff,
+		func() error { return sink.Append(ctx, recs, cp) },
+		func(n int, wait time.Duration, err error) {
+			level := slog.LevelDebug
+			if n == 0 {
+				level = slog.LevelWarn
 			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		level := slog.LevelDebug
-		if failures == 0 {
-			level = slog.LevelWarn
-		}
-		log.Log(ctx, level, "appending to the spool failed; retrying", "key", cp.Key, "records", len(recs), "retry_in", backoff, "err", err)
-		tm := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			tm.Stop()
-			return ctx.Err()
-		case <-tm.C:
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+			log.Log(ctx, level, "appending to the spool failed; retrying", "key", cp.Key, "records", len(recs), "retry_in", wait, "err", err)
+		},
+		func(n int) { log.Warn("appending to the spool works again", "key", cp.Key, "failures", n) })
 }
