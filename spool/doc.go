@@ -28,11 +28,16 @@
 //  5. Lease.Done deletes the leased segments only when every record is
 //     delivered or dead-lettered, and stores the dead letters in the same
 //     transaction. Lease.Release (a nack, or shutdown) hands the records back;
-//     they are leased again first, oldest first. Lease state lives in memory
-//     only: leases outstanding when the process died are redelivered after
-//     the next Open. Redelivery is safe because record IDs are deterministic
-//     and the shipper indexes with op_type=create, so Elasticsearch answers a
-//     second copy with 409.
+//     they are leased again first, oldest first. The consumer calls exactly
+//     one of Done or Release, once. A Done that returns an error (its write
+//     failed, or the spool closed) has released the lease: the records are
+//     leased and delivered again in this process, never held until a
+//     restart; a later Done answers ErrLeaseDone (ErrClosed once the spool
+//     is closed) and a later Release does nothing. Lease state lives in
+//     memory only: leases outstanding when the process died are redelivered
+//     after the next Open. Redelivery is safe because record IDs are
+//     deterministic and the shipper indexes with op_type=create, so
+//     Elasticsearch answers a second copy with 409.
 //
 // # Durability and the crash window
 //

@@ -608,7 +608,9 @@ func (l *Lease) Bytes() int { return int(l.bytes) }
 // Done finishes the lease: it deletes the leased records from the queue and
 // stores dead (a subset of Records, with reasons) in the dead-letter area, in
 // one atomic write. Call it only when every record is delivered or dead.
-// When the write fails the lease stays active: call Done again or Release.
+// When the write fails the lease is released as by Release and the error
+// returned: its records are leased again (the contract is doc.go's ack
+// story, step 5).
 func (l *Lease) Done(dead []DeadLetter) error {
 	return l.finish(dead, int64(len(l.Records)))
 }
@@ -641,9 +643,7 @@ func (l *Lease) finish(dead []DeadLetter, records int64) error {
 	defer s.mu.Unlock()
 	if err != nil {
 		l.state = leaseActive
-		if s.closed {
-			l.state = leaseReleased
-		}
+		l.releaseLocked()
 		return err
 	}
 	l.state = leaseDone
@@ -886,9 +886,14 @@ func (s *Spool) TryLease(maxBytes int) (*Lease, error) {
 	return l, err
 }
 func (l *Lease) Release() {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	l.releaseLocked()
+}
+
+// releaseLocked hands an active lease's records back to the queue.
+func (l *Lease) releaseLocked() {
 	s := l.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if l.state != leaseActive {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -744,4 +745,40 @@ func TestALeasesMemoryIsReusedOnlyAfterItsDone(t *testing.T) {
 		t.Fatalf("held %d records", n)
 	}
 	mustDone(t, held)
+}
+
+// TestAFailedDoneReleasesTheLease: the lease contract (doc.go, "The ack
+// story", 5): a Done whose write fails ends the lease as Release does, so its
+// records are leased again in this process instead of staying held until a
+// restart; a second Done or a Release after it changes nothing.
+func TestAFailedDoneReleasesTheLease(t *testing.T) {
+	s := openSpool(t, Config{})
+	mustAppend(t, s, makeRecords(0, 10, 100))
+	l := mustLease(t, s, 1<<20)
+	dead := []DeadLetter{{Record: l.Records[3], Reason: "refused", Time: time.Now()}}
+	defer func(f func(*os.File) error) { syncFile = f }(syncFile)
+	syncFile = func(*os.File) error { return syscall.EIO }
+	err := l.Done(dead)
+	syncFile = (*os.File).Sync
+	if err == nil {
+		t.Fatal("Done with a failing dead-letter sync succeeded")
+	}
+	if st := s.Stats(); st.LeasedRecords != 0 || st.QueuedRecords != 10 || st.DeadLetters != 0 {
+		t.Fatalf("stats after the failed Done = %+v, want 10 queued, none leased or dead", st)
+	}
+	again, err := s.TryLease(1 << 20)
+	if err != nil || again == nil {
+		t.Fatalf("TryLease after the failed Done = %v, %v: the records are still held", again, err)
+	}
+	if got := leaseNums(again); !equalNums(got, seqNums(0, 10)) {
+		t.Fatalf("leased again %v, want records 0..9", got)
+	}
+	if err := l.Done(nil); !errors.Is(err, ErrLeaseDone) {
+		t.Fatalf("Done after a failed Done = %v, want ErrLeaseDone", err)
+	}
+	l.Release() // a no-op: the lease is over
+	mustDone(t, again, DeadLetter{Record: again.Records[3], Reason: "refused", Time: time.Now()})
+	if st := s.Stats(); st.QueuedRecords != 0 || st.LeasedRecords != 0 || st.DeadLetters != 1 {
+		t.Fatalf("stats = %+v, want empty with one dead letter", st)
+	}
 }
