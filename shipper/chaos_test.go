@@ -60,7 +60,7 @@ func TestChaosExactlyOnce(t *testing.T) {
 		c.MaxInFlight = 3
 	}
 	for round := 0; round < restarts; round++ {
-		s, _ := estestShipper(t, srv, FromSpool(sp), cfg)
+		s, _ := estestShipper(t, srv, fromSpool(sp), cfg)
 		before := srv.Stats().BulkRequests
 		stop := startRun(t, s)
 		waitUntil(t, 60*time.Second, "the shipper makes progress", func() bool { return srv.Stats().BulkRequests >= before+5 })
@@ -71,7 +71,7 @@ func TestChaosExactlyOnce(t *testing.T) {
 	}
 	wg.Wait()
 	srv.ClearFaults()
-	s, _ := estestShipper(t, srv, FromSpool(sp), cfg)
+	s, _ := estestShipper(t, srv, fromSpool(sp), cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if _, err := s.Drain(ctx, nil); err != nil {

@@ -8,10 +8,12 @@ import (
 )
 
 // TestDependencies keeps the data flow one way: the shipper may use the
-// spool and the record type, never an input, the parser or cmd.
+// shared record type (spool/record), never the spool itself (it leases
+// through its own Source interface, which cmd adapts the spool to), an input,
+// the parser or cmd.
 func TestDependencies(t *testing.T) {
 	const module = "github.com/logspool/logspool/"
-	forbidden := []string{"tailer", "systemd", "parser", "cmd"}
+	forbidden := []string{"tailer", "systemd", "parser", "cmd", "spool"}
 	seen := map[string]bool{}
 	var walk func(dir, path string)
 	walk = func(dir, path string) {
@@ -29,7 +31,7 @@ func TestDependencies(t *testing.T) {
 				continue
 			}
 			for _, f := range forbidden {
-				if rel == f || strings.HasPrefix(rel, f+"/") {
+				if (rel == f || strings.HasPrefix(rel, f+"/")) && rel != "spool/record" {
 					t.Errorf("%s imports %s", path, imp)
 				}
 			}
@@ -37,7 +39,7 @@ func TestDependencies(t *testing.T) {
 		}
 	}
 	walk(".", module+"shipper")
-	if !seen[module+"spool"] {
-		t.Errorf("dependency walk did not reach the spool; the test is broken")
+	if !seen[module+"spool/record"] {
+		t.Errorf("dependency walk did not reach spool/record; the test is broken")
 	}
 }

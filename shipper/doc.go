@@ -3,7 +3,8 @@
 //
 // # Data flow
 //
-// A Shipper leases batches from a Source (the spool, through FromSpool),
+// A Shipper leases batches from a Source (the spool, adapted by cmd/logspool;
+// the shipper does not import it; Batch states the lease contract),
 // combines leases into one _bulk request of up to Config.BatchBytes (a small
 // lease waits up to Config.FlushInterval for more), and keeps up to
 // Config.MaxInFlight requests outstanding. Each lease is finished on its own,
@@ -29,7 +30,9 @@
 // empty document (it would break every request it is in). On shutdown (Run's
 // context cancelled) the shipper stops leasing, gives in-flight requests
 // Config.ShutdownTimeout, and Releases every lease not finished: the records
-// are delivered again after a restart.
+// are delivered again after a restart. A lease whose acknowledgement fails
+// (Batch.Done returns an error) has been released by the source: its records
+// are leased and sent again after a backoff and answered 409.
 //
 // # Exactly once
 //
@@ -97,8 +100,9 @@
 // # Stdout
 //
 // Stdout writes each leased batch as NDJSON, flushes, and only then
-// acknowledges it. A write error releases the batch and stops the output; the
-// lines of that batch already written are written again on the next run, so
+// acknowledges it. A write error releases the batch and stops the output, and
+// so does a failed acknowledgement; the lines of that batch already written
+// are written again on the next run, so
 // stdout is at-least-once, not exactly-once.
 //
 // # Tests

@@ -388,6 +388,29 @@ func TestDeadLetterIndexAgainstEstest(t *testing.T) {
 	}
 }
 
+// fromSpool is the real spool as a Source, for the proofs that run the
+// shipper on it; cmd/logspool's spoolSource is the production adapter.
+func fromSpool(sp *spool.Spool) Source { return realSpool{sp} }
+
+type realSpool struct{ sp *spool.Spool }
+
+func (s realSpool) Lease(ctx context.Context, maxBytes int) (Batch, error) {
+	return asBatch(s.sp.Lease(ctx, maxBytes))
+}
+
+func (s realSpool) TryLease(maxBytes int) (Batch, error) { return asBatch(s.sp.TryLease(maxBytes)) }
+
+func asBatch(l *spool.Lease, err error) (Batch, error) {
+	if l == nil {
+		return nil, err
+	}
+	return realLease{l}, err
+}
+
+type realLease struct{ *spool.Lease }
+
+func (l realLease) Records() []record.Record { return l.Lease.Records }
+
 // openSpool opens a real spool in a temporary directory.
 func openSpool(t *testing.T) *spool.Spool {
 	t.Helper()
@@ -410,7 +433,7 @@ func TestRealSpoolDrainsAndKeepsDeadLetters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, _ := estestShipper(t, srv, FromSpool(sp), nil)
+	s, _ := estestShipper(t, srv, fromSpool(sp), nil)
 	sum := mustDrain(t, s)
 	if sum.Delivered != 499 || sum.DeadLettered != 1 {
 		t.Errorf("summary %+v, want 499 delivered and 1 dead", sum)
@@ -443,7 +466,7 @@ func TestRealSpoolShutdownMidRetryReleasesLease(t *testing.T) {
 	if err := sp.Append(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
-	s, clk := estestShipper(t, srv, FromSpool(sp), nil)
+	s, clk := estestShipper(t, srv, fromSpool(sp), nil)
 	stop := startRun(t, s)
 	waitUntil(t, 10*time.Second, "bulk requests are retried", func() bool { return len(clk.slept()) >= 3 })
 	if st := sp.Stats(); st.LeasedRecords != 40 {
@@ -456,7 +479,7 @@ func TestRealSpoolShutdownMidRetryReleasesLease(t *testing.T) {
 	}
 	// The next run (after restart) delivers them.
 	srv.ClearFaults()
-	s2, _ := estestShipper(t, srv, FromSpool(sp), nil)
+	s2, _ := estestShipper(t, srv, fromSpool(sp), nil)
 	sum := mustDrain(t, s2)
 	if sum.Delivered != 40 || srv.Count(DefaultIndex) != 40 {
 		t.Errorf("after restart: summary %+v, server holds %d", sum, srv.Count(DefaultIndex))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -58,10 +58,13 @@ type memSource struct {
 	seq    int
 	leased map[*memBatch]bool
 	// Finished state.
-	acked     []string // ids, in ack order
-	dead      []spool.DeadLetter
-	released  int // batches released
-	doneErr   error
+	acked    []string // ids, in ack order
+	dead     []record.DeadLetter
+	released int   // batches released
+	doneErr  error // returned by every Done, which acks all the same
+	// failDones is the number of Done calls that fail as the contract says
+	// a failing Done does: the batch is released, nothing is acked.
+	failDones int
 	leaseHist []int // sizes (records) of leases handed out
 }
 
@@ -141,14 +144,19 @@ func (s *memSource) TryLease(maxBytes int) (Batch, error) {
 
 func (b *memBatch) Records() []record.Record { return b.out }
 
-func (b *memBatch) Done(dead []spool.DeadLetter) error {
+func (b *memBatch) Done(dead []record.DeadLetter) error {
 	s := b.src
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b.fin++
 	if b.fin > 1 {
 		s.t.Errorf("batch finished %d times", b.fin)
-		return spool.ErrLeaseDone
+		return errFinishedTwice
+	}
+	if s.failDones > 0 {
+		s.failDones--
+		s.releaseLocked(b)
+		return errAckFailed
 	}
 	delete(s.leased, b)
 	for _, r := range b.recs {
@@ -167,6 +175,10 @@ func (b *memBatch) Release() {
 		s.t.Errorf("batch finished %d times", b.fin)
 		return
 	}
+	s.releaseLocked(b)
+}
+
+func (s *memSource) releaseLocked(b *memBatch) {
 	delete(s.leased, b)
 	s.released++
 	s.queue = append(s.queue, b.recs...)
@@ -174,6 +186,11 @@ func (b *memBatch) Release() {
 	close(s.wake)
 	s.wake = make(chan struct{})
 }
+
+var (
+	errFinishedTwice = errors.New("memSource: batch finished twice")
+	errAckFailed     = errors.New("memSource: storing the ack failed")
+)
 
 // state returns the queued, leased and acked counts.
 func (s *memSource) state() (queued, leased, acked int) {
@@ -191,7 +208,7 @@ func (s *memSource) ackedIDs() []string {
 	return slices.Clone(s.acked)
 }
 
-func (s *memSource) deadLetters() []spool.DeadLetter {
+func (s *memSource) deadLetters() []record.DeadLetter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.dead)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v7/esapi"
 	"github.com/logspool/logspool/internal/freelist"
-	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -27,7 +26,7 @@ type item struct {
 type batchState struct {
 	b    Batch
 	left int // items not yet delivered or dead
-	dead []spool.DeadLetter
+	dead []record.DeadLetter
 	done bool
 }
 
@@ -225,7 +224,7 @@ func (r *request) settle(chunk []*item, results []bulkItem) (next []*item, retri
 				firstDead = reason
 			}
 			st := &r.batches[it.batch]
-			st.dead = append(st.dead, spool.DeadLetter{Record: *it.rec, Reason: reason, Time: now})
+			st.dead = append(st.dead, record.DeadLetter{Record: *it.rec, Reason: reason, Time: now})
 			if s.cfg.DeadLetterIndex != "" {
 				it.dlq = s.deadLetterDoc(it.rec, reason, now)
 				next = append(next, it)
@@ -251,7 +250,7 @@ func (r *request) settleLocal(chunk []*item, results []bulkItem) {
 	for i, it := range chunk {
 		reason := itemReason(&results[i])
 		st := &r.batches[it.batch]
-		st.dead = append(st.dead, spool.DeadLetter{Record: *it.rec, Reason: reason, Time: now})
+		st.dead = append(st.dead, record.DeadLetter{Record: *it.rec, Reason: reason, Time: now})
 		r.resolve(it)
 	}
 	r.s.dead.Add(int64(len(chunk)))
@@ -275,11 +274,15 @@ func (r *request) finish(i int) {
 		return
 	}
 	st.done = true
+	n := len(st.b.Records())
 	if err := st.b.Done(st.dead); err != nil {
-		// The records stay queued and are sent again after a restart, where
-		// they are answered 409: nothing is lost.
-		r.s.log.Error("shipper: acknowledging a delivered batch failed", "records", len(st.b.Records()), "err", err)
+		// The source released the batch: its records are sent again after
+		// a backoff and answered 409. Nothing is lost.
+		r.s.ackFailures.Add(1)
+		r.s.log.Error("shipper: acknowledging a delivered batch failed", "records", n, "err", err)
+		return
 	}
+	r.s.ackFailures.Store(0)
 }
 
 func (r *request) releaseOpen() {

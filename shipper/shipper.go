@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v7/esapi"
-	"github.com/logspool/logspool/spool"
 )
 
 // Shipper drains a Source into Elasticsearch or OpenSearch with _bulk.
@@ -34,6 +33,11 @@ type Shipper struct {
 
 	delivered, duplicates, dead, retries, bytes atomic.Int64
 	respSize                                    atomic.Int64 // of the last _bulk response (readResponse)
+	// ackFailures counts the acknowledgements that failed in a row; pump
+	// backs off by it before leasing again (the failed batches were
+	// released and come back, so a source that keeps failing must not make
+	// the shipper send them again at full speed).
+	ackFailures atomic.Int64
 }
 
 // Health is the shipper's view of the cluster, for /healthz.
@@ -321,6 +325,9 @@ func (s *Shipper) pump(ctx context.Context, drain bool, report func()) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for attempt := 0; ; {
+		if n := s.ackFailures.Load(); n > 0 && s.cfg.Clock.Sleep(ctx, s.backoff(int(n), 0)) != nil {
+			return nil
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -348,7 +355,7 @@ func (s *Shipper) pump(ctx context.Context, drain bool, report func()) error {
 			continue
 		case ctx.Err() != nil:
 			return nil
-		case drain || errors.Is(err, spool.ErrClosed):
+		case drain || errors.Is(err, ErrSourceClosed):
 			return fmt.Errorf("shipper: leasing records: %w", err)
 		}
 		attempt++

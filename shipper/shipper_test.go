@@ -17,7 +17,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
-	"github.com/logspool/logspool/spool"
 	"github.com/logspool/logspool/spool/record"
 )
 
@@ -875,13 +874,13 @@ func TestSourceErrors(t *testing.T) {
 	})
 	t.Run("a closed spool ends Run with an error", func(t *testing.T) {
 		f := newFakeES(t, "es8")
-		src := &flakySource{memSource: newMemSource(t), err: fmt.Errorf("leasing: %w", spool.ErrClosed)}
+		src := &flakySource{memSource: newMemSource(t), err: fmt.Errorf("leasing: %w", ErrSourceClosed)}
 		src.n.Store(1)
 		s, _ := newTestShipper(t, f.URL(), src, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := s.Run(ctx); !errors.Is(err, spool.ErrClosed) {
-			t.Errorf("Run returned %v, want an error wrapping spool.ErrClosed", err)
+		if err := s.Run(ctx); !errors.Is(err, ErrSourceClosed) {
+			t.Errorf("Run returned %v, want an error wrapping ErrSourceClosed", err)
 		}
 	})
 	t.Run("a lease error ends Drain with the error", func(t *testing.T) {
@@ -904,6 +903,20 @@ func TestSourceErrors(t *testing.T) {
 		}
 		if _, err := s.Drain(context.Background(), nil); !errors.Is(err, ErrRunning) {
 			t.Errorf("Drain during Run returned %v, want ErrRunning", err)
+		}
+	})
+	t.Run("a batch whose ack failed is sent again after a backoff", func(t *testing.T) {
+		f := newFakeES(t, "es8")
+		recs := makeRecords(10, "ackretry")
+		src := newMemSource(t, recs...)
+		src.failDones = 1
+		s, clk := newTestShipper(t, f.URL(), src, nil)
+		stop := startRun(t, s)
+		waitUntil(t, 10*time.Second, "every record is acked", func() bool { _, _, a := src.state(); return a == 10 })
+		stop()
+		assertAllAckedOnce(t, src, recs)
+		if len(clk.slept()) == 0 {
+			t.Errorf("no backoff before the released batch was leased again")
 		}
 	})
 	t.Run("a failing ack is logged and the rest goes on", func(t *testing.T) {

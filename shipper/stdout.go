@@ -3,7 +3,6 @@ package shipper
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/logspool/logspool/internal/configerr"
-	"github.com/logspool/logspool/spool"
 )
 
 // StdoutConfig configures a Stdout output. Zero values mean the defaults.
@@ -39,7 +37,8 @@ func (c StdoutConfig) Validate() error {
 
 // Stdout drains a Source as NDJSON (one Doc per line) into a writer. A batch
 // is acknowledged only after its lines were written and the buffer flushed;
-// a write error releases it and stops the output.
+// a write error releases it and stops the output, as a failed
+// acknowledgement does.
 type Stdout struct {
 	out     io.Writer
 	w       *bufio.Writer
@@ -141,12 +140,14 @@ func (o *Stdout) write(b Batch) error {
 	if err := o.w.Flush(); err != nil {
 		return o.fail(b, err)
 	}
-	if err := b.Done(nil); err != nil && !errors.Is(err, spool.ErrLeaseDone) {
-		o.cfg.Logger.Error("shipper: acknowledging a written batch failed", "records", len(recs), "err", err)
-	}
 	o.records.Add(int64(len(recs)))
 	o.bytes.Add(int64(n))
 	o.cfg.Metrics.itemsDone(len(recs), 0, 0, 0)
+	if err := b.Done(nil); err != nil {
+		// The source released the batch: its lines are written again by
+		// the next run, as after a write error.
+		return fmt.Errorf("shipper: acknowledging %d written records: %w", len(recs), err)
+	}
 	return nil
 }
 

@@ -132,6 +132,31 @@ func TestStdoutWriteErrorReleasesBatch(t *testing.T) {
 	}
 }
 
+// TestStdoutAckErrorStopsAndReleases: a batch whose ack failed is released
+// by the source (the lease contract), so the output stops as after a write
+// error instead of writing the same lines again at full speed.
+func TestStdoutAckErrorStopsAndReleases(t *testing.T) {
+	recs := makeRecords(20, "stdout-ack")
+	src := newMemSource(t, recs...)
+	src.failDones = 1
+	var out bytes.Buffer
+	o, err := NewStdout(&out, src, StdoutConfig{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Drain(context.Background(), nil); !errors.Is(err, errAckFailed) {
+		t.Fatalf("Drain returned %v, want the ack error", err)
+	}
+	if q, l, a := src.state(); q != len(recs) || l != 0 || a != 0 {
+		t.Errorf("after the ack error: %d queued, %d leased, %d acked; want all queued", q, l, a)
+	}
+	sum, err := o.Drain(context.Background(), nil)
+	if err != nil || sum.Delivered != int64(len(recs)) {
+		t.Errorf("Drain after recovery: %+v, %v", sum, err)
+	}
+	assertAllAckedOnce(t, src, recs)
+}
+
 func TestStdoutConfigValidate(t *testing.T) {
 	if _, err := NewStdout(&bytes.Buffer{}, newMemSource(t), StdoutConfig{BatchBytes: -1}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "BatchBytes") {
 		t.Errorf("negative BatchBytes: %v", err)

@@ -132,12 +132,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// DeadLetter is a record that Elasticsearch refused for good, kept with why.
-type DeadLetter struct {
-	Record record.Record
-	Reason string
-	Time   time.Time
-}
+// DeadLetter is a record that Elasticsearch refused for good, kept with why
+// (the shared leaf's type, so that the shipper hands its dead letters over
+// without naming the spool).
+type DeadLetter = record.DeadLetter
 
 // Stats is a point-in-time view of the spool.
 type Stats struct {

@@ -80,7 +80,7 @@ type output struct {
 }
 
 func newOutput(cfg shipper.Config, sp *spool.Spool, stdout io.Writer, reg prometheus.Registerer) (*output, error) {
-	src := &countingSource{Source: shipper.FromSpool(sp), acked: new(atomic.Int64)}
+	src := &countingSource{Source: spoolSource{sp}, acked: new(atomic.Int64)}
 	var m *shipper.Metrics
 	name := "elasticsearch"
 	if len(cfg.URLs) == 0 {

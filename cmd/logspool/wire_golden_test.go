@@ -74,7 +74,7 @@ func TestWireDocumentsMatchTheGoldenFiles(t *testing.T) {
 	proxy := httptest.NewServer(bodies.proxy(t, httputil.NewSingleHostReverseProxy(target)))
 	defer proxy.Close()
 	sp := in.read(t)
-	sh, err := shipper.New(shipper.Config{URLs: []string{proxy.URL}, NodeName: wireNode, Logger: quietLogger(), BatchBytes: 256 << 10}, shipper.FromSpool(sp))
+	sh, err := shipper.New(shipper.Config{URLs: []string{proxy.URL}, NodeName: wireNode, Logger: quietLogger(), BatchBytes: 256 << 10}, spoolSource{sp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestWireDocumentsMatchTheGoldenFiles(t *testing.T) {
 	// stdout: the same documents, one per line.
 	sp = in.read(t)
 	var out bytes.Buffer
-	so, err := shipper.NewStdout(&out, shipper.FromSpool(sp), shipper.StdoutConfig{Logger: quietLogger()})
+	so, err := shipper.NewStdout(&out, spoolSource{sp}, shipper.StdoutConfig{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
