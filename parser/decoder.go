@@ -5,14 +5,12 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"log/slog"
 	"slices"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/logspool/logspool/spool/record"
-	"github.com/zeebo/xxh3"
 )
 
 type format uint8
@@ -88,8 +86,7 @@ type Decoder struct {
 	scratchTail []byte // a cut docker line's tail as a JSON object
 	extra       []byte // encoded docker attrs of the current line
 	arena       arena
-	idBuf       []byte // hash input of record.FileID up to the offset
-	idLen       int
+	ids         record.FileIDs
 	spans       []span // see Pending
 	ts          tsCache
 	warned      bool
@@ -106,32 +103,11 @@ func NewDecoder(cfg Config, src Source) *Decoder {
 		src:  src,
 		meta: ParsePath(src.Path, src.Resolved),
 	}
-	d.idBuf = appendIDField(d.idBuf, "f")
-	d.idBuf = appendIDField(d.idBuf, d.cfg.NodeName)
-	d.idBuf = appendIDField(d.idBuf, src.FileKey)
-	d.idLen = len(d.idBuf)
+	d.ids = record.NewFileIDs(d.cfg.NodeName, src.FileKey)
 	if d.cfg.Kube != nil {
 		d.kube.h = d.cfg.Kube.Lookup(d.meta)
 	}
 	return d
-}
-
-// appendIDField appends s the way record.FileID hashes it: a 4-byte
-// little-endian length, then the bytes.
-func appendIDField(b []byte, s string) []byte {
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
-}
-
-// id returns record.FileID(NodeName, FileKey, off), hashing a precomputed
-// prefix in one shot (tests check that the two agree).
-func (d *Decoder) id(off int64) record.ID {
-	d.idBuf = binary.LittleEndian.AppendUint64(d.idBuf[:d.idLen], uint64(off))
-	h := xxh3.Hash128(d.idBuf)
-	var id record.ID
-	binary.BigEndian.PutUint64(id[:8], h.Hi)
-	binary.BigEndian.PutUint64(id[8:], h.Lo)
-	return id
 }
 
 // Meta returns the metadata the decoder took from the file's path.
@@ -667,7 +643,7 @@ func (d *Decoder) emitDoc(dst []record.Record, start int64, t *timestamp, stream
 	}
 	d.counts.records++
 	return append(dst, record.Record{
-		ID:   d.id(start),
+		ID:   d.ids.At(start),
 		Time: t.ns,
 		Doc:  d.arena.commit(b),
 		Meta: d.docMeta(f),

@@ -183,5 +183,5 @@
 // docker line whose "log" is valid UTF-8 with only well-formed escapes is
 // copied into the document still escaped, without decoding and re-encoding.
 // Timestamps are parsed and formatted by hand, and the record ID hashes a
-// per-decoder prefix (the same bytes record.FileID hashes).
+// per-decoder prefix (record.FileIDs, which record.FileID uses too).
 package parser

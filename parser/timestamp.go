@@ -4,6 +4,9 @@ package parser
 // write time.RFC3339Nano (docker and containerd in UTC with trailing zeros of
 // the fraction trimmed, CRI-O possibly with a numeric offset); time.Parse
 // handles all of that but costs several hundred nanoseconds per line.
+// Formatting is record.AppendRFC3339, shared with the journal.
+
+import "github.com/logspool/logspool/spool/record"
 
 // tsLen is the length of a canonical timestamp: 2006-01-02T15:04:05.000000000Z.
 const tsLen = 30
@@ -169,35 +172,12 @@ func timestampFromUnixNano(ns int64) timestamp {
 
 // formatUnixNano writes ns as a canonical UTC timestamp.
 func formatUnixNano(dst *[tsLen]byte, ns int64) {
-	sec := ns / 1e9
-	frac := ns % 1e9
+	sec, frac := ns/1e9, ns%1e9
 	if frac < 0 {
 		frac += 1e9
 		sec--
 	}
-	days := sec / 86400
-	rem := sec % 86400
-	if rem < 0 {
-		rem += 86400
-		days--
-	}
-	y, m, d := civilFromDays(days)
-	formatCivil(dst, y, m, d, int(rem/3600), int(rem%3600/60), int(rem%60), frac)
-}
-
-func formatCivil(dst *[tsLen]byte, year, month, day, hour, minute, sec int, frac int64) {
-	put4(dst[0:4], year)
-	dst[4] = '-'
-	put2(dst[5:7], month)
-	dst[7] = '-'
-	put2(dst[8:10], day)
-	dst[10] = 'T'
-	put2(dst[11:13], hour)
-	dst[13] = ':'
-	put2(dst[14:16], minute)
-	dst[16] = ':'
-	put2(dst[17:19], sec)
-	formatFrac(dst, frac)
+	record.AppendRFC3339(dst[:0], sec, frac, 9)
 }
 
 // formatFrac writes ".<9 digits>Z" at the end of dst.
@@ -208,18 +188,6 @@ func formatFrac(dst *[tsLen]byte, frac int64) {
 		frac /= 10
 	}
 	dst[29] = 'Z'
-}
-
-func put2(b []byte, v int) {
-	b[0] = byte('0' + v/10)
-	b[1] = byte('0' + v%10)
-}
-
-func put4(b []byte, v int) {
-	b[0] = byte('0' + v/1000)
-	b[1] = byte('0' + v/100%10)
-	b[2] = byte('0' + v/10%10)
-	b[3] = byte('0' + v%10)
 }
 
 func digits(b []byte) (int, bool) {
@@ -263,28 +231,4 @@ func daysFromCivil(y, m, d int) int64 {
 	doy := (153*mp+2)/5 + d - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return int64(era)*146097 + int64(doe) - 719468
-}
-
-// civilFromDays is the inverse of daysFromCivil.
-func civilFromDays(z int64) (y, m, d int) {
-	z += 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	yy := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = int(doy - (153*mp+2)/5 + 1)
-	if mp < 10 {
-		m = int(mp + 3)
-	} else {
-		m = int(mp - 9)
-	}
-	if m <= 2 {
-		yy++
-	}
-	return int(yy), m, d
 }

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,14 +12,14 @@ import (
 )
 
 func (s *Spool) insertDeadLocked(e deadMeta) {
-	i, _ := slices.BinarySearchFunc(s.dead, e.first, func(a deadMeta, f uint64) int { return cmpUint64(a.first, f) })
+	i, _ := slices.BinarySearchFunc(s.dead, e.first, func(a deadMeta, f uint64) int { return cmp.Compare(a.first, f) })
 	s.dead = slices.Insert(s.dead, i, e)
 	s.deadCount += int64(e.count)
 	s.deadBytes += e.bytes
 }
 
 func (s *Spool) removeDeadLocked(e deadMeta) {
-	i, ok := slices.BinarySearchFunc(s.dead, e.first, func(a deadMeta, f uint64) int { return cmpUint64(a.first, f) })
+	i, ok := slices.BinarySearchFunc(s.dead, e.first, func(a deadMeta, f uint64) int { return cmp.Compare(a.first, f) })
 	if !ok {
 		return
 	}

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -335,7 +336,7 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 	for k, v := range s.cpCur {
 		s.cpBase[k] = v
 	}
-	slices.SortFunc(ld.segs, func(a, b segMeta) int { return cmpUint64(a.seq, b.seq) })
+	slices.SortFunc(ld.segs, func(a, b segMeta) int { return cmp.Compare(a.seq, b.seq) })
 	for _, m := range ld.segs {
 		s.pending = append(s.pending, m)
 		s.queuedBytes += m.bytes
@@ -361,7 +362,7 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 			s.nextDead = max(s.nextDead, b.dead.last+1)
 		}
 	}
-	slices.SortFunc(ld.dead, func(a, b deadMeta) int { return cmpUint64(a.first, b.first) })
+	slices.SortFunc(ld.dead, func(a, b deadMeta) int { return cmp.Compare(a.first, b.first) })
 	for _, m := range ld.dead {
 		s.dead = append(s.dead, m)
 		s.deadCount += int64(m.count)

@@ -669,16 +669,6 @@ func (l *Lease) finish(dead []DeadLetter, records int64) error {
 	return nil
 }
 
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // commitDone deletes the lease's segments and writes dead (numbered from
 // first) as one unit. The dead letters' data is synced before the unit is
 // written, so the unit never points at data a power loss can take.

@@ -753,52 +753,5 @@ func appendJSONString(dst, v []byte) []byte { return record.AppendString(dst, v)
 // appendRFC3339Micro appends usec (microseconds since the epoch) as
 // 2006-01-02T15:04:05.000000Z.
 func appendRFC3339Micro(dst []byte, usec uint64) []byte {
-	secs := usec / 1e6
-	frac := usec % 1e6
-	days := int64(secs / 86400)
-	sod := secs % 86400
-	y, m, d := civilFromDays(days)
-	dst = append4(dst, y)
-	dst = append(dst, '-')
-	dst = append2(dst, m)
-	dst = append(dst, '-')
-	dst = append2(dst, d)
-	dst = append(dst, 'T')
-	dst = append2(dst, int(sod/3600))
-	dst = append(dst, ':')
-	dst = append2(dst, int(sod/60%60))
-	dst = append(dst, ':')
-	dst = append2(dst, int(sod%60))
-	dst = append(dst, '.')
-	for div := uint64(100000); div > 0; div /= 10 {
-		dst = append(dst, byte('0'+frac/div%10))
-	}
-	return append(dst, 'Z')
-}
-
-// civilFromDays converts days since 1970-01-01 to a proleptic Gregorian
-// date (Howard Hinnant's algorithm).
-func civilFromDays(z int64) (year, month, day int) {
-	z += 719468
-	era := z / 146097
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d := doy - (153*mp+2)/5 + 1
-	m := mp + 3
-	if m > 12 {
-		m -= 12
-	}
-	if m <= 2 {
-		y++
-	}
-	return int(y), int(m), int(d)
-}
-
-func append2(dst []byte, v int) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
-
-func append4(dst []byte, v int) []byte {
-	return append(dst, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+	return record.AppendRFC3339(dst, int64(usec/1e6), int64(usec%1e6)*1000, 6)
 }

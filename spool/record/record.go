@@ -124,16 +124,33 @@ func (id ID) IsZero() bool { return id == ID{} }
 
 // FileID is the ID of the record that starts at byte offset off of the file
 // identified by fileKey (a content fingerprint chosen by the tailer that stays
-// the same across renames) on node.
+// the same across renames) on node. A reader of one file uses FileIDs, which
+// computes the same IDs without encoding node and fileKey for each.
 func FileID(node, fileKey string, off int64) ID {
-	var h xxh3.Hasher128
-	writeField(&h, "f")
-	writeField(&h, node)
-	writeField(&h, fileKey)
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(off))
-	_, _ = h.Write(b[:])
-	return fromUint128(h.Sum128())
+	f := NewFileIDs(node, fileKey)
+	return f.At(off)
+}
+
+// FileIDs computes the FileIDs of one file: the hash input up to the offset
+// is encoded once, so each ID is one hash of a short buffer. Not safe for
+// concurrent use.
+type FileIDs struct {
+	buf    []byte // "f", node and fileKey as writeField writes them, then the offset
+	prefix int
+}
+
+// NewFileIDs returns the FileIDs of the file fileKey on node.
+func NewFileIDs(node, fileKey string) FileIDs {
+	b := appendField(nil, "f")
+	b = appendField(b, node)
+	b = appendField(b, fileKey)
+	return FileIDs{buf: b, prefix: len(b)}
+}
+
+// At returns FileID(node, fileKey, off).
+func (f *FileIDs) At(off int64) ID {
+	f.buf = binary.LittleEndian.AppendUint64(f.buf[:f.prefix], uint64(off))
+	return fromUint128(xxh3.Hash128(f.buf))
 }
 
 // JournalID is the ID of the journal entry with the given cursor on node. Use
@@ -147,12 +164,19 @@ func JournalID(node, cursor string) ID {
 }
 
 // writeField writes a length-prefixed string so that field boundaries are
-// unambiguous ("ab"+"c" differs from "a"+"bc").
+// unambiguous ("ab"+"c" differs from "a"+"bc"): a 4-byte little-endian length,
+// then the bytes, as appendField appends them.
 func writeField(h *xxh3.Hasher128, s string) {
 	var b [4]byte
 	binary.LittleEndian.PutUint32(b[:], uint32(len(s)))
 	_, _ = h.Write(b[:])
 	_, _ = h.WriteString(s)
+}
+
+// appendField appends s as writeField writes it.
+func appendField(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
 }
 
 func fromUint128(u xxh3.Uint128) ID {
