@@ -17,6 +17,7 @@ package freelist
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -88,8 +89,16 @@ func (l *List[T]) trimIdle(cutoff time.Time) {
 	}
 }
 
-// now is time.Now (a seam for the tests).
-var now = time.Now
+// clock, when set, replaces time.Now (a seam for the tests). It is read by
+// the cleanup goroutine that trims idle Lists, hence atomic.
+var clock atomic.Pointer[func() time.Time]
+
+func now() time.Time {
+	if f := clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
+}
 
 type trimmer interface{ trimIdle(cutoff time.Time) }
 

@@ -46,14 +46,15 @@ func TestAListSurvivesGarbageCollections(t *testing.T) {
 
 func TestAnIdleListIsEmptiedAtAGarbageCollection(t *testing.T) {
 	var mu sync.Mutex
-	clock := time.Unix(1000, 0)
-	now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	defer func() { now = time.Now }()
+	at := time.Unix(1000, 0)
+	fake := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	clock.Store(&fake)
+	defer clock.Store(nil)
 	busy, idle := New[int](4), New[int](4)
 	idle.Put(1)
 	busy.Put(1)
 	mu.Lock()
-	clock = clock.Add(IdleAfter + time.Second)
+	at = at.Add(IdleAfter + time.Second)
 	mu.Unlock()
 	busy.Put(2) // used just now
 	deadline := time.Now().Add(10 * time.Second)
