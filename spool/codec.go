@@ -15,7 +15,7 @@ import (
 	"github.com/logspool/logspool/spool/record"
 )
 
-// Key prefixes and layout constants; see doc.go.
+// Key prefixes and layout constants; see FORMAT.md.
 const (
 	prefixMeta       = 'm'
 	prefixCheckpoint = 'c'
@@ -23,7 +23,7 @@ const (
 	prefixDead       = 'd'
 
 	// layoutVersion is the version this build writes; it reads
-	// minLayoutVersion..layoutVersion (see doc.go).
+	// minLayoutVersion..layoutVersion (see FORMAT.md).
 	layoutVersion    = 3
 	minLayoutVersion = 1
 	valueVersion     = 1 // an uncompressed body (dead-letter entries; segments of older versions)

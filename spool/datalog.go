@@ -15,7 +15,7 @@ import (
 	"sync"
 )
 
-// Data files; see doc.go ("On-disk layout").
+// Data files; see FORMAT.md ("Data files").
 const (
 	dataDirName    = "data"
 	dataFileMagic  = "LSPDATA\x00"

@@ -320,3 +320,57 @@ func (s *Spool) trimDead() {
 			"max_dead_letter_bytes", s.cfg.MaxDeadLetterBytes)
 	}
 }
+
+// writeDead writes dead letters numbered from first to the dead-letter data
+// files as entries of a few MiB and syncs them.
+func (s *Spool) writeDead(dead []DeadLetter, first uint64) ([]deadMeta, error) {
+	if len(dead) == 0 {
+		return nil, nil
+	}
+	items := make([]deadItem, len(dead))
+	for i := range dead {
+		items[i] = deadItem{key: first + uint64(i), dl: dead[i]}
+	}
+	return s.writeDeadItems(items)
+}
+
+// writeDeadItems writes items (numbers increasing) as dead-letter entries
+// and syncs them.
+func (s *Spool) writeDeadItems(items []deadItem) ([]deadMeta, error) {
+	var entries []deadMeta
+	var buf []byte
+	var offs []int
+	lo, size := 0, 0
+	flush := func(hi int) {
+		m := deadMeta{first: items[lo].key, last: items[hi-1].key, count: uint32(hi - lo)}
+		for i := lo; i < hi; i++ {
+			m.bytes += deadSize(&items[i].dl)
+		}
+		offs = append(offs, len(buf))
+		buf = appendEntry(buf, deadKey(m), encodeDead(nil, items[lo:hi]))
+		entries = append(entries, m)
+		lo, size = hi, 0
+	}
+	for i := range items {
+		n := encodedDeadLen(&items[i].dl)
+		if i > lo && size+n > 4<<20 {
+			flush(i)
+		}
+		size += n
+	}
+	flush(len(items))
+	refs, err := s.dlqLog.write(buf, offs)
+	if err != nil {
+		return nil, fmt.Errorf("spool: writing %d dead letters: %w", len(items), classifyIOError(s.cfg.Dir, err))
+	}
+	for i := range entries {
+		entries[i].r = refs[i]
+	}
+	if err := s.dlqLog.syncFile(refs[0].fid); err != nil {
+		for _, r := range refs {
+			s.dlqLog.release(r)
+		}
+		return nil, fmt.Errorf("spool: syncing dead letters: %w", classifyIOError(s.cfg.Dir, err))
+	}
+	return entries, nil
+}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -198,94 +196,6 @@ func (s *Spool) Compact() error {
 	return nil
 }
 
-func (s *Spool) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-// Close commits and syncs everything and closes the spool. Outstanding
-// leases are released: their records are delivered again after the next
-// Open.
-func (s *Spool) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.closeCh)
-	for l := range s.leases {
-		l.state = leaseReleased
-	}
-	s.leases = nil
-	s.mu.Unlock()
-	s.wg.Wait()
-
-	var errs []error
-	if !s.cfg.ReadOnly {
-		// Two rounds: the second makes the first one's marker durable, so
-		// that the identity file can say what a clean spool holds.
-		err := s.syncRound()
-		if err == nil {
-			err = s.syncRound()
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("syncing spool %s: %w", s.cfg.Dir, err))
-		} else {
-			s.commitMu.Lock()
-			count := uint64(s.indexCount)
-			s.commitMu.Unlock()
-			if err := writeIdent(s.cfg.Dir, ident{id: s.id, clean: true, marker: s.marker, count: count}); err != nil {
-				errs = append(errs, fmt.Errorf("marking spool %s closed: %w", s.cfg.Dir, err))
-			}
-		}
-	}
-	s.opMu.Lock()
-	s.dbClosed = true
-	if err := s.checkDirs(); errors.Is(err, errDirGone) {
-		// Badger would flush its memtable into the missing directory,
-		// retrying forever, or into the one that replaced it: leave it.
-		errs = append(errs, fmt.Errorf("closing spool %s: the index is left unclosed: %w", s.cfg.Dir, err))
-	} else if err := s.db.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing spool %s: %w", s.cfg.Dir, err))
-	}
-	s.opMu.Unlock()
-	for _, l := range s.logs {
-		l.close()
-	}
-	return errors.Join(errs...)
-}
-
-// Checkpoint returns the stored value for key, or nil when there is none.
-func (s *Spool) Checkpoint(key string) ([]byte, error) {
-	if s.isClosed() {
-		return nil, ErrClosed
-	}
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	if v := s.cpCur[key]; v.ok {
-		return slices.Clone(v.val), nil
-	}
-	return nil, nil
-}
-
-// Checkpoints returns every stored checkpoint whose key starts with prefix.
-func (s *Spool) Checkpoints(prefix string) (map[string][]byte, error) {
-	if s.isClosed() {
-		return nil, ErrClosed
-	}
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	out := make(map[string][]byte)
-	for k, v := range s.cpCur {
-		if v.ok && strings.HasPrefix(k, prefix) {
-			out[k] = slices.Clone(v.val)
-		}
-	}
-	return out, nil
-}
-
 // Stats returns a snapshot of the spool's counters.
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
@@ -357,4 +267,13 @@ func (s *Spool) updateGaugesLocked() {
 func wake(ch *chan struct{}) {
 	close(*ch)
 	*ch = make(chan struct{})
+}
+
+// askMaintenance wakes the background goroutine's maintenance unless it is
+// already asked.
+func (s *Spool) askMaintenance() {
+	select {
+	case s.maintCh <- struct{}{}:
+	default:
+	}
 }

@@ -2,59 +2,13 @@ package spool
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
-	"github.com/dgraph-io/badger/v4/table"
-	"github.com/dgraph-io/ristretto/v2/z"
-)
-
-// Badger tuning; see doc.go ("Space reclamation", "Memory").
-const (
-	memTableSize = 4 << 20
-	// valueThreshold keeps every value Badger stores (index entries, unit
-	// records, checkpoints) inline in its write-ahead log and tables: the
-	// records live in the spool's own data files.
-	valueThreshold   = 256 << 10
-	valueLogFileSize = 8 << 20
-
-	// segTarget is the size at which an Append cuts segments.
-	segTarget = 256 << 10
-	// dataFileSize is the size at which a data file is sealed.
-	dataFileSize = 16 << 20
-	// maxLeaseSegments bounds the deletes one Done carries.
-	maxLeaseSegments = 4096
-	// maxUnitKeys bounds the index entries one Append unit writes in one
-	// Badger transaction.
-	maxUnitKeys = 2048
-
-	diskInterval = 10 * time.Second
-	// maintEvery is the volume of acked bytes after which maintenance runs
-	// without waiting for its tick.
-	maintEvery = 16 << 20
-	// gcBudget bounds one RunGC.
-	gcBudget = 10 * time.Second
-	// compactMinGarbage is the LSM garbage below which maintenance does not
-	// bother to compact.
-	compactMinGarbage = 8 << 20
-
-	identName  = "LOGSPOOL"
-	identLen   = 64
-	identMagic = "LOGSPOOL"
 )
 
 // Sentinel errors of Open, besides ErrLocked and ErrCorrupt.
@@ -88,96 +42,6 @@ func (e *OpenError) Unwrap() error { return e.Err }
 // salvageAdvice is appended to every report of damage.
 func salvageAdvice(dir string) string {
 	return fmt.Sprintf("the agent will not start on a damaged spool: run `logspool spool salvage --spool-dir %s` (with the agent stopped) to keep every intact record, quarantine the damaged bytes and rewind the affected sources; do not delete or move the directory, it holds undelivered logs", dir)
-}
-
-// Spool is a durable, capped queue of records plus source checkpoints.
-type Spool struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *Metrics
-	db      *badger.DB
-	id      [16]byte
-	segLog  *dataLog
-	dlqLog  *dataLog
-	logs    []*dataLog
-
-	// opMu is held (shared) by every operation that touches db, and
-	// exclusively while db is closed, so that db is never closed under a
-	// transaction.
-	opMu     sync.RWMutex
-	dbClosed bool
-	// dlMu serialises RetryDeadLetters, DropDeadLetters and the trim.
-	dlMu sync.Mutex
-
-	// commitMu orders units: every write transaction takes the next unit
-	// number and commits under it.
-	commitMu     sync.Mutex
-	lastUnit     uint64
-	cpCur        map[string]cpVal // current checkpoints
-	cpBase       map[string]cpVal // checkpoints as of the last barrier
-	cpChanged    map[string]cpVal // set since the last sync round began
-	roundMu      sync.Mutex       // one sync round at a time
-	marker       uint64           // the last commit marker written
-	unitKeysFrom uint64           // unit keys below this are deleted
-	// indexCount is the number of index entries (segments and dead-letter
-	// entries) after the last unit; countAtMarker after the marker's unit.
-	indexCount, countAtMarker int64
-	mirrorMarker              uint64 // the marker the identity file holds
-
-	// bad are the damaged entries a salvage open found.
-	bad []badEntry
-	// legacyBytes is the size of a version 1 spool's records in Badger.
-	legacyBytes int64
-
-	// syncFailed is set when a barrier failed (see syncRound).
-	syncFailed atomic.Pointer[error]
-	// dirs are the spool's directory and its data directory as opened;
-	// every barrier checks that they are still there (see checkDirs).
-	dirs []dirAt
-
-	// testHookBarrier runs after every barrier: every file is synced
-	// (crash-state tests).
-	testHookBarrier func()
-	// testRoundStart runs in a sync round between its snapshot and its
-	// barrier (crash-state tests: an append racing the barrier).
-	testRoundStart func()
-
-	mu            sync.Mutex
-	closed        bool
-	nextSeq       uint64
-	nextDead      uint64
-	pending       []segMeta // unleased segments, sorted by seq, from pendingHead
-	pendingHead   int
-	queuedBytes   int64 // includes reservations of appends not yet committed
-	queuedRecords int64
-	leasedRecords int64
-	segments      int64
-	dead          []deadMeta // sorted by first
-	deadCount     int64
-	deadBytes     int64
-	deadDropped   int64
-	blocked       int           // appends waiting for space
-	spaceCh       chan struct{} // closed and replaced when space frees
-	availCh       chan struct{} // closed and replaced when segments become leasable
-	leases        map[*Lease]struct{}
-
-	diskMu   sync.Mutex
-	badgerAt time.Time
-	badgerSz int64
-
-	freeMu   sync.Mutex
-	freeAt   time.Time // when free was read
-	free     int64     // free bytes on the spool's file system then
-	freeUsed int64     // bytes appended since
-
-	closeCh    chan struct{}
-	maintCh    chan struct{} // asks background to run maintenance now
-	roundCh    chan struct{} // asks background for a sync round now
-	deadTrimCh chan struct{} // asks background to enforce MaxDeadLetterBytes
-	acked      atomic.Int64  // bytes acked since maintenance last compacted
-	appended   atomic.Int64  // bytes appended since maintenance last trimmed
-	dirty      atomic.Bool
-	wg         sync.WaitGroup
 }
 
 // Open opens (creating if needed) the spool in cfg.Dir. It fails with an
@@ -345,137 +209,10 @@ func (s *Spool) finishOpen(legacy bool) error {
 	return nil
 }
 
-type dirKind int
-
 const (
 	dirEmpty dirKind = iota
 	dirLegacy
 )
-
-// classifyDir looks at a directory without an identity file: empty (a new
-// spool), a version 1 spool (a Badger MANIFEST), or something else, which is
-// refused.
-func classifyDir(dir string) (dirKind, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, classifyIOError(dir, fmt.Errorf("listing the directory: %w", err))
-	}
-	var names []string
-	manifest := false
-	for _, e := range ents {
-		switch e.Name() {
-		case badger.ManifestFilename:
-			manifest = true
-		case "LOCK", dataDirName:
-			continue
-		}
-		names = append(names, e.Name())
-	}
-	switch {
-	case manifest:
-		return dirLegacy, nil
-	case len(names) == 0:
-		return dirEmpty, nil
-	}
-	if len(names) > 5 {
-		names = append(names[:5], "...")
-	}
-	return 0, fmt.Errorf("%w: it holds %s but no spool identity file (%s) and no index (MANIFEST); refusing to use it as a spool. Point --spool-dir at an empty or spool directory; if this was a spool whose identity file and index were lost, run `logspool spool salvage --spool-dir %s`",
-		ErrNotSpool, strings.Join(names, ", "), identName, dir)
-}
-
-// ident is the identity file: which spool this is, and what it held when it
-// was closed cleanly.
-type ident struct {
-	id     [16]byte
-	clean  bool
-	marker uint64 // the commit marker at a clean close
-	count  uint64 // index entries (segments + dead-letter entries) at a clean close
-}
-
-func readIdent(dir string) (*ident, error) {
-	p := filepath.Join(dir, identName)
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, classifyIOError(dir, fmt.Errorf("reading %s: %w", p, err))
-	}
-	if len(b) != identLen || string(b[:8]) != identMagic {
-		return nil, &DamageError{File: p, Reason: fmt.Sprintf("the spool identity file is not one (%d bytes): %s", len(b), salvageAdvice(dir))}
-	}
-	if crc32.Checksum(b[:60], castagnoli) != binary.LittleEndian.Uint32(b[60:]) {
-		return nil, &DamageError{File: p, Reason: "the spool identity file fails its checksum: " + salvageAdvice(dir)}
-	}
-	if v := binary.LittleEndian.Uint16(b[8:]); v < minLayoutVersion || v > layoutVersion {
-		return nil, fmt.Errorf("%w: the spool has layout version %d; this build reads versions %d to %d (%w)", ErrNotSpool, v, minLayoutVersion, layoutVersion, ErrNewerLayout)
-	}
-	var id ident
-	copy(id.id[:], b[10:26])
-	id.clean = b[26] == 1
-	id.marker = binary.LittleEndian.Uint64(b[27:])
-	id.count = binary.LittleEndian.Uint64(b[35:])
-	return &id, nil
-}
-
-// writeIdent writes the identity file in place (one 64-byte write) and syncs
-// it and the directory.
-func writeIdent(dir string, id ident) error {
-	var b [identLen]byte
-	copy(b[:], identMagic)
-	binary.LittleEndian.PutUint16(b[8:], layoutVersion)
-	copy(b[10:], id.id[:])
-	if id.clean {
-		b[26] = 1
-	}
-	binary.LittleEndian.PutUint64(b[27:], id.marker)
-	binary.LittleEndian.PutUint64(b[35:], id.count)
-	binary.LittleEndian.PutUint32(b[60:], crc32.Checksum(b[:60], castagnoli))
-	p := filepath.Join(dir, identName)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if _, err := f.WriteAt(b[:], 0); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := syncFile(f); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("syncing %s: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", p, err)
-	}
-	return fsyncPath(dir)
-}
-
-func prepareDir(dir string, readOnly bool) error {
-	fi, err := os.Stat(dir)
-	switch {
-	case err == nil && !fi.IsDir():
-		return &OpenError{Dir: dir, Err: errors.New("it is not a directory")}
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist) && readOnly:
-		return &OpenError{Dir: dir, Err: fmt.Errorf("%w: the directory does not exist (nothing to inspect)", ErrNotSpool)}
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return &OpenError{Dir: dir, Err: classifyIOError(dir, fmt.Errorf("creating the directory: %w", err))}
-		}
-		return nil
-	default:
-		return &OpenError{Dir: dir, Err: classifyIOError(dir, err)}
-	}
-	mode := uint32(4 | 1) // R_OK | X_OK
-	if !readOnly {
-		mode |= 2 // W_OK
-	}
-	if err := syscall.Access(dir, mode); err != nil {
-		return &OpenError{Dir: dir, Err: classifyIOError(dir, fmt.Errorf("checking access: %w", err))}
-	}
-	return nil
-}
 
 // classifyIOError gives a file-system error its own sentinel and advice.
 func classifyIOError(dir string, err error) error {
@@ -492,199 +229,61 @@ func classifyIOError(dir string, err error) error {
 	return err
 }
 
-func badgerOptions(cfg Config) badger.Options {
-	return badger.DefaultOptions(cfg.Dir).
-		WithLogger(badgerLogger{cfg.Logger}).
-		WithReadOnly(cfg.ReadOnly).
-		WithSyncWrites(false).
-		WithDetectConflicts(false).
-		WithNumVersionsToKeep(1).
-		WithMemTableSize(memTableSize).
-		WithNumMemtables(2).
-		WithNumLevelZeroTables(1).
-		WithNumLevelZeroTablesStall(8).
-		WithBaseTableSize(4 << 20).
-		WithBaseLevelSize(32 << 20).
-		WithValueThreshold(valueThreshold).
-		WithValueLogFileSize(valueLogFileSize).
-		WithNumCompactors(2).
-		WithNumGoroutines(2).
-		WithCompression(options.None).
-		WithBlockCacheSize(0).
-		WithIndexCacheSize(0).
-		WithBlockSize(16 << 10).
-		WithMetricsEnabled(false).
-		WithChecksumVerificationMode(options.NoVerification). // checkTables verifies at Open
-		WithCompactL0OnClose(false)
+func (s *Spool) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
-// openBadger opens the database and turns Badger's failures (errors and
-// panics on garbage) into the errors of Open.
-func openBadger(cfg Config) (db *badger.DB, err error) {
-	dir := cfg.Dir
-	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w: the index is damaged (badger panicked: %v): %s", ErrCorrupt, r, salvageAdvice(dir))}
-		}
-	}()
-	db, err = badger.Open(badgerOptions(cfg))
-	if err == nil {
-		return db, nil
-	}
-	msg := err.Error()
-	switch {
-	case errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(msg, "Another process is using this Badger database"):
-		return nil, fmt.Errorf("opening spool %s: a running logspool agent (another process) holds it; stop it, or use `logspool status` to read a running one: %w (%v)", dir, ErrLocked, err)
-	case errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(msg, badger.ErrTruncateNeeded.Error()):
-		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w (the agent crashed or was killed) and cannot be read read-only; start the agent (or open it read-write) once to replay its log (%v)", ErrUnclean, err)}
-	case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return nil, &OpenError{Dir: dir, Err: classifyIOError(dir, err)}
-	default:
-		return nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w: the index is unreadable or damaged: %v: %s", ErrCorrupt, err, salvageAdvice(dir))}
-	}
-}
-
-// checkManifestAndTables checks the index before Badger opens it (Badger
-// panics on some garbage, skips tables whose checksums fail, truncates a
-// damaged MANIFEST and deletes the tables it no longer lists): the MANIFEST
-// replays to its end (a torn last record is allowed after an unclean stop),
-// every table it lists exists and passes its checksums, and no table on disk
-// is missing from it except the newest outputs of a compaction that a crash
-// interrupted.
-func checkManifestAndTables(cfg Config, id *ident) error {
-	dir := cfg.Dir
-	mpath := filepath.Join(dir, badger.ManifestFilename)
-	fp, err := os.Open(mpath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // a new spool
-	}
-	if err != nil {
-		return classifyIOError(dir, fmt.Errorf("opening %s: %w", mpath, err))
-	}
-	defer fp.Close()
-	fi, err := fp.Stat()
-	if err != nil {
-		return classifyIOError(dir, err)
-	}
-	mf, trunc, err := badger.ReplayManifestFile(fp, 0, badgerOptions(cfg))
-	if err != nil {
-		return &DamageError{File: mpath, Reason: fmt.Sprintf("the index's MANIFEST is unreadable (%v): %s", err, salvageAdvice(dir))}
-	}
-	clean := id != nil && id.clean
-	if trunc < fi.Size() && clean {
-		return &DamageError{File: mpath, Offset: trunc, Reason: fmt.Sprintf("the MANIFEST of a cleanly closed spool ends in %d bytes of garbage: %s", fi.Size()-trunc, salvageAdvice(dir))}
-	}
-	ids := make([]uint64, 0, len(mf.Tables))
-	var maxID uint64
-	for tid := range mf.Tables {
-		ids = append(ids, tid)
-		maxID = max(maxID, tid)
-	}
-	slices.Sort(ids)
-	onDisk, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
-	for _, f := range onDisk {
-		var tid uint64
-		if _, err := fmt.Sscanf(filepath.Base(f), "%d.sst", &tid); err != nil {
-			continue
-		}
-		if _, ok := mf.Tables[tid]; ok {
-			continue
-		}
-		// After an unclean stop, tables that a compaction was writing are
-		// not listed yet (Badger deletes them); the identity file's count
-		// catches a MANIFEST that lost tables then (load).
-		if clean {
-			return &DamageError{File: mpath, Offset: trunc, Reason: fmt.Sprintf("the MANIFEST does not list table %s (it lost records: truncated or damaged): %s", filepath.Base(f), salvageAdvice(dir))}
-		}
-	}
-	for _, tid := range ids {
-		opts := table.Options{
-			ChkMode:            options.OnTableRead,
-			Compression:        mf.Tables[tid].Compression,
-			BlockSize:          16 << 10,
-			BloomFalsePositive: 0.01,
-		}
-		f := table.NewFilename(tid, dir)
-		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
-			return &DamageError{File: f, Reason: "the table is missing (the MANIFEST lists it): " + salvageAdvice(dir)}
-		}
-		if err := checkTable(f, opts); err != nil {
-			if e := classifyIOError(dir, err); e != err {
-				return e
-			}
-			return &DamageError{File: f, Reason: fmt.Sprintf("the table is damaged (%v): %s", err, salvageAdvice(dir))}
-		}
-	}
-	return nil
-}
-func checkTable(path string, opts table.Options) (err error) {
-	mf, err := z.OpenMmapFile(path, os.O_RDONLY, 0)
-	if err != nil && !errors.Is(err, z.NewFile) {
-		return err
-	}
-	var t *table.Table
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("unreadable: %v", r)
-		}
-		if t != nil {
-			_ = t.MmapFile.Close(-1)
-		} else {
-			_ = mf.Close(-1)
-		}
-	}()
-	if len(mf.Data) < 8 {
-		return fmt.Errorf("only %d bytes long", len(mf.Data))
-	}
-	t, err = table.OpenTable(mf, opts)
-	return err
-}
-
-// sealedVlogBytes is the disk space of the value-log files but the newest
-// (which value-log GC never rewrites).
-func sealedVlogBytes(dir string) int64 {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
-	slices.Sort(files) // zero-padded numbers: lexical order is numeric order
-	var n int64
-	for i, f := range files {
-		if i == len(files)-1 {
-			break
-		}
-		n += fileBlocks(f)
-	}
-	return n
-}
-
-// fileBlocks is the disk space (allocated blocks) of path.
-func fileBlocks(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Blocks * 512
-	}
-	return fi.Size()
-}
-
-// dirSize is the disk space (allocated blocks) used by the files in dir and
-// its subdirectories.
-func dirSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			n += st.Blocks * 512
-		} else {
-			n += fi.Size()
-		}
+// Close commits and syncs everything and closes the spool. Outstanding
+// leases are released: their records are delivered again after the next
+// Open.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return nil
-	})
-	return n
+	}
+	s.closed = true
+	close(s.closeCh)
+	for l := range s.leases {
+		l.state = leaseReleased
+	}
+	s.leases = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+
+	var errs []error
+	if !s.cfg.ReadOnly {
+		// Two rounds: the second makes the first one's marker durable, so
+		// that the identity file can say what a clean spool holds.
+		err := s.syncRound()
+		if err == nil {
+			err = s.syncRound()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("syncing spool %s: %w", s.cfg.Dir, err))
+		} else {
+			s.commitMu.Lock()
+			count := uint64(s.indexCount)
+			s.commitMu.Unlock()
+			if err := writeIdent(s.cfg.Dir, ident{id: s.id, clean: true, marker: s.marker, count: count}); err != nil {
+				errs = append(errs, fmt.Errorf("marking spool %s closed: %w", s.cfg.Dir, err))
+			}
+		}
+	}
+	s.opMu.Lock()
+	s.dbClosed = true
+	if err := s.checkDirs(); errors.Is(err, errDirGone) {
+		// Badger would flush its memtable into the missing directory,
+		// retrying forever, or into the one that replaced it: leave it.
+		errs = append(errs, fmt.Errorf("closing spool %s: the index is left unclosed: %w", s.cfg.Dir, err))
+	} else if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing spool %s: %w", s.cfg.Dir, err))
+	}
+	s.opMu.Unlock()
+	for _, l := range s.logs {
+		l.close()
+	}
+	return errors.Join(errs...)
 }

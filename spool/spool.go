@@ -8,8 +8,11 @@ package spool
 import (
 	"errors"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/logspool/logspool/internal/configerr"
 	"github.com/logspool/logspool/spool/record"
 )
@@ -160,4 +163,128 @@ func (s *Spool) Failure() error {
 		return *err
 	}
 	return nil
+}
+
+// Badger tuning; see doc.go ("Space reclamation", "Memory").
+const (
+	memTableSize = 4 << 20
+	// valueThreshold keeps every value Badger stores (index entries, unit
+	// records, checkpoints) inline in its write-ahead log and tables: the
+	// records live in the spool's own data files.
+	valueThreshold   = 256 << 10
+	valueLogFileSize = 8 << 20
+
+	// segTarget is the size at which an Append cuts segments.
+	segTarget = 256 << 10
+	// dataFileSize is the size at which a data file is sealed.
+	dataFileSize = 16 << 20
+	// maxLeaseSegments bounds the deletes one Done carries.
+	maxLeaseSegments = 4096
+	// maxUnitKeys bounds the index entries one Append unit writes in one
+	// Badger transaction.
+	maxUnitKeys = 2048
+
+	diskInterval = 10 * time.Second
+	// maintEvery is the volume of acked bytes after which maintenance runs
+	// without waiting for its tick.
+	maintEvery = 16 << 20
+	// gcBudget bounds one RunGC.
+	gcBudget = 10 * time.Second
+	// compactMinGarbage is the LSM garbage below which maintenance does not
+	// bother to compact.
+	compactMinGarbage = 8 << 20
+
+	identName  = "LOGSPOOL"
+	identLen   = 64
+	identMagic = "LOGSPOOL"
+)
+
+// Spool is a durable, capped queue of records plus source checkpoints.
+type Spool struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	db      *badger.DB
+	id      [16]byte
+	segLog  *dataLog
+	dlqLog  *dataLog
+	logs    []*dataLog
+
+	// opMu is held (shared) by every operation that touches db, and
+	// exclusively while db is closed, so that db is never closed under a
+	// transaction.
+	opMu     sync.RWMutex
+	dbClosed bool
+	// dlMu serialises RetryDeadLetters, DropDeadLetters and the trim.
+	dlMu sync.Mutex
+
+	// commitMu orders units: every write transaction takes the next unit
+	// number and commits under it.
+	commitMu     sync.Mutex
+	lastUnit     uint64
+	cpCur        map[string]cpVal // current checkpoints
+	cpBase       map[string]cpVal // checkpoints as of the last barrier
+	cpChanged    map[string]cpVal // set since the last sync round began
+	roundMu      sync.Mutex       // one sync round at a time
+	marker       uint64           // the last commit marker written
+	unitKeysFrom uint64           // unit keys below this are deleted
+	// indexCount is the number of index entries (segments and dead-letter
+	// entries) after the last unit; countAtMarker after the marker's unit.
+	indexCount, countAtMarker int64
+	mirrorMarker              uint64 // the marker the identity file holds
+
+	// bad are the damaged entries a salvage open found.
+	bad []badEntry
+	// legacyBytes is the size of a version 1 spool's records in Badger.
+	legacyBytes int64
+
+	// syncFailed is set when a barrier failed (see syncRound).
+	syncFailed atomic.Pointer[error]
+	// dirs are the spool's directory and its data directory as opened;
+	// every barrier checks that they are still there (see checkDirs).
+	dirs []dirAt
+
+	// testHookBarrier runs after every barrier: every file is synced
+	// (crash-state tests).
+	testHookBarrier func()
+	// testRoundStart runs in a sync round between its snapshot and its
+	// barrier (crash-state tests: an append racing the barrier).
+	testRoundStart func()
+
+	mu            sync.Mutex
+	closed        bool
+	nextSeq       uint64
+	nextDead      uint64
+	pending       []segMeta // unleased segments, sorted by seq, from pendingHead
+	pendingHead   int
+	queuedBytes   int64 // includes reservations of appends not yet committed
+	queuedRecords int64
+	leasedRecords int64
+	segments      int64
+	dead          []deadMeta // sorted by first
+	deadCount     int64
+	deadBytes     int64
+	deadDropped   int64
+	blocked       int           // appends waiting for space
+	spaceCh       chan struct{} // closed and replaced when space frees
+	availCh       chan struct{} // closed and replaced when segments become leasable
+	leases        map[*Lease]struct{}
+
+	diskMu   sync.Mutex
+	badgerAt time.Time
+	badgerSz int64
+
+	freeMu   sync.Mutex
+	freeAt   time.Time // when free was read
+	free     int64     // free bytes on the spool's file system then
+	freeUsed int64     // bytes appended since
+
+	closeCh    chan struct{}
+	maintCh    chan struct{} // asks background to run maintenance now
+	roundCh    chan struct{} // asks background for a sync round now
+	deadTrimCh chan struct{} // asks background to enforce MaxDeadLetterBytes
+	acked      atomic.Int64  // bytes acked since maintenance last compacted
+	appended   atomic.Int64  // bytes appended since maintenance last trimmed
+	dirty      atomic.Bool
+	wg         sync.WaitGroup
 }
