@@ -197,7 +197,6 @@ func (s *Spool) reserve(ctx context.Context, n, nbytes int64) error {
 // commits their index entries and cps as one unit.
 func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]segMeta, error) {
 	plan := planSegments(recs)
-	segs := make([]segMeta, len(plan))
 	s.mu.Lock()
 	first := s.nextSeq
 	s.nextSeq += uint64(len(plan))
@@ -212,28 +211,7 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 			encBufs.Put(bp)
 		}
 	}()
-	buf := (*bp)[:0]
-	offs := make([]int, len(plan))
-	vbp := getRaw()
-	for i, p := range plan {
-		m := segMeta{seq: first + uint64(i), count: uint32(p.hi - p.lo)}
-		for j := p.lo; j < p.hi; j++ {
-			m.bytes += int64(recs[j].Size())
-		}
-		segs[i] = m
-		v := encodeSegment((*vbp)[:0], recs[p.lo:p.hi])
-		*vbp = v
-		offs[i] = len(buf)
-		buf = appendEntry(buf, segKey(m), v)
-	}
-	putRaw(vbp)
-	// The positions the records reach, beside them: salvage rebuilds the
-	// checkpoints from these when the index itself is lost.
-	if len(plan) > 0 {
-		for _, cp := range cps {
-			buf = appendEntry(buf, checkpointKey(cp.Key), encodeCpEntry(cp))
-		}
-	}
+	buf, segs, offs := encodeAppend((*bp)[:0], recs, plan, first, cps)
 	*bp = buf
 
 	s.commitMu.Lock()
@@ -256,23 +234,7 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 	}
 	u := s.lastUnit + 1
 	err := s.update(func(txn *badger.Txn) error {
-		for _, m := range segs {
-			if err := txn.Set(segKey(m), encodeIndex(m.r, from)); err != nil {
-				return err
-			}
-		}
-		for _, cp := range cps {
-			var err error
-			if cp.Value == nil {
-				err = txn.Delete(checkpointKey(cp.Key))
-			} else {
-				err = txn.Set(checkpointKey(cp.Key), cp.Value)
-			}
-			if err != nil {
-				return fmt.Errorf("storing checkpoint %q: %w", cp.Key, err)
-			}
-		}
-		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAppend, delta: int64(len(segs)), base: base, from: from, segs: segs}))
+		return putAppendUnit(txn, u, segs, cps, base, from)
 	})
 	if err != nil {
 		for _, r := range refs {
@@ -288,6 +250,57 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 		s.cpChanged[cp.Key] = v
 	}
 	return segs, nil
+}
+
+// encodeAppend appends to buf the data-file entries of one Append: its
+// segments (numbered from first, as plan cuts recs) and, beside them, the
+// checkpoints they reach (salvage rebuilds the checkpoints from these when
+// the index itself is lost). It returns the buffer, the segments and each
+// segment's offset in it.
+func encodeAppend(buf []byte, recs []record.Record, plan []segPlan, first uint64, cps []record.Checkpoint) ([]byte, []segMeta, []int) {
+	segs := make([]segMeta, len(plan))
+	offs := make([]int, len(plan))
+	vbp := getRaw()
+	for i, p := range plan {
+		m := segMeta{seq: first + uint64(i), count: uint32(p.hi - p.lo)}
+		for j := p.lo; j < p.hi; j++ {
+			m.bytes += int64(recs[j].Size())
+		}
+		segs[i] = m
+		v := encodeSegment((*vbp)[:0], recs[p.lo:p.hi])
+		*vbp = v
+		offs[i] = len(buf)
+		buf = appendEntry(buf, segKey(m), v)
+	}
+	putRaw(vbp)
+	if len(plan) > 0 {
+		for _, cp := range cps {
+			buf = appendEntry(buf, checkpointKey(cp.Key), encodeCpEntry(cp))
+		}
+	}
+	return buf, segs, offs
+}
+
+// putAppendUnit writes an Append's unit: the segments' index entries, the
+// checkpoints and the unit record.
+func putAppendUnit(txn *badger.Txn, u uint64, segs []segMeta, cps []record.Checkpoint, base, from []cpEntry) error {
+	for _, m := range segs {
+		if err := txn.Set(segKey(m), encodeIndex(m.r, from)); err != nil {
+			return err
+		}
+	}
+	for _, cp := range cps {
+		var err error
+		if cp.Value == nil {
+			err = txn.Delete(checkpointKey(cp.Key))
+		} else {
+			err = txn.Set(checkpointKey(cp.Key), cp.Value)
+		}
+		if err != nil {
+			return fmt.Errorf("storing checkpoint %q: %w", cp.Key, err)
+		}
+	}
+	return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitAppend, delta: int64(len(segs)), base: base, from: from, segs: segs}))
 }
 
 // planSize bounds the uncompressed value size of one segment holding recs,

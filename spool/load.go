@@ -52,9 +52,56 @@ type loaded struct {
 func (s *Spool) load(id *ident, legacy, salvage bool) error {
 	dir := s.cfg.Dir
 	ld := loaded{units: make(map[uint64]unitRec), from: make(map[uint64][]cpEntry)}
-	var version []byte
-	var mid []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	version, mid, err := s.readIndex(&ld)
+	if err != nil {
+		return fmt.Errorf("%w: reading the index: %v: %s", ErrCorrupt, err, salvageAdvice(dir))
+	}
+	if legacy, err = s.checkIdentity(&ld, id, legacy, version, mid); err != nil {
+		return err
+	}
+	if err := s.openLogs(); err != nil {
+		return err
+	}
+	s.verifyData(&ld)
+	above, anomaly, damage := ld.sortDamage()
+	if err := ld.checkCounts(dir, id, above, anomaly, damage); err != nil {
+		return err
+	}
+	if len(damage) > 0 && !salvage {
+		return damageReport(dir, damage)
+	}
+	s.bad = damage
+
+	// Roll back.
+	var lastUnit uint64 = ld.marker
+	if len(above) > 0 {
+		lastUnit = above[len(above)-1]
+	}
+	if anomaly != "" {
+		if s.cfg.ReadOnly {
+			return fmt.Errorf("%w: the last writes before a crash were written back out of order and must be rolled back; start the agent (or open it read-write) once (%s)", ErrUnclean, anomaly)
+		}
+		ld.segs, err = s.rollback(&ld, above, anomaly)
+		if err != nil {
+			return err
+		}
+		lastUnit = ld.marker // the rollback unit
+	}
+	s.restore(&ld, id, lastUnit)
+	if !s.cfg.ReadOnly && !salvage {
+		for _, l := range s.logs {
+			l.sealAll()
+		}
+	}
+	return nil
+}
+
+// readIndex reads the meta keys, the checkpoints and every unit, segment
+// and dead-letter index entry into ld; entries whose index values are
+// garbled go to ld.bad.
+func (s *Spool) readIndex(ld *loaded) (version, mid []byte, err error) {
+	dir := s.cfg.Dir
+	err = s.db.View(func(txn *badger.Txn) error {
 		get := func(k []byte) ([]byte, error) {
 			item, err := txn.Get(k)
 			if errors.Is(err, badger.ErrKeyNotFound) {
@@ -105,75 +152,92 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 				}
 				ld.units[binary.BigEndian.Uint64(k[1:])] = u
 			case prefixSegment:
-				m, ok := parseSegKey(k)
-				if !ok {
-					s.log.Warn("ignoring a malformed segment key", "key", fmt.Sprintf("%x", k))
-					continue
-				}
-				if err := item.Value(func(v []byte) error {
-					r, from, isRef, err := decodeIndex(v)
-					if err != nil {
-						ld.bad = append(ld.bad, badEntry{seg: &m, err: &DamageError{File: dir, Reason: fmt.Sprintf("index entry of segment %d is garbled: %v", m.seq, err)}})
-						return nil
-					}
-					if isRef {
-						m.r = r
-						if len(from) > 0 {
-							ld.from[m.seq] = from
-						}
-					} else if _, err := checkValue(k, v); err != nil {
-						ld.bad = append(ld.bad, badEntry{seg: &m, err: err})
-						return nil
-					}
-					ld.segs = append(ld.segs, m)
-					return nil
-				}); err != nil {
-					mm := m
-					ld.bad = append(ld.bad, badEntry{seg: &mm, err: &DamageError{File: dir, Reason: fmt.Sprintf("reading segment %d from the value log: %v", m.seq, err)}})
-				}
+				s.readSegmentEntry(ld, k, item)
 			case prefixDead:
-				m, ok := parseDeadKey(k)
-				if !ok {
-					s.log.Warn("ignoring a malformed dead-letter key", "key", fmt.Sprintf("%x", k))
-					continue
-				}
-				if err := item.Value(func(v []byte) error {
-					r, _, isRef, err := decodeIndex(v)
-					if err == nil && isRef {
-						m.r = r
-					} else if err == nil {
-						_, err = checkValue(k, v)
-					}
-					if err != nil {
-						ld.bad = append(ld.bad, badEntry{dead: &m, err: err})
-						return nil
-					}
-					ld.dead = append(ld.dead, m)
-					return nil
-				}); err != nil {
-					mm := m
-					ld.bad = append(ld.bad, badEntry{dead: &mm, err: &DamageError{File: dir, Reason: fmt.Sprintf("reading dead letters %d-%d from the value log: %v", m.first, m.last, err)}})
-				}
+				s.readDeadEntry(ld, k, item)
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("%w: reading the index: %v: %s", ErrCorrupt, err, salvageAdvice(dir))
+	return version, mid, err
+}
+
+// readSegmentEntry adds the segment index entry k to ld.
+func (s *Spool) readSegmentEntry(ld *loaded, k []byte, item *badger.Item) {
+	dir := s.cfg.Dir
+	m, ok := parseSegKey(k)
+	if !ok {
+		s.log.Warn("ignoring a malformed segment key", "key", fmt.Sprintf("%x", k))
+		return
 	}
+	if err := item.Value(func(v []byte) error {
+		r, from, isRef, err := decodeIndex(v)
+		if err != nil {
+			ld.bad = append(ld.bad, badEntry{seg: &m, err: &DamageError{File: dir, Reason: fmt.Sprintf("index entry of segment %d is garbled: %v", m.seq, err)}})
+			return nil
+		}
+		if isRef {
+			m.r = r
+			if len(from) > 0 {
+				ld.from[m.seq] = from
+			}
+		} else if _, err := checkValue(k, v); err != nil {
+			ld.bad = append(ld.bad, badEntry{seg: &m, err: err})
+			return nil
+		}
+		ld.segs = append(ld.segs, m)
+		return nil
+	}); err != nil {
+		mm := m
+		ld.bad = append(ld.bad, badEntry{seg: &mm, err: &DamageError{File: dir, Reason: fmt.Sprintf("reading segment %d from the value log: %v", m.seq, err)}})
+	}
+}
+
+// readDeadEntry adds the dead-letter index entry k to ld.
+func (s *Spool) readDeadEntry(ld *loaded, k []byte, item *badger.Item) {
+	dir := s.cfg.Dir
+	m, ok := parseDeadKey(k)
+	if !ok {
+		s.log.Warn("ignoring a malformed dead-letter key", "key", fmt.Sprintf("%x", k))
+		return
+	}
+	if err := item.Value(func(v []byte) error {
+		r, _, isRef, err := decodeIndex(v)
+		if err == nil && isRef {
+			m.r = r
+		} else if err == nil {
+			_, err = checkValue(k, v)
+		}
+		if err != nil {
+			ld.bad = append(ld.bad, badEntry{dead: &m, err: err})
+			return nil
+		}
+		ld.dead = append(ld.dead, m)
+		return nil
+	}); err != nil {
+		mm := m
+		ld.bad = append(ld.bad, badEntry{dead: &mm, err: &DamageError{File: dir, Reason: fmt.Sprintf("reading dead letters %d-%d from the value log: %v", m.first, m.last, err)}})
+	}
+}
+
+// checkIdentity checks the layout version and the spool id the index holds
+// against the identity file, and sets s.id; it returns whether the spool is
+// a version 1 (legacy) one after all.
+func (s *Spool) checkIdentity(ld *loaded, id *ident, legacy bool, version, mid []byte) (bool, error) {
+	dir := s.cfg.Dir
 	switch {
 	case len(version) == 0 && (id != nil || legacy):
-		return &DamageError{File: dir, Reason: "the index is empty (its MANIFEST or tables were lost) but the directory is a spool: " + salvageAdvice(dir)}
+		return legacy, &DamageError{File: dir, Reason: "the index is empty (its MANIFEST or tables were lost) but the directory is a spool: " + salvageAdvice(dir)}
 	case len(version) == 0:
 	case len(version) != 1 || version[0] > layoutVersion || version[0] < minLayoutVersion:
-		return fmt.Errorf("%w: the spool has layout version %v; this build reads versions %d to %d (%w)", ErrNotSpool, version, minLayoutVersion, layoutVersion, ErrNewerLayout)
+		return legacy, fmt.Errorf("%w: the spool has layout version %v; this build reads versions %d to %d (%w)", ErrNotSpool, version, minLayoutVersion, layoutVersion, ErrNewerLayout)
 	case legacy && version[0] != 1 && (len(ld.segs)+len(ld.dead)+len(ld.bad)+len(ld.units) > 0 || len(s.cpCur) > 0):
-		return &DamageError{File: dir + "/" + identName, Reason: "the spool identity file is missing: " + salvageAdvice(dir)}
+		return legacy, &DamageError{File: dir + "/" + identName, Reason: "the spool identity file is missing: " + salvageAdvice(dir)}
 	case legacy && version[0] != 1:
 		legacy = false // a new spool that stopped before its identity file was written
 	}
 	if id != nil && !bytes.Equal(mid, id.id[:]) {
-		return &DamageError{File: dir, Reason: fmt.Sprintf("the index belongs to another spool (id %x, the identity file says %x): %s", mid, id.id, salvageAdvice(dir))}
+		return legacy, &DamageError{File: dir, Reason: fmt.Sprintf("the index belongs to another spool (id %x, the identity file says %x): %s", mid, id.id, salvageAdvice(dir))}
 	}
 	if legacy && len(mid) == 16 {
 		copy(s.id[:], mid)
@@ -181,6 +245,12 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 	if len(mid) == 16 && id == nil && !legacy {
 		copy(s.id[:], mid)
 	}
+	return legacy, nil
+}
+
+// openLogs opens the data logs.
+func (s *Spool) openLogs() error {
+	dir := s.cfg.Dir
 	for _, l := range s.logs {
 		l.id = s.id
 		if err := l.open(!s.cfg.ReadOnly); err != nil {
@@ -192,7 +262,12 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 			return classifyIOError(dir, err)
 		}
 	}
-	// Verify every entry's data.
+	return nil
+}
+
+// verifyData reads every entry's data and moves the entries whose data is
+// damaged, or holds another key than the index says, from ld to ld.bad.
+func (s *Spool) verifyData(ld *loaded) {
 	var buf []byte
 	keep := ld.segs[:0]
 	for _, m := range ld.segs {
@@ -234,8 +309,12 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 	}
 	ld.dead = keepD
 
-	// Units above the marker: standing, or rolled back.
-	var above []uint64
+}
+
+// sortDamage lists the units above the marker and the anomaly that makes
+// them roll back (a missing unit, or damage to a segment one of them
+// wrote), and returns the damaged entries no such unit explains.
+func (ld *loaded) sortDamage() (above []uint64, anomaly string, damage []badEntry) {
 	for u := range ld.units {
 		if u > ld.marker {
 			above = append(above, u)
@@ -243,7 +322,6 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 	}
 	slices.Sort(above)
 	segUnit := make(map[uint64]uint64)
-	anomaly := ""
 	for i, u := range above {
 		if u != ld.marker+uint64(i)+1 && anomaly == "" {
 			anomaly = fmt.Sprintf("unit %d is missing while unit %d is present", ld.marker+uint64(i)+1, u)
@@ -254,7 +332,6 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 			}
 		}
 	}
-	var damage []badEntry
 	for i := range ld.bad {
 		b := &ld.bad[i]
 		if b.seg != nil {
@@ -268,6 +345,12 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 		}
 		damage = append(damage, *b)
 	}
+	return above, anomaly, damage
+}
+
+// checkCounts checks that the index holds what the identity file says it
+// held at a clean close, or at its last marker after an unclean stop.
+func (ld *loaded) checkCounts(dir string, id *ident, above []uint64, anomaly string, damage []badEntry) error {
 	if id != nil && id.clean && len(damage) == 0 {
 		count := uint64(len(ld.segs) + len(ld.dead) + len(ld.bad))
 		if len(above) > 0 || ld.marker != id.marker || count != id.count {
@@ -292,28 +375,11 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 			return &DamageError{File: dir, Reason: fmt.Sprintf("the index holds %d entries where it held %d at its last sync (a MANIFEST that lost tables, or a table or log that was removed): %s", at, id.count, salvageAdvice(dir))}
 		}
 	}
-	if len(damage) > 0 && !salvage {
-		return damageReport(dir, damage)
-	}
-	s.bad = damage
+	return nil
+}
 
-	// Roll back.
-	var lastUnit uint64 = ld.marker
-	if len(above) > 0 {
-		lastUnit = above[len(above)-1]
-	}
-	if anomaly != "" {
-		if s.cfg.ReadOnly {
-			return fmt.Errorf("%w: the last writes before a crash were written back out of order and must be rolled back; start the agent (or open it read-write) once (%s)", ErrUnclean, anomaly)
-		}
-		ld.segs, err = s.rollback(&ld, above, anomaly)
-		if err != nil {
-			return err
-		}
-		lastUnit = ld.marker // the rollback unit
-	}
-
-	// Apply.
+// restore rebuilds the in-memory queue, dead-letter list and counters from ld.
+func (s *Spool) restore(ld *loaded, id *ident, lastUnit uint64) {
 	s.indexCount = int64(len(ld.segs) + len(ld.dead) + len(s.bad))
 	s.countAtMarker = s.indexCount
 	for u, rec := range ld.units {
@@ -372,12 +438,6 @@ func (s *Spool) load(id *ident, legacy, salvage bool) error {
 			s.dlqLog.retain(m.r)
 		}
 	}
-	if !s.cfg.ReadOnly && !salvage {
-		for _, l := range s.logs {
-			l.sealAll()
-		}
-	}
-	return nil
 }
 
 // damageReport is the error of an Open that found damaged entries.
@@ -408,22 +468,12 @@ func damageReport(dir string, damage []badEntry) error {
 		Reason: fmt.Sprintf("%s%s: %s", reason, more, salvageAdvice(dir))}
 }
 
-// rollback undoes every Append unit above the marker after an interrupted
-// write-back: their segments are deleted and the checkpoints they moved are
-// put back to where they were at the last barrier, so the readers read those
-// lines again. Acks and dead-letter edits above the marker stand (each is
-// one transaction whose data was synced first). It returns the segments
-// that stay.
-func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, error) {
-	// Each source goes back to its position at the marker: the position
-	// just before its first unit above the marker, as long as no unit is
-	// missing before that one (a lost unit may have moved it); after a gap,
-	// its position at the barrier before the unit, which is durable with
-	// everything before it (and at worst earlier than the marker's: lines
-	// read twice, never lost).
-	restore := make(map[string]cpVal)
-	drop := make(map[uint64]bool)
-	var records int64
+// rollbackPlan returns what rolling back the units above the marker does:
+// the positions the sources go back to (see rollback), the segments dropped,
+// and how many records they hold.
+func (ld *loaded) rollbackPlan(above []uint64) (restore map[string]cpVal, drop map[uint64]bool, records int64) {
+	restore = make(map[string]cpVal)
+	drop = make(map[uint64]bool)
 	gap := false
 	for i, u := range above {
 		if u != ld.marker+uint64(i)+1 {
@@ -447,6 +497,23 @@ func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, err
 			records += int64(m.count)
 		}
 	}
+	return restore, drop, records
+}
+
+// rollback undoes every Append unit above the marker after an interrupted
+// write-back: their segments are deleted and the checkpoints they moved are
+// put back to where they were at the last barrier, so the readers read those
+// lines again. Acks and dead-letter edits above the marker stand (each is
+// one transaction whose data was synced first). It returns the segments
+// that stay.
+func (s *Spool) rollback(ld *loaded, above []uint64, why string) ([]segMeta, error) {
+	// Each source goes back to its position at the marker: the position
+	// just before its first unit above the marker, as long as no unit is
+	// missing before that one (a lost unit may have moved it); after a gap,
+	// its position at the barrier before the unit, which is durable with
+	// everything before it (and at worst earlier than the marker's: lines
+	// read twice, never lost).
+	restore, drop, records := ld.rollbackPlan(above)
 	var keys [][]byte
 	keep := ld.segs[:0]
 	for _, m := range ld.segs {

@@ -83,6 +83,35 @@ func newSpool(cfg Config) *Spool {
 	}
 }
 
+// identify reads the directory's identity file; without one it tells an
+// empty directory (refused read-only) from a version 1 spool (legacy).
+func identify(cfg Config) (id *ident, legacy bool, err error) {
+	dir := cfg.Dir
+	id, err = readIdent(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if id != nil {
+		if _, err := os.Stat(filepath.Join(dir, badger.ManifestFilename)); err != nil {
+			return nil, false, &DamageError{File: filepath.Join(dir, badger.ManifestFilename), Reason: "the index's MANIFEST is missing: " + salvageAdvice(dir)}
+		}
+		return id, false, nil
+	}
+	kind, err := classifyDir(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	switch kind {
+	case dirEmpty:
+		if cfg.ReadOnly {
+			return nil, false, fmt.Errorf("%w: the directory is empty (nothing to inspect)", ErrNotSpool)
+		}
+	case dirLegacy:
+		legacy = true
+	}
+	return nil, legacy, nil
+}
+
 // open opens the spool; salvage (Salvage's open) keeps damaged entries out
 // of the queue instead of refusing.
 func open(cfg Config, salvage bool) (*Spool, error) {
@@ -90,26 +119,9 @@ func open(cfg Config, salvage bool) (*Spool, error) {
 	if err := prepareDir(dir, cfg.ReadOnly); err != nil {
 		return nil, err
 	}
-	id, err := readIdent(dir)
+	id, legacy, err := identify(cfg)
 	if err != nil {
 		return nil, &OpenError{Dir: dir, Err: err}
-	}
-	legacy := false
-	if id == nil {
-		kind, err := classifyDir(dir)
-		if err != nil {
-			return nil, &OpenError{Dir: dir, Err: err}
-		}
-		switch kind {
-		case dirEmpty:
-			if cfg.ReadOnly {
-				return nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w: the directory is empty (nothing to inspect)", ErrNotSpool)}
-			}
-		case dirLegacy:
-			legacy = true
-		}
-	} else if _, err := os.Stat(filepath.Join(dir, badger.ManifestFilename)); err != nil {
-		return nil, &OpenError{Dir: dir, Err: &DamageError{File: filepath.Join(dir, badger.ManifestFilename), Reason: "the index's MANIFEST is missing: " + salvageAdvice(dir)}}
 	}
 	if err := checkManifestAndTables(cfg, id); err != nil {
 		return nil, &OpenError{Dir: dir, Err: err}

@@ -279,38 +279,47 @@ func (s *Spool) syncRound() error {
 		}
 	}
 	if h != s.marker {
-		prev := min(s.marker, s.mirrorMarker)
-		// Unit keys at or below the previous marker are no longer needed
-		// (that marker is durable, and the identity file has it). Deleting
-		// them is safe in any order.
-		var err error
-		for from := s.unitKeysFrom; from <= prev && err == nil; from += 4096 {
-			to := min(prev, from+4095)
-			err = s.update(func(txn *badger.Txn) error {
-				for u := from; u <= to; u++ {
-					if err := txn.Delete(unitKey(u)); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}
-		if err == nil {
-			err = s.update(func(txn *badger.Txn) error {
-				return txn.Set(metaCommitKey, binary.BigEndian.AppendUint64(nil, h))
-			})
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("writing the commit marker: %w", err))
-		} else {
-			s.marker = h
-			s.countAtMarker = count
-			if prev >= s.unitKeysFrom {
-				s.unitKeysFrom = prev + 1
-			}
+		if err := s.writeMarker(h, count); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// writeMarker deletes the unit keys the previous durable marker covers and
+// writes the commit marker h, which the barrier just made true; count is the
+// number of index entries at h.
+func (s *Spool) writeMarker(h uint64, count int64) error {
+	prev := min(s.marker, s.mirrorMarker)
+	// Unit keys at or below the previous marker are no longer needed
+	// (that marker is durable, and the identity file has it). Deleting
+	// them is safe in any order.
+	var err error
+	for from := s.unitKeysFrom; from <= prev && err == nil; from += 4096 {
+		to := min(prev, from+4095)
+		err = s.update(func(txn *badger.Txn) error {
+			for u := from; u <= to; u++ {
+				if err := txn.Delete(unitKey(u)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		err = s.update(func(txn *badger.Txn) error {
+			return txn.Set(metaCommitKey, binary.BigEndian.AppendUint64(nil, h))
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("writing the commit marker: %w", err)
+	}
+	s.marker = h
+	s.countAtMarker = count
+	if prev >= s.unitKeysFrom {
+		s.unitKeysFrom = prev + 1
+	}
+	return nil
 }
 
 // barrier fsyncs every file that may hold unsynced writes: the data files
