@@ -679,58 +679,7 @@ func (d *Decoder) tail(f format) []byte {
 	b = appendEscapedString(b, d.src.Path)
 	b = append(b, `"}}`...)
 
-	var k []byte
-	field := func(dst []byte, first *bool, name, value string) []byte {
-		if value == "" {
-			return dst
-		}
-		if !*first {
-			dst = append(dst, ',')
-		}
-		*first = false
-		dst = append(dst, '"')
-		dst = append(dst, name...)
-		dst = append(dst, `":"`...)
-		dst = appendEscapedString(dst, value)
-		return append(dst, '"')
-	}
-	first := true
-	k = field(k, &first, "namespace", m.Namespace)
-	if m.PodName != "" || m.PodUID != "" {
-		if !first {
-			k = append(k, ',')
-		}
-		first = false
-		k = append(k, `"pod":{`...)
-		pf := true
-		k = field(k, &pf, "name", m.PodName)
-		k = field(k, &pf, "uid", m.PodUID)
-		k = append(k, d.kube.pod()...)
-		k = append(k, '}')
-	}
-	if m.ContainerName != "" || m.RestartCount >= 0 {
-		if !first {
-			k = append(k, ',')
-		}
-		k = append(k, `"container":{`...)
-		cf := true
-		k = field(k, &cf, "name", m.ContainerName)
-		if m.RestartCount >= 0 {
-			if !cf {
-				k = append(k, ',')
-			}
-			k = append(k, `"restart_count":`...)
-			k = strconv.AppendInt(k, int64(m.RestartCount), 10)
-		}
-		k = append(k, '}')
-	}
-	if km := d.kube.kubernetes(); len(km) > 0 {
-		if len(k) == 0 {
-			km = km[1:] // the members start with ','
-		}
-		k = append(k, km...)
-	}
-	if len(k) > 0 {
+	if k := d.kubernetesMembers(); len(k) > 0 {
 		b = append(b, `,"kubernetes":{`...)
 		b = append(b, k...)
 		b = append(b, '}')
@@ -746,8 +695,8 @@ func (d *Decoder) tail(f format) []byte {
 	if m.ContainerID != "" || runtime != "" {
 		b = append(b, `,"container":{`...)
 		cf := true
-		b = field(b, &cf, "id", m.ContainerID)
-		b = field(b, &cf, "runtime", runtime)
+		b = appendField(b, &cf, "id", m.ContainerID)
+		b = appendField(b, &cf, "runtime", runtime)
 		b = append(b, d.kube.container()...)
 		b = append(b, '}')
 	}
@@ -759,4 +708,66 @@ func (d *Decoder) tail(f format) []byte {
 	b = append(b, `,"event":{"dataset":"kubernetes.container_logs"}}`...)
 	d.tails[f] = b
 	return b
+}
+
+// kubernetesMembers returns the members of the document's kubernetes object
+// (without braces): the path's and the API's metadata.
+func (d *Decoder) kubernetesMembers() []byte {
+	var k []byte
+	m := d.meta
+	first := true
+	k = appendField(k, &first, "namespace", m.Namespace)
+	if m.PodName != "" || m.PodUID != "" {
+		if !first {
+			k = append(k, ',')
+		}
+		first = false
+		k = append(k, `"pod":{`...)
+		pf := true
+		k = appendField(k, &pf, "name", m.PodName)
+		k = appendField(k, &pf, "uid", m.PodUID)
+		k = append(k, d.kube.pod()...)
+		k = append(k, '}')
+	}
+	if m.ContainerName != "" || m.RestartCount >= 0 {
+		if !first {
+			k = append(k, ',')
+		}
+		k = append(k, `"container":{`...)
+		cf := true
+		k = appendField(k, &cf, "name", m.ContainerName)
+		if m.RestartCount >= 0 {
+			if !cf {
+				k = append(k, ',')
+			}
+			k = append(k, `"restart_count":`...)
+			k = strconv.AppendInt(k, int64(m.RestartCount), 10)
+		}
+		k = append(k, '}')
+	}
+	if km := d.kube.kubernetes(); len(km) > 0 {
+		if len(k) == 0 {
+			km = km[1:] // the members start with ','
+		}
+		k = append(k, km...)
+	}
+	return k
+}
+
+// appendField appends "name":"value" (escaped) to dst as a member of an
+// object whose first member *first says is still to come; nothing when value
+// is empty.
+func appendField(dst []byte, first *bool, name, value string) []byte {
+	if value == "" {
+		return dst
+	}
+	if !*first {
+		dst = append(dst, ',')
+	}
+	*first = false
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	dst = append(dst, `":"`...)
+	dst = appendEscapedString(dst, value)
+	return append(dst, '"')
 }

@@ -36,27 +36,11 @@ type request struct {
 	batches []batchState
 }
 
-// ship delivers every record of batches: it sends them, retries what can be
-// retried with backoff, dead-letters what is refused for good, and finishes
-// each batch as soon as its own records are all settled. When stop ends
-// first, the batches still open are released. sendCtx bounds the HTTP
-// requests themselves (it outlives stop by the shutdown grace time).
-func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
-	s.m.inflightAdd(1)
-	defer s.m.inflightAdd(-1)
-	r := &request{s: s, batches: make([]batchState, len(batches))}
-	n := 0
-	for i, b := range batches {
-		r.batches[i] = batchState{b: b, left: len(b.Records())}
-		n += len(b.Records())
-	}
-	defer r.releaseOpen()
-	all := itemPool.get(n) // the request's items, in one piece
-	items := itemPtrPool.get(n)
-	defer func() {
-		itemPool.put(all)
-		itemPtrPool.put(items)
-	}()
+// collect lays the request's items out in all (whose capacity holds them
+// all, so the pointers stay valid) and appends the ones to send to items; a
+// record with an empty document is dead-lettered at once, and an empty batch
+// finished.
+func (r *request) collect(all []item, items []*item) ([]item, []*item) {
 	var empty []*item
 	for i := range r.batches {
 		recs := r.batches[i].b.Records()
@@ -82,6 +66,31 @@ func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
 		}
 		r.settleLocal(empty, res)
 	}
+	return all, items
+}
+
+// ship delivers every record of batches: it sends them, retries what can be
+// retried with backoff, dead-letters what is refused for good, and finishes
+// each batch as soon as its own records are all settled. When stop ends
+// first, the batches still open are released. sendCtx bounds the HTTP
+// requests themselves (it outlives stop by the shutdown grace time).
+func (s *Shipper) ship(stop, sendCtx context.Context, batches []Batch) {
+	s.m.inflightAdd(1)
+	defer s.m.inflightAdd(-1)
+	r := &request{s: s, batches: make([]batchState, len(batches))}
+	n := 0
+	for i, b := range batches {
+		r.batches[i] = batchState{b: b, left: len(b.Records())}
+		n += len(b.Records())
+	}
+	defer r.releaseOpen()
+	all := itemPool.get(n) // the request's items, in one piece
+	items := itemPtrPool.get(n)
+	defer func() {
+		itemPool.put(all)
+		itemPtrPool.put(items)
+	}()
+	all, items = r.collect(all, items)
 
 	// queue holds chunks to send in order; a chunk answered 413 is split.
 	queue := [][]*item{items}

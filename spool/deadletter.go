@@ -167,76 +167,8 @@ func (s *Spool) moveDead(m deadMeta, take, keep []deadItem, retry bool) (int, er
 	s.nextSeq += uint64(len(plan))
 	s.mu.Unlock()
 
-	segs := make([]segMeta, len(plan))
-	var buf []byte
-	offs := make([]int, len(plan))
-	for i, p := range plan {
-		sm := segMeta{seq: first + uint64(i), count: uint32(p.hi - p.lo)}
-		for j := p.lo; j < p.hi; j++ {
-			sm.bytes += int64(recs[j].Size())
-		}
-		segs[i] = sm
-		offs[i] = len(buf)
-		buf = appendEntry(buf, segKey(sm), encodeSegment(nil, recs[p.lo:p.hi]))
-	}
-	var kept []deadMeta
-	err := func() error {
-		s.commitMu.Lock()
-		defer s.commitMu.Unlock()
-		if len(plan) > 0 {
-			refs, err := s.segLog.write(buf, offs)
-			if err != nil {
-				return err
-			}
-			for i := range segs {
-				segs[i].r = refs[i]
-			}
-			if err := s.segLog.syncFile(refs[0].fid); err != nil {
-				for _, r := range refs {
-					s.segLog.release(r)
-				}
-				return err
-			}
-		}
-		if len(keep) > 0 {
-			var err error
-			if kept, err = s.writeDeadItems(keep); err != nil {
-				return err
-			}
-		}
-		u := s.lastUnit + 1
-		err := s.update(func(txn *badger.Txn) error {
-			if err := txn.Delete(deadKey(m)); err != nil {
-				return err
-			}
-			for _, e := range kept {
-				if err := txn.Set(deadKey(e), encodeIndex(e.r, nil)); err != nil {
-					return err
-				}
-			}
-			for _, sm := range segs {
-				if err := txn.Set(segKey(sm), encodeIndex(sm.r, nil)); err != nil {
-					return err
-				}
-			}
-			return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitDead, delta: int64(len(kept) + len(segs) - 1)}))
-		})
-		if err != nil {
-			for _, sm := range segs {
-				s.segLog.release(sm.r)
-			}
-			for _, e := range kept {
-				s.dlqLog.release(e.r)
-			}
-			return err
-		}
-		s.lastUnit = u
-		s.indexCount += int64(len(kept) + len(segs) - 1)
-		if m.r.valid() {
-			s.dlqLog.release(m.r)
-		}
-		return nil
-	}()
+	buf, segs, offs := encodeAppend(nil, recs, plan, first, nil)
+	kept, err := s.commitDeadMove(m, keep, segs, buf, offs)
 	if err != nil {
 		verb := "dropping"
 		if retry {
@@ -260,6 +192,67 @@ func (s *Spool) moveDead(m deadMeta, take, keep []deadItem, retry bool) (int, er
 	s.mu.Unlock()
 	s.dirty.Store(true)
 	return len(take), nil
+}
+
+// commitDeadMove writes the segments of retried dead letters (synced) and
+// the dead letters kept of entry m, then commits one unit that deletes m
+// and indexes both; it returns the kept entries.
+func (s *Spool) commitDeadMove(m deadMeta, keep []deadItem, segs []segMeta, buf []byte, offs []int) (kept []deadMeta, err error) {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if len(segs) > 0 {
+		refs, err := s.segLog.write(buf, offs)
+		if err != nil {
+			return nil, err
+		}
+		for i := range segs {
+			segs[i].r = refs[i]
+		}
+		if err := s.segLog.syncFile(refs[0].fid); err != nil {
+			for _, r := range refs {
+				s.segLog.release(r)
+			}
+			return nil, err
+		}
+	}
+	if len(keep) > 0 {
+		var err error
+		if kept, err = s.writeDeadItems(keep); err != nil {
+			return nil, err
+		}
+	}
+	u := s.lastUnit + 1
+	err = s.update(func(txn *badger.Txn) error {
+		if err := txn.Delete(deadKey(m)); err != nil {
+			return err
+		}
+		for _, e := range kept {
+			if err := txn.Set(deadKey(e), encodeIndex(e.r, nil)); err != nil {
+				return err
+			}
+		}
+		for _, sm := range segs {
+			if err := txn.Set(segKey(sm), encodeIndex(sm.r, nil)); err != nil {
+				return err
+			}
+		}
+		return txn.Set(unitKey(u), encodeUnit(unitRec{kind: unitDead, delta: int64(len(kept) + len(segs) - 1)}))
+	})
+	if err != nil {
+		for _, sm := range segs {
+			s.segLog.release(sm.r)
+		}
+		for _, e := range kept {
+			s.dlqLog.release(e.r)
+		}
+		return nil, err
+	}
+	s.lastUnit = u
+	s.indexCount += int64(len(kept) + len(segs) - 1)
+	if m.r.valid() {
+		s.dlqLog.release(m.r)
+	}
+	return kept, nil
 }
 
 // askDeadTrim wakes the background goroutine to enforce MaxDeadLetterBytes.
