@@ -222,10 +222,12 @@ func readFingerprint(f io.ReaderAt) (fp []byte, final bool, err error) {
 		return nil, false, err
 	}
 	buf = buf[:n]
+	// Copied to its size: a file's fingerprint lives as long as the file is
+	// followed (thousands of files), its 4 KiB buffer need not.
 	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-		return buf[:i+1], true, nil
+		return bytes.Clone(buf[:i+1]), true, nil
 	}
-	return buf, n == fingerprintLen, nil
+	return bytes.Clone(buf), n == fingerprintLen, nil
 }
 
 // fingerprintMatches reports whether f still starts with fp.
