@@ -182,9 +182,17 @@ func startAgent(t testing.TB, out io.Writer, args ...string) *agent {
 // for a config file to set it.
 func startAgentOwnLevel(t testing.TB, out io.Writer, args ...string) *agent {
 	t.Helper()
+	bin := binary(t)
+	return startAgentWith(t, out, func(full []string) *exec.Cmd { return exec.Command(bin, full...) }, args...)
+}
+
+// startAgentWith is startAgentOwnLevel with the command made by command
+// from the agent's arguments (a wrapper, e.g. into a cgroup).
+func startAgentWith(t testing.TB, out io.Writer, command func(args []string) *exec.Cmd, args ...string) *agent {
+	t.Helper()
 	a := &agent{metrics: freeAddr(t), stderr: new(bytes.Buffer), done: make(chan struct{})}
 	full := append([]string{"run", "--metrics-addr", a.metrics}, args...)
-	a.cmd = exec.Command(binary(t), full...)
+	a.cmd = command(full)
 	a.cmd.Stdout = out
 	a.cmd.Stderr = &lockedWriter{w: a.stderr}
 	a.cmd.Env = append(os.Environ(), "NODE_NAME=test-node")

@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -111,16 +112,14 @@ func (nf *nodeFiles) keepWriting(tb testing.TB, perSecond int64, stop <-chan str
 
 // procSample is what /proc says about a process at one moment.
 type procSample struct {
-	at         time.Time
-	cpuTicks   int64 // utime+stime, in clock ticks
-	rssKiB     int64 // VmRSS
-	hwmKiB     int64 // VmHWM: the peak so far
-	fds        int
-	threads    int
-	voluntary  int64 // voluntary context switches of the main thread
-	heapKiB    int64 // go_memstats_heap_inuse_bytes / 1024, when asked
-	gcCycles   float64
-	gcCycleErr error
+	at        time.Time
+	cpuTicks  int64 // utime+stime, in clock ticks
+	rssKiB    int64 // VmRSS
+	hwmKiB    int64 // VmHWM: the peak so far
+	anonKiB   int64 // RssAnon: the heap, stacks and runtime, without the binary's and Badger's file pages
+	fds       int
+	threads   int
+	voluntary int64 // voluntary context switches of the main thread
 }
 
 // clockTicks is USER_HZ, 100 on every Linux this runs on.
@@ -154,6 +153,8 @@ func sampleProc(tb testing.TB, pid int) procSample {
 			s.rssKiB = n
 		case "VmHWM":
 			s.hwmKiB = n
+		case "RssAnon":
+			s.anonKiB = n
 		case "voluntary_ctxt_switches":
 			s.voluntary = n
 		}
@@ -327,23 +328,32 @@ func BenchmarkIdleFiles(b *testing.B) {
 		time.Sleep(10 * time.Second)
 		pid := a.cmd.Process.Pid
 		s0 := sampleProc(b, pid)
+		gc0, err0 := gcCycles(a)
 		const idle = 60 * time.Second
 		calls := countSyscalls(b, pid, idle)
 		s1 := sampleProc(b, pid)
+		gc1, err1 := gcCycles(a)
+		heap, errHeap := a.metric("go_memstats_heap_inuse_bytes")
 		el := s1.at.Sub(s0.at).Seconds()
 		cpu := float64(s1.cpuTicks-s0.cpuTicks) / clockTicks / el
 		a.stop(b)
+		if err := errors.Join(err0, err1, errHeap); err != nil {
+			b.Fatal(err)
+		}
 		b.ReportMetric(100*cpu, "cpu-%")
 		if calls >= 0 {
 			b.ReportMetric(float64(calls)/el, "syscalls/s")
 		}
 		b.ReportMetric(float64(s1.rssKiB)/1024, "RSS-MiB")
+		b.ReportMetric(float64(s1.anonKiB)/1024, "anon-RSS-MiB")
 		b.ReportMetric(float64(s1.hwmKiB)/1024, "peak-RSS-MiB")
+		b.ReportMetric(heap/(1<<20), "heap-inuse-MiB")
+		b.ReportMetric((gc1-gc0)/el, "GCs/s")
 		b.ReportMetric(float64(s1.fds), "fds")
 		b.ReportMetric(float64(s1.threads), "threads")
 		b.ReportMetric(load0[0], "load1-start")
-		b.Logf("%d idle files over %.0f s: %.2f%% of a core, %d syscalls, RSS %d KiB (peak %d), %d fds, %d threads",
-			n, el, 100*cpu, calls, s1.rssKiB, s1.hwmKiB, s1.fds, s1.threads)
+		b.Logf("%d idle files over %.0f s: %.2f%% of a core, %d syscalls, %.0f GCs, RSS %d KiB (anonymous %d, peak %d), heap in use %.1f MiB, %d fds, %d threads",
+			n, el, 100*cpu, calls, gc1-gc0, s1.rssKiB, s1.anonKiB, s1.hwmKiB, heap/(1<<20), s1.fds, s1.threads)
 	}
 }
 
