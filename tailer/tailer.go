@@ -116,6 +116,7 @@ type Tailer struct {
 	retired       map[fileID]retiredFile // released files that still exist, keeping their checkpoint
 	parked        map[fileID]parkedFile  // matched files closed (descriptor pressure, others waiting, inactive)
 	parkedByPath  map[string]fileID      // glob path and resolved path -> parked file, for notifications
+	pathsStale    bool                   // byPath and parkedByPath are to be rebuilt (pathsLocked)
 	waiting       map[fileID]waitingFile // matched files to open when a descriptor slot is free (MaxOpenFiles)
 	waitSeq       uint64
 	startReader   func(*reader)           // starts a reader's goroutine (set by Run)
@@ -495,6 +496,7 @@ func (t *Tailer) readerList() []*reader {
 func (t *Tailer) readerByPath(p string) *reader {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.pathsLocked()
 	return t.byPath[p]
 }
 
@@ -524,6 +526,7 @@ func (t *Tailer) handleEvent(ev fsnotify.Event) {
 func (t *Tailer) wakeParked(path string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.pathsLocked()
 	id, ok := t.parkedByPath[path]
 	if !ok {
 		return
@@ -1164,10 +1167,24 @@ func (t *Tailer) countLocked() {
 	t.m.setFiles(len(t.readers))
 }
 
-// rebuildPathsLocked maps paths to readers for notifications; a path that a
-// rotated file and its successor share goes to the successor.
+// rebuildPathsLocked notes that the readers or the parked files changed:
+// the maps from paths to them (for notifications) are rebuilt when next
+// looked up, once for any number of changes (2,000 files parked one after
+// the other at the end of --close-inactive would otherwise rebuild them
+// 2,000 times).
 func (t *Tailer) rebuildPathsLocked() {
 	t.m.setParked(len(t.parked))
+	t.pathsStale = true
+}
+
+// pathsLocked brings byPath and parkedByPath up to date: glob and resolved
+// paths of the readers and of the parked files; a path that a rotated file
+// and its successor share goes to the successor.
+func (t *Tailer) pathsLocked() {
+	if !t.pathsStale {
+		return
+	}
+	t.pathsStale = false
 	clear(t.parkedByPath)
 	for id, p := range t.parked {
 		t.parkedByPath[p.path] = id
