@@ -237,7 +237,7 @@ func newInputs(c *cli.Context, set runSettings, sink *healthSink, hl *health, re
 //     5 s for the releases; an output that has not returned by then is
 //     logged and left behind. Stopping it first would leave the inputs'
 //     last appends to wait for the next start.
-//  3. The signal handler stops.
+//  3. The signal handler stops, then the idle memory release.
 //
 // Then runAgent's deferred Close syncs and closes the spool, which nothing
 // uses any more.
@@ -324,6 +324,11 @@ func runActors(c *cli.Context, set runSettings, in inputs, out *output, sigs <-c
 			}
 		}
 	}, func(error) { close(quit) })
+
+	// Memory: gives the heap a burst left behind back to the system once the
+	// agent has gone quiet (membudget.ReleaseWhenIdle). It stops last.
+	idleCtx, stopIdle := context.WithCancel(context.Background())
+	g.Add(func() error { membudget.ReleaseWhenIdle(idleCtx); return nil }, func(error) { stopIdle() })
 
 	if err := g.Run(); err != nil {
 		return err

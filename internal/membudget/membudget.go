@@ -22,6 +22,9 @@
 //     is below its capacity again.
 //
 // A nil *Budget is unlimited: every call succeeds at once.
+//
+// ReleaseWhenIdle, beside the budget, gives the heap a burst of input left
+// behind back to the operating system once the process has gone quiet.
 package membudget
 
 import (

@@ -353,3 +353,44 @@ func TestCollectorReportsTheBudget(t *testing.T) {
 		t.Fatalf("metrics %v, want %v", got, want)
 	}
 }
+
+// TestIdleReleaserFreesOnceAfterWork: the heap is given back when the
+// process goes quiet after allocating, once per burst; never while it
+// works, and not for the little a quiet process allocates.
+func TestIdleReleaserFreesOnceAfterWork(t *testing.T) {
+	const MiB = 1 << 20
+	steps := []struct {
+		allocs uint64 // cumulative, at each sample
+		want   bool
+	}{
+		{10 * MiB, false},  // first sample: nothing to compare
+		{11 * MiB, false},  // quiet, but only 1 MiB allocated since the start
+		{60 * MiB, false},  // a burst: busy
+		{200 * MiB, false}, // still busy
+		{201 * MiB, true},  // quiet after the burst: release
+		{202 * MiB, false}, // quiet again: already released
+		{205 * MiB, false}, // scrapes now and then: not worth a collection
+		{250 * MiB, false}, // the next burst
+		{251 * MiB, true},  // quiet again: release
+	}
+	r := idleReleaser{quiet: 4 * MiB, worth: 16 * MiB}
+	for i, s := range steps {
+		if got := r.step(s.allocs); got != s.want {
+			t.Errorf("sample %d (%d MiB allocated): release = %v, want %v", i, s.allocs/MiB, got, s.want)
+		}
+	}
+}
+
+// TestReleaseWhenIdleStopsWithItsContext: the goroutine ends with ctx
+// (goleak checks the package).
+func TestReleaseWhenIdleStopsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ReleaseWhenIdle(ctx); close(done) }()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReleaseWhenIdle did not return after its context was cancelled")
+	}
+}
