@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspool/logspool/internal/estest"
 	"github.com/logspool/logspool/internal/testenv"
 	"github.com/logspool/logspool/parser/testlogs"
-	"github.com/logspool/logspool/shipper/estest"
 )
 
 // memCgroup is a memory cgroup made for one test: cgroup v2 (memory.max,
