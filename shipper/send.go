@@ -409,7 +409,7 @@ func (s *Shipper) encode(chunk []*item) ([]byte, string) {
 		}
 		return buf, ""
 	}
-	z := s.comp.stream(getBuf(size/8 + 4096))
+	z := s.comp.stream(getBuf(s.comp.sizeHint(size)))
 	part := getBuf(streamPart + 64<<10)
 	for _, it := range chunk {
 		if part = add(part, it); len(part) >= streamPart {
@@ -419,7 +419,9 @@ func (s *Shipper) encode(chunk []*item) ([]byte, string) {
 	}
 	z.write(part)
 	putBuf(part)
-	return z.close(), s.comp.encoding
+	out := z.close()
+	s.comp.observe(size, len(out))
+	return out, s.comp.encoding
 }
 
 // streamPart is how much of a body is encoded before it is handed to the

@@ -59,3 +59,31 @@ func TestBulkResponsesAreReadWithoutGrowing(t *testing.T) {
 		})
 	}
 }
+
+// TestCompressedBodiesAreBuiltInBuffersOfTheirSize: in every mode, once a
+// body was compressed, the next of that kind is built in a buffer large
+// enough for it, so that it is not grown (allocated again) while it is
+// written. Huffman-only coding shrinks the realistic documents 1.5 times,
+// and its bodies were built in a buffer sized for 8 times: 16 MB allocated
+// per 5 MiB batch.
+func TestCompressedBodiesAreBuiltInBuffersOfTheirSize(t *testing.T) {
+	items, size := benchItems(benchRecords(2000))
+	for _, mode := range CompressionModes {
+		if mode == CompressionNone {
+			continue
+		}
+		t.Run(mode, func(t *testing.T) {
+			s := encodeShipper(mode, Config{})
+			body, _ := s.encode(items) // learns the ratio
+			putBuf(body)
+			for range 3 {
+				hint := s.comp.sizeHint(size)
+				body, _ := s.encode(items)
+				if len(body) > hint {
+					t.Fatalf("a body of %d bytes (%d before compression) built in a buffer for %d", len(body), size, hint)
+				}
+				putBuf(body)
+			}
+		})
+	}
+}
