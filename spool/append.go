@@ -211,7 +211,9 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 			encBufs.Put(bp)
 		}
 	}()
-	buf, segs, offs := encodeAppend((*bp)[:0], recs, plan, first, cps)
+	segs := make([]segMeta, len(plan))
+	offs := make([]int, len(plan)) // on the stack when small: encodeAppend does not keep it
+	buf := encodeAppend((*bp)[:0], recs, plan, first, cps, segs, offs)
 	*bp = buf
 
 	s.commitMu.Lock()
@@ -255,11 +257,9 @@ func (s *Spool) commitAppend(recs []record.Record, cps []record.Checkpoint) ([]s
 // encodeAppend appends to buf the data-file entries of one Append: its
 // segments (numbered from first, as plan cuts recs) and, beside them, the
 // checkpoints they reach (salvage rebuilds the checkpoints from these when
-// the index itself is lost). It returns the buffer, the segments and each
-// segment's offset in it.
-func encodeAppend(buf []byte, recs []record.Record, plan []segPlan, first uint64, cps []record.Checkpoint) ([]byte, []segMeta, []int) {
-	segs := make([]segMeta, len(plan))
-	offs := make([]int, len(plan))
+// the index itself is lost). It fills segs and offs (each segment's offset
+// in the buffer; both len(plan) long) and returns the buffer.
+func encodeAppend(buf []byte, recs []record.Record, plan []segPlan, first uint64, cps []record.Checkpoint, segs []segMeta, offs []int) []byte {
 	vbp := getRaw()
 	for i, p := range plan {
 		m := segMeta{seq: first + uint64(i), count: uint32(p.hi - p.lo)}
@@ -278,7 +278,7 @@ func encodeAppend(buf []byte, recs []record.Record, plan []segPlan, first uint64
 			buf = appendEntry(buf, checkpointKey(cp.Key), encodeCpEntry(cp))
 		}
 	}
-	return buf, segs, offs
+	return buf
 }
 
 // putAppendUnit writes an Append's unit: the segments' index entries, the

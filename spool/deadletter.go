@@ -167,7 +167,9 @@ func (s *Spool) moveDead(m deadMeta, take, keep []deadItem, retry bool) (int, er
 	s.nextSeq += uint64(len(plan))
 	s.mu.Unlock()
 
-	buf, segs, offs := encodeAppend(nil, recs, plan, first, nil)
+	segs := make([]segMeta, len(plan))
+	offs := make([]int, len(plan))
+	buf := encodeAppend(nil, recs, plan, first, nil, segs, offs)
 	kept, err := s.commitDeadMove(m, keep, segs, buf, offs)
 	if err != nil {
 		verb := "dropping"
