@@ -124,6 +124,40 @@ func quarantineBytes(qdir, path string, off, n int64) (string, error) {
 // commits (crash tests).
 var testHookRepairStep func()
 
+// quarantineEntry copies the bytes of the damaged entry b into the
+// quarantine directory qdir and describes the damage.
+func (s *Spool) quarantineEntry(b badEntry, qdir string) (SalvagedDamage, error) {
+	d := SalvagedDamage{Records: b.records(), Reason: b.err.Error()}
+	r, l := ref{}, s.dlqLog
+	if b.seg != nil {
+		r, l = b.seg.r, s.segLog
+	} else {
+		r = b.dead.r
+	}
+	if r.valid() {
+		d.File, d.Offset, d.Bytes = l.pathOf(r.fid), r.off, r.len
+		if q, err := quarantineBytes(qdir, d.File, r.off, r.len); err == nil {
+			d.Quarantined = q
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return d, err
+		}
+	} else if b.seg != nil {
+		raw := s.rawBytes(*b.seg)
+		d.File, d.Bytes = s.cfg.Dir+" (index value of segment "+fmt.Sprint(b.seg.seq)+")", int64(len(raw))
+		if len(raw) > 0 {
+			if err := os.MkdirAll(qdir, 0o750); err != nil {
+				return d, err
+			}
+			q := filepath.Join(qdir, fmt.Sprintf("segment-%d.raw", b.seg.seq))
+			if err := os.WriteFile(q, raw, 0o640); err != nil {
+				return d, fmt.Errorf("writing %s: %w", q, err)
+			}
+			d.Quarantined = q
+		}
+	}
+	return d, nil
+}
+
 // salvageEntries handles damaged entries under an intact index.
 func (s *Spool) salvageEntries(rep *SalvageReport) (err error) {
 	defer func() {
@@ -149,12 +183,7 @@ func (s *Spool) salvageEntries(rep *SalvageReport) (err error) {
 	restore := make(map[string]cpVal)
 	var keys [][]byte
 	for _, b := range bad {
-		d := SalvagedDamage{Records: b.records(), Reason: b.err.Error()}
-		var r ref
-		var l *dataLog
-		switch {
-		case b.seg != nil:
-			r, l = b.seg.r, s.segLog
+		if b.seg != nil {
 			keys = append(keys, segKey(*b.seg))
 			rep.RecordsLost += int64(b.seg.count)
 			for _, e := range b.from {
@@ -162,36 +191,24 @@ func (s *Spool) salvageEntries(rep *SalvageReport) (err error) {
 					restore[e.key] = e.v
 				}
 			}
-		default:
-			r, l = b.dead.r, s.dlqLog
+		} else {
 			keys = append(keys, deadKey(*b.dead))
 		}
-		if r.valid() {
-			d.File, d.Offset, d.Bytes = l.pathOf(r.fid), r.off, r.len
-			if q, err := quarantineBytes(rep.Quarantine, d.File, r.off, r.len); err == nil {
-				d.Quarantined = q
-			} else if !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
-		} else if b.seg != nil {
-			raw := s.rawBytes(*b.seg)
-			d.File, d.Bytes = s.cfg.Dir+" (index value of segment "+fmt.Sprint(b.seg.seq)+")", int64(len(raw))
-			if len(raw) > 0 {
-				if err := os.MkdirAll(rep.Quarantine, 0o750); err != nil {
-					return err
-				}
-				q := filepath.Join(rep.Quarantine, fmt.Sprintf("segment-%d.raw", b.seg.seq))
-				if err := os.WriteFile(q, raw, 0o640); err != nil {
-					return fmt.Errorf("writing %s: %w", q, err)
-				}
-				d.Quarantined = q
-			}
+		d, err := s.quarantineEntry(b, rep.Quarantine)
+		if err != nil {
+			return err
 		}
 		rep.Damaged = append(rep.Damaged, d)
 	}
 	if len(bad) == 0 {
 		return nil
 	}
+	return s.removeDamaged(keys, restore, rep)
+}
+
+// removeDamaged rewinds the sources of damaged segments to restore and
+// deletes the damaged entries' keys.
+func (s *Spool) removeDamaged(keys [][]byte, restore map[string]cpVal, rep *SalvageReport) error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	// Rewind first, then delete the damaged entries newest first, each
@@ -258,6 +275,31 @@ func rebuild(cfg Config, rep *SalvageReport) error {
 	} else if got, ok := dataFileID(dir); ok {
 		sid = got
 	}
+	if err := quarantineIndex(dir, rep); err != nil {
+		return err
+	}
+	segs, dead, cps, err := scanForIndex(dir, sid, rep)
+	if err != nil {
+		return err
+	}
+	if err := writeNewIndex(cfg, sid, segs, dead, cps, rep); err != nil {
+		return err
+	}
+	if err := writeIdent(dir, ident{id: sid}); err != nil {
+		return classifyIOError(dir, err)
+	}
+	// Open and close it once: verified, synced, marked clean.
+	s, err := open(cfg, false)
+	if err != nil {
+		return fmt.Errorf("opening the rebuilt spool: %w", err)
+	}
+	rep.RecordsKept = s.queuedRecords
+	return s.Close()
+}
+
+// quarantineIndex moves the damaged index's files aside, into a directory
+// of their own under the quarantine.
+func quarantineIndex(dir string, rep *SalvageReport) error {
 	qdir := filepath.Join(rep.Quarantine, "index-"+time.Now().UTC().Format("20060102T150405"))
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -275,32 +317,40 @@ func rebuild(cfg Config, rep *SalvageReport) error {
 		}
 	}
 	rep.Damaged = append(rep.Damaged, SalvagedDamage{File: dir, Reason: "the index: " + rep.IndexError, Quarantined: qdir})
+	return nil
+}
 
-	type found struct {
-		key []byte
-		r   ref
-	}
-	var segs, dead []found
-	cps := make(map[string]cpVal)
+// foundEntry is an entry a salvage found in a data file.
+type foundEntry struct {
+	key []byte
+	r   ref
+}
+
+// scanForIndex reads every data file for the entries of a new index: the
+// segments, the dead-letter entries and the checkpoints written beside
+// them; damaged regions are quarantined and their sources rewound to the
+// last position before the first damage.
+func scanForIndex(dir string, sid [16]byte, rep *SalvageReport) (segs, dead []foundEntry, cps map[string]cpVal, err error) {
+	cps = make(map[string]cpVal)
 	cpBefore := make(map[string]cpVal) // the last position of each source before the first damage
 	damaged := false
 	for _, fam := range []string{".seg", ".dlq"} {
 		ddir := filepath.Join(dir, dataDirName)
 		fids, err := listDataFiles(ddir, fam)
 		if err != nil {
-			return classifyIOError(dir, err)
+			return nil, nil, nil, classifyIOError(dir, err)
 		}
 		for _, fid := range fids {
 			p := filepath.Join(ddir, fmt.Sprintf("%08d%s", fid, fam))
 			if err := repairHeaderOf(p, sid, fid, rep); err != nil {
-				return err
+				return nil, nil, nil, err
 			}
 			err := scanDataFile(p, sid, fid, func(key, value []byte, r ref) {
 				switch {
 				case len(key) > 0 && key[0] == prefixSegment:
-					segs = append(segs, found{slices.Clone(key), r})
+					segs = append(segs, foundEntry{slices.Clone(key), r})
 				case len(key) > 0 && key[0] == prefixDead:
-					dead = append(dead, found{slices.Clone(key), r})
+					dead = append(dead, foundEntry{slices.Clone(key), r})
 				case len(key) > 0 && key[0] == prefixCheckpoint && len(value) > 0:
 					v := cpVal{ok: value[0] == 1, val: slices.Clone(value[1:])}
 					cps[string(key[1:])] = v
@@ -317,7 +367,7 @@ func rebuild(cfg Config, rep *SalvageReport) error {
 				rep.Damaged = append(rep.Damaged, d)
 			})
 			if err != nil {
-				return err
+				return nil, nil, nil, err
 			}
 		}
 	}
@@ -331,13 +381,18 @@ func rebuild(cfg Config, rep *SalvageReport) error {
 			}
 		}
 	}
-	// A new index with what was found (the latest entry of a key wins: a
-	// number reused after a rollback was written again later).
+	return segs, dead, cps, nil
+}
+
+// writeNewIndex writes a new index of what the scan found (the latest entry
+// of a key wins: a number reused after a rollback was written again later).
+func writeNewIndex(cfg Config, sid [16]byte, segs, dead []foundEntry, cps map[string]cpVal, rep *SalvageReport) error {
+	dir := cfg.Dir
 	db, err := openBadger(cfg)
 	if err != nil {
 		return err
 	}
-	latest := func(fs []found) map[string]ref {
+	latest := func(fs []foundEntry) map[string]ref {
 		m := make(map[string]ref)
 		for _, f := range fs {
 			m[string(f.key)] = f.r
@@ -381,16 +436,7 @@ func rebuild(cfg Config, rep *SalvageReport) error {
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("closing the new index: %w", err)
 	}
-	if err := writeIdent(dir, ident{id: sid}); err != nil {
-		return classifyIOError(dir, err)
-	}
-	// Open and close it once: verified, synced, marked clean.
-	s, err := open(cfg, false)
-	if err != nil {
-		return fmt.Errorf("opening the rebuilt spool: %w", err)
-	}
-	rep.RecordsKept = s.queuedRecords
-	return s.Close()
+	return nil
 }
 
 // repairHeaderOf rewrites the header of data file p when it is damaged
