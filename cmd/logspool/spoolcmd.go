@@ -21,7 +21,6 @@ import (
 // agent's spool.
 func spoolCommand(stdout, stderr io.Writer) *cli.Command {
 	dirFlag := &cli.StringFlag{Name: "spool-dir", Value: "/var/lib/logspool", EnvVars: []string{envName("spool-dir")}, Usage: "Badger spool directory"}
-	keysFlag := &cli.StringSliceFlag{Name: "key", Usage: "dead-letter `KEY` as dlq list prints it (repeatable; none: all)"}
 	return &cli.Command{
 		Name:  "spool",
 		Usage: "inspect a spool directory (of a stopped agent; `logspool status` shows a running one)",
@@ -34,20 +33,7 @@ func spoolCommand(stdout, stderr io.Writer) *cli.Command {
 			},
 			{
 				Name: "dump", Usage: "print the queued documents as NDJSON, oldest first", Flags: []cli.Flag{dirFlag},
-				Action: func(c *cli.Context) error {
-					return withSpool(c, true, func(sp *spool.Spool) error {
-						w := bufio.NewWriterSize(stdout, 256<<10)
-						var line []byte
-						if err := sp.Dump(func(r record.Record) error {
-							line = append(r.AppendDoc(line[:0]), '\n') // the Meta spliced back in
-							_, err := w.Write(line)
-							return err
-						}); err != nil {
-							return fmt.Errorf("dumping spool: %w", err)
-						}
-						return w.Flush()
-					})
-				},
+				Action: dumpAction(stdout),
 			},
 			{
 				Name:  "salvage",
@@ -69,53 +55,70 @@ func spoolCommand(stdout, stderr io.Writer) *cli.Command {
 					return nil
 				},
 			},
+			dlqCommand(stdout, dirFlag),
+		},
+	}
+}
+
+// dumpAction prints the queued documents as NDJSON, oldest first.
+func dumpAction(stdout io.Writer) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		return withSpool(c, true, func(sp *spool.Spool) error {
+			w := bufio.NewWriterSize(stdout, 256<<10)
+			var line []byte
+			if err := sp.Dump(func(r record.Record) error {
+				line = append(r.AppendDoc(line[:0]), '\n') // the Meta spliced back in
+				_, err := w.Write(line)
+				return err
+			}); err != nil {
+				return fmt.Errorf("dumping spool: %w", err)
+			}
+			return w.Flush()
+		})
+	}
+}
+
+// dlqCommand is `logspool spool dlq list|retry|drop`.
+func dlqCommand(stdout io.Writer, dirFlag cli.Flag) *cli.Command {
+	keysFlag := &cli.StringSliceFlag{Name: "key", Usage: "dead-letter `KEY` as dlq list prints it (repeatable; none: all)"}
+	return &cli.Command{
+		Name:  "dlq",
+		Usage: "inspect and re-drive dead letters (documents Elasticsearch refused for good)",
+		Subcommands: []*cli.Command{
 			{
-				Name:  "dlq",
-				Usage: "inspect and re-drive dead letters (documents Elasticsearch refused for good)",
-				Subcommands: []*cli.Command{
-					{
-						Name: "list", Usage: "print dead letters as NDJSON: key, time, reason, id, document", Flags: []cli.Flag{dirFlag},
-						Action: func(c *cli.Context) error {
-							return withSpool(c, true, func(sp *spool.Spool) error { return listDeadLetters(stdout, sp) })
-						},
-					},
-					{
-						Name: "retry", Usage: "move dead letters back into the queue", Flags: []cli.Flag{dirFlag, keysFlag},
-						Action: func(c *cli.Context) error {
-							return withSpool(c, false, func(sp *spool.Spool) error {
-								keys, err := parseKeys(c.StringSlice("key"))
-								if err != nil {
-									return err
-								}
-								n, err := sp.RetryDeadLetters(keys)
-								if err != nil {
-									return fmt.Errorf("retrying dead letters: %w", err)
-								}
-								fmt.Fprintf(stdout, "%d dead letters moved back into the queue\n", n)
-								return nil
-							})
-						},
-					},
-					{
-						Name: "drop", Usage: "delete dead letters", Flags: []cli.Flag{dirFlag, keysFlag},
-						Action: func(c *cli.Context) error {
-							return withSpool(c, false, func(sp *spool.Spool) error {
-								keys, err := parseKeys(c.StringSlice("key"))
-								if err != nil {
-									return err
-								}
-								n, err := sp.DropDeadLetters(keys)
-								if err != nil {
-									return fmt.Errorf("dropping dead letters: %w", err)
-								}
-								fmt.Fprintf(stdout, "%d dead letters deleted\n", n)
-								return nil
-							})
-						},
-					},
+				Name: "list", Usage: "print dead letters as NDJSON: key, time, reason, id, document", Flags: []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error {
+					return withSpool(c, true, func(sp *spool.Spool) error { return listDeadLetters(stdout, sp) })
 				},
 			},
+			{
+				Name: "retry", Usage: "move dead letters back into the queue", Flags: []cli.Flag{dirFlag, keysFlag},
+				Action: editDeadAction(stdout, (*spool.Spool).RetryDeadLetters, "retrying", "moved back into the queue"),
+			},
+			{
+				Name: "drop", Usage: "delete dead letters", Flags: []cli.Flag{dirFlag, keysFlag},
+				Action: editDeadAction(stdout, (*spool.Spool).DropDeadLetters, "dropping", "deleted"),
+			},
 		},
+	}
+}
+
+// editDeadAction runs edit (retry or drop) on the dead letters --key names
+// and says how many it moved: "<n> dead letters <done>".
+func editDeadAction(stdout io.Writer, edit func(*spool.Spool, []uint64) (int, error), doing, done string) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		return withSpool(c, false, func(sp *spool.Spool) error {
+			keys, err := parseKeys(c.StringSlice("key"))
+			if err != nil {
+				return err
+			}
+			n, err := edit(sp, keys)
+			if err != nil {
+				return fmt.Errorf("%s dead letters: %w", doing, err)
+			}
+			fmt.Fprintf(stdout, "%d dead letters %s\n", n, done)
+			return nil
+		})
 	}
 }
 
