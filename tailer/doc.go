@@ -7,7 +7,12 @@
 // Files matching Config.Globs (default /var/log/containers/*.log) are found
 // by fsnotify events on the glob directories and on the directories of the
 // symlink targets (/var/log/pods/<ns>_<pod>_<uid>/<container>/), backed by a
-// glob+stat scan every PollInterval (1 s). Symlinks are followed; a file
+// glob+stat scan every PollInterval (1 s) while something needs polling and
+// every ResyncInterval (1 min) otherwise. A matched symlink whose target does
+// not exist yet (kubelet links a container's log when it creates the
+// container, the runtime creates the file when it starts it; no watched
+// directory sees that) makes the scan poll while the link is younger than 10
+// minutes, so the file is found within a PollInterval. Symlinks are followed; a file
 // reached by two paths is read once. Compressed rotations (.gz, .bz2, .xz,
 // .zst, .zip, .lz4) and .tmp files are never read.
 //

@@ -86,6 +86,10 @@ type Tailer struct {
 	lastScan      atomic.Int64 // unix nanoseconds the last scan completed
 	scanAppending atomic.Bool  // the scanner waits in Sink.Append (a full spool, not a stall)
 	scanPanicked  atomic.Bool  // a scanner step panicked since the last scan completed
+	// danglingUntil (unix ns): the scanner polls until then, for a young
+	// symlink matched by the globs whose target does not exist yet (see
+	// globDir).
+	danglingUntil atomic.Int64
 
 	// Descriptor pressure (EMFILE/ENFILE): until pressureUntil, readers at
 	// the end of their file close it ("park") and at most fdCap files are
@@ -368,9 +372,11 @@ func (t *Tailer) gcDue(now time.Time) bool {
 // needsPolling reports whether the scanner must poll: some directory has no
 // notifications (or none work at all), a failing path waits for its retry,
 // a sweep of rotated files is to be finished, files wait for a descriptor
-// slot, or descriptors ran out.
+// slot, descriptors ran out, or a symlink the globs match, created less than
+// seenTTL ago, leads nowhere yet.
 func (t *Tailer) needsPolling(w *watcher) bool {
-	if w.degraded() || t.faults.any() || t.underPressure() || t.nWaiting.Load() > 0 || t.scanPanicked.Load() {
+	if w.degraded() || t.faults.any() || t.underPressure() || t.nWaiting.Load() > 0 || t.scanPanicked.Load() ||
+		time.Now().UnixNano() < t.danglingUntil.Load() {
 		return true
 	}
 	t.mu.Lock()
@@ -620,7 +626,17 @@ func (t *Tailer) globDir(m *matches, dir, pat string, now time.Time) {
 		fi, err := os.Stat(p)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ELOOP) {
-				continue // a dangling symlink: the container's log is gone
+				// A dangling symlink: the container's log is gone, or
+				// not created yet (kubelet links it when it creates the
+				// container, the runtime creates it when it starts it).
+				// Nothing notifies the creation in a directory that is
+				// not watched: poll while the link is young.
+				if li, err := os.Lstat(p); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+					if until := li.ModTime().Add(seenTTL).UnixNano(); until > now.UnixNano() && until > t.danglingUntil.Load() {
+						t.danglingUntil.Store(until)
+					}
+				}
+				continue
 			}
 			m.unsure[p] = true
 			t.noteFDs(err)

@@ -672,3 +672,29 @@ func TestCopytruncateWhileStoppedReadsTheCopyOnFromTheOffset(t *testing.T) {
 		t.Errorf("%d records, want 20", n)
 	}
 }
+
+// TestALogCreatedBehindADanglingSymlinkIsReadPromptly: kubelet links
+// /var/log/containers/<pod>_<ns>_<ctr>-<id>.log to the container's 0.log when
+// it creates the container; the runtime creates 0.log when it starts it. A
+// scan in between (the symlink's own notification asks for one) finds a
+// dangling symlink, and nothing notifies the tailer when the target appears
+// in a directory it does not watch: the file must still be read within a few
+// poll intervals, not at the next resync a minute later (a short-lived Job's
+// pod can be gone by then, its lines with it, uncounted).
+func TestALogCreatedBehindADanglingSymlinkIsReadPromptly(t *testing.T) {
+	e := newEnv(t)
+	// Another container's log, so that the dangling one is not the first
+	// start's only match.
+	_, other := e.podLog("web", "nginx")
+	mustWriteLines(t, other, seqLines("o", 0, 3)...)
+	e.start()
+	waitUntilCount(t, e.sink, 3)
+	dir := filepath.Join(e.pods, "default_job_uid-job", "main")
+	mustMkdir(t, dir)
+	target := filepath.Join(dir, "0.log")
+	mustSymlink(t, target, filepath.Join(e.containers, "job_default_main-"+strings.Repeat("cd", 32)+".log"))
+	time.Sleep(300 * time.Millisecond) // the symlink's notification is handled: a scan sees it dangle
+	mustWriteLines(t, target, seqLines("j", 0, 5)...)
+	waitFor(t, 10*time.Second, "the job's lines", func() bool { return e.sink.count() == 8 })
+	checkExactlyOnce(t, e.sink.messages()[3:], "j", 5)
+}
