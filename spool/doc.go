@@ -59,7 +59,14 @@
 //     flushed yet), the value log and the directories. Then it writes the
 //     commit marker: "every unit up to H is durable", H being the last unit
 //     committed before the barrier began. A durable marker therefore never
-//     claims a unit whose bytes could still be lost.
+//     claims a unit whose bytes could still be lost. A failed fsync refuses
+//     appends until a restart (the kernel may have dropped the pages); a
+//     barrier that could not open a file or directory to fsync it for want
+//     of descriptors (EMFILE, ENFILE) writes no marker and is retried at the
+//     next round, and appends go on. A spool directory removed or replaced
+//     under the running spool is caught by the barrier too: appends refuse,
+//     and Close leaves Badger unclosed rather than flush it into the
+//     missing (or the new) directory.
 //   - At Open, units above the durable marker are checked: numbered without
 //     a gap, and every segment they wrote intact in its data file. Then they
 //     stand (a kill -9 or a crash with the page cache written back: nothing

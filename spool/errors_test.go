@@ -5,6 +5,7 @@ package spool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,5 +195,74 @@ func mustMkdirAll(t *testing.T, dir string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunningOutOfDescriptorsIsNotAFailedSync: a sync round opens the
+// spool's directories (and Badger's logs) by name to fsync them. When the
+// process is out of descriptors (EMFILE: many log files open, a low
+// RLIMIT_NOFILE) that open fails, but nothing was lost: the round must fail
+// and be retried, never refuse appends until a restart as a failed fsync
+// does (the agent stopped reading for good while the README says running
+// out of descriptors only slows it).
+func TestRunningOutOfDescriptorsIsNotAFailedSync(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	s := openSpool(t, Config{Dir: dir, SyncInterval: time.Hour})
+	mustAppend(t, s, makeRecords(0, 10, 100))
+	func() {
+		var old syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+			t.Fatal(err)
+		}
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("no /proc/self/fd: %v", err)
+		}
+		maxFD := 0
+		for _, e := range ents {
+			var fd int
+			if _, err := fmt.Sscan(e.Name(), &fd); err == nil {
+				maxFD = max(maxFD, fd)
+			}
+		}
+		lim := old
+		lim.Cur = uint64(maxFD + 1)
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Skipf("setrlimit: %v", err)
+		}
+		defer func() {
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		// Fill the holes below the limit: every open now fails with EMFILE.
+		var fill []*os.File
+		defer func() {
+			for _, f := range fill {
+				_ = f.Close()
+			}
+		}()
+		for {
+			f, err := os.Open(os.DevNull)
+			if err != nil {
+				if !errors.Is(err, syscall.EMFILE) {
+					t.Fatalf("filling the descriptor table: %v", err)
+				}
+				break
+			}
+			fill = append(fill, f)
+		}
+		if err := s.syncRound(); err == nil {
+			t.Log("the sync round succeeded without a descriptor")
+		} else {
+			t.Logf("sync round out of descriptors: %v", err)
+		}
+	}()
+	if f := s.Failure(); f != nil {
+		t.Fatalf("Failure() = %v after a sync round ran out of descriptors, want nil: nothing was lost", f)
+	}
+	mustAppend(t, s, makeRecords(10, 10, 100))
+	if err := s.syncRound(); err != nil {
+		t.Fatalf("sync round with descriptors again: %v", err)
 	}
 }

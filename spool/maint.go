@@ -20,13 +20,22 @@ func (s *Spool) background() {
 	defer gcT.Stop()
 	diskT := time.NewTicker(min(diskInterval, s.cfg.GCInterval))
 	defer diskT.Stop()
+	var notSyncedLogged time.Time
 	round := func() {
 		if !s.dirty.Swap(false) && !s.hasDying() {
 			return
 		}
 		if err := s.syncRound(); err != nil {
 			s.dirty.Store(true)
-			if !errors.Is(err, ErrSyncFailed) { // logged once where it failed
+			var ns *notSyncedError
+			switch {
+			case errors.Is(err, ErrSyncFailed): // logged once where it failed
+			case errors.As(err, &ns):
+				if time.Since(notSyncedLogged) >= time.Minute {
+					notSyncedLogged = time.Now()
+					s.log.Warn("spool: out of file descriptors; retrying the sync every round (raise RLIMIT_NOFILE)", "err", err)
+				}
+			default:
 				s.log.Error("syncing the spool", "err", err)
 			}
 			return

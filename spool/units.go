@@ -233,6 +233,13 @@ func (s *Spool) syncRound() error {
 		hook() // crash-state tests: an append racing the barrier
 	}
 	dying, err := s.barrier()
+	var notSynced *notSyncedError
+	if errors.As(err, &notSynced) {
+		// Out of descriptors: no sync failed, nothing is durable yet;
+		// the next round tries again.
+		s.restoreChanged(changed)
+		return fmt.Errorf("spool: sync round postponed (out of file descriptors): %w", err)
+	}
 	if err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages
 		// and report the next fsync as a success: never claim durability
@@ -244,13 +251,7 @@ func (s *Spool) syncRound() error {
 		}
 		s.syncFailed.CompareAndSwap(nil, &ferr)
 		s.log.Error("spool: a sync failed; appends are refused until a restart", "err", err)
-		s.commitMu.Lock()
-		for k, v := range changed {
-			if _, newer := s.cpChanged[k]; !newer {
-				s.cpChanged[k] = v
-			}
-		}
-		s.commitMu.Unlock()
+		s.restoreChanged(changed)
 		return ferr
 	}
 	// Units up to h are durable, and so are the checkpoints they set.
@@ -322,6 +323,18 @@ func (s *Spool) writeMarker(h uint64, count int64) error {
 	return nil
 }
 
+// restoreChanged puts back the checkpoints a failed round took from
+// cpChanged (unless set again since), for the next round.
+func (s *Spool) restoreChanged(changed map[string]cpVal) {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	for k, v := range changed {
+		if _, newer := s.cpChanged[k]; !newer {
+			s.cpChanged[k] = v
+		}
+	}
+}
+
 // barrier fsyncs every file that may hold unsynced writes: the data files
 // written since the last barrier, Badger's memtable logs (all of them: one
 // that Badger has just retired may not be flushed yet) and value log, and
@@ -370,6 +383,9 @@ func (s *Spool) barrier() ([][]uint64, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		if onlyNotSynced(errs) {
+			err = &notSyncedError{err}
+		}
 		// Keep the dead files for the next barrier; their data files were
 		// taken off the dirty list, so sync everything next time.
 		for i, l := range s.logs {
@@ -429,12 +445,34 @@ func (s *Spool) checkDirs() error {
 	return nil
 }
 
+// notSyncedError is a barrier that could not sync a file because it could
+// not open it for want of a descriptor (EMFILE, ENFILE): nothing was lost,
+// the round is retried (see syncRound).
+type notSyncedError struct{ err error }
+
+func (e *notSyncedError) Error() string { return e.err.Error() }
+func (e *notSyncedError) Unwrap() error { return e.err }
+
+// onlyNotSynced reports whether every error in errs is a notSyncedError.
+func onlyNotSynced(errs []error) bool {
+	for _, err := range errs {
+		var ns *notSyncedError
+		if !errors.As(err, &ns) {
+			return false
+		}
+	}
+	return len(errs) > 0
+}
+
 // fsyncPath fsyncs a file or directory by name; a file that vanished (a
 // memtable log Badger flushed and deleted meanwhile) is fine.
 func fsyncPath(p string) error {
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
+	}
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		return &notSyncedError{fmt.Errorf("opening %s to sync it: %w", p, err)}
 	}
 	if err != nil {
 		return fmt.Errorf("opening %s to sync it: %w", p, err)
