@@ -2,6 +2,9 @@ package tailer
 
 import (
 	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -156,14 +159,34 @@ func (m *Metrics) read(bytes int64, lines int) {
 
 func (m *Metrics) setLag(path string, lag int64) {
 	if m != nil {
-		m.lag.WithLabelValues(path).Set(float64(lag))
+		m.lag.WithLabelValues(labelPath(path)).Set(float64(lag))
 	}
 }
 
 func (m *Metrics) deleteLag(path string) {
 	if m != nil {
-		m.lag.DeleteLabelValues(path)
+		m.lag.DeleteLabelValues(labelPath(path))
 	}
+}
+
+// labelPath is path as a label value, which must be UTF-8 (Prometheus
+// panics otherwise): a file name is bytes, so each byte that is not part of
+// a valid UTF-8 sequence is written \xNN.
+func labelPath(path string) string {
+	if utf8.ValidString(path) {
+		return path
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); {
+		r, n := utf8.DecodeRuneInString(path[i:])
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, `\x%02x`, path[i])
+		} else {
+			b.WriteString(path[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func (m *Metrics) rotation(kind string) {

@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -71,5 +72,43 @@ func TestLagSeriesIsDeletedWhenTheFileIsReleased(t *testing.T) {
 	waitFor(t, 10*time.Second, "the file to be released", func() bool { return len(tl.Files()) == 0 })
 	if n := series(); n != 0 {
 		t.Fatalf("%d lag series after the release, want 0", n)
+	}
+}
+
+// TestAFileNameThatIsNotUTF8IsReadWithoutAPanic: a file name is bytes; one
+// that is not UTF-8 (bad\xff.log) became the path label of the lag gauge,
+// which Prometheus refuses with a panic: the reader panicked, was counted and
+// restarted after every commit. The label keeps the invalid bytes escaped.
+func TestAFileNameThatIsNotUTF8IsReadWithoutAPanic(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(e.containers, "bad\xff\xfe.log")
+	mustWriteLines(t, path, seqLines("b", 0, 5)...)
+	e.start()
+	waitUntilCount(t, e.sink, 5)
+	mustWriteLines(t, path, seqLines("b", 5, 10)...)
+	waitUntilCount(t, e.sink, 10)
+	time.Sleep(300 * time.Millisecond) // a panic after the commit would show by now
+	if got := e.inputErrors("panic"); got != 0 {
+		t.Errorf("%v reader panics, want none", got)
+	}
+	checkExactlyOnce(t, e.sink.messages(), "b", 10)
+	want := filepath.Join(e.containers, `bad\xff\xfe.log`)
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, mf := range mfs {
+		if mf.GetName() != "logspool_tailer_lag_bytes" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				paths = append(paths, l.GetValue())
+			}
+		}
+	}
+	if !slices.Contains(paths, want) {
+		t.Errorf("lag series paths %q, want %q (the invalid bytes escaped)", paths, want)
 	}
 }
