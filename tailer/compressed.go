@@ -94,7 +94,7 @@ func (t *Tailer) recoverGone(ctx context.Context, key string, p position, knownS
 			return
 		}
 		if !errors.Is(err, errNotThisFile) {
-			t.faults.fail(gz, "reading compressed rotation", err, time.Now())
+			t.faults.fail(gz, "reading compressed rotation", err, t.clock.Now())
 		}
 	}
 	reason := LostDeletedUnread

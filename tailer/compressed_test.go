@@ -59,9 +59,9 @@ func TestAFileRotatedAndGzippedWhileStoppedIsReadOnFromTheGz(t *testing.T) {
 	mustRename(t, target, rotated)
 	mustGzip(t, rotated)
 	mustWriteLines(t, target, seqLines("z", 150, 160)...)
-	e.start()
+	tl := e.start()
 	waitUntilCount(t, e.sink, 160)
-	time.Sleep(100 * time.Millisecond) // let a wrong repeat show up
+	tl.settle(t, e.clock) // let a wrong repeat show up (no sleep: see settle)
 	checkExactlyOnce(t, e.sink.messages(), "z", 160)
 	if n := e.sink.count(); n != 160 {
 		t.Errorf("%d records, want 160", n)
@@ -155,8 +155,8 @@ func TestGenerationsRotatedWhileNothingCouldBeCommittedAreReadAfterARestart(t *t
 	time.Sleep(300 * time.Millisecond)
 	tl.stop(t)
 	e.sink.gate = nil
-	e.start()
+	tl2 := e.start()
 	waitUntilCount(t, e.sink, 33)
-	time.Sleep(100 * time.Millisecond) // let a wrong repeat show up
+	tl2.settle(t, e.clock) // let a wrong repeat show up (no sleep: see settle)
 	checkExactlyOnce(t, e.sink.messages(), "r", 30)
 }

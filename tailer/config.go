@@ -124,6 +124,9 @@ type Config struct {
 	// NewDecoder makes the decoder of one file. Default: parser.NewDecoder
 	// with Parser.
 	NewDecoder func(parser.Source) Decoder
+	// Clock is the time seam of the scan loop's tick and the readers' waits
+	// and idle times (see Clock); nil means the real clock.
+	Clock Clock
 }
 
 // ErrInvalidConfig is wrapped by every error Validate returns.
@@ -205,6 +208,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReadFrom == "" {
 		c.ReadFrom = "head"
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
 	}
 	if c.MaxLineBytes == 0 {
 		c.MaxLineBytes = DefaultMaxLineBytes

@@ -186,7 +186,8 @@ type env struct {
 	reg        *prometheus.Registry
 	metrics    *Metrics
 	decoded    atomic.Int64
-	sources    sync.Map // FileKey -> parser.Source
+	sources    sync.Map   // FileKey -> parser.Source
+	clock      *testClock // the tailers' Clock (config)
 }
 
 func newEnv(t *testing.T) *env {
@@ -199,6 +200,7 @@ func newEnv(t *testing.T) *env {
 		containers: filepath.Join(root, "containers"),
 		sink:       newMemSink(),
 		reg:        prometheus.NewRegistry(),
+		clock:      newTestClock(),
 	}
 	e.metrics = NewMetrics(e.reg)
 	mustMkdir(t, e.pods)
@@ -215,6 +217,7 @@ func (e *env) config() Config {
 		RotatedIdle:  300 * time.Millisecond,
 		Logger:       slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:      e.metrics,
+		Clock:        e.clock,
 		NewDecoder: func(src parser.Source) Decoder {
 			e.sources.Store(src.FileKey, src)
 			return &lineDecoder{src: src, decoded: &e.decoded}

@@ -131,7 +131,7 @@ func TestCopytruncateWhileTheSpoolIsFullNeitherDuplicatesNorHidesLoss(t *testing
 	lineLen := len(seqLine("old", 0)) + 1
 	e.sink.gate = make(chan struct{}, 1)
 	e.sink.gate <- struct{}{} // one append passes, the next blocks
-	e.start(func(c *Config) { c.BatchBytes = 100 * lineLen })
+	tl := e.start(func(c *Config) { c.BatchBytes = 100 * lineLen })
 	waitUntilCount(t, e.sink, 100)
 	waitFor(t, 5*time.Second, "the next batch to be decoded", func() bool { return e.decoded.Load() >= 200 })
 	// copytruncate: the copy is not matched by the glob; the file starts over
@@ -149,7 +149,7 @@ func TestCopytruncateWhileTheSpoolIsFullNeitherDuplicatesNorHidesLoss(t *testing
 	mustWriteLines(t, path, seqLines("new", 0, newN)...)
 	close(e.sink.gate) // room again: every append passes
 	waitUntilCount(t, e.sink, 200+newN)
-	time.Sleep(200 * time.Millisecond) // let a wrong duplicate show up
+	tl.settle(t, e.clock) // let a wrong duplicate show up (no sleep: see settle)
 	msgs := e.sink.messages()
 	checkExactlyOnce(t, msgs, "new", newN)
 	oldSeen := 0

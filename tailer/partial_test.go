@@ -17,7 +17,7 @@ func TestAFileWithoutANewlineIsReadAfterAnIdlePeriod(t *testing.T) {
 	// record of its own, flagged too; nothing twice, nothing lost.
 	mustAppend(t, path, " after all\nnext\n")
 	waitUntilCount(t, e.sink, 3)
-	time.Sleep(100 * time.Millisecond) // let a wrong repeat show up
+	tl.settle(t, e.clock) // let a wrong repeat show up (no sleep: see settle)
 	want := "PARTIAL-LINE:no newline here|PARTIAL-LINE: after all|next"
 	if got := strings.Join(e.sink.messages(), "|"); got != want {
 		t.Fatalf("records %q, want %q", got, want)
@@ -25,9 +25,9 @@ func TestAFileWithoutANewlineIsReadAfterAnIdlePeriod(t *testing.T) {
 	// A restart resumes after what was flushed.
 	tl.stop(t)
 	mustAppend(t, path, "last\n")
-	e.start(func(c *Config) { c.PartialIdle = 200 * time.Millisecond })
+	tl2 := e.start(func(c *Config) { c.PartialIdle = 200 * time.Millisecond })
 	waitUntilCount(t, e.sink, 4)
-	time.Sleep(100 * time.Millisecond)
+	tl2.settle(t, e.clock) // let a wrong repeat show up (no sleep: see settle)
 	if got := strings.Join(e.sink.messages(), "|"); got != want+"|last" {
 		t.Fatalf("records %q, want %q", got, want+"|last")
 	}

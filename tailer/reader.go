@@ -181,6 +181,10 @@ type reader struct {
 	appending   bool      // the reader waits in Sink.Append (a full spool is not a stall)
 	waitingMem  bool      // the reader waits for memory (membudget): not a stall either
 	failing     bool      // reads fail (counted and retried: a fault, not a stall)
+
+	// waits counts the times the reader began to wait at the end of its
+	// file: tests see by it that a reader went round its loop (settle).
+	waits atomic.Uint64
 }
 
 func (t *Tailer) newReader(f *os.File, id fileID, path, resolved string, matched bool) *reader {
@@ -228,11 +232,11 @@ func (r *reader) begin(p position, tail []byte) {
 	r.commOff = p.Resume
 	r.size = r.lastSize
 	r.readTo = p.Resume
-	r.lastData = time.Now()
+	r.lastData = r.t.clock.Now()
 	r.lastActive = r.lastData
-	r.lastFPCheck = time.Now()
-	r.unmatchedAt = time.Now()
-	r.movedAt = time.Now()
+	r.lastFPCheck = r.lastData
+	r.unmatchedAt = r.lastData
+	r.movedAt = r.lastData
 }
 
 // poke wakes the reader; with recheck it also re-checks the fingerprint.
@@ -252,7 +256,7 @@ func (r *reader) setMatched(ok bool, path, resolved string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.matched && !ok {
-		r.unmatchedAt = time.Now()
+		r.unmatchedAt = r.t.clock.Now()
 	}
 	changed := r.matched != ok
 	r.matched = ok
@@ -362,7 +366,7 @@ func (r *reader) run(ctx context.Context) {
 			// Local to this file: counted, logged once, retried with
 			// backoff; the position does not move past what was read.
 			r.readErrs++
-			r.t.faults.fail(r.src.Path, "reading file", err, time.Now())
+			r.t.faults.fail(r.src.Path, "reading file", err, r.t.clock.Now())
 			poll = min(time.Duration(r.readErrs)*time.Second, faultMaxBackoff)
 			r.published(func() { r.failing = true })
 		} else if r.readErrs > 0 {
@@ -372,7 +376,7 @@ func (r *reader) run(ctx context.Context) {
 		}
 		if n > 0 {
 			if r.readMax > prevMax {
-				r.lastData = time.Now()
+				r.lastData = r.t.clock.Now()
 				r.lastActive = r.lastData
 			}
 			if err := r.process(ctx); err != nil {
@@ -395,7 +399,7 @@ func (r *reader) run(ctx context.Context) {
 				return
 			}
 		}
-		now := time.Now()
+		now := r.t.clock.Now()
 		pressure := r.t.underPressure()
 		wait, timed := time.Duration(0), false
 		due := func(d time.Duration) {
@@ -448,20 +452,20 @@ func (r *reader) run(ctx context.Context) {
 			due(r.t.cfg.PartialIdle - now.Sub(r.lastData))
 		}
 		var tc <-chan time.Time
-		var tm *time.Timer
+		var stop func() bool
 		if timed {
-			tm = time.NewTimer(wait)
-			tc = tm.C
+			tc, stop = r.t.clock.NewTimer(wait)
 		}
+		r.waits.Add(1)
 		select {
 		case <-ctx.Done():
-			if tm != nil {
-				tm.Stop()
+			if stop != nil {
+				stop()
 			}
 			return
 		case <-r.wake:
-			if tm != nil {
-				tm.Stop()
+			if stop != nil {
+				stop()
 			}
 			poll = minPoll
 		case <-tc:
@@ -568,7 +572,7 @@ func (r *reader) handleDropErr(ctx context.Context, err error) bool {
 	case errors.Is(err, errRewritten):
 		return r.truncatedNow(ctx, "the bytes before the read offset changed") != nil
 	default:
-		r.t.faults.fail(r.src.Path, "reading file", err, time.Now())
+		r.t.faults.fail(r.src.Path, "reading file", err, r.t.clock.Now())
 		return false
 	}
 }
@@ -870,10 +874,10 @@ func (r *reader) lineCut(start, end, lost int64) {
 	}
 	r.t.m.lostBytes(LostLineCut, lost)
 	r.cuts++
-	if time.Since(r.lastCutLog) < time.Minute {
+	if r.t.clock.Now().Sub(r.lastCutLog) < time.Minute {
 		return // logged at most once a minute per file; the metric counts all
 	}
-	r.lastCutLog = time.Now()
+	r.lastCutLog = r.t.clock.Now()
 	r.t.log.Warn("cut over-long line", "path", r.src.Path, "offset", start,
 		"line_bytes", end-start-1, "kept_bytes", end-start-1-lost, "lost_bytes", lost, "cut_lines_so_far", r.cuts)
 }
@@ -884,7 +888,7 @@ func (r *reader) partialDue() bool {
 	if !r.unterminated() {
 		return false
 	}
-	if time.Since(r.lastData) < r.t.cfg.PartialIdle {
+	if r.t.clock.Now().Sub(r.lastData) < r.t.cfg.PartialIdle {
 		return false
 	}
 	_, _, matched := r.paths()
@@ -911,7 +915,7 @@ func (r *reader) flushPartial(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return err
 				}
-				r.t.faults.fail(r.src.Path, "reading an unterminated line", err, time.Now())
+				r.t.faults.fail(r.src.Path, "reading an unterminated line", err, r.t.clock.Now())
 				return nil
 			}
 			if n == 0 {
@@ -922,7 +926,7 @@ func (r *reader) flushPartial(ctx context.Context) error {
 			}
 		}
 		if r.readMax > before {
-			r.lastData = time.Now() // written meanwhile: not idle
+			r.lastData = r.t.clock.Now() // written meanwhile: not idle
 			r.lastActive = r.lastData
 			return nil
 		}
@@ -942,7 +946,7 @@ func (r *reader) flushPartial(ctx context.Context) error {
 	default:
 		// The buffer could not hold them: read the bytes again.
 		if err := r.drainTail(max(r.readPos, r.readMax)); err != nil {
-			r.t.faults.fail(r.src.Path, "reading an unterminated line", err, time.Now())
+			r.t.faults.fail(r.src.Path, "reading an unterminated line", err, r.t.clock.Now())
 			return nil
 		}
 	}
@@ -1069,7 +1073,7 @@ func (r *reader) appendBatch(ctx context.Context, p position, cp record.Checkpoi
 		s.SyncMetrics() // the parser counts lines in bulk
 	}
 	r.committed = p
-	r.lastCommit = time.Now()
+	r.lastCommit = r.t.clock.Now()
 	// The spool copied the records: their memory is reused. The next batch
 	// is taken when it is needed: an idle file keeps no record slice.
 	if rc, ok := r.dec.(interface{ Recycle() }); ok {
@@ -1108,7 +1112,7 @@ func (r *reader) published(f func()) {
 func (r *reader) atEOF(ctx context.Context) (bool, error) {
 	fi, err := r.f.Stat()
 	if err != nil {
-		r.t.faults.fail(r.src.Path, "stating open file", err, time.Now())
+		r.t.faults.fail(r.src.Path, "stating open file", err, r.t.clock.Now())
 		return false, nil
 	}
 	size := fi.Size()
@@ -1116,7 +1120,7 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 	if size < max(r.readPos, r.readMax) {
 		return false, r.truncated(ctx, size, "size below read offset")
 	}
-	now := time.Now()
+	now := r.t.clock.Now()
 	if r.fpFinal && len(r.fp) > 0 && (r.check.Swap(false) || size != r.lastSize || now.Sub(r.lastFPCheck) >= r.t.cfg.PollInterval) {
 		r.lastFPCheck = now
 		ok, err := fingerprintMatches(r.f, r.fp)

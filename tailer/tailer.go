@@ -68,10 +68,11 @@ type FileState struct {
 // Tailer follows the files matched by Config.Globs and appends their records
 // and positions to a Sink.
 type Tailer struct {
-	cfg  Config
-	sink Sink
-	log  *slog.Logger
-	m    *Metrics
+	cfg   Config
+	sink  Sink
+	log   *slog.Logger
+	m     *Metrics
+	clock Clock // cfg.Clock
 
 	scanNow chan struct{} // cap 1: a scan is wanted
 	reopen  chan struct{} // cap 1: Reopen was called
@@ -157,10 +158,13 @@ type waitingFile struct {
 	seq uint64
 }
 
-// seenPath is the file a glob path led to, and when.
+// seenPath is the file a glob path led to, and when: at by the Clock (how
+// long it is remembered), wall by the wall clock (compared with the mtimes
+// of rotated files).
 type seenPath struct {
-	id fileID
-	at time.Time
+	id   fileID
+	at   time.Time
+	wall time.Time
 }
 
 const (
@@ -206,6 +210,7 @@ func New(cfg Config, sink Sink) (*Tailer, error) {
 		sink:          sink,
 		log:           cfg.Logger.With("component", "tailer"),
 		m:             cfg.Metrics,
+		clock:         cfg.Clock,
 		scanNow:       make(chan struct{}, 1),
 		reopen:        make(chan struct{}, 1),
 		fill:          make(chan struct{}, 1),
@@ -299,7 +304,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	w.fault = t.watchFault
 	defer w.close()
 
-	now := time.Now()
+	now := t.clock.Now()
 	t.runningSince.Store(now.UnixNano())
 	t.lastScan.Store(now.UnixNano())
 	t.initial = true
@@ -315,15 +320,17 @@ func (t *Tailer) Run(ctx context.Context) error {
 	// ResyncInterval as a safety net. An idle tailer whose notifications
 	// work does nothing at a tick but look at its own state (no system
 	// call), and retired files are looked at every gcEvery polls.
-	tick := time.NewTicker(t.cfg.PollInterval)
-	defer tick.Stop()
+	tick, stopTick := t.clock.NewTimer(t.cfg.PollInterval)
+	defer func() { stopTick() }()
 	var lastEventErr time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
-			now := time.Now()
+		case <-tick:
+			// The next tick a PollInterval after this one, as a ticker's.
+			tick, stopTick = t.clock.NewTimer(t.cfg.PollInterval)
+			now := t.clock.Now()
 			switch {
 			case t.needsPolling(w) || now.Sub(time.Unix(0, t.lastScan.Load())) >= t.cfg.ResyncInterval:
 				t.safely("scanning", func() { t.scan(ctx, start, w) })
@@ -333,7 +340,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 		case <-t.scanNow:
 			t.safely("scanning", func() { t.scan(ctx, start, w) })
 		case <-t.fill:
-			t.safely("opening waiting files", func() { t.fillSlots(time.Now()) })
+			t.safely("opening waiting files", func() { t.fillSlots(t.clock.Now()) })
 		case <-t.reopen:
 			t.log.Info("reopening: re-scanning globs and re-checking files")
 			t.safely("scanning", func() { t.scan(ctx, start, w) })
@@ -346,8 +353,8 @@ func (t *Tailer) Run(ctx context.Context) error {
 			// An overflow drops events: rescan, and every reader looks at
 			// its file. Log at most once a minute.
 			t.m.inputError(errReason(err))
-			if time.Since(lastEventErr) > time.Minute {
-				lastEventErr = time.Now()
+			if t.clock.Now().Sub(lastEventErr) > time.Minute {
+				lastEventErr = t.clock.Now()
 				t.log.Warn("filesystem notifications failed; rescanning and relying on polling", "err", err)
 			}
 			t.requestScan()
@@ -461,7 +468,7 @@ func (t *Tailer) runReader(ctx context.Context, r *reader) {
 		}
 		t.log.Error("tailer reader panicked; reopening the file from its checkpoint", "path", r.src.Path,
 			"resolved", r.src.Resolved, "offset", r.committed.Resume, "panic", v, "stack", string(debug.Stack()))
-		t.faults.fail(r.src.Path, "reading", &panicError{v}, time.Now())
+		t.faults.fail(r.src.Path, "reading", &panicError{v}, t.clock.Now())
 		t.dropReader(r)
 	}()
 	r.run(ctx)
@@ -541,7 +548,7 @@ func (t *Tailer) wakeParked(path string) {
 	if _, queued := t.waiting[id]; !queued {
 		t.queueLocked(id, found{path: p.path, resolved: p.resolved})
 	}
-	t.fillSlotsLocked(time.Now())
+	t.fillSlotsLocked(t.clock.Now())
 }
 
 // found is one file matched by the globs in a scan.
@@ -674,8 +681,8 @@ func (t *Tailer) noteFDs(err error) {
 	if !outOfDescriptors(err) {
 		return
 	}
-	until := time.Now().Add(max(10*t.cfg.PollInterval, 5*time.Second)).UnixNano()
-	if t.pressureUntil.Swap(until) < time.Now().UnixNano() {
+	until := t.clock.Now().Add(max(10*t.cfg.PollInterval, 5*time.Second)).UnixNano()
+	if t.pressureUntil.Swap(until) < t.clock.Now().UnixNano() {
 		t.log.Warn("out of file descriptors: closing idle files and taking turns; raise RLIMIT_NOFILE", "err", err)
 	}
 	t.fdCap.Store(max(t.nOpen.Load()-fdReserve, 1))
@@ -687,7 +694,7 @@ const fdReserve = 16
 
 // underPressure reports whether descriptor pressure is on.
 func (t *Tailer) underPressure() bool {
-	return time.Now().UnixNano() < t.pressureUntil.Load()
+	return t.clock.Now().UnixNano() < t.pressureUntil.Load()
 }
 
 // scan matches the globs, marks every reader as still matched or not, starts
@@ -697,14 +704,14 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 	if ctx.Err() != nil {
 		return
 	}
-	now := time.Now()
+	now, wall := t.clock.Now(), time.Now()
 	m := t.glob(now)
 	if t.initial {
 		for _, f := range m.files {
 			t.firstFound = append(t.firstFound, f)
 		}
 	}
-	dirs, gcNow := t.applyScan(m, now, start)
+	dirs, gcNow := t.applyScan(m, now, wall, start)
 	if w.set(dirs) > 0 {
 		// A file written between its stat above and its directory's
 		// watch would go unnoticed: look once more, now that events come.
@@ -715,12 +722,12 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 		t.gcRetired(ctx, start)
 	}
 	t.scanPanicked.Store(false)
-	t.lastScan.Store(time.Now().UnixNano())
+	t.lastScan.Store(t.clock.Now().UnixNano())
 }
 
 // applyScan is the part of scan under t.mu. It reports the directories to
 // watch and whether gcRetired should run now.
-func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[string]bool, bool) {
+func (t *Tailer) applyScan(m matches, now, wall time.Time, start func(*reader)) (map[string]bool, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.hook != nil {
@@ -767,9 +774,9 @@ func (t *Tailer) applyScan(m matches, now time.Time, start func(*reader)) (map[s
 			// that were created and rotated away since the last scan are
 			// found next to the file by name and drained too.
 			t.m.rotation("rename")
-			t.sweepRotatedLocked(f, seen.at.Add(-mtimeSlack), start)
+			t.sweepRotatedLocked(f, seen.wall.Add(-mtimeSlack), start)
 		}
-		t.seen[f.path] = seenPath{id: id, at: now}
+		t.seen[f.path] = seenPath{id: id, at: now, wall: wall}
 		if _, ok := t.readers[id]; ok || t.draining[id] {
 			continue
 		}
@@ -909,7 +916,7 @@ func (t *Tailer) park(r *reader, size, end int64) {
 	if !t.removeReaderLocked(r) {
 		return
 	}
-	t.parked[r.id] = parkedFile{at: time.Now(), size: size, end: end, path: r.src.Path, resolved: r.src.Resolved}
+	t.parked[r.id] = parkedFile{at: t.clock.Now(), size: size, end: end, path: r.src.Path, resolved: r.src.Resolved}
 	t.m.deleteLag(r.src.Path)
 	t.rebuildPathsLocked()
 	t.slotFreedLocked()
@@ -921,13 +928,13 @@ func (t *Tailer) park(r *reader, size, end int64) {
 // It runs on the scanner goroutine, the only one that opens files, so no
 // reader can take over a key between the check and the deletion.
 func (t *Tailer) gcRetired(ctx context.Context, start func(*reader)) {
-	t.lastGC = time.Now()
+	t.lastGC = t.clock.Now()
 	byDir := t.retiredByDir()
 	for dir, ids := range byDir {
 		present, err := filesIn(dir)
 		if err != nil {
 			t.noteFDs(err)
-			t.faults.fail(dir, "listing directory", err, time.Now())
+			t.faults.fail(dir, "listing directory", err, t.clock.Now())
 			continue
 		}
 		for _, id := range ids {
@@ -984,7 +991,7 @@ func (t *Tailer) gcOne(id fileID, present map[fileID]dirFile, start func(*reader
 			r, err := t.open(id, f.path, found{path: rf.path, resolved: rf.resolved}, false)
 			if err != nil && !errors.Is(err, errRecovering) {
 				t.noteFDs(err)
-				t.faults.fail(f.path, "reopening rotated file", err, time.Now())
+				t.faults.fail(f.path, "reopening rotated file", err, t.clock.Now())
 			} else if r != nil {
 				t.addLocked(r)
 				t.rebuildPathsLocked()
@@ -1100,7 +1107,7 @@ func (t *Tailer) sweepOnceLocked(f found, since time.Time, start func(*reader)) 
 		last = f.resolved
 	}
 	dir, base := filepath.Split(last)
-	now := time.Now()
+	now := t.clock.Now()
 	if !t.faults.due(dir, now) {
 		return false
 	}
@@ -1437,7 +1444,7 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 			// Retired with its checkpoint, it is tried again by gcRetired
 			// (or by the scan, if the globs match it).
 			t.noteFDs(err)
-			t.faults.fail(lastPath(p), "opening rotated file", err, time.Now())
+			t.faults.fail(lastPath(p), "opening rotated file", err, t.clock.Now())
 			t.retire(key, p)
 			continue
 		}

@@ -346,9 +346,9 @@ func TestRestartWithAPendingPartialRejoinsItWithoutReemitting(t *testing.T) {
 	})
 	tl.stop(t)
 	mustWriteLines(t, path, "F:lo", "three")
-	e.start()
+	tl2 := e.start()
 	waitUntilCount(t, e.sink, 4)
-	time.Sleep(100 * time.Millisecond) // let a wrong re-emission show up
+	tl2.settle(t, e.clock) // let a wrong re-emission show up (no sleep: see settle)
 	if got := e.sink.messages(); strings.Join(got, ",") != "one,two,hello,three" {
 		t.Fatalf("records = %q, want one,two,hello,three", got)
 	}
@@ -569,9 +569,9 @@ func TestGenerationsRotatedAwayWhileStoppedAreAllDrained(t *testing.T) {
 	mustRename(t, target, target+".20240101-000002")
 	mustWriteLines(t, target, seqLines("g", 30, 40)...)
 
-	e.start()
+	tl = e.start()
 	waitUntilCount(t, e.sink, 40)
-	time.Sleep(100 * time.Millisecond) // let a wrong re-read show up
+	tl.settle(t, e.clock) // let a wrong re-read show up (no sleep: see settle)
 	checkExactlyOnce(t, e.sink.messages(), "g", 40)
 	if n := e.sink.count(); n != 40 {
 		t.Errorf("%d records, want 40", n)
