@@ -104,7 +104,7 @@ func configFlag() cli.Flag {
 }
 
 func spoolDirFlag() cli.Flag {
-	return str("spool-dir", "/var/lib/logspool", "Badger spool directory", catSpool)
+	return str("spool-dir", defaultSpoolDir, "Badger spool directory", catSpool)
 }
 
 // esFlags are the Elasticsearch output's flags, shared by run and replay.
@@ -173,6 +173,9 @@ func replayFlags() []cli.Flag {
 	fl = append(fl, esFlags()...)
 	return append(fl, logFlags()...)
 }
+
+// defaultSpoolDir is the spool directory of run, replay and spool.
+const defaultSpoolDir = "/var/lib/logspool"
 
 // defaultMetricsAddr is where the agent serves /metrics and /healthz, and
 // where `logspool status` looks for them, by default.

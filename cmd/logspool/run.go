@@ -242,79 +242,121 @@ func newInputs(c *cli.Context, set runSettings, sink *healthSink, hl *health, re
 // Then runAgent's deferred Close syncs and closes the spool, which nothing
 // uses any more.
 func runActors(c *cli.Context, set runSettings, in inputs, out *output, sigs <-chan os.Signal) error {
-	log := set.log
 	var g run.Group
-
-	// The inputs share one context: the first interrupt stops them all, and
-	// each interrupt waits until all of them have returned.
-	inCtx, stopInputs := context.WithCancel(c.Context)
-	defer stopInputs()
-	var reading sync.WaitGroup
-	var stopping atomic.Bool
-	stopReading := func(error) { stopping.Store(true); stopInputs(); reading.Wait() }
-	input := func(name string, run func(context.Context) error) (func() error, func(error)) {
-		reading.Add(1)
-		return func() error {
-			err := run(inCtx)
-			reading.Done()
-			if err != nil && !errors.Is(err, context.Canceled) {
-				err = fmt.Errorf("%s: %w", name, err)
-				if !stopping.Load() {
-					log.Error("input stopped", "err", err)
-				}
-				return err
-			}
-			<-inCtx.Done() // an input that ends by itself leaves the agent running
-			return nil
-		}, stopReading
-	}
+	reading := newReadGroup(c.Context, set.log)
+	defer reading.stop(nil)
 	// Container log files.
-	g.Add(input("tailer", in.tailer.Run))
+	g.Add(reading.actor("tailer", in.tailer.Run))
 	if in.kube != nil {
 		// Kubernetes metadata: it runs and stops with the inputs it serves.
-		g.Add(input("k8s-metadata", in.kube.Run))
+		g.Add(reading.actor("k8s-metadata", in.kube.Run))
 	}
 	if in.journal != nil {
 		// The systemd journal.
-		g.Add(input("journal", in.journal.Run))
+		g.Add(reading.actor("journal", in.journal.Run))
 	}
-
 	// Output: ships the spool until the inputs have stopped, then drains.
-	timeout := c.Duration("shutdown-timeout")
-	outCtx, stopOutput := context.WithCancel(context.WithoutCancel(c.Context))
-	defer stopOutput()
-	outStopped := make(chan struct{})
 	var drainErr error // the output's error once asked to stop
-	g.Add(func() error {
-		done := make(chan error, 1)
-		go func() { done <- out.run(outCtx) }()
-		select {
-		case err := <-done:
-			return fmt.Errorf("output stopped: %w", err)
-		case <-outStopped:
-		}
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				drainErr = err
-			}
-		case <-time.After(timeout + 5*time.Second):
-			log.Error("output did not stop within the shutdown timeout", "timeout", timeout)
-		}
-		return nil
-	}, func(error) { stopOutput(); close(outStopped) })
-
+	g.Add(outputActor(c.Context, out, c.Duration("shutdown-timeout"), set.log, &drainErr))
 	// Signals: SIGHUP reopens the container files and reloads the config
 	// file; SIGTERM or SIGINT stops the agent.
+	g.Add(signalActor(sigs, set.log, func() {
+		in.tailer.Reopen()
+		reloadConfig(c, set.level, set.log)
+	}))
+	// Memory: gives the heap a burst left behind back to the system once the
+	// agent has gone quiet (membudget.ReleaseWhenIdle). It stops last.
+	idleCtx, stopIdle := context.WithCancel(context.Background())
+	g.Add(func() error { membudget.ReleaseWhenIdle(idleCtx); return nil }, func(error) { stopIdle() })
+	if err := g.Run(); err != nil {
+		return err
+	}
+	return drainErr
+}
+
+// readGroup runs the inputs under one context: the first interrupt stops
+// them all, and every interrupt waits until all of them have returned.
+type readGroup struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	running  sync.WaitGroup
+	stopping atomic.Bool
+	log      *slog.Logger
+}
+
+func newReadGroup(parent context.Context, log *slog.Logger) *readGroup {
+	ctx, cancel := context.WithCancel(parent)
+	return &readGroup{ctx: ctx, cancel: cancel, log: log}
+}
+
+// stop stops every input and waits for them: the interrupt of each.
+func (rg *readGroup) stop(error) {
+	rg.stopping.Store(true)
+	rg.cancel()
+	rg.running.Wait()
+}
+
+// actor is the run group block of the input name. An input that fails
+// stops the agent; one that ends by itself leaves the agent running.
+func (rg *readGroup) actor(name string, run func(context.Context) error) (func() error, func(error)) {
+	rg.running.Add(1)
+	return func() error {
+		err := run(rg.ctx)
+		rg.running.Done()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%s: %w", name, err)
+			if !rg.stopping.Load() {
+				rg.log.Error("input stopped", "err", err)
+			}
+			return err
+		}
+		<-rg.ctx.Done()
+		return nil
+	}, rg.stop
+}
+
+// outputActor is the output's run group block: out runs (under a context
+// that only the interrupt cancels) until it fails, which stops the agent, or
+// until it is asked to stop; then it has timeout (the shipper's own
+// deadline) plus 5 s to finish or release its batches, and its error is
+// kept in *drainErr.
+func outputActor(parent context.Context, out *output, timeout time.Duration, log *slog.Logger, drainErr *error) (func() error, func(error)) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stopped := make(chan struct{})
+	return func() error {
+			done := make(chan error, 1)
+			go func() { done <- out.run(ctx) }()
+			select {
+			case err := <-done:
+				return fmt.Errorf("output stopped: %w", err)
+			case <-stopped:
+			}
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					*drainErr = err
+				}
+			case <-time.After(timeout + 5*time.Second):
+				log.Error("output did not stop within the shutdown timeout", "timeout", timeout)
+			}
+			return nil
+		}, func(error) {
+			cancel()
+			close(stopped)
+		}
+}
+
+// signalActor is the signal handler's run group block: SIGHUP calls
+// reload; SIGTERM or SIGINT stops the agent.
+func signalActor(sigs <-chan os.Signal, log *slog.Logger, reload func()) (func() error, func(error)) {
 	quit := make(chan struct{})
-	g.Add(func() error {
+	return func() error {
 		for {
 			select {
 			case s := <-sigs:
 				if s == syscall.SIGHUP {
 					log.Info("SIGHUP: reopening files and reloading the config file")
-					in.tailer.Reopen()
-					reloadConfig(c, set.level, log)
+					reload()
 					continue
 				}
 				log.Info("shutting down", "signal", s.String())
@@ -323,17 +365,7 @@ func runActors(c *cli.Context, set runSettings, in inputs, out *output, sigs <-c
 				return nil
 			}
 		}
-	}, func(error) { close(quit) })
-
-	// Memory: gives the heap a burst left behind back to the system once the
-	// agent has gone quiet (membudget.ReleaseWhenIdle). It stops last.
-	idleCtx, stopIdle := context.WithCancel(context.Background())
-	g.Add(func() error { membudget.ReleaseWhenIdle(idleCtx); return nil }, func(error) { stopIdle() })
-
-	if err := g.Run(); err != nil {
-		return err
-	}
-	return drainErr
+	}, func(error) { close(quit) }
 }
 
 // reloadConfig re-reads the config file and applies the settings that can

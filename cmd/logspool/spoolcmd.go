@@ -20,7 +20,7 @@ import (
 // spoolCommand is `logspool spool stats|dump|dlq|salvage` on a stopped
 // agent's spool.
 func spoolCommand(stdout, stderr io.Writer) *cli.Command {
-	dirFlag := &cli.StringFlag{Name: "spool-dir", Value: "/var/lib/logspool", EnvVars: []string{envName("spool-dir")}, Usage: "Badger spool directory"}
+	dirFlag := &cli.StringFlag{Name: "spool-dir", Value: defaultSpoolDir, EnvVars: []string{envName("spool-dir")}, Usage: "Badger spool directory"}
 	return &cli.Command{
 		Name:  "spool",
 		Usage: "inspect a spool directory (of a stopped agent; `logspool status` shows a running one)",
