@@ -313,6 +313,12 @@ func (t *Tailer) Run(ctx context.Context) error {
 	t.safely("recovering checkpoints", func() { t.recoverOrphans(ctx, cps, start) })
 	t.safely("sweeping rotated files", func() { t.sweepAtStart(cps, start) })
 
+	return t.loop(ctx, start, w)
+}
+
+// loop is Run after the start: it scans, opens waiting files, reopens, and
+// handles notifications until ctx is done.
+func (t *Tailer) loop(ctx context.Context, start func(*reader), w *watcher) error {
 	// The scan runs when a notification asks for it, at a tick of
 	// PollInterval while something needs polling (a directory without
 	// notifications, a failing path's retry, a sweep to finish, files
