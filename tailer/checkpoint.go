@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // position is the decoded value of a file checkpoint.
@@ -25,7 +26,7 @@ type position struct {
 	// Gen counts the truncations seen (it is mixed into the file key).
 	Gen uint64
 	// FP is the fingerprint.
-	FP []byte
+	FP fingerprint
 	// Path and Resolved are the path as discovered and its symlink target.
 	Path, Resolved string
 
@@ -240,4 +241,12 @@ func (d *decoder) bytes(max int) []byte {
 	v := bytes.Clone(d.b[:n])
 	d.b = d.b[n:]
 	return v
+}
+
+// checkpointPrefix starts every checkpoint key the tailer writes.
+const checkpointPrefix = "f/"
+
+// checkpointKey is the sink key of the checkpoint of the file at id.
+func (id fileID) checkpointKey() string {
+	return checkpointPrefix + strconv.FormatUint(id.Dev, 16) + ":" + strconv.FormatUint(id.Ino, 16)
 }

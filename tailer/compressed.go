@@ -137,14 +137,10 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 	br := bufio.NewReaderSize(zr, readSize)
 	// The fingerprint, then the window before Resume. A checkpoint without a
 	// fingerprint (its file was empty) cannot be matched to any copy.
-	if len(p.FP) == 0 {
+	if !p.FP.startsStream(br) {
 		return errNotThisFile
 	}
-	head := make([]byte, len(p.FP))
-	if _, err := io.ReadFull(br, head); err != nil || !bytes.Equal(head, p.FP) {
-		return errNotThisFile
-	}
-	off := int64(len(head))
+	off := int64(len(p.FP))
 	winStart := p.Resume - int64(p.Tail.N)
 	if winStart < off {
 		// The window starts inside what was read: p.Resume is within the

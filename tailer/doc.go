@@ -2,6 +2,14 @@
 // CRI) and appends their records, each batch together with the file's new
 // position, to a Sink (the spool) in one atomic write.
 //
+// Files by role: tailer.go (the Tailer, Run and its event loop), scan.go
+// (discovery: globs, scans, descriptor slots, rotated files found by name),
+// recover.go (opening a file at its checkpoint, files left by an earlier
+// run, releases and checkpoint deletion), reader.go (one reader per file),
+// identity.go, fingerprint.go and checkpoint.go (a file's identity and its
+// checkpoint codec), compressed.go (compressed copies), clock.go (the time
+// seam).
+//
 // # Discovery
 //
 // Files matching Config.Globs (default /var/log/containers/*.log) are found
@@ -18,7 +26,8 @@
 //
 // # Identity
 //
-// A file is located by device and inode and identified by (identity.go):
+// A file is located by device and inode and identified by (identity.go; the
+// fingerprint and the tail window in fingerprint.go):
 //
 //   - what the file system says: the inode generation (FS_IOC_GETVERSION;
 //     ext4, xfs, btrfs) and the birth time (statx), each where available

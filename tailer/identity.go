@@ -9,58 +9,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/zeebo/xxh3"
 )
-
-// fingerprintLen caps the fingerprint: the first line of a file, up to this
-// many bytes. 4 KiB holds the whole first line of almost every container log
-// (a docker json-file line has its "time" field at its end, after the
-// message), so two files whose first lines differ only there differ.
-const fingerprintLen = 4 << 10
-
-// tailLen caps the window of bytes before an offset that is checked on every
-// resume and before every read: the last complete line before the offset and
-// what follows it (see tailWindow). A line holds its runtime's time stamp
-// (at its start in CRI, at its end in docker json-file), so a file rewritten
-// with lines that look alike still fails the check. Fluent Bit checks 32
-// bytes, which lines ending in the same message pass.
-const tailLen = 4 << 10
-
-// tailWindow returns the suffix of b (the bytes just before an offset) that
-// is checked: from the start of the last line that ends in b (excluding a
-// '\n' that is b's last byte) to the end, at most tailLen bytes.
-func tailWindow(b []byte) []byte {
-	if len(b) > tailLen {
-		b = b[len(b)-tailLen:]
-	}
-	if len(b) < 2 {
-		return b
-	}
-	if i := bytes.LastIndexByte(b[:len(b)-1], '\n'); i >= 0 {
-		// The line before the last one ends at i: start at its start.
-		if j := bytes.LastIndexByte(b[:i], '\n'); j >= 0 {
-			return b[j+1:]
-		}
-	}
-	return b
-}
-
-// checkpointPrefix starts every checkpoint key the tailer writes.
-const checkpointPrefix = "f/"
 
 // fileID locates a file: device and inode. While the tailer holds a file open
 // its inode cannot be reused, so fileID is unique among open files; across
 // time it is not, which is what the fingerprint is for.
 type fileID struct {
 	Dev, Ino uint64
-}
-
-// checkpointKey is the sink key of the checkpoint of the file at id.
-func (id fileID) checkpointKey() string {
-	return checkpointPrefix + strconv.FormatUint(id.Dev, 16) + ":" + strconv.FormatUint(id.Ino, 16)
 }
 
 func (id fileID) String() string { return fmt.Sprintf("dev %d inode %d", id.Dev, id.Ino) }
@@ -138,28 +96,6 @@ func (a fsIdentity) differs(b fsIdentity) bool {
 	return (a.HasGen && b.HasGen && a.Gen != b.Gen) || (a.HasBirth && b.HasBirth && a.Birth != b.Birth)
 }
 
-// tailSum is a hash of the N (at most tailLen) bytes just before an offset.
-type tailSum struct {
-	N   int
-	Sum uint64
-}
-
-func sumTail(b []byte) tailSum { return tailSum{N: len(b), Sum: xxh3.Hash(b)} }
-
-// readTail reads the (at most tailLen) bytes before off.
-func readTail(f io.ReaderAt, off int64, n int) ([]byte, error) {
-	n = int(min(int64(n), off))
-	buf := make([]byte, n)
-	got, err := f.ReadAt(buf, off-int64(n))
-	if err != nil && !(errors.Is(err, io.EOF) && got == n) {
-		if errors.Is(err, io.EOF) {
-			return buf[:got], nil
-		}
-		return nil, err
-	}
-	return buf, nil
-}
-
 // verdict is what a stored position says about the file now at its device
 // and inode.
 type verdict int
@@ -184,7 +120,7 @@ func matchPosition(f io.ReaderAt, now fsIdentity, p position, size int64) (verdi
 	if fsSame {
 		rewritten = truncated // the same inode object: copytruncate
 	}
-	match, err := fingerprintMatches(f, p.FP)
+	match, err := p.FP.matches(f)
 	if err != nil {
 		return sameFile, "", nil, fmt.Errorf("reading fingerprint: %w", err)
 	}
@@ -209,38 +145,6 @@ func matchPosition(f io.ReaderAt, now fsIdentity, p position, size int64) (verdi
 		return rewritten, "bytes before the resume offset differ", nil, nil
 	}
 	return sameFile, "", tail, nil
-}
-
-// readFingerprint reads the fingerprint of f: its first line including the
-// '\n', or its first fingerprintLen bytes when the first line is longer. final
-// is false while neither exists yet (the file may still grow); fp then holds
-// what there is.
-func readFingerprint(f io.ReaderAt) (fp []byte, final bool, err error) {
-	buf := make([]byte, fingerprintLen)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, false, err
-	}
-	buf = buf[:n]
-	// Copied to its size: a file's fingerprint lives as long as the file is
-	// followed (thousands of files), its 4 KiB buffer need not.
-	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-		return bytes.Clone(buf[:i+1]), true, nil
-	}
-	return bytes.Clone(buf), n == fingerprintLen, nil
-}
-
-// fingerprintMatches reports whether f still starts with fp.
-func fingerprintMatches(f io.ReaderAt, fp []byte) (bool, error) {
-	if len(fp) == 0 {
-		return true, nil
-	}
-	buf := make([]byte, len(fp))
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, err
-	}
-	return n == len(fp) && bytes.Equal(buf, fp), nil
 }
 
 // lastLineEnd returns the offset just past the last '\n' in the first size

@@ -109,7 +109,7 @@ type reader struct {
 	wake  chan struct{}
 	check atomic.Bool // re-check the fingerprint now (Reopen)
 
-	fp      []byte
+	fp      fingerprint
 	fpFinal bool
 	gen     uint64
 	nonce   []byte     // mixed into the file key (nil: a version 1 key)
@@ -1123,7 +1123,7 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 	now := r.t.clock.Now()
 	if r.fpFinal && len(r.fp) > 0 && (r.check.Swap(false) || size != r.lastSize || now.Sub(r.lastFPCheck) >= r.t.cfg.PollInterval) {
 		r.lastFPCheck = now
-		ok, err := fingerprintMatches(r.f, r.fp)
+		ok, err := r.fp.matches(r.f)
 		if err != nil {
 			r.t.log.Warn("reading fingerprint", "path", r.path, "err", err)
 		} else if !ok {
