@@ -394,84 +394,16 @@ func (r *reader) run(ctx context.Context) {
 			continue
 		}
 		// At the end of the file.
-		if r.partialDue() {
-			if err := r.flushPartial(ctx); err != nil {
-				return
-			}
-		}
-		now := r.t.clock.Now()
-		pressure := r.t.underPressure()
-		wait, timed := time.Duration(0), false
-		due := func(d time.Duration) {
-			if !timed || d < wait {
-				wait, timed = max(d, 0), true
-			}
-		}
-		if r.dirty() {
-			// Commit at the end of the file, but at most once per
-			// minCommitGap: a file written line by line would otherwise
-			// cost one spool transaction per line.
-			if d := minCommitGap - now.Sub(r.lastCommit); d > 0 && !pressure && !r.t.slotWanted() {
-				due(d)
-			} else if err := r.commit(ctx); err != nil {
-				return
-			}
-		}
-		if r.buf != nil {
-			// Keep the buffer a moment while the file ends in a line being
-			// written, unless someone waits for memory.
-			if d := bufIdle - now.Sub(r.lastData); r.lo < r.hi && d > 0 && !r.t.budget.Contended() {
-				due(d)
-			} else {
-				r.rest()
-			}
-		}
-		if r.buf == nil {
-			if err := r.settle(ctx); err != nil {
-				if r.handleDropErr(ctx, err) {
-					return
-				}
-				continue
-			}
-		}
-		if r.canPark() && (pressure || r.t.slotWanted() || now.Sub(r.lastActive) >= r.t.cfg.CloseInactive) {
-			// Out of descriptors, other files wait for one, or inactive:
-			// give this one back; the scanner opens the file again from
-			// its checkpoint when it is written to.
-			r.t.park(r, r.lastSize, r.committed.Consumed)
+		wait, timed, act := r.atEnd(ctx, poll)
+		switch act {
+		case eofStop:
 			return
+		case eofAgain:
+			continue
 		}
-		_, _, matched := r.paths()
-		switch {
-		case r.readErrs > 0 || !matched:
-			due(poll)
-		case r.canPark():
-			due(r.t.cfg.CloseInactive - now.Sub(r.lastActive))
-		}
-		if r.unterminated() && matched {
-			due(r.t.cfg.PartialIdle - now.Sub(r.lastData))
-		}
-		var tc <-chan time.Time
-		var stop func() bool
-		if timed {
-			tc, stop = r.t.clock.NewTimer(wait)
-		}
-		r.waits.Add(1)
-		select {
-		case <-ctx.Done():
-			if stop != nil {
-				stop()
-			}
+		var ok bool
+		if poll, ok = r.waitAtEnd(ctx, wait, timed, poll); !ok {
 			return
-		case <-r.wake:
-			if stop != nil {
-				stop()
-			}
-			poll = minPoll
-		case <-tc:
-			if r.readErrs == 0 {
-				poll = min(poll*2, maxPoll)
-			}
 		}
 		// Check the file before reading what was written meanwhile: a file
 		// truncated and rewritten must be read from 0, not from our offset.
@@ -480,6 +412,106 @@ func (r *reader) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// eofAction is what the reader does after atEnd.
+type eofAction int
+
+const (
+	eofWait  eofAction = iota // wait: for the timer when timed, else for a wake-up
+	eofAgain                  // read again at once
+	eofStop                   // stop: ctx is done, or the file was parked
+)
+
+// atEnd is the reader at the end of its file: it flushes a partial line
+// that is due, commits (at most once per minCommitGap), gives its buffer
+// back when idle, parks the file when it should, and says how long to wait.
+func (r *reader) atEnd(ctx context.Context, poll time.Duration) (wait time.Duration, timed bool, act eofAction) {
+	if r.partialDue() {
+		if err := r.flushPartial(ctx); err != nil {
+			return 0, false, eofStop
+		}
+	}
+	now := r.t.clock.Now()
+	pressure := r.t.underPressure()
+	due := func(d time.Duration) {
+		if !timed || d < wait {
+			wait, timed = max(d, 0), true
+		}
+	}
+	if r.dirty() {
+		// Commit at the end of the file, but at most once per
+		// minCommitGap: a file written line by line would otherwise
+		// cost one spool transaction per line.
+		if d := minCommitGap - now.Sub(r.lastCommit); d > 0 && !pressure && !r.t.slotWanted() {
+			due(d)
+		} else if err := r.commit(ctx); err != nil {
+			return 0, false, eofStop
+		}
+	}
+	if r.buf != nil {
+		// Keep the buffer a moment while the file ends in a line being
+		// written, unless someone waits for memory.
+		if d := bufIdle - now.Sub(r.lastData); r.lo < r.hi && d > 0 && !r.t.budget.Contended() {
+			due(d)
+		} else {
+			r.rest()
+		}
+	}
+	if r.buf == nil {
+		if err := r.settle(ctx); err != nil {
+			if r.handleDropErr(ctx, err) {
+				return 0, false, eofStop
+			}
+			return 0, false, eofAgain
+		}
+	}
+	if r.canPark() && (pressure || r.t.slotWanted() || now.Sub(r.lastActive) >= r.t.cfg.CloseInactive) {
+		// Out of descriptors, other files wait for one, or inactive:
+		// give this one back; the scanner opens the file again from
+		// its checkpoint when it is written to.
+		r.t.park(r, r.lastSize, r.committed.Consumed)
+		return 0, false, eofStop
+	}
+	_, _, matched := r.paths()
+	switch {
+	case r.readErrs > 0 || !matched:
+		due(poll)
+	case r.canPark():
+		due(r.t.cfg.CloseInactive - now.Sub(r.lastActive))
+	}
+	if r.unterminated() && matched {
+		due(r.t.cfg.PartialIdle - now.Sub(r.lastData))
+	}
+	return wait, timed, eofWait
+}
+
+// waitAtEnd waits at the end of the file for a wake-up, or the timer when
+// timed; it returns the next poll interval, and false when ctx is done.
+func (r *reader) waitAtEnd(ctx context.Context, wait time.Duration, timed bool, poll time.Duration) (time.Duration, bool) {
+	var tc <-chan time.Time
+	var stop func() bool
+	if timed {
+		tc, stop = r.t.clock.NewTimer(wait)
+	}
+	r.waits.Add(1)
+	select {
+	case <-ctx.Done():
+		if stop != nil {
+			stop()
+		}
+		return poll, false
+	case <-r.wake:
+		if stop != nil {
+			stop()
+		}
+		poll = minPoll
+	case <-tc:
+		if r.readErrs == 0 {
+			poll = min(poll*2, maxPoll)
+		}
+	}
+	return poll, true
 }
 
 // canPark reports whether r may close its file: it is matched (not a
