@@ -135,8 +135,49 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 	}
 	defer zr.Close()
 	br := bufio.NewReaderSize(zr, readSize)
-	// The fingerprint, then the window before Resume. A checkpoint without a
-	// fingerprint (its file was empty) cannot be matched to any copy.
+	if err := seekCompressed(br, p); err != nil {
+		return err
+	}
+	t.log.Info("reading the rest of a rotated file from its compressed copy", "path", p.Path, "resolved", p.Resolved,
+		"compressed", gz, "offset", p.Resume)
+	// Memory from the budget, like a reader's: the file's and the
+	// decompressor's buffers, and documents (asked for more without a
+	// wait; when that fails, the batch is stored).
+	acct := membudget.NewAccount(t.budget)
+	defer acct.Close()
+	if err := acct.Wait(ctx, gzFixedBytes+t.docAllowance()); err != nil {
+		return err
+	}
+	src := parser.Source{Path: p.Path, Resolved: p.Resolved, FileKey: fileKey(p.ID, p.Gen, p.FP, p.Nonce)}
+	d := &gzDrain{t: t, key: key, p: p, gz: gz, acct: acct, dec: t.cfg.NewDecoder(src),
+		cutLimit: t.cfg.MaxLineBytes + cutSlack, off: p.Resume, consumed: p.Resume}
+	for {
+		line, err := br.ReadSlice('\n')
+		if done, err := d.take(ctx, line, err); done || err != nil {
+			return err
+		}
+		used, forced := gzFixedBytes+d.docs+int64(cap(d.long)), false
+		if used > acct.Held() && !acct.Grow(used+t.docAllowance()) {
+			acct.Force(used) // allocated already: stored now
+			forced = true
+		}
+		if d.batchBytes >= int64(t.cfg.BatchBytes) || d.docs >= int64(t.cfg.BatchDocBytes) || forced {
+			if err := d.commit(ctx, false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// gzFixedBytes is the memory of a compressed copy's reading besides its
+// documents: the file's and the decompressor's buffers.
+const gzFixedBytes = 64<<10 + readSize + 64<<10
+
+// seekCompressed reads the decompressed stream br up to p.Resume, checking
+// the fingerprint and then the window before Resume on the way. A
+// checkpoint without a fingerprint (its file was empty) cannot be matched to
+// any copy.
+func seekCompressed(br *bufio.Reader, p position) error {
 	if !p.FP.startsStream(br) {
 		return errNotThisFile
 	}
@@ -156,140 +197,135 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 		if _, err := io.ReadFull(br, win); err != nil || sumTail(win) != p.Tail {
 			return errNotThisFile
 		}
-		off += int64(len(win))
 	} else if _, err := io.CopyN(io.Discard, br, p.Resume-off); err != nil {
 		return errNotThisFile
 	}
-	off = p.Resume
-	t.log.Info("reading the rest of a rotated file from its compressed copy", "path", p.Path, "resolved", p.Resolved,
-		"compressed", gz, "offset", p.Resume)
-	// Memory from the budget, like a reader's: the file's and the
-	// decompressor's buffers, and documents (asked for more without a
-	// wait; when that fails, the batch is stored).
-	acct := membudget.NewAccount(t.budget)
-	defer acct.Close()
-	const fixed = 64<<10 + readSize + 64<<10
-	if err := acct.Wait(ctx, fixed+t.docAllowance()); err != nil {
+	return nil
+}
+
+// gzDrain is the state of one drainCompressed: a reader's, for a stream.
+type gzDrain struct {
+	t        *Tailer
+	key      string
+	p        position
+	gz       string
+	acct     *membudget.Account
+	dec      Decoder
+	cutLimit int
+
+	batch      []record.Record
+	batchBytes int64
+	docs       int64
+	off        int64 // the stream's offset
+	consumed   int64
+	lastLine   []byte
+	long       []byte // a line longer than the buffer, being joined
+	longStart  int64
+	skipped    int64
+}
+
+// pos is the checkpoint of what was delivered.
+func (d *gzDrain) pos() position {
+	q := d.p
+	q.Resume, q.Consumed = d.consumed, max(d.consumed, d.p.Consumed)
+	if s, ok := d.dec.Pending(); ok && s < d.consumed {
+		q.Resume = s
+		q.Tail = tailSum{}
+	} else {
+		q.Tail = tailSum{}
+		if len(d.lastLine) > 0 {
+			q.Tail = sumTail(tailWindow(d.lastLine))
+		}
+	}
+	q.Size = max(d.p.Size, d.consumed)
+	return q
+}
+
+func (d *gzDrain) deliver(ln parser.Line) {
+	n := len(d.batch)
+	d.batch = d.dec.Decode(d.batch, ln)
+	if ln.End <= d.p.Consumed {
+		d.batch = d.batch[:n] // appended before
+	}
+	for i := n; i < len(d.batch); i++ {
+		d.docs += int64(cap(d.batch[i].Doc)) + recordOverhead
+	}
+	d.consumed = ln.End
+	d.batchBytes += ln.End - ln.Start
+}
+
+// commit appends the batch with the checkpoint advanced; final deletes the
+// checkpoint instead.
+func (d *gzDrain) commit(ctx context.Context, final bool) error {
+	q := d.pos()
+	q.At = time.Now().UnixNano()
+	cp := record.Checkpoint{Key: d.key, Value: encodePosition(q)}
+	if final {
+		cp.Value = nil
+	}
+	if err := appendRetry(ctx, d.t.sink, d.t.log, d.batch, cp); err != nil {
 		return err
 	}
-	var docs int64
+	d.t.m.read(d.batchBytes, 0)
+	d.batch, d.batchBytes, d.docs = nil, 0, 0
+	d.acct.Shrink(gzFixedBytes + d.t.docAllowance())
+	return nil
+}
 
-	src := parser.Source{Path: p.Path, Resolved: p.Resolved, FileKey: fileKey(p.ID, p.Gen, p.FP, p.Nonce)}
-	dec := t.cfg.NewDecoder(src)
-	cutLimit := t.cfg.MaxLineBytes + cutSlack
-	var (
-		batch      []record.Record
-		batchBytes int64
-		consumed   = p.Resume
-		lastLine   []byte
-		long       []byte // a line longer than the buffer, being joined
-		longStart  int64
-		skipped    int64
-	)
-	pos := func() position {
-		q := p
-		q.Resume, q.Consumed = consumed, max(consumed, p.Consumed)
-		if s, ok := dec.Pending(); ok && s < consumed {
-			q.Resume = s
-			q.Tail = tailSum{}
-		} else {
-			q.Tail = tailSum{}
-			if len(lastLine) > 0 {
-				q.Tail = sumTail(tailWindow(lastLine))
-			}
+// take handles what one ReadSlice returned: a line, part of a long one, the
+// end of the stream (done, after the last commit) or damage (done: the rest
+// is counted as lost).
+func (d *gzDrain) take(ctx context.Context, line []byte, err error) (done bool, _ error) {
+	switch {
+	case err == nil && d.long == nil:
+		d.lastLine = append(d.lastLine[:0], line...)
+		d.deliver(parser.Line{Bytes: line[:len(line)-1], Start: d.off, End: d.off + int64(len(line))})
+		d.off += int64(len(line))
+	case err == nil || errors.Is(err, bufio.ErrBufferFull):
+		if d.long == nil {
+			d.longStart = d.off
 		}
-		q.Size = max(p.Size, consumed)
-		return q
+		body := line
+		if err == nil {
+			body = line[:len(line)-1]
+		}
+		keep := max(min(len(body), d.cutLimit-len(d.long)), 0)
+		d.long = append(d.long, body[:keep]...)
+		d.off += int64(len(line))
+		if err == nil {
+			d.skipped = d.off - d.longStart - 1 - int64(len(d.long))
+			d.lastLine = append(d.lastLine[:0], line...)
+			truncated := d.skipped > 0
+			if truncated && d.off > d.p.Consumed {
+				d.t.m.lostBytes(LostLineCut, d.skipped)
+			}
+			d.deliver(parser.Line{Bytes: d.long, Start: d.longStart, End: d.off, Truncated: truncated})
+			d.long, d.skipped = nil, 0
+		}
+	case errors.Is(err, io.EOF):
+		rest := append(d.long, line...)
+		if len(rest) > 0 {
+			start := d.off
+			if d.long != nil {
+				start = d.longStart
+			}
+			d.off += int64(len(line))
+			d.deliver(parser.Line{Bytes: rest[:min(len(rest), d.cutLimit)], Start: start, End: d.off, Truncated: len(rest) > d.cutLimit})
+		}
+		d.batch = d.dec.Flush(d.batch)
+		if err := d.commit(ctx, true); err != nil {
+			return true, err
+		}
+		d.t.log.Info("read a rotated file to its end from its compressed copy", "path", d.p.Path, "compressed", d.gz, "offset", d.off)
+		return true, nil
+	default:
+		// A damaged copy: what it held past here is lost, and counted.
+		d.batch = d.dec.Flush(d.batch)
+		lost := max(d.p.Size, d.off) - d.off
+		d.t.m.lostBytes(LostRotatedUnread, lost)
+		d.t.log.Warn("compressed copy is damaged; the rest of the file is lost", "path", d.p.Path, "compressed", d.gz,
+			"offset", d.off, "lost_bytes", lost, "err", err)
+		return true, d.commit(ctx, true)
 	}
-	deliver := func(ln parser.Line) {
-		n := len(batch)
-		batch = dec.Decode(batch, ln)
-		if ln.End <= p.Consumed {
-			batch = batch[:n] // appended before
-		}
-		for i := n; i < len(batch); i++ {
-			docs += int64(cap(batch[i].Doc)) + recordOverhead
-		}
-		consumed = ln.End
-		batchBytes += ln.End - ln.Start
-	}
-	commit := func(final bool) error {
-		q := pos()
-		q.At = time.Now().UnixNano()
-		cp := record.Checkpoint{Key: key, Value: encodePosition(q)}
-		if final {
-			cp.Value = nil
-		}
-		if err := appendRetry(ctx, t.sink, t.log, batch, cp); err != nil {
-			return err
-		}
-		t.m.read(batchBytes, 0)
-		batch, batchBytes, docs = nil, 0, 0
-		acct.Shrink(fixed + t.docAllowance())
-		return nil
-	}
-	for {
-		line, err := br.ReadSlice('\n')
-		switch {
-		case err == nil && long == nil:
-			lastLine = append(lastLine[:0], line...)
-			deliver(parser.Line{Bytes: line[:len(line)-1], Start: off, End: off + int64(len(line))})
-			off += int64(len(line))
-		case err == nil || errors.Is(err, bufio.ErrBufferFull):
-			if long == nil {
-				longStart = off
-			}
-			body := line
-			if err == nil {
-				body = line[:len(line)-1]
-			}
-			keep := max(min(len(body), cutLimit-len(long)), 0)
-			long = append(long, body[:keep]...)
-			off += int64(len(line))
-			if err == nil {
-				skipped = off - longStart - 1 - int64(len(long))
-				lastLine = append(lastLine[:0], line...)
-				truncated := skipped > 0
-				if truncated && off > p.Consumed {
-					t.m.lostBytes(LostLineCut, skipped)
-				}
-				deliver(parser.Line{Bytes: long, Start: longStart, End: off, Truncated: truncated})
-				long, skipped = nil, 0
-			}
-		case errors.Is(err, io.EOF):
-			rest := append(long, line...)
-			if len(rest) > 0 {
-				start := off
-				if long != nil {
-					start = longStart
-				}
-				off += int64(len(line))
-				deliver(parser.Line{Bytes: rest[:min(len(rest), cutLimit)], Start: start, End: off, Truncated: len(rest) > cutLimit})
-			}
-			batch = dec.Flush(batch)
-			if err := commit(true); err != nil {
-				return err
-			}
-			t.log.Info("read a rotated file to its end from its compressed copy", "path", p.Path, "compressed", gz, "offset", off)
-			return nil
-		default:
-			// A damaged copy: what it held past here is lost, and counted.
-			batch = dec.Flush(batch)
-			lost := max(p.Size, off) - off
-			t.m.lostBytes(LostRotatedUnread, lost)
-			t.log.Warn("compressed copy is damaged; the rest of the file is lost", "path", p.Path, "compressed", gz,
-				"offset", off, "lost_bytes", lost, "err", err)
-			return commit(true)
-		}
-		used, forced := fixed+docs+int64(cap(long)), false
-		if used > acct.Held() && !acct.Grow(used+t.docAllowance()) {
-			acct.Force(used) // allocated already: stored now
-			forced = true
-		}
-		if batchBytes >= int64(t.cfg.BatchBytes) || docs >= int64(t.cfg.BatchDocBytes) || forced {
-			if err := commit(false); err != nil {
-				return err
-			}
-		}
-	}
+	return false, nil
 }
