@@ -698,55 +698,10 @@ func (r *reader) readChunk(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	if r.buf == nil {
-		size := r.t.bufClassFor(r.lastSize - r.readPos)
-		if r.needBuf > 0 {
-			size = r.needBuf
-		}
-		if err := r.startWork(ctx, size); err != nil {
-			return 0, err
-		}
-		r.buf = getBuf(size)
-		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
-	}
-	if r.lo == r.hi {
-		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
-		if size := r.t.bufClassFor(r.lastSize - r.readPos); size > len(r.buf) &&
-			r.acct.Grow(r.usage()-int64(cap(r.buf))+int64(size)) {
-			// More to read than the buffer holds: a larger one.
-			putBufBytes(r.buf)
-			r.buf = getBuf(size)
-			r.acct.Shrink(max(r.usage(), r.acct.Held()))
-		}
-	}
-	if len(r.buf)-r.hi < len(r.buf)/4 {
-		if r.lo > 0 {
-			copy(r.buf, r.buf[r.lo:r.hi])
-			r.bufOff += int64(r.lo)
-			r.hi -= r.lo
-			r.lo = 0
-		}
-		if len(r.buf)-r.hi < len(r.buf)/4 {
-			// A line longer than the buffer: grow up to cutLimit + readSize,
-			// which process keeps enough (it cuts at cutLimit).
-			size := min(2*len(r.buf), r.cutLimit+readSize)
-			if !r.acct.Grow(r.usage() - int64(cap(r.buf)) + int64(size)) {
-				// Not without a wait: start over from the committed
-				// position with a buffer that large (startWork).
-				r.needBuf = size
-				if err := r.commit(ctx); err != nil {
-					return 0, err
-				}
-				if err := r.dropState(); err != nil {
-					return 0, err
-				}
-				return r.readChunk(ctx)
-			}
-			nb := getBuf(size)
-			copy(nb, r.buf[:r.hi])
-			putBufBytes(r.buf)
-			r.buf = nb
-		}
+	if again, err := r.makeRoom(ctx); err != nil {
+		return 0, err
+	} else if again {
+		return r.readChunk(ctx)
 	}
 	// Start tailLen bytes early and check them (see reader.last).
 	ov := 0
@@ -786,6 +741,65 @@ func (r *reader) readChunk(ctx context.Context) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// makeRoom gets r.buf ready for a read: a buffer at all, a larger one when
+// more is to be read than it holds, and room at its end (the bytes not yet
+// consumed moved to its start, or the buffer grown for a line longer than
+// it). again: it could not grow without a wait, the state was dropped, and
+// the read starts over (with a buffer that large).
+func (r *reader) makeRoom(ctx context.Context) (again bool, err error) {
+	if r.buf == nil {
+		size := r.t.bufClassFor(r.lastSize - r.readPos)
+		if r.needBuf > 0 {
+			size = r.needBuf
+		}
+		if err := r.startWork(ctx, size); err != nil {
+			return false, err
+		}
+		r.buf = getBuf(size)
+		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
+	}
+	if r.lo == r.hi {
+		r.lo, r.hi, r.bufOff = 0, 0, r.readPos
+		if size := r.t.bufClassFor(r.lastSize - r.readPos); size > len(r.buf) &&
+			r.acct.Grow(r.usage()-int64(cap(r.buf))+int64(size)) {
+			// More to read than the buffer holds: a larger one.
+			putBufBytes(r.buf)
+			r.buf = getBuf(size)
+			r.acct.Shrink(max(r.usage(), r.acct.Held()))
+		}
+	}
+	if len(r.buf)-r.hi < len(r.buf)/4 {
+		if r.lo > 0 {
+			copy(r.buf, r.buf[r.lo:r.hi])
+			r.bufOff += int64(r.lo)
+			r.hi -= r.lo
+			r.lo = 0
+		}
+		if len(r.buf)-r.hi < len(r.buf)/4 {
+			// A line longer than the buffer: grow up to cutLimit + readSize,
+			// which process keeps enough (it cuts at cutLimit).
+			size := min(2*len(r.buf), r.cutLimit+readSize)
+			if !r.acct.Grow(r.usage() - int64(cap(r.buf)) + int64(size)) {
+				// Not without a wait: start over from the committed
+				// position with a buffer that large (startWork).
+				r.needBuf = size
+				if err := r.commit(ctx); err != nil {
+					return false, err
+				}
+				if err := r.dropState(); err != nil {
+					return false, err
+				}
+				return true, nil
+			}
+			nb := getBuf(size)
+			copy(nb, r.buf[:r.hi])
+			putBufBytes(r.buf)
+			r.buf = nb
+		}
+	}
+	return false, nil
 }
 
 // errRewritten reports that the bytes just before the read offset are no
