@@ -116,7 +116,10 @@ func newOutput(cfg shipper.Config, sp *spool.Spool, stdout io.Writer, reg promet
 }
 
 // countingSource counts the records whose batches were finished, so that
-// /healthz can tell a moving backlog from a stuck one.
+// /healthz can tell a moving backlog from a stuck one, and the output's
+// documents and bytes. It stays at the output's edge: the spool counts acked
+// records only into a metric it does not read back, and neither output
+// counts the bytes of finished documents (stdout's newlines included).
 type countingSource struct {
 	shipper.Source
 	acked   *atomic.Int64

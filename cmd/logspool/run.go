@@ -485,7 +485,10 @@ func openSpool(ctx context.Context, cfg spool.Config, hl *health, log *slog.Logg
 }
 
 // healthSink passes appends to the spool and marks the agent unhealthy when
-// the spool fails (a full disk, I/O errors): the input then retries.
+// the spool fails (a full disk, I/O errors): the input then retries. It stays
+// here because the spool keeps no outcome of its last append: its Failure
+// reports only what stops it until a restart, while /healthz must also fail
+// for a transient failure (a full disk) until an append succeeds again.
 type healthSink struct {
 	*spool.Spool
 	health *health
