@@ -213,12 +213,12 @@ func (w *firstLineWriter) Write(p []byte) (int, error) {
 // BenchmarkMemoryOutage (issue 10, a): files being written while
 // Elasticsearch is down; the spool (--spool-max-bytes 16MiB) fills and every
 // reader blocks; the agent's peak RSS (VmHWM) 30 s after the spool reached its
-// cap, for 100 and 500 files. per-file-KiB compares the two sub-benchmarks
-// (README). The files hold 512 KiB each at the start, more than one batch, so
+// cap, for 100, 500 and 1,000 files (the README compares them per file),
+// with the heap and the goroutine stacks in use then. The files hold 512 KiB each at the start, more than one batch, so
 // that every reader has a full batch when the spool blocks it, and grow by
 // 1 MB/s in all.
 func BenchmarkMemoryOutage(b *testing.B) {
-	for _, n := range []int{100, 500} {
+	for _, n := range []int{100, 500, 1000} {
 		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				runOutage(b, n)
@@ -253,6 +253,15 @@ func runOutage(b *testing.B, n int) {
 		peak = sampleProc(b, pid)
 	}
 	read, _ := a.metric("logspool_tailer_bytes_total")
+	// Where the memory is at the end: the heap's spans in use, and the
+	// goroutine stacks (one reader goroutine per file).
+	heap, errHeap := a.metric("go_memstats_heap_inuse_bytes")
+	stacks, errStacks := a.metric("go_memstats_stack_inuse_bytes")
+	if err := errors.Join(errHeap, errStacks); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(heap/(1<<20), "heap-inuse-MiB")
+	b.ReportMetric(stacks/(1<<20), "stacks-MiB")
 	b.ReportMetric(float64(peak.hwmKiB)/1024, "peak-RSS-MiB")
 	b.ReportMetric(float64(peak.rssKiB)/1024, "RSS-MiB")
 	b.ReportMetric(full.Seconds(), "s-to-full")
@@ -261,8 +270,8 @@ func runOutage(b *testing.B, n int) {
 	load1 := loadavg(b)
 	b.ReportMetric(load0[0], "load1-start")
 	b.ReportMetric(load1[0], "load1-end")
-	b.Logf("%d files: spool full after %s, peak RSS %d KiB, %d fds, %.0f MiB of %d MiB written read; load %v -> %v",
-		n, full.Round(time.Second), peak.hwmKiB, peak.fds, read/float64(1<<20), nf.bytes.Load()>>20, load0, load1)
+	b.Logf("%d files: spool full after %s, peak RSS %d KiB, heap in use %.1f MiB, stacks %.1f MiB, %d fds, %.0f MiB of %d MiB written read; load %v -> %v",
+		n, full.Round(100*time.Millisecond), peak.hwmKiB, heap/(1<<20), stacks/(1<<20), peak.fds, read/float64(1<<20), nf.bytes.Load()>>20, load0, load1)
 }
 
 // BenchmarkMemoryTinyLines (issue 10, b): one file of 1,000,000 empty lines,
