@@ -70,7 +70,11 @@ func compressedCandidates(p position) []string {
 // size known for it, from its checkpoint or a later scan) and the checkpoint
 // deleted. It runs on its own goroutine (see Tailer.spawn): the scanner goes
 // on, and no file is opened at p's device and inode meanwhile.
-func (t *Tailer) recoverGone(ctx context.Context, key string, p position, knownSize int64) {
+//
+// then, when set, is the checkpoint to leave under key at the end instead of
+// deleting it: the file at p's device and inode was truncated (copytruncate
+// with compress), and its new content starts at the next generation.
+func (t *Tailer) recoverGone(ctx context.Context, key string, p position, knownSize int64, then *position) {
 	// The checkpoint as stored now: another recovery may have finished it
 	// (deleted) or moved it on since p was read.
 	cur, err := t.sink.Checkpoint(key)
@@ -86,7 +90,7 @@ func (t *Tailer) recoverGone(ctx context.Context, key string, p position, knownS
 	// Whatever size was last seen, the file may have grown since: a copy is
 	// always looked for.
 	for _, gz := range compressedCandidates(p) {
-		err := t.drainCompressed(ctx, key, p, gz)
+		err := t.drainCompressed(ctx, key, p, gz, then)
 		if err == nil {
 			return
 		}
@@ -98,23 +102,41 @@ func (t *Tailer) recoverGone(ctx context.Context, key string, p position, knownS
 		}
 	}
 	reason := LostDeletedUnread
-	if _, err := os.Stat(lastPath(p)); err == nil {
+	if then != nil {
+		reason = LostTruncated
+	} else if _, err := os.Stat(lastPath(p)); err == nil {
 		reason = LostRotatedUnread
 	}
 	lost := max(knownSize, p.Size) - p.Consumed
-	if lost > 0 {
+	switch {
+	case then != nil:
+		t.m.lostBytes(reason, max(lost, 0))
+		t.log.Warn("file was truncated while not followed and no compressed copy holds the rest; reading it from the start",
+			"path", p.Path, "resolved", p.Resolved, "offset", p.Consumed, "lost_bytes", max(lost, 0))
+	case lost > 0:
 		t.m.lostBytes(reason, lost)
 		t.log.Warn("file vanished before it was read to its end", "path", p.Path, "resolved", p.Resolved,
 			"offset", p.Consumed, "size", max(knownSize, p.Size), "lost_bytes", lost, "reason", reason)
-	} else {
+	default:
 		t.log.Info("forgetting file that is gone", "path", p.Path, "resolved", p.Resolved)
 	}
-	t.deleteCheckpointAsync(ctx, key)
+	t.deleteCheckpointAsync(ctx, key, then)
 }
 
-// deleteCheckpointAsync deletes key from a goroutine other than the scanner.
-func (t *Tailer) deleteCheckpointAsync(ctx context.Context, key string) {
-	_ = appendRetry(ctx, t.sink, t.log, nil, record.Checkpoint{Key: key})
+// deleteCheckpointAsync deletes key (or sets it to then) from a goroutine
+// other than the scanner.
+func (t *Tailer) deleteCheckpointAsync(ctx context.Context, key string, then *position) {
+	_ = appendRetry(ctx, t.sink, t.log, nil, record.Checkpoint{Key: key, Value: encodeThen(then)})
+}
+
+// encodeThen is the checkpoint value then leaves (nil: none).
+func encodeThen(then *position) []byte {
+	if then == nil {
+		return nil
+	}
+	q := *then
+	q.At = time.Now().UnixNano()
+	return encodePosition(q)
 }
 
 // drainCompressed reads the gzip file gz, checks that it holds the file p
@@ -123,7 +145,7 @@ func (t *Tailer) deleteCheckpointAsync(ctx context.Context, key string) {
 // batches with the checkpoint advanced, and at its end deletes the
 // checkpoint with the last batch. A crash in the middle resumes from the last
 // batch, from the same compressed file.
-func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz string) error {
+func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz string, then *position) error {
 	f, err := os.Open(gz)
 	if err != nil {
 		return err
@@ -149,7 +171,7 @@ func (t *Tailer) drainCompressed(ctx context.Context, key string, p position, gz
 		return err
 	}
 	src := parser.Source{Path: p.Path, Resolved: p.Resolved, FileKey: fileKey(p.ID, p.Gen, p.FP, p.Nonce)}
-	d := &gzDrain{t: t, key: key, p: p, gz: gz, acct: acct, dec: t.cfg.NewDecoder(src),
+	d := &gzDrain{t: t, key: key, p: p, then: then, gz: gz, acct: acct, dec: t.cfg.NewDecoder(src),
 		cutLimit: t.cfg.MaxLineBytes + cutSlack, off: p.Resume, consumed: p.Resume}
 	for {
 		line, err := br.ReadSlice('\n')
@@ -208,6 +230,7 @@ type gzDrain struct {
 	t        *Tailer
 	key      string
 	p        position
+	then     *position // the checkpoint left at the end (nil: deleted)
 	gz       string
 	acct     *membudget.Account
 	dec      Decoder
@@ -255,13 +278,13 @@ func (d *gzDrain) deliver(ln parser.Line) {
 }
 
 // commit appends the batch with the checkpoint advanced; final deletes the
-// checkpoint instead.
+// checkpoint instead (or leaves then).
 func (d *gzDrain) commit(ctx context.Context, final bool) error {
 	q := d.pos()
 	q.At = time.Now().UnixNano()
 	cp := record.Checkpoint{Key: d.key, Value: encodePosition(q)}
 	if final {
-		cp.Value = nil
+		cp.Value = encodeThen(d.then)
 	}
 	if err := appendRetry(ctx, d.t.sink, d.t.log, d.batch, cp); err != nil {
 		return err

@@ -3,6 +3,7 @@ package tailer
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -159,4 +160,77 @@ func TestGenerationsRotatedWhileNothingCouldBeCommittedAreReadAfterARestart(t *t
 	waitUntilCount(t, e.sink, 33)
 	tl2.settle(t, e.clock) // let a wrong repeat show up (no sleep: see settle)
 	checkExactlyOnce(t, e.sink.messages(), "r", 30)
+}
+
+// TestCopytruncateAndCompressWhileStoppedReadsTheRestFromTheGz: logrotate's
+// copytruncate with compress ran while the agent was down: the lines written
+// since the stop are only in app.log.1.gz. They are read from it (past the
+// checkpoint's offset), and the truncated file's new content, whose first
+// line may be the old one's, is read from 0 under IDs of its own.
+func TestCopytruncateAndCompressWhileStoppedReadsTheRestFromTheGz(t *testing.T) {
+	for _, sameFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("same first line %v", sameFirst), func(t *testing.T) {
+			e := newEnv(t)
+			path := filepath.Join(e.containers, "app.log")
+			mustWriteLines(t, path, seqLines("c", 0, 10)...)
+			tl := e.start()
+			waitUntilCount(t, e.sink, 10)
+			tl.stop(t)
+			mustWriteLines(t, path, seqLines("c", 10, 15)...)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mustGzip(t, path+".1")
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			var fresh []string
+			if sameFirst {
+				fresh = append(fresh, seqLine("c", 0))
+			}
+			fresh = append(fresh, seqLines("n", 0, 5)...)
+			mustWriteLines(t, path, fresh...)
+			e.start()
+			want := 15 + len(fresh)
+			waitUntilCount(t, e.sink, want)
+			time.Sleep(300 * time.Millisecond) // let a wrong repeat show up
+			if n := e.sink.count(); n != want {
+				t.Errorf("%d records, want %d", n, want)
+			}
+			seen := map[string]int{}
+			for _, m := range e.sink.messages() {
+				seen[m]++
+			}
+			for i := 0; i < 15; i++ {
+				if want := 1 + boolInt(sameFirst && i == 0); seen[seqLine("c", i)] != want {
+					t.Errorf("%q stored %d times, want %d", seqLine("c", i), seen[seqLine("c", i)], want)
+				}
+			}
+			for i := 0; i < 5; i++ {
+				if seen[seqLine("n", i)] != 1 {
+					t.Errorf("%q stored %d times, want once", seqLine("n", i), seen[seqLine("n", i)])
+				}
+			}
+			ids := map[string]bool{}
+			e.sink.mu.Lock()
+			for _, r := range e.sink.recs {
+				if ids[string(r.ID[:])] {
+					t.Errorf("record %q shares its ID with an earlier one", r.Doc)
+				}
+				ids[string(r.ID[:])] = true
+			}
+			e.sink.mu.Unlock()
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

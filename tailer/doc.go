@@ -136,7 +136,10 @@
 //     starts with a checkpointed file's fingerprint and holds its bytes
 //     before the offset is read on from that offset, never from its start
 //     (which would ship the lines before the offset again, under the copy's
-//     _ids).
+//     _ids). A compressed copy (copytruncate with compress: app.log.1.gz)
+//     is found like a gzipped rotation (below): the rest is read from it
+//     under the file's key first, and the file's new content, which waits
+//     meanwhile, starts at the next generation.
 //   - Deletion: the open descriptor is drained, then released.
 //
 // A released file's pending partial is flushed (flagged partial by the

@@ -140,6 +140,17 @@ func (t *Tailer) validate(r *reader, p position, size int64) (position, []byte, 
 	case sameFile:
 		return p, tail, true, nil
 	case truncated:
+		if len(compressedCandidates(p)) > 0 {
+			// logrotate's copytruncate with compress while the file was
+			// not followed: what it held past p may be in a compressed
+			// copy beside it. That is read first, under the file's key;
+			// this content waits (on disk), then starts at the next
+			// generation (its first line may be the old one's).
+			t.m.rotation("truncate")
+			next := position{ID: p.ID, Gen: p.Gen + 1, Path: p.Path, Resolved: p.Resolved, Nonce: p.Nonce, Ident: p.Ident}
+			t.goRecoverGoneLocked(r.key, p, p.Size, &next)
+			return position{}, nil, false, errRecovering
+		}
 		lost := max(p.Size, p.Consumed) - p.Consumed
 		t.m.rotation("truncate")
 		t.m.lostBytes(LostTruncated, lost)
@@ -149,7 +160,7 @@ func (t *Tailer) validate(r *reader, p position, size int64) (position, []byte, 
 		if len(compressedCandidates(p)) > 0 {
 			// The earlier file may live on compressed: read its rest
 			// first; this file waits (on disk) until that is done.
-			t.goRecoverGoneLocked(r.key, p, p.Size)
+			t.goRecoverGoneLocked(r.key, p, p.Size, nil)
 			return position{}, nil, false, errRecovering
 		}
 		lost := max(p.Size-p.Consumed, 0)
@@ -221,17 +232,17 @@ var errRecovering = errors.New("tailer: an earlier file at this inode is being r
 func (t *Tailer) goRecoverGone(key string, p position, knownSize int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.goRecoverGoneLocked(key, p, knownSize)
+	t.goRecoverGoneLocked(key, p, knownSize, nil)
 }
 
-func (t *Tailer) goRecoverGoneLocked(key string, p position, knownSize int64) {
+func (t *Tailer) goRecoverGoneLocked(key string, p position, knownSize int64, then *position) {
 	if t.draining[p.ID] {
 		return // already being recovered
 	}
 	t.draining[p.ID] = true
 	t.spawn("recovering a file that is gone", func(ctx context.Context) {
 		defer t.doneDraining(p.ID)
-		t.recoverGone(ctx, key, p, knownSize)
+		t.recoverGone(ctx, key, p, knownSize, then)
 	})
 }
 
