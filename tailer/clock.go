@@ -12,8 +12,13 @@ import "time"
 type Clock interface {
 	Now() time.Time
 	// NewTimer returns a channel that receives once d has passed, and the
-	// function that stops it (as time.Timer's C and Stop).
-	NewTimer(d time.Duration) (c <-chan time.Time, stop func() bool)
+	// timer, to stop it (as time.Timer's C and the timer itself).
+	NewTimer(d time.Duration) (<-chan time.Time, Timer)
+}
+
+// Timer is a timer of a Clock; *time.Timer is one.
+type Timer interface {
+	Stop() bool
 }
 
 // realClock is the default Clock: the runtime's.
@@ -21,7 +26,7 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-func (realClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+func (realClock) NewTimer(d time.Duration) (<-chan time.Time, Timer) {
 	t := time.NewTimer(d)
-	return t.C, t.Stop
+	return t.C, t
 }

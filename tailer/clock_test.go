@@ -25,20 +25,28 @@ func newTestClock() *testClock { return &testClock{timers: map[*testTimer]struct
 
 func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
 
-func (c *testClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+func (c *testClock) NewTimer(d time.Duration) (<-chan time.Time, Timer) {
 	tt := &testTimer{at: c.Now().Add(d), c: make(chan time.Time, 1)}
 	c.mu.Lock()
 	c.timers[tt] = struct{}{}
 	tt.real = time.AfterFunc(d, func() { c.fire(tt) })
 	c.mu.Unlock()
-	return tt.c, func() bool {
-		tt.real.Stop()
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		_, pending := c.timers[tt]
-		delete(c.timers, tt)
-		return pending
-	}
+	return tt.c, stopper{c, tt}
+}
+
+// stopper stops a testTimer.
+type stopper struct {
+	c  *testClock
+	tt *testTimer
+}
+
+func (s stopper) Stop() bool {
+	s.tt.real.Stop()
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	_, pending := s.c.timers[s.tt]
+	delete(s.c.timers, s.tt)
+	return pending
 }
 
 // fire sends on tt's channel once, unless it was stopped.
@@ -105,7 +113,7 @@ func TestTestClockFiresWhatIsDueWhenAdvanced(t *testing.T) {
 	soon, _ := c.NewTimer(time.Hour)
 	later, _ := c.NewTimer(3 * time.Hour)
 	stopped, stop := c.NewTimer(time.Hour)
-	if !stop() {
+	if !stop.Stop() {
 		t.Fatal("stop of a pending timer reported false")
 	}
 	before := c.Now()

@@ -490,7 +490,7 @@ func (r *reader) atEnd(ctx context.Context, poll time.Duration) (wait time.Durat
 // timed; it returns the next poll interval, and false when ctx is done.
 func (r *reader) waitAtEnd(ctx context.Context, wait time.Duration, timed bool, poll time.Duration) (time.Duration, bool) {
 	var tc <-chan time.Time
-	var stop func() bool
+	var stop Timer
 	if timed {
 		tc, stop = r.t.clock.NewTimer(wait)
 	}
@@ -498,12 +498,12 @@ func (r *reader) waitAtEnd(ctx context.Context, wait time.Duration, timed bool, 
 	select {
 	case <-ctx.Done():
 		if stop != nil {
-			stop()
+			stop.Stop()
 		}
 		return poll, false
 	case <-r.wake:
 		if stop != nil {
-			stop()
+			stop.Stop()
 		}
 		poll = minPoll
 	case <-tc:

@@ -320,7 +320,7 @@ func (t *Tailer) loop(ctx context.Context, start func(*reader), w *watcher) erro
 	// work does nothing at a tick but look at its own state (no system
 	// call), and retired files are looked at every gcEvery polls.
 	tick, stopTick := t.clock.NewTimer(t.cfg.PollInterval)
-	defer func() { stopTick() }()
+	defer func() { stopTick.Stop() }()
 	var lastEventErr time.Time
 	for {
 		select {
