@@ -194,10 +194,10 @@ func TestCopytruncateAndCompressWhileStoppedReadsTheRestFromTheGz(t *testing.T) 
 			}
 			fresh = append(fresh, seqLines("n", 0, 5)...)
 			mustWriteLines(t, path, fresh...)
-			e.start()
+			tl2 := e.start()
 			want := 15 + len(fresh)
 			waitUntilCount(t, e.sink, want)
-			time.Sleep(300 * time.Millisecond) // let a wrong repeat show up
+			tl2.settle(t, e.clock) // let a wrong repeat show up (no sleep: see settle)
 			if n := e.sink.count(); n != want {
 				t.Errorf("%d records, want %d", n, want)
 			}
