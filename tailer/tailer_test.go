@@ -664,9 +664,9 @@ func TestCopytruncateWhileStoppedReadsTheCopyOnFromTheOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustWriteLines(t, path, seqLines("c", 15, 20)...)
-	e.start()
+	tl = e.start()
 	waitUntilCount(t, e.sink, 20)
-	time.Sleep(300 * time.Millisecond) // let a wrong repeat show up
+	tl.settle(t, e.clock) // let a wrong repeat show up (no sleep: see settle)
 	checkExactlyOnce(t, e.sink.messages(), "c", 20)
 	if n := e.sink.count(); n != 20 {
 		t.Errorf("%d records, want 20", n)
