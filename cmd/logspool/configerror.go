@@ -116,7 +116,7 @@ var configFields = map[error]map[string]string{
 		"URLs": "es-url", "IndexMode": "es-index-mode", "Index": "es-index", "DeadLetterIndex": "es-dead-letter-index",
 		"CertFile": "es-cert-file", "KeyFile": "es-key-file", "CAFile": "es-ca-file", "Username": "es-username",
 		"BatchBytes": "es-batch-bytes", "FlushInterval": "es-flush-interval", "MaxInFlight": "es-max-in-flight",
-		"ShutdownTimeout": "shutdown-timeout", // not Compression: TestESCompressionReachesTheShipper asserts the field name
+		"ShutdownTimeout": "shutdown-timeout", "Compression": "es-compression",
 	},
 	tailer.ErrInvalidConfig: {
 		"Globs": "containers-glob", "ReadFrom": "read-from", "MaxLineBytes": "max-line-bytes", "NodeName": "node-name",

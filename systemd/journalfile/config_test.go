@@ -1,8 +1,10 @@
 package journalfile
 
 import (
-	"strings"
+	"errors"
 	"testing"
+
+	"github.com/logspool/logspool/internal/configerr"
 )
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
@@ -29,7 +31,8 @@ func TestConfigValidateNamesTheBadField(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), "Config."+tt.field) {
+			var ce *configerr.Error
+			if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("Validate: %v, want an error naming %s", err, tt.field)
 			}
 			if _, err := OpenConfig(corpusPath("binary.journal"), tt.cfg); err == nil {

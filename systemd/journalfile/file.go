@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/logspool/logspool/internal/configerr"
 )
 
 // Config tunes a File. The zero value means the documented defaults.
@@ -43,16 +45,19 @@ const (
 // Validate reports the first bad field of c.
 func (c Config) Validate() error {
 	if c.MaxFieldSize < 0 {
-		return fmt.Errorf("journalfile: Config.MaxFieldSize %d is negative", c.MaxFieldSize)
+		return configerr.New(ErrInvalidConfig, "MaxFieldSize", "%d is negative", c.MaxFieldSize)
 	}
 	if c.WindowSize != 0 && (c.WindowSize < 16<<10 || c.WindowSize > 16<<20 || c.WindowSize&(c.WindowSize-1) != 0) {
-		return fmt.Errorf("journalfile: Config.WindowSize %d is not a power of two between 16 KiB and 16 MiB", c.WindowSize)
+		return configerr.New(ErrInvalidConfig, "WindowSize", "%d is not a power of two between 16 KiB and 16 MiB", c.WindowSize)
 	}
 	if c.Windows < 0 || c.Windows > 64 {
-		return fmt.Errorf("journalfile: Config.Windows %d is not between 0 and 64", c.Windows)
+		return configerr.New(ErrInvalidConfig, "Windows", "%d is not between 0 and 64", c.Windows)
 	}
 	return nil
 }
+
+// ErrInvalidConfig is wrapped by every error Validate returns.
+var ErrInvalidConfig = errors.New("journalfile: invalid config")
 
 func (c Config) withDefaults() Config {
 	if c.MaxFieldSize == 0 {
@@ -348,78 +353,90 @@ func (f *File) walkEntries() {
 	for uint64(f.entries.len()) < want {
 		w := &f.walk
 		if w.array == 0 || w.pos == w.capacity {
-			var next uint64
-			if w.array == 0 {
-				next = f.hdr.EntryArrayOffset
-				if next == 0 {
-					f.walkErr = f.corrupt(0, "header counts %d entries but has no entry array", want)
-					return
-				}
-			} else {
-				_, b, err := f.objectAt(w.array, objectEntryArray, entryArrayItemsOffset, entryArrayItemsOffset)
-				if err != nil {
-					f.walkErr = err
-					return
-				}
-				next = le.Uint64(b[16:])
-				if next == 0 {
-					f.walkErr = f.corrupt(w.array, "entry array chain ends after %d of %d entries", f.entries.len(), want)
-					return
-				}
-				if next <= w.array {
-					f.walkErr = f.corrupt(w.array, "entry array chain goes backwards to offset %d", next)
-					return
-				}
-			}
-			size, _, err := f.objectAt(next, objectEntryArray, entryArrayItemsOffset+itemSize, entryArrayItemsOffset)
-			if err != nil {
+			if err := f.nextEntryArray(itemSize, want); err != nil {
 				f.walkErr = err
 				return
 			}
-			if (size-entryArrayItemsOffset)%itemSize != 0 {
-				f.walkErr = f.corrupt(next, "ENTRY_ARRAY object size %d is not a whole number of items", size)
-				return
-			}
-			*w = walkState{array: next, capacity: (size - entryArrayItemsOffset) / itemSize, last: w.last}
 		}
-		// Take items in chunks that fit a window.
-		n := w.capacity - w.pos
-		if rest := want - uint64(f.entries.len()); n > rest {
-			n = rest
-		}
-		if max := uint64(f.cfg.WindowSize/2) / itemSize; n > max {
-			n = max
-		}
-		start := w.array + entryArrayItemsOffset + w.pos*itemSize
-		b, err := f.r.slice(start, n*itemSize)
-		if err != nil {
-			f.walkErr = f.ioErr(w.array, objectEntryArray, err)
+		if err := f.takeEntryItems(itemSize, want); err != nil {
+			f.walkErr = err
 			return
 		}
-		for i := uint64(0); i < n; i++ {
-			var p uint64
-			if f.compact {
-				p = uint64(le.Uint32(b[i*4:]))
-			} else {
-				p = le.Uint64(b[i*8:])
-			}
-			itemOff := start + i*itemSize
-			switch {
-			case p == 0:
-				f.walkErr = f.corrupt(itemOff, "entry array item is empty after %d of %d entries", f.entries.len(), want)
-				return
-			case p <= w.last:
-				f.walkErr = f.corrupt(itemOff, "entry array item %d does not ascend (previous %d)", p, w.last)
-				return
-			case p&7 != 0 || p < f.hdr.HeaderSize || p >= f.r.size:
-				f.walkErr = f.corrupt(itemOff, "entry array item %d points outside the file (size %d)", p, f.r.size)
-				return
-			}
-			f.entries.add(p)
-			w.last = p
-			w.pos++
+	}
+}
+
+// nextEntryArray moves the walk to the next ENTRY_ARRAY of the chain (the
+// header's first one when it has none yet), checking that the chain goes
+// forward and that the array holds a whole number of items.
+func (f *File) nextEntryArray(itemSize, want uint64) error {
+	w := &f.walk
+	var next uint64
+	if w.array == 0 {
+		next = f.hdr.EntryArrayOffset
+		if next == 0 {
+			return f.corrupt(0, "header counts %d entries but has no entry array", want)
+		}
+	} else {
+		_, b, err := f.objectAt(w.array, objectEntryArray, entryArrayItemsOffset, entryArrayItemsOffset)
+		if err != nil {
+			return err
+		}
+		next = le.Uint64(b[16:])
+		if next == 0 {
+			return f.corrupt(w.array, "entry array chain ends after %d of %d entries", f.entries.len(), want)
+		}
+		if next <= w.array {
+			return f.corrupt(w.array, "entry array chain goes backwards to offset %d", next)
 		}
 	}
+	size, _, err := f.objectAt(next, objectEntryArray, entryArrayItemsOffset+itemSize, entryArrayItemsOffset)
+	if err != nil {
+		return err
+	}
+	if (size-entryArrayItemsOffset)%itemSize != 0 {
+		return f.corrupt(next, "ENTRY_ARRAY object size %d is not a whole number of items", size)
+	}
+	*w = walkState{array: next, capacity: (size - entryArrayItemsOffset) / itemSize, last: w.last}
+	return nil
+}
+
+// takeEntryItems adds the current array's next items, in a chunk that fits
+// a window, to the entries: each must point inside the file, past the last.
+func (f *File) takeEntryItems(itemSize, want uint64) error {
+	w := &f.walk
+	n := w.capacity - w.pos
+	if rest := want - uint64(f.entries.len()); n > rest {
+		n = rest
+	}
+	if max := uint64(f.cfg.WindowSize/2) / itemSize; n > max {
+		n = max
+	}
+	start := w.array + entryArrayItemsOffset + w.pos*itemSize
+	b, err := f.r.slice(start, n*itemSize)
+	if err != nil {
+		return f.ioErr(w.array, objectEntryArray, err)
+	}
+	for i := uint64(0); i < n; i++ {
+		var p uint64
+		if f.compact {
+			p = uint64(le.Uint32(b[i*4:]))
+		} else {
+			p = le.Uint64(b[i*8:])
+		}
+		itemOff := start + i*itemSize
+		switch {
+		case p == 0:
+			return f.corrupt(itemOff, "entry array item is empty after %d of %d entries", f.entries.len(), want)
+		case p <= w.last:
+			return f.corrupt(itemOff, "entry array item %d does not ascend (previous %d)", p, w.last)
+		case p&7 != 0 || p < f.hdr.HeaderSize || p >= f.r.size:
+			return f.corrupt(itemOff, "entry array item %d points outside the file (size %d)", p, f.r.size)
+		}
+		f.entries.add(p)
+		w.last = p
+		w.pos++
+	}
+	return nil
 }
 
 // EntryMeta returns the fixed part of entry i (0 <= i < NumEntries) without
