@@ -442,3 +442,63 @@ func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+// fullSink is a memSink that says it is full: a reader about to append drops
+// its read buffer first (the bytes past its batch are read again).
+type fullSink struct{ *memSink }
+
+func (fullSink) Full() bool { return true }
+
+// TestLinesDroppedWhileTheSpoolIsFullAreReadAgain: a commit in the middle of
+// a read buffer, while the spool says it is full, drops the buffer with the
+// complete lines after the batch in it, to be read again. They were not: the
+// reader took itself for at the end of the file (nothing new past what it
+// had read), so a matched file's lines waited for the file to grow, and a
+// rotated file was released with all of them glued into one record flagged
+// partial (589 lines in one document in a trial with Elasticsearch down).
+func TestLinesDroppedWhileTheSpoolIsFullAreReadAgain(t *testing.T) {
+	for _, rotate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rotated %v", rotate), func(t *testing.T) {
+			e := newEnv(t)
+			path := filepath.Join(e.containers, "app.log")
+			lines := seqLines("f", 0, 200)
+			mustWriteLines(t, path, lines...)
+			if rotate {
+				// Rotated before the tailer starts reading it: the
+				// generation is drained and released.
+				mustWriteLines(t, filepath.Join(e.containers, "other.log"), seqLines("o", 0, 1)...)
+			}
+			cfg := e.config()
+			cfg.BatchBytes = 10 * (len(lines[0]) + 1)
+			tl, err := New(cfg, fullSink{e.sink})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := e.run(tl)
+			if rotate {
+				waitFor(t, 10*time.Second, "a first batch", func() bool { return e.sink.count() > 0 })
+				mustRename(t, path, path+".1")
+			}
+			waitFor(t, 20*time.Second, "every line", func() bool {
+				n := 0
+				for _, m := range e.sink.messages() {
+					if strings.HasPrefix(m, "f-") {
+						n++
+					}
+				}
+				return n >= 200
+			})
+			run.settle(t, e.clock) // let a glued or repeated line show up
+			var fs []string
+			for _, m := range e.sink.messages() {
+				if strings.Contains(m, "\n") {
+					t.Fatalf("a record holds several lines: %.80q", m)
+				}
+				if strings.HasPrefix(m, "f-") {
+					fs = append(fs, m)
+				}
+			}
+			checkExactlyOnce(t, fs, "f", 200)
+		})
+	}
+}

@@ -145,6 +145,10 @@ type reader struct {
 	committed   position
 
 	afterPartial bool // the next line continues one flushed unterminated (see flushPartial)
+	// reread: complete lines past readPos were dropped from memory (putBuf
+	// in the middle of a buffer, dropState rewinding to the resume offset):
+	// they are read again although nothing new is known past readMax.
+	reread bool
 
 	cutting  bool // skipping the tail of an over-long line
 	cutStart int64
@@ -677,6 +681,7 @@ func (r *reader) dropState() error {
 	r.dec = nil
 	r.replayUntil = max(r.replayUntil, r.consumed)
 	r.consumed, r.readPos = resume, resume
+	r.reread = true
 	r.last, r.lastEnd = tail, resume
 	return nil
 }
@@ -685,7 +690,7 @@ func (r *reader) dropState() error {
 // buffer first when r has none. Nothing is read while nothing is known past
 // what was read (the size is checked at every wake-up).
 func (r *reader) read(ctx context.Context) (int, error) {
-	if r.buf == nil && r.lastSize <= r.readMax {
+	if r.buf == nil && r.lastSize <= r.readMax && !r.reread {
 		return 0, nil
 	}
 	return r.readChunk(ctx)
@@ -732,6 +737,9 @@ func (r *reader) readChunk(ctx context.Context) (int, error) {
 	}
 	r.hi += n
 	r.readPos += int64(n)
+	if r.readPos >= r.readMax {
+		r.reread = false
+	}
 	if n > 0 {
 		r.remember(r.hi)
 		r.observed(r.readPos)
@@ -820,6 +828,9 @@ func (r *reader) putBuf() {
 		return
 	}
 	if !r.cutting {
+		if bytes.IndexByte(r.buf[r.lo:r.hi], '\n') >= 0 {
+			r.reread = true
+		}
 		r.readPos = r.consumed
 		if r.lo > 0 {
 			r.remember(r.lo) // the bytes before consumed, for the next read's check
