@@ -132,7 +132,7 @@
 //     it was truncated are lost: counted (reason="truncated") with the
 //     largest size the reader or a scan saw before the cut. When the
 //     copytruncate ran while the tailer was down, the copy next to the file
-//     (app.log.1, as logrotate names it) is swept at the restart: one that
+//     (app.log.1, or app.log-20261206 with dateext) is swept at the restart: one that
 //     starts with a checkpointed file's fingerprint and holds its bytes
 //     before the offset is read on from that offset, never from its start
 //     (which would ship the lines before the offset again, under the copy's
@@ -152,7 +152,7 @@
 //
 // A generation missed entirely (created and rotated away between two scans,
 // or while the tailer was down) is found by name next to its successor or
-// predecessor: a sibling "<name>.<suffix>" that is not compressed, has no
+// predecessor: a sibling "<name>.<suffix>" (or "<name>-<suffix>", logrotate's dateext) that is not compressed, has no
 // checkpoint describing it and was modified after the last scan (or after the
 // last known generation) is drained from 0. At a restart every matched file's
 // siblings are swept that way with the newest checkpoint's write time as the

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/logspool/logspool/internal/appendretry"
@@ -107,7 +106,7 @@ func (t *Tailer) copyPosition(r *reader, size int64) (position, []byte, bool) {
 	for _, q := range t.atStart {
 		last := lastPath(q)
 		if q.ID == r.id || len(q.FP) == 0 || q.Tail.N == 0 || q.Resume <= best.Resume ||
-			filepath.Dir(last) != filepath.Clean(dir) || !strings.HasPrefix(name, filepath.Base(last)+".") {
+			filepath.Dir(last) != filepath.Clean(dir) || !rotatedName(name, filepath.Base(last)) {
 			continue
 		}
 		q.Ident = fsIdentity{} // another inode: only the contents can match

@@ -626,7 +626,7 @@ func (t *Tailer) sweepOnceLocked(f found, since time.Time, start func(*reader)) 
 	ok := true
 	for _, e := range ents {
 		name := e.Name()
-		if !strings.HasPrefix(name, base+".") || skipName(name) || !e.Type().IsRegular() {
+		if !rotatedName(name, base) || skipName(name) || !e.Type().IsRegular() {
 			continue
 		}
 		fi, err := e.Info()
@@ -766,3 +766,10 @@ func (t *Tailer) watchDirsLocked() map[string]bool {
 }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
+
+// rotatedName reports whether name is a rotated generation of the file base:
+// base.<suffix> (kubelet 0.log.<time>, docker x-json.log.1, logrotate
+// app.log.1) or base-<suffix> (logrotate's dateext, app.log-20261206).
+func rotatedName(name, base string) bool {
+	return strings.HasPrefix(name, base+".") || strings.HasPrefix(name, base+"-")
+}

@@ -646,30 +646,35 @@ func TestAFileUnmatchedForAMomentLosesNoLateLine(t *testing.T) {
 // never from its start (the copy is another inode: its lines would ship
 // again under other _ids, which Elasticsearch keeps twice).
 func TestCopytruncateWhileStoppedReadsTheCopyOnFromTheOffset(t *testing.T) {
-	e := newEnv(t)
-	path := filepath.Join(e.containers, "app.log")
-	mustWriteLines(t, path, seqLines("c", 0, 10)...)
-	tl := e.start()
-	waitUntilCount(t, e.sink, 10)
-	tl.stop(t)
-	mustWriteLines(t, path, seqLines("c", 10, 15)...)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, 0); err != nil {
-		t.Fatal(err)
-	}
-	mustWriteLines(t, path, seqLines("c", 15, 20)...)
-	tl = e.start()
-	waitUntilCount(t, e.sink, 20)
-	tl.settle(t, e.clock) // let a wrong repeat show up (no sleep: see settle)
-	checkExactlyOnce(t, e.sink.messages(), "c", 20)
-	if n := e.sink.count(); n != 20 {
-		t.Errorf("%d records, want 20", n)
+	// logrotate names the copy app.log.1, or app.log-20261206 with dateext.
+	for _, suffix := range []string{".1", "-20261206"} {
+		t.Run(suffix, func(t *testing.T) {
+			e := newEnv(t)
+			path := filepath.Join(e.containers, "app.log")
+			mustWriteLines(t, path, seqLines("c", 0, 10)...)
+			tl := e.start()
+			waitUntilCount(t, e.sink, 10)
+			tl.stop(t)
+			mustWriteLines(t, path, seqLines("c", 10, 15)...)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+suffix, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			mustWriteLines(t, path, seqLines("c", 15, 20)...)
+			tl = e.start()
+			waitUntilCount(t, e.sink, 20)
+			tl.settle(t, e.clock) // let a wrong repeat show up (no sleep: see settle)
+			checkExactlyOnce(t, e.sink.messages(), "c", 20)
+			if n := e.sink.count(); n != 20 {
+				t.Errorf("%d records, want 20", n)
+			}
+		})
 	}
 }
 
