@@ -473,7 +473,16 @@ func (r *reader) atEnd(ctx context.Context, poll time.Duration) (wait time.Durat
 	if r.canPark() && (pressure || r.t.slotWanted() || now.Sub(r.lastActive) >= r.t.cfg.CloseInactive) {
 		// Out of descriptors, other files wait for one, or inactive:
 		// give this one back; the scanner opens the file again from
-		// its checkpoint when it is written to.
+		// its checkpoint when it is written to. Look at the file first:
+		// after a wait (a full spool, memory) it may have grown or been
+		// cut, and a parked file keeps only its checkpoint, so bytes a
+		// scan saw past it would be neither read nor counted lost.
+		if released, err := r.atEOF(ctx); err != nil || released {
+			return 0, false, eofStop
+		}
+		if !r.canPark() {
+			return 0, false, eofAgain
+		}
 		r.t.park(r, r.lastSize, r.committed.Consumed)
 		return 0, false, eofStop
 	}
