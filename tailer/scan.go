@@ -344,6 +344,15 @@ func (t *Tailer) fillSlotsLocked(now time.Time) {
 	defer func() {
 		t.nWaiting.Store(int64(len(t.waiting)))
 		t.m.setWaiting(len(t.waiting))
+		if len(t.waiting) > 0 && t.toldSeq != t.waitSeq {
+			// Files wait that the open readers do not know of: a reader
+			// idle at the end of its file (no timer but CloseInactive)
+			// gives its slot back only when it looks (see atEnd).
+			t.toldSeq = t.waitSeq
+			for _, r := range t.readers {
+				r.poke(false)
+			}
+		}
 	}()
 	if len(t.waiting) == 0 {
 		return

@@ -117,6 +117,7 @@ type Tailer struct {
 	pathsStale    bool                   // byPath and parkedByPath are to be rebuilt (pathsLocked)
 	waiting       map[fileID]waitingFile // matched files to open when a descriptor slot is free (MaxOpenFiles)
 	waitSeq       uint64
+	toldSeq       uint64                  // the last waitSeq the open readers were told of (fillSlotsLocked)
 	startReader   func(*reader)           // starts a reader's goroutine (set by Run)
 	draining      map[fileID]bool         // files gone from disk read on from a compressed copy
 	pendingSweeps map[string]pendingSweep // sweeps of rotated files that met a failure
