@@ -191,7 +191,10 @@
 // Running out of descriptors (EMFILE, ENFILE) slows reading, never stops it:
 // for a while after an open failed that way, at most as many files as were
 // open then, less 16, are held open; a matched reader at the end of its
-// file, everything committed, closes it ("parks"); the scanner opens parked
+// file, everything committed, closes it ("parks"), after one more look at the
+// file (a wait for a full spool may have hidden a write or a copytruncate:
+// it reads on, or counts the cut as any truncation); the open readers are
+// woken when a file starts to wait for a slot; the scanner opens parked
 // files again by their checkpoint (identity checked as after a restart) when
 // their size changes, those parked longest first. So every file is read by
 // turns.
