@@ -432,8 +432,12 @@ const (
 // back when idle, parks the file when it should, and says how long to wait.
 func (r *reader) atEnd(ctx context.Context, poll time.Duration) (wait time.Duration, timed bool, act eofAction) {
 	if r.partialDue() {
-		if err := r.flushPartial(ctx); err != nil {
+		more, err := r.flushPartial(ctx)
+		if err != nil {
 			return 0, false, eofStop
+		}
+		if more {
+			return 0, false, eofAgain // the file holds more: read it now
 		}
 	}
 	now := r.t.clock.Now()
@@ -949,7 +953,8 @@ func (r *reader) lineCut(start, end, lost int64) {
 }
 
 // partialDue reports whether r holds an unterminated last line of a matched
-// file that has produced nothing for PartialIdle.
+// file that has produced nothing for PartialIdle, as far as r has read:
+// flushPartial checks the file's size before it flushes (see grownPastRead).
 func (r *reader) partialDue() bool {
 	if !r.unterminated() {
 		return false
@@ -966,8 +971,9 @@ func (r *reader) partialDue() bool {
 // messages, and commits: the position moves past those bytes. What is written
 // after them later starts a new line (flagged partial up to its '\n'): a line
 // completed after its head was flushed ships as two records, nothing twice
-// and nothing lost.
-func (r *reader) flushPartial(ctx context.Context) error {
+// and nothing lost. It flushes nothing, and reports more, when the file holds
+// bytes past what r has read (grownPastRead): then the file is not idle.
+func (r *reader) flushPartial(ctx context.Context) (more bool, err error) {
 	if !r.cutting && (r.buf == nil || r.bufOff+int64(r.lo) != r.consumed || r.bufOff+int64(r.hi) < r.readMax) {
 		// The unterminated bytes went back with the buffer: read them again.
 		r.putBuf()
@@ -975,30 +981,33 @@ func (r *reader) flushPartial(ctx context.Context) error {
 		for r.readPos < r.readMax {
 			n, err := r.readChunk(ctx)
 			if errors.Is(err, errRewritten) {
-				return r.truncatedNow(ctx, "the bytes before the read offset changed")
+				return false, r.truncatedNow(ctx, "the bytes before the read offset changed")
 			}
 			if err != nil {
 				if ctx.Err() != nil {
-					return err
+					return false, err
 				}
 				r.t.faults.fail(r.src.Path, "reading an unterminated line", err, r.t.clock.Now())
-				return nil
+				return false, nil
 			}
 			if n == 0 {
 				break
 			}
 			if err := r.process(ctx); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if r.readMax > before {
 			r.lastData = r.t.clock.Now() // written meanwhile: not idle
 			r.lastActive = r.lastData
-			return nil
+			return false, nil
 		}
 		if !r.unterminated() {
-			return nil
+			return false, nil
 		}
+	}
+	if r.grownPastRead() {
+		return true, nil
 	}
 	switch {
 	case r.cutting:
@@ -1013,14 +1022,41 @@ func (r *reader) flushPartial(ctx context.Context) error {
 		// The buffer could not hold them: read the bytes again.
 		if err := r.drainTail(max(r.readPos, r.readMax)); err != nil {
 			r.t.faults.fail(r.src.Path, "reading an unterminated line", err, r.t.clock.Now())
-			return nil
+			return false, nil
 		}
 	}
 	r.afterPartial = true
 	if r.dec != nil {
 		r.batch = r.dec.Flush(r.batch)
 	}
-	return r.commit(ctx)
+	return false, r.commit(ctx)
+}
+
+// grownPastRead reports whether the file holds bytes past the furthest r
+// has read, taking its size (so that read reads them) and the time as the
+// last activity. That r has read nothing new for PartialIdle does not mean
+// that the file produced nothing: r may have waited that long for a full
+// spool or for memory, and read again what it had given back (its buffer,
+// or its state, from the committed offset) with a buffer that ended exactly
+// where its first read had ended, in the middle of a line. Flushing that
+// line then shipped its head and its rest, on disk all along, as two
+// records (TestALineIsNotSplitWhenABlockedReaderReadsItAgain). When the size
+// cannot be taken, it reports false: the flush goes on as before (atEOF
+// counts the failure).
+func (r *reader) grownPastRead() bool {
+	fi, err := r.f.Stat()
+	if err != nil {
+		return false
+	}
+	size := fi.Size()
+	if size <= max(r.readPos, r.readMax) {
+		return false
+	}
+	r.lastSize = max(r.lastSize, size)
+	r.observed(size)
+	r.lastData = r.t.clock.Now()
+	r.lastActive = r.lastData
+	return true
 }
 
 // deliver decodes one line into the batch.
