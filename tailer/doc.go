@@ -64,7 +64,9 @@
 // Each open file has one goroutine reading it with pread in 256 KiB chunks
 // and splitting lines with bytes.IndexByte. A partial last line is held back
 // and its offset does not advance, until the file has produced nothing for
-// PartialIdle (5 s) while still matched: then the unterminated bytes go to
+// PartialIdle (5 s) while still matched (and its size, taken just before,
+// shows nothing past what was read: a reader that waited that long for the
+// spool or for memory has not seen the file idle): then the unterminated bytes go to
 // the parser as a line with parser.Line.Partial (its records are flagged
 // partial), the parser's pending partial messages are flushed, and the
 // position moves past them. Bytes appended to that line later start a new
