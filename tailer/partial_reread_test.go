@@ -1,7 +1,6 @@
 package tailer
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -9,32 +8,19 @@ import (
 	"time"
 
 	"github.com/logspool/logspool/internal/membudget"
-	"github.com/logspool/logspool/spool/record"
 )
 
-// fullSink is a Sink that says it is full (Full) and holds Appends with
-// records while it is closed, as a spool at its cap does.
-type fullSink struct {
-	*memSink
-	open    chan struct{}
-	closed  atomic.Bool
-	waiting atomic.Int64
-}
+// fullSink is a blockingSink that says it is full (Full) until it is
+// opened, as a spool at its cap does.
+type fullSink struct{ *blockingSink }
 
-func (s *fullSink) Full() bool { return s.closed.Load() }
-
-func (s *fullSink) Append(ctx context.Context, recs []record.Record, cps ...record.Checkpoint) error {
-	if len(recs) > 0 && s.closed.Load() {
-		s.waiting.Add(1)
-		select {
-		case <-s.open:
-		case <-ctx.Done():
-			s.waiting.Add(-1)
-			return ctx.Err()
-		}
-		s.waiting.Add(-1)
+func (s fullSink) Full() bool {
+	select {
+	case <-s.open:
+		return false
+	default:
+		return true
 	}
-	return s.memSink.Append(ctx, recs, cps...)
 }
 
 // TestALineIsNotSplitWhenABlockedReaderReadsItAgain: the agent in a memory
@@ -68,8 +54,7 @@ func TestALineIsNotSplitWhenABlockedReaderReadsItAgain(t *testing.T) {
 	}
 
 	budget := membudget.New(4 << 20) // buffers of 256 KiB (an eighth of the budget at most)
-	sink := &fullSink{memSink: e.sink, open: make(chan struct{})}
-	sink.closed.Store(true)
+	sink := fullSink{&blockingSink{memSink: e.sink, open: make(chan struct{})}}
 	cfg := e.config()
 	cfg.Budget = budget
 	cfg.BatchBytes = 64 << 10
@@ -94,7 +79,6 @@ func TestALineIsNotSplitWhenABlockedReaderReadsItAgain(t *testing.T) {
 	held := budget.Capacity()
 	budget.Force(held)
 	e.clock.advance(tl.cfg.PartialIdle + time.Second)
-	sink.closed.Store(false)
 	close(sink.open)
 	rd := func() *reader {
 		for _, rd := range r.readerList() {
