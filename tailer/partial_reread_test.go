@@ -10,11 +10,11 @@ import (
 	"github.com/logspool/logspool/internal/membudget"
 )
 
-// fullSink is a blockingSink that says it is full (Full) until it is
+// cappedSink is a blockingSink that says it is full (Full) until it is
 // opened, as a spool at its cap does.
-type fullSink struct{ *blockingSink }
+type cappedSink struct{ *blockingSink }
 
-func (s fullSink) Full() bool {
+func (s cappedSink) Full() bool {
 	select {
 	case <-s.open:
 		return false
@@ -26,38 +26,47 @@ func (s fullSink) Full() bool {
 // TestALineIsNotSplitWhenABlockedReaderReadsItAgain: the agent in a memory
 // cgroup through an Elasticsearch outage shipped one line in two documents,
 // both flagged partial (TestAgentInAMemoryCgroupSurvivesAnOutage, about one
-// run in four; the split lines were found in the middle of files that were
-// being written to at 1 MB/s). A reader read a full buffer that ended in the
-// middle of a line, then waited longer than PartialIdle: for the spool
-// (full) and for memory, having dropped its state (dropState: its decoder
-// held a partial message, so it went back to the message's start). Reading
-// again from there with the same buffer size ended exactly where the first
-// read had ended, so the reader saw nothing new and took "not read for 5 s"
-// for "the file produced nothing for 5 s": it flushed the head of the line
-// (and the pending message) as records flagged partial, and the rest of the
-// line, which was on disk all along, became a record of its own.
+// run in four; the split lines were in the middle of files being written at
+// 1 MB/s). A reader read a full buffer that ended in the middle of a line,
+// then waited longer than PartialIdle: for the spool (full), then for memory,
+// having dropped its state (dropState: its decoder held a partial message,
+// so it went back to the message's start). Reading again from there with a
+// buffer of the same size ended exactly where the first read had ended, so
+// the reader saw nothing new and took "not read for 5 s" for "the file
+// produced nothing for 5 s": it flushed the head of the line (and the
+// pending message) as records flagged partial, and the rest of the line, on
+// disk all along, became a record of its own.
 //
-// Here: a file whose first read fills a 256 KiB buffer that ends in the
-// middle of a line, with a partial message pending from the file's start;
-// the spool blocks the reader's commit past PartialIdle, then the memory
-// budget makes it drop its state and wait. Every line must arrive once,
-// whole, and the partial message joined.
+// Here: a partial message pending from the file's start; the first read
+// fills a 16 KiB buffer (a small budget) that ends in the middle of a line;
+// the batch is committed at the last complete line, and the spool blocks
+// the commit past PartialIdle; then the budget makes the reader drop its
+// state and wait. Every line must arrive once, whole, and the partial
+// message joined.
 func TestALineIsNotSplitWhenABlockedReaderReadsItAgain(t *testing.T) {
 	e := newEnv(t)
 	path := filepath.Join(e.containers, "blocked.log")
-	const first, total = 1650, 4000
-	mustAppend(t, path, "P:head\n"+strings.Join(seqLines("b", 0, first), "\n")+"\n")
+	const header = "P:head\n"
+	const first, total = 100, 400
+	lineLen := len(seqLine("b", 0)) + 1
+	mustAppend(t, path, header+strings.Join(seqLines("b", 0, first), "\n")+"\n")
 	rest := strings.Join(seqLines("b", first, total), "\n") + "\nF:end\n"
-	// The first read ends at readSize: in the middle of a line.
-	if at := int64(readSize) - int64(len("P:head\n")); at%int64(len(seqLine("b", 0))+1) == 0 {
-		t.Fatalf("the first read ends at a line's end: change the lines")
+	// The first read ends at bufClasses[0], in the middle of a line; the
+	// batch is committed at the end of the line before.
+	buf := bufClasses[0]
+	if (buf-len(header))%lineLen == 0 || len(header)+first*lineLen >= buf {
+		t.Fatalf("the first read must end in the middle of a line, past what the file holds at the start: change the lines")
 	}
+	batch := len(header) + (buf-len(header))/lineLen*lineLen
 
-	budget := membudget.New(4 << 20) // buffers of 256 KiB (an eighth of the budget at most)
-	sink := fullSink{&blockingSink{memSink: e.sink, open: make(chan struct{})}}
+	budget := membudget.New(8 * int64(buf)) // read buffers of bufClasses[0]
+	sink := cappedSink{&blockingSink{memSink: e.sink, open: make(chan struct{})}}
 	cfg := e.config()
 	cfg.Budget = budget
-	cfg.BatchBytes = 64 << 10
+	cfg.BatchBytes = batch
+	// After a commit the reader keeps memory for BatchDocBytes of documents
+	// (more than its batch here, less than that and a read buffer).
+	cfg.BatchDocBytes = 3 * buf / 2
 	cfg.Logger = discardLogger()
 	tl, err := New(cfg, sink)
 	if err != nil {
@@ -74,21 +83,17 @@ func TestALineIsNotSplitWhenABlockedReaderReadsItAgain(t *testing.T) {
 	r := e.run(tl)
 	waitFor(t, 30*time.Second, "the reader to wait for the full spool", func() bool { return sink.waiting.Load() > 0 })
 
-	// The outage lasts longer than PartialIdle; meanwhile the budget is
-	// taken by others, so that the reader waits for memory next.
+	// The outage lasts longer than PartialIdle; meanwhile others take the
+	// budget, so that the reader drops its state and waits for memory next.
 	held := budget.Capacity()
 	budget.Force(held)
 	e.clock.advance(tl.cfg.PartialIdle + time.Second)
 	close(sink.open)
-	rd := func() *reader {
-		for _, rd := range r.readerList() {
-			return rd
-		}
-		return nil
-	}()
-	if rd == nil {
-		t.Fatal("no reader")
+	readers := r.readerList()
+	if len(readers) != 1 {
+		t.Fatalf("%d readers, want 1", len(readers))
 	}
+	rd := readers[0]
 	waitFor(t, 30*time.Second, "the reader to wait for memory", func() bool {
 		rd.mu.Lock()
 		defer rd.mu.Unlock()
