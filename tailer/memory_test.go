@@ -348,6 +348,80 @@ func TestAFileWaitingForTheOneSlotGetsItFromAnIdleReader(t *testing.T) {
 	checkExactlyOnce(t, msgs, "b", 10)
 }
 
+// TestAFileCutBeforeItsReaderReadAByteCountsTheLoss: a reader that has not
+// read a byte yet (waiting for memory, for its goroutine) while a scan sees
+// its file grow and then shrink (copytruncate): the bytes the scan saw are
+// lost and counted, and the new content is read once. The reader at offset
+// 0 with no first line yet could not tell the cut itself.
+func TestAFileCutBeforeItsReaderReadAByteCountsTheLoss(t *testing.T) {
+	e := newEnv(t)
+	a := filepath.Join(e.containers, "a.log")
+	mustWriteLines(t, a)
+	cfg := e.config()
+	tl, err := New(cfg, e.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	var held atomic.Bool
+	tl.hook = func(p string) {
+		if p == "read" && held.CompareAndSwap(false, true) {
+			<-hold // the reader's first read waits
+		}
+	}
+	reader := func() *reader {
+		tl.mu.Lock()
+		defer tl.mu.Unlock()
+		for _, r := range tl.readers {
+			return r
+		}
+		return nil
+	}
+	run := e.run(tl)
+	waitFor(t, 10*time.Second, "the reader to start", held.Load)
+	const oldN = 10
+	lineLen := int64(len(seqLine("old", 0)) + 1)
+	mustWriteLines(t, a, seqLines("old", 0, oldN)...)
+	waitFor(t, 10*time.Second, "a scan to see the lines", func() bool {
+		tl.requestScan()
+		r := reader()
+		if r == nil {
+			return false
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.seenSize == oldN*lineLen
+	})
+	if err := os.Truncate(a, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a scan to see the cut", func() bool {
+		tl.requestScan()
+		r := reader()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.seenFrozen
+	})
+	mustWriteLines(t, a, seqLines("new", 0, 5)...)
+	close(hold)
+	waitUntilCount(t, e.sink, 5)
+	want := float64(oldN * lineLen)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.lost(LostTruncated) < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	run.settle(t, e.clock)
+	run.stop(t)
+	if got := e.lost(LostTruncated); got != want {
+		t.Errorf("truncated = %v bytes, want %v: the %d lines a scan saw before the cut", got, want, oldN)
+	}
+	msgs := e.sink.messages()
+	checkExactlyOnce(t, msgs, "new", 5)
+	if len(msgs) != 5 {
+		t.Errorf("%d records, want 5: %q", len(msgs), msgs)
+	}
+}
+
 // TestCloseInactiveClosesAndReopensByIdentity: a file quiet for
 // CloseInactive is closed with its position kept; a write opens it again
 // and reading goes on at the position. A file replaced while closed (same

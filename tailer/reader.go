@@ -296,13 +296,27 @@ func (r *reader) observed(size int64) {
 	}
 }
 
-// takeSeenSize returns the largest size scans saw since the last call.
-func (r *reader) takeSeenSize() int64 {
+// takeSeenSize returns the largest size scans saw since the last call; size
+// is the file's size now (after the cut), what later scans compare with.
+func (r *reader) takeSeenSize(size int64) int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.seenSize
 	r.seenSize, r.seenFrozen = 0, false
+	r.size = size
 	return s
+}
+
+// takeSeenCut returns the largest size scans saw before they saw the file
+// shrink (0 when they did not), and forgets it like takeSeenSize.
+func (r *reader) takeSeenCut(size int64) int64 {
+	r.mu.Lock()
+	cut := r.seenFrozen
+	r.mu.Unlock()
+	if !cut {
+		return 0
+	}
+	return r.takeSeenSize(size)
 }
 
 // stallState reports what Stalled needs: unread bytes, whether the reader
@@ -1232,6 +1246,18 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 			return false, r.truncated(ctx, size, "first line changed")
 		}
 	}
+	if r.readPos == 0 && r.readMax == 0 && r.consumed == 0 && !r.cutting {
+		// Not a byte read yet (since the start or the last cut), so
+		// neither the size nor the first line tells a cut: a scan saw
+		// it (copytruncate before the reader's first read). What the
+		// scans saw before it is lost; the content now is new.
+		if lost := r.takeSeenCut(size); lost > 0 {
+			r.t.m.rotation("truncate")
+			r.t.m.lostBytes(LostTruncated, lost)
+			r.t.log.Warn("file truncated before it was read; reading it from the start", "path", r.src.Path,
+				"size", size, "lost_bytes", lost)
+		}
+	}
 	r.lastSize = size
 	r.observed(size)
 	var matched bool
@@ -1262,7 +1288,7 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 func (r *reader) truncated(ctx context.Context, size int64, why string) error {
 	// What the file held before it was cut: the largest size the reader or
 	// a scan saw (a scan runs also while the reader waits for the spool).
-	known := max(r.lastSize, r.readPos, r.readMax, r.takeSeenSize())
+	known := max(r.lastSize, r.readPos, r.readMax, r.takeSeenSize(size))
 	lost := known - r.consumed
 	if r.cutting {
 		lost = known - r.cutStart
