@@ -132,7 +132,10 @@
 //     so also after the reader waited for a full spool) restart the file at
 //     0 with a new generation. Bytes the file held past the read offset when
 //     it was truncated are lost: counted (reason="truncated") with the
-//     largest size the reader or a scan saw before the cut. When the
+//     largest size the reader or a scan saw before the cut, also when the
+//     reader had not read a byte yet (it waited for memory or the spool):
+//     then a scan that saw the size drop, or a read that ends before a size
+//     the reader saw, tells the cut. When the
 //     copytruncate ran while the tailer was down, the copy next to the file
 //     (app.log.1, or app.log-20261206 with dateext) is swept at the restart: one that
 //     starts with a checkpointed file's fingerprint and holds its bytes

@@ -103,7 +103,7 @@ func TestModelTailer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level model test skipped in -short mode")
 	}
-	seeds := []uint64{1, 2, 3, 4, 71, 81, 125, 146} // 71, 81, 125 and 146 found bugs
+	seeds := []uint64{1, 2, 3, 4, 71, 81, 125, 146, 189} // 71, 81, 125, 146 and 189 found bugs
 	if s := os.Getenv("LOGSPOOL_SEED"); s != "" {
 		// n, or a range a-b
 		a, b, _ := strings.Cut(s, "-")

@@ -751,7 +751,19 @@ func (r *reader) readChunk(ctx context.Context) (int, error) {
 		ov = 0
 		dst = r.buf[r.hi:]
 	}
+	fresh := r.readPos == 0 && r.readMax == 0 && r.consumed == 0 && !r.cutting
 	n, err := r.f.ReadAt(dst, r.readPos-int64(ov))
+	if fresh && errors.Is(err, io.EOF) && int64(n) < r.lastSize {
+		// Not a byte read yet, and the file ends before a size the
+		// reader saw (it waited for memory or the spool): it was cut
+		// meanwhile, what it holds now is new. What it held is lost.
+		lost := max(r.lastSize, r.takeSeenSize(int64(n)))
+		r.t.m.rotation("truncate")
+		r.t.m.lostBytes(LostTruncated, lost)
+		r.t.log.Warn("file truncated before it was read; reading it from the start", "path", r.src.Path,
+			"size", n, "lost_bytes", lost)
+		r.lastSize = int64(n)
+	}
 	if ov > 0 {
 		if n < ov || !bytes.Equal(dst[:ov], r.last) {
 			if err != nil && !errors.Is(err, io.EOF) {
