@@ -150,35 +150,26 @@ func (c *Config) Validate() error {
 	default:
 		return configerr.New(ErrInvalidConfig, "ReadFrom", "must be \"head\" or \"tail\", got %q", c.ReadFrom)
 	}
-	if c.MaxLineBytes < 0 {
-		return configerr.New(ErrInvalidConfig, "MaxLineBytes", "must not be negative, got %d", c.MaxLineBytes)
-	}
-	if c.PollInterval < 0 {
-		return configerr.New(ErrInvalidConfig, "PollInterval", "must not be negative, got %v", c.PollInterval)
-	}
-	if c.RotatedIdle < 0 {
-		return configerr.New(ErrInvalidConfig, "RotatedIdle", "must not be negative, got %v", c.RotatedIdle)
-	}
-	if c.PartialIdle < 0 {
-		return configerr.New(ErrInvalidConfig, "PartialIdle", "must not be negative, got %v", c.PartialIdle)
-	}
-	if c.StallGrace < 0 {
-		return configerr.New(ErrInvalidConfig, "StallGrace", "must not be negative, got %v", c.StallGrace)
-	}
-	if c.BatchBytes < 0 {
-		return configerr.New(ErrInvalidConfig, "BatchBytes", "must not be negative, got %d", c.BatchBytes)
-	}
-	if c.BatchDocBytes < 0 {
-		return configerr.New(ErrInvalidConfig, "BatchDocBytes", "must not be negative, got %d", c.BatchDocBytes)
-	}
-	if c.MaxOpenFiles < 0 {
-		return configerr.New(ErrInvalidConfig, "MaxOpenFiles", "must not be negative, got %d", c.MaxOpenFiles)
-	}
-	if c.CloseInactive < 0 {
-		return configerr.New(ErrInvalidConfig, "CloseInactive", "must not be negative, got %v", c.CloseInactive)
-	}
-	if c.ResyncInterval < 0 {
-		return configerr.New(ErrInvalidConfig, "ResyncInterval", "must not be negative, got %v", c.ResyncInterval)
+	// Sizes, counts and durations: none may be negative (zero: the default).
+	for _, f := range []struct {
+		name     string
+		negative bool
+		value    any
+	}{
+		{"MaxLineBytes", c.MaxLineBytes < 0, c.MaxLineBytes},
+		{"PollInterval", c.PollInterval < 0, c.PollInterval},
+		{"RotatedIdle", c.RotatedIdle < 0, c.RotatedIdle},
+		{"PartialIdle", c.PartialIdle < 0, c.PartialIdle},
+		{"StallGrace", c.StallGrace < 0, c.StallGrace},
+		{"BatchBytes", c.BatchBytes < 0, c.BatchBytes},
+		{"BatchDocBytes", c.BatchDocBytes < 0, c.BatchDocBytes},
+		{"MaxOpenFiles", c.MaxOpenFiles < 0, c.MaxOpenFiles},
+		{"CloseInactive", c.CloseInactive < 0, c.CloseInactive},
+		{"ResyncInterval", c.ResyncInterval < 0, c.ResyncInterval},
+	} {
+		if f.negative {
+			return configerr.New(ErrInvalidConfig, f.name, "must not be negative, got %v", f.value)
+		}
 	}
 	return nil
 }
