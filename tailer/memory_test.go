@@ -315,10 +315,7 @@ func TestCopytruncateWhileWaitingForTheSpoolWithOneSlotCountsTheLoss(t *testing.
 	close(e.sink.gate) // room again
 	waitUntilCount(t, e.sink, readN+10)
 	want := float64(unreadN * lineLen)
-	deadline := time.Now().Add(10 * time.Second)
-	for e.lost(LostTruncated) < want && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.waitLost(LostTruncated, want)
 	r.stop(t)
 	if got := e.lost(LostTruncated); got != want {
 		t.Errorf("truncated = %v bytes, want %v: the %d lines a scan saw and the reader never read", got, want, unreadN)
@@ -406,10 +403,7 @@ func TestAFileCutBeforeItsReaderReadAByteCountsTheLoss(t *testing.T) {
 	close(hold)
 	waitUntilCount(t, e.sink, 5)
 	want := float64(oldN * lineLen)
-	deadline := time.Now().Add(10 * time.Second)
-	for e.lost(LostTruncated) < want && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.waitLost(LostTruncated, want)
 	run.settle(t, e.clock)
 	run.stop(t)
 	if got := e.lost(LostTruncated); got != want {
@@ -465,10 +459,7 @@ func TestAFileCutAfterItsReaderSawItGrowCountsTheLoss(t *testing.T) {
 			close(hold)
 			waitUntilCount(t, e.sink, newN)
 			want := float64(oldN * lineLen)
-			deadline := time.Now().Add(10 * time.Second)
-			for e.lost(LostTruncated) < want && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
+			e.waitLost(LostTruncated, want)
 			run.settle(t, e.clock)
 			run.stop(t)
 			if got := e.lost(LostTruncated); got != want {
@@ -480,6 +471,15 @@ func TestAFileCutAfterItsReaderSawItGrowCountsTheLoss(t *testing.T) {
 				t.Errorf("%d records, want %d: %q", len(msgs), newN, msgs)
 			}
 		})
+	}
+}
+
+// waitLost waits (at most 10 s) until lost_bytes{reason} reaches want; the
+// caller checks the value.
+func (e *env) waitLost(reason string, want float64) {
+	deadline := time.Now().Add(10 * time.Second)
+	for e.lost(reason) < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
