@@ -224,7 +224,7 @@ func (r *reader) begin(p position, tail []byte) {
 	case len(p.FP) == 0: // read from tail: the fingerprint was never stored
 		fp, _, err := readFingerprint(r.f)
 		if err != nil {
-			r.t.log.Warn("reading fingerprint", "path", r.path, "err", err)
+			r.t.log.Warn("reading fingerprint", "path", r.pathNow(), "err", err)
 		}
 		r.fp, r.fpFinal = fp, true
 	default:
@@ -331,6 +331,13 @@ func (r *reader) setAppending(on bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.appending = on
+}
+
+// pathNow is the path r is followed under, for the reader's own logs: the
+// scanner may change it (setMatched) while the reader runs.
+func (r *reader) pathNow() string {
+	p, _, _ := r.paths()
+	return p
 }
 
 func (r *reader) paths() (path, resolved string, matched bool) {
@@ -1094,7 +1101,7 @@ func (r *reader) deliver(ln parser.Line) {
 		if !r.fpFinal {
 			fp, _, err := readFingerprint(r.f)
 			if err != nil {
-				r.t.log.Warn("reading fingerprint", "path", r.path, "err", err)
+				r.t.log.Warn("reading fingerprint", "path", r.pathNow(), "err", err)
 			}
 			// A complete line exists, so the fingerprint is final unless
 			// the file was truncated under us; either way it is fixed now
@@ -1253,7 +1260,7 @@ func (r *reader) atEOF(ctx context.Context) (bool, error) {
 		r.lastFPCheck = now
 		ok, err := r.fp.matches(r.f)
 		if err != nil {
-			r.t.log.Warn("reading fingerprint", "path", r.path, "err", err)
+			r.t.log.Warn("reading fingerprint", "path", r.pathNow(), "err", err)
 		} else if !ok {
 			return false, r.truncated(ctx, size, "first line changed")
 		}
@@ -1307,7 +1314,7 @@ func (r *reader) truncated(ctx context.Context, size int64, why string) error {
 	}
 	r.t.m.rotation("truncate")
 	r.t.m.lostBytes(LostTruncated, lost)
-	r.t.log.Warn("file truncated; reading it from the start", "path", r.path, "reason", why,
+	r.t.log.Warn("file truncated; reading it from the start", "path", r.pathNow(), "reason", why,
 		"offset", r.consumed, "size", size, "lost_bytes", max(lost, 0))
 	if r.dec != nil {
 		r.batch = r.dec.Flush(r.batch)
@@ -1345,7 +1352,7 @@ func (r *reader) truncatedNow(ctx context.Context, why string) error {
 func (r *reader) release(ctx context.Context, exists bool) error {
 	if end := max(r.lastSize, r.readPos, r.readMax); r.cutting || end > r.consumed {
 		if err := r.drainTail(end); err != nil {
-			r.t.log.Warn("reading the last line before release", "path", r.path, "err", err)
+			r.t.log.Warn("reading the last line before release", "path", r.pathNow(), "err", err)
 		}
 	}
 	if r.dec != nil {
