@@ -233,9 +233,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.inflightMu.Unlock()
 	}()
-	start := time.Now()
 	rw := &recorder{ResponseWriter: w}
-	ex := &exchange{s: s, w: rw, r: r}
+	ex := &exchange{s: s, w: rw, r: r, start: time.Now()}
 	if !s.opts.Flavor.IsOpenSearch() {
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	}
@@ -243,7 +242,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Opaque-Id", id)
 	}
 	s.serve(ex)
-	s.finish(ex, start)
+	if !ex.finished {
+		s.finish(ex)
+	}
 }
 
 // exchange is one request in flight.
@@ -261,6 +262,8 @@ type exchange struct {
 	body      []byte
 	bodyRead  bool
 	postDone  bool // post-processing faults were consulted
+	start     time.Time
+	finished  bool // counted and logged (a reset is, before its connection closes)
 }
 
 type recorder struct {
@@ -299,7 +302,8 @@ func (s *Server) serve(ex *exchange) {
 	s.route(ex)
 }
 
-func (s *Server) finish(ex *exchange, start time.Time) {
+func (s *Server) finish(ex *exchange) {
+	start := ex.start
 	status := ex.w.status
 	if ex.hijacked {
 		status = 0
@@ -667,6 +671,10 @@ func (s *Server) hijackAndReset(ex *exchange) {
 	if tcp, ok := raw.(*net.TCPConn); ok {
 		_ = tcp.SetLinger(0)
 	}
+	// Counted and logged before the client can see the reset, so that what
+	// it does next (a retry, a look at the stats) comes after it.
+	s.finish(ex)
+	ex.finished = true
 	_ = conn.Close()
 }
 
