@@ -225,10 +225,16 @@ func (c *childTailer) log() string {
 	return string(b)
 }
 
-// stop sends SIGTERM and fails the test when the child does not exit within
-// 10 s (a wedged tailer never completes its shutdown).
+// stop sends SIGTERM, once the child has installed its handler, and fails
+// the test when the child does not exit within 10 s (a wedged tailer never
+// completes its shutdown).
 func (c *childTailer) stop() {
 	c.t.Helper()
+	ready := childReadyPath(c.state, c.cmd.Process.Pid)
+	waitFor(c.t, 30*time.Second, "the child to handle SIGTERM", func() bool {
+		_, err := os.Stat(ready)
+		return err == nil
+	})
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- c.cmd.Wait() }()
@@ -240,6 +246,22 @@ func (c *childTailer) stop() {
 		}
 	case <-time.After(10 * time.Second):
 		c.t.Errorf("child did not stop within 10s of SIGTERM")
+	}
+}
+
+// TestAChildStoppedRightAfterItStartsExitsCleanly: the model stops a child
+// it has just started (check restarts it and, when every line is already in
+// the store, stops it 400 ms later). Under load a SIGTERM sent before the
+// child had installed its handler killed it ("child exited with signal:
+// terminated", model seed 74): stop waits for the child to say it is ready.
+func TestAChildStoppedRightAfterItStartsExitsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level test skipped in -short mode")
+	}
+	dir := t.TempDir()
+	mustMkdir(t, filepath.Join(dir, "containers"))
+	for i := 0; i < 3; i++ {
+		startChildTailer(t, dir, dir, 0, 0).stop()
 	}
 }
 

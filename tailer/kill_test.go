@@ -234,11 +234,23 @@ func killChild() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	// SIGTERM stops the tailer from now on: say so (childTailer.stop waits
+	// for it; before, the signal's default action killed the child).
+	if err := os.WriteFile(childReadyPath(state, os.Getpid()), nil, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	if err := tl.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	return 0
+}
+
+// childReadyPath is the file a child (pid) creates in state once SIGTERM
+// stops it cleanly.
+func childReadyPath(state string, pid int) string {
+	return filepath.Join(state, fmt.Sprintf("ready-%d", pid))
 }
 
 // childLogger logs to <dir>/child.log, which the test shows when it fails.
