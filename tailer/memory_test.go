@@ -345,6 +345,33 @@ func TestAFileWaitingForTheOneSlotGetsItFromAnIdleReader(t *testing.T) {
 	checkExactlyOnce(t, msgs, "b", 10)
 }
 
+// TestAFileOpenedWhenTheOneSlotFreesIsWatched: with one descriptor slot
+// held by another file, a kubelet file (its symlink in the glob directory,
+// its target in a pod directory) waits, and is opened when the slot frees,
+// outside a scan. Its directory was watched only from the next scan on, and
+// with notifications working nothing scanned before the minute's resync: the
+// file's later lines, a rotation of it, waited that long, unseen (model seed
+// 194: a generation rotated twice meanwhile was never read).
+func TestAFileOpenedWhenTheOneSlotFreesIsWatched(t *testing.T) {
+	e := newEnv(t)
+	a := filepath.Join(e.containers, "a.log")
+	mustWriteLines(t, a, seqLines("a", 0, 10)...)
+	r := e.start(func(c *Config) { c.MaxOpenFiles = 1 })
+	waitUntilCount(t, e.sink, 10) // a is open and holds the slot
+	dir := filepath.Join(e.pods, "ns_p_uid", "app")
+	mustMkdir(t, dir)
+	target := filepath.Join(dir, "0.log")
+	mustWriteLines(t, target, seqLines("p", 0, 5)...)
+	mustSymlink(t, target, filepath.Join(e.containers, "p_ns_app-"+strings.Repeat("ab", 32)+".log"))
+	waitUntilCount(t, e.sink, 15)
+	mustWriteLines(t, target, seqLines("p", 5, 10)...)
+	waitUntilCount(t, e.sink, 20)
+	r.stop(t)
+	msgs := e.sink.messages()
+	checkExactlyOnce(t, msgs, "a", 10)
+	checkExactlyOnce(t, msgs, "p", 10)
+}
+
 // TestAFileCutBeforeItsReaderReadAByteCountsTheLoss: a reader that has not
 // read a byte yet (waiting for memory, for its goroutine) while a scan sees
 // its file grow and then shrink (copytruncate): the bytes the scan saw are

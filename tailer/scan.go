@@ -304,6 +304,7 @@ func (t *Tailer) applyScan(m matches, now, wall time.Time, start func(*reader)) 
 		return seen || m.unsure[p] || m.unsure[filepath.Dir(p)]
 	}, now)
 	t.rebuildPathsLocked()
+	t.watchStale.Store(false) // scan sets the watches from these
 	return t.watchDirsLocked(), gcNow
 }
 
@@ -710,6 +711,7 @@ func (t *Tailer) countLocked() {
 func (t *Tailer) rebuildPathsLocked() {
 	t.m.setParked(len(t.parked))
 	t.pathsStale = true
+	t.watchStale.Store(true)
 }
 
 // pathsLocked brings byPath and parkedByPath up to date: glob and resolved

@@ -92,6 +92,9 @@ type Tailer struct {
 	fdCap         atomic.Int64
 	nOpen         atomic.Int64 // len(readers)
 	nWaiting      atomic.Int64 // len(waiting): files that wait for a descriptor slot
+	// watchStale: the open or parked files changed since the watched
+	// directories were last set (see refreshWatches).
+	watchStale atomic.Bool
 
 	// hook, when set (tests), is called at named points to inject faults.
 	hook func(point string)
@@ -362,6 +365,27 @@ func (t *Tailer) loop(ctx context.Context, start func(*reader), w *watcher) erro
 				r.poke(false)
 			}
 		}
+		t.safely("watching directories", func() { t.refreshWatches(w) })
+	}
+}
+
+// refreshWatches watches the directories of the files opened or parked since
+// the last scan set them. Files are also opened outside scans (a descriptor
+// slot freed, a parked file written to): a kubelet file's directory (the
+// symlink's target's) was watched only from the next scan on, and with
+// notifications working that came at the resync a minute later, so its
+// writes and rotations went unseen meanwhile. A directory newly watched may
+// have changed before its watch: a scan looks (as after a scan's own).
+func (t *Tailer) refreshWatches(w *watcher) {
+	if !t.watchStale.Load() {
+		return
+	}
+	t.mu.Lock()
+	t.watchStale.Store(false)
+	dirs := t.watchDirsLocked()
+	t.mu.Unlock()
+	if w.set(dirs) > 0 {
+		t.requestScan()
 	}
 }
 
