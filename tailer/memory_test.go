@@ -372,6 +372,45 @@ func TestAFileOpenedWhenTheOneSlotFreesIsWatched(t *testing.T) {
 	checkExactlyOnce(t, msgs, "p", 10)
 }
 
+// TestALineWrittenAsItsReaderParksIsRead: a reader closes its file
+// (CloseInactive) after its last look at it; a line written between that
+// look and the close notifies the reader, which is stopping, not the parked
+// file, and the file was opened again only at the next resync, a minute
+// later (TestMaxOpenFilesTakesTurns timed out once under load that way).
+func TestALineWrittenAsItsReaderParksIsRead(t *testing.T) {
+	e := newEnv(t)
+	a := filepath.Join(e.containers, "a.log")
+	mustWriteLines(t, a, seqLines("a", 0, 5)...)
+	cfg := e.config()
+	cfg.CloseInactive = 100 * time.Millisecond
+	tl, err := New(cfg, e.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrote atomic.Bool
+	tl.hook = func(p string) {
+		if p != "park" || !wrote.CompareAndSwap(false, true) {
+			return
+		}
+		// On the reader's goroutine, between its last look and the close:
+		// write, and let the notification reach the reader.
+		r := tl.readerByPath(a)
+		select {
+		case <-r.wake:
+		default:
+		}
+		mustWriteLines(t, a, seqLines("a", 5, 6)...)
+		waitFor(t, 10*time.Second, "the write's notification", func() bool { return len(r.wake) > 0 })
+	}
+	run := e.run(tl)
+	waitUntilCount(t, e.sink, 6)
+	run.stop(t)
+	if !wrote.Load() {
+		t.Fatal("the reader never parked: the test proves nothing")
+	}
+	checkExactlyOnce(t, e.sink.messages(), "a", 6)
+}
+
 // TestAFileCutBeforeItsReaderReadAByteCountsTheLoss: a reader that has not
 // read a byte yet (waiting for memory, for its goroutine) while a scan sees
 // its file grow and then shrink (copytruncate): the bytes the scan saw are

@@ -508,6 +508,9 @@ func (r *reader) atEnd(ctx context.Context, poll time.Duration) (wait time.Durat
 		if !r.canPark() {
 			return 0, false, eofAgain
 		}
+		if r.t.hook != nil {
+			r.t.hook("park")
+		}
 		r.t.park(r, r.lastSize, r.committed.Consumed)
 		return 0, false, eofStop
 	}

@@ -423,16 +423,43 @@ func cmpID(a, b fileID) int {
 // park closes the reader r of a matched file read to its end, its checkpoint
 // committed, under descriptor pressure; the scanner opens it again when it
 // grows.
+//
+// A write after the reader's last look at its file notifies the reader
+// while it is still the file's (the notification is lost with it) or the
+// parked file (opened again): so once parked, the file is looked at once
+// more, and opened again when it grew since.
 func (t *Tailer) park(r *reader, size, end int64) {
+	if !t.moveToParked(r, size, end) {
+		return
+	}
+	fi, err := r.f.Stat()
+	if err != nil || fi.Size() == size {
+		return // a failure here is the scanner's to see
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.parked[r.id]; !ok {
+		return
+	}
+	if _, queued := t.waiting[r.id]; !queued {
+		t.queueLocked(r.id, found{path: r.src.Path, resolved: r.src.Resolved})
+	}
+	t.requestFill()
+}
+
+// moveToParked moves r from the readers to the parked files (false: r was no
+// longer the reader of its file).
+func (t *Tailer) moveToParked(r *reader, size, end int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.removeReaderLocked(r) {
-		return
+		return false
 	}
 	t.parked[r.id] = parkedFile{at: t.clock.Now(), size: size, end: end, path: r.src.Path, resolved: r.src.Resolved}
 	t.m.deleteLag(r.src.Path)
 	t.rebuildPathsLocked()
 	t.slotFreedLocked()
+	return true
 }
 
 // gcRetired deletes the checkpoints of retired files that are gone, and
