@@ -179,6 +179,20 @@ func (t *Tailer) validate(r *reader, p position, size int64) (position, []byte, 
 // inode next to its last known path and drained; a file that is gone is
 // reported (its unread bytes counted as lost) and its checkpoint deleted.
 func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, start func(*reader)) {
+	if t.hook != nil {
+		t.hook("recoverOrphans")
+	}
+	// The files the first scan found are the scanner's: opened from their
+	// checkpoint as it is then, or waiting for a descriptor slot. One may
+	// already be read, committed and closed again (parked) by now, and its
+	// checkpoint in cps is as Run started: taken for an orphan, its lines
+	// past that were read and stored again under the same IDs.
+	found := make(map[fileID]bool, len(t.firstFound))
+	for _, f := range t.firstFound {
+		if id, _, err := statOf(f.fi); err == nil {
+			found[id] = true
+		}
+	}
 	for key, val := range cps {
 		if ctx.Err() != nil {
 			return
@@ -189,7 +203,7 @@ func (t *Tailer) recoverOrphans(ctx context.Context, cps map[string][]byte, star
 			t.deleteCheckpoint(ctx, key)
 			continue
 		}
-		open := t.isOpen(p.ID)
+		open := found[p.ID] || t.isOpen(p.ID)
 		if key != p.ID.checkpointKey() {
 			t.log.Warn("deleting checkpoint stored under a foreign key", "key", key, "path", p.Path)
 			t.deleteCheckpoint(ctx, key)
