@@ -215,14 +215,20 @@ func (t plainMediaTypes) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // bodyAware sits in front of a module transport: for request bodies over a
-// pooled buffer it sets the length and GetBody (so the module can retry
-// without copying), each retry taking its own reference to the buffer.
+// pooled buffer, or streamed from the records (plainBody), it sets the
+// length and GetBody (so the module can retry without copying), each retry
+// reading with its own reader.
 type bodyAware struct{ next esapi.Transport }
 
 func (p bodyAware) Perform(req *http.Request) (*http.Response, error) {
-	if r, ok := req.Body.(*bodyReader); ok {
+	switch r := req.Body.(type) {
+	case *bodyReader:
 		b := r.b
 		req.ContentLength = int64(len(b.buf))
+		req.GetBody = func() (io.ReadCloser, error) { return b.reader(), nil }
+	case *plainReader:
+		b := r.b
+		req.ContentLength = int64(b.length)
 		req.GetBody = func() (io.ReadCloser, error) { return b.reader(), nil }
 	}
 	return p.next.Perform(req)

@@ -85,6 +85,23 @@ type docWriter struct {
 	checked *record.Meta
 }
 
+// lineLen is len(w.appendLine(nil, r)), without building the line.
+func (w *docWriter) lineLen(r *record.Record) int {
+	if r.Meta == nil {
+		return docLineLen(r.Doc)
+	}
+	if r.Meta != w.checked {
+		if hasLineBreak(r.Meta.Doc) {
+			return docLineLen(r.Document())
+		}
+		w.checked = r.Meta
+	}
+	if hasLineBreak(r.Doc) {
+		return docLineLen(r.Document())
+	}
+	return r.DocLen() + 1
+}
+
 // appendLine appends r's whole document and a newline to dst, compacted
 // when it spreads over lines (see appendDocLine).
 func (w *docWriter) appendLine(dst []byte, r *record.Record) []byte {
@@ -111,6 +128,15 @@ func hasLineBreak(b []byte) bool {
 // appendRecordItem appends one create action and r's document to dst.
 func (w *docWriter) appendItem(dst []byte, index string, r *record.Record) []byte {
 	return w.appendLine(appendAction(dst, index, r.ID), r)
+}
+
+// docLineLen is len(appendDocLine(nil, doc)); it builds the line only when
+// doc has to be compacted.
+func docLineLen(doc []byte) int {
+	if !hasLineBreak(doc) {
+		return len(doc) + 1
+	}
+	return len(appendDocLine(nil, doc))
 }
 
 // appendDocLine appends doc and a newline. A document spread over several

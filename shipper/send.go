@@ -346,19 +346,27 @@ func (s *Shipper) send(ctx context.Context, chunk []*item) sendResult {
 	api := s.api
 	s.mu.Unlock()
 
-	buf, enc := s.encode(chunk)
 	hdr := http.Header{"Content-Type": {"application/x-ndjson"}}
-	if enc != "" {
+	var rd io.Reader
+	var sent int
+	if s.comp.encoding == "" {
+		// Read from the records as the transport sends it; no reader
+		// touches them after send returns (the batches' Done frees them).
+		pb := s.newPlainBody(chunk)
+		defer pb.detach()
+		rd, sent = pb.reader(), pb.length
+	} else {
+		buf, enc := s.encode(chunk)
 		hdr.Set("Content-Encoding", enc)
+		b := newBody(buf)
+		defer b.unref()
+		rd, sent = b.reader(), len(buf)
 	}
-	b := newBody(buf)
-	defer b.unref()
-	sent := len(buf)
 
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	start := time.Now()
-	res, err := esapi.BulkRequest{Body: b.reader(), FilterPath: bulkFilterPath, Header: hdr}.Do(rctx, api)
+	res, err := esapi.BulkRequest{Body: rd, FilterPath: bulkFilterPath, Header: hdr}.Do(rctx, api)
 	if err != nil {
 		s.m.request(false, time.Since(start), sent)
 		return sendResult{err: fmt.Errorf("shipper: sending bulk request: %w", err)}
@@ -388,31 +396,25 @@ func (s *Shipper) send(ctx context.Context, chunk []*item) sendResult {
 // encode writes the bulk body for chunk into a pooled buffer and returns
 // it with its Content-Encoding. A compressed body is compressed as it is
 // encoded, in parts of streamPart bytes: the uncompressed body is never
-// held whole.
+// held whole. send does not use it for uncompressed bodies: those are
+// streamed (plainBody).
 func (s *Shipper) encode(chunk []*item) ([]byte, string) {
 	size := 0
 	for _, it := range chunk {
 		size += itemOverhead + len(s.cfg.Index) + 16 + it.rec.DocLen()
 	}
-	namer := newIndexNamer(&s.cfg)
-	var dw docWriter
-	add := func(buf []byte, it *item) []byte {
-		if it.dlq != nil {
-			return appendItem(buf, s.cfg.DeadLetterIndex, it.rec.ID, it.dlq)
-		}
-		return dw.appendItem(buf, namer.name(it.rec), it.rec)
-	}
+	e := s.newBodyEncoder()
 	if s.comp.encoding == "" {
 		buf := getBuf(size)
 		for _, it := range chunk {
-			buf = add(buf, it)
+			buf = e.add(buf, it)
 		}
 		return buf, ""
 	}
 	z := s.comp.stream(getBuf(s.comp.sizeHint(size)))
 	part := getBuf(streamPart + 64<<10)
 	for _, it := range chunk {
-		if part = add(part, it); len(part) >= streamPart {
+		if part = e.add(part, it); len(part) >= streamPart {
 			z.write(part)
 			part = part[:0]
 		}
