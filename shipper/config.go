@@ -77,7 +77,8 @@ type Config struct {
 	// records. Default 1s.
 	FlushInterval time.Duration
 	// MaxInFlight is the number of _bulk requests outstanding at once.
-	// Default 2. Memory is bounded by about MaxInFlight * BatchBytes * 2.
+	// Default 2. Memory is bounded by about MaxInFlight * BatchBytes of
+	// leased records plus their compressed bodies.
 	MaxInFlight int
 	// RequestTimeout bounds one HTTP request. Default 90s.
 	RequestTimeout time.Duration

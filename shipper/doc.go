@@ -54,7 +54,9 @@
 // While the cluster is slow or down, batches stay leased in the spool and
 // nothing new is leased beyond MaxInFlight requests; the spool fills up to its
 // cap and then pauses the readers. Memory is bounded by about MaxInFlight
-// requests of BatchBytes (plus their compressed copy and responses). When the
+// requests of BatchBytes of leased records, plus their compressed bodies and
+// responses; an uncompressed body is not held besides its records (see
+// below). When the
 // cluster comes back the backlog drains at full speed, oldest first.
 //
 // # Cluster flavour
@@ -90,7 +92,11 @@
 // The body is appended into pooled buffers and compressed as
 // Config.Compression says (klauspost/compress, pooled writers): gzip at its
 // BestSpeed by default, gzip with Huffman coding only, gzip from the
-// stateless encoder, gzip at levels 1-9, or none. Every compressed mode is
+// stateless encoder, gzip at levels 1-9, or none. An uncompressed body is
+// not built whole: it is encoded from the leased records in parts of 32 KiB
+// as the HTTP transport reads it (its length computed beforehand, so it is
+// sent with a Content-Length, byte for byte as a body built whole), and no
+// reader touches the records once its request is over. Every compressed mode is
 // sent as Content-Encoding: gzip, the one encoding Elasticsearch and
 // OpenSearch clients use and both servers accept. A pooled buffer goes back
 // to the pool only when
