@@ -53,9 +53,15 @@ type Config struct {
 	// Name tells apart several Inputs sharing one spool: the checkpoint key
 	// is "j/" + Name. Default DefaultName.
 	Name string
-	// PollInterval is how often files are refreshed and directories
-	// rescanned. Default DefaultPollInterval.
+	// PollInterval is the shortest time between two polls (refresh the
+	// files, rescan the directories) while inotify reports changes, so a
+	// busy journal is polled at most this often; and how often the journal
+	// is polled where inotify is unavailable. Default DefaultPollInterval.
 	PollInterval time.Duration
+	// ResyncInterval is how often the journal is polled while inotify
+	// reports nothing: the safety net for lost events. Default
+	// DefaultResyncInterval.
+	ResyncInterval time.Duration
 	// BatchSize is the most records stored in one Append. Default DefaultBatchSize.
 	BatchSize int
 	// MaxFieldBytes cuts longer field values (flagged "truncated" in the
@@ -89,6 +95,9 @@ func (c Config) Validate() error {
 	if c.PollInterval < 0 {
 		return configerr.New(ErrInvalidConfig, "PollInterval", "%v is negative", c.PollInterval)
 	}
+	if c.ResyncInterval < 0 {
+		return configerr.New(ErrInvalidConfig, "ResyncInterval", "%v is negative", c.ResyncInterval)
+	}
 	if c.BatchSize < 0 {
 		return configerr.New(ErrInvalidConfig, "BatchSize", "%d is negative", c.BatchSize)
 	}
@@ -107,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = DefaultResyncInterval
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize

@@ -66,6 +66,9 @@ type listing struct {
 	// while they wait for a retry): what is known below them is kept, not
 	// taken as gone.
 	held []string
+	// dirs are the directories listed (the configured one and its
+	// machine-id sub-directories): the ones to watch.
+	dirs []string
 }
 
 // listJournalFiles returns the journal files directly in dir and in its
@@ -99,6 +102,8 @@ func (l *listing) scanOne(dir string, top bool, skip func(string) bool) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			l.problem(dir, fmt.Errorf("listing journal directory %s: %w", dir, err))
 		}
+	} else {
+		l.dirs = append(l.dirs, dir)
 	}
 	for _, e := range ents {
 		name := e.Name()

@@ -76,8 +76,15 @@ type Input struct {
 	polls      atomic.Int64 // completed polls (tests wait on it)
 	scans      atomic.Int64 // completed directory scans
 
+	// Notifications (see notifier): the Input polls when they report a
+	// change, and otherwise every ResyncInterval.
+	notify  *notifier // nil outside Run (the model tests poll by hand)
+	seams   watcherSeams
+	rewatch bool // the last scan started watching directories: look once more
+
 	// Liveness (read by Stalled from other goroutines).
 	lastProgress atomic.Int64 // unix ns of the last poll, batch or run of entries
+	idle         atomic.Bool  // waiting for the next poll after a completed one
 	appending    atomic.Bool  // inside Sink.Append: waiting for the spool
 	restarts     atomic.Int64 // restarts after a recovered panic
 }
@@ -168,6 +175,11 @@ func (in *Input) runOnce(ctx context.Context) (err error, panicked bool) {
 			err, panicked = nil, true
 		}
 	}()
+	in.notify = newNotifier(in.log, in.met, in.cfg.Dirs, &in.seams)
+	defer func() {
+		in.notify.close()
+		in.notify = nil
+	}()
 	if err := in.start(); err != nil {
 		return err, false
 	}
@@ -176,20 +188,85 @@ func (in *Input) runOnce(ctx context.Context) (err error, panicked bool) {
 		in.arena = nil
 		in.acct.Close()
 	}()
+	// The first poll runs at once; then a poll runs when inotify reports a
+	// change (at most one per PollInterval: a burst of events makes one
+	// poll), when something waits for a retry, and otherwise every
+	// ResyncInterval. Without notifications it runs every PollInterval.
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	due := time.Now()
+	wake := func(at time.Time) {
+		if at.Before(due) {
+			due = at
+			timer.Reset(max(time.Until(at), 0))
+		}
+	}
+	var lastPoll time.Time // when the last poll ended
+	completed := false
 	for {
+		if completed {
+			in.idle.Store(true) // nothing to do until the next poll: not a stall
+		}
 		select {
 		case <-ctx.Done():
+			in.idle.Store(false)
 			return nil, false
+		case ev := <-in.notify.events():
+			if in.notify.relevant(ev) {
+				wake(lastPoll.Add(in.cfg.PollInterval))
+			}
+			continue // still idle
+		case err := <-in.notify.errors():
+			// Events were lost: rescan everything now.
+			in.notify.eventError(err, in.now())
+			wake(time.Now())
+			continue
 		case <-timer.C:
 		}
+		in.idle.Store(false)
+		in.markProgress() // the time of a stall counts from here
+		in.notify.retrySetup(time.Now(), in.cfg.ResyncInterval)
 		in.poll(ctx)
 		if ctx.Err() != nil {
 			return nil, false
 		}
-		timer.Reset(in.cfg.PollInterval)
+		completed = true
+		lastPoll = time.Now()
+		due = lastPoll.Add(in.pollAfter())
+		timer.Reset(time.Until(due))
 	}
+}
+
+// pollAfter is how long after a poll the next one is due when no event
+// comes: PollInterval while something needs polling (no notifications for
+// some directory, entries held back or waiting for a writer to finish them,
+// directories just watched), when a failed path or entry is to be retried or
+// a checkpoint is to be stored; ResyncInterval otherwise.
+func (in *Input) pollAfter() time.Duration {
+	pi := in.cfg.PollInterval
+	if in.notify.degraded() || in.rewatch {
+		return pi
+	}
+	d := in.cfg.ResyncInterval
+	now := in.now()
+	at := func(t time.Time) { d = min(d, max(t.Sub(now), pi)) }
+	for _, s := range in.m.sources {
+		switch {
+		case s.blocked && s.ioRetries > 0:
+			at(s.ioWait) // an entry that failed to read for an I/O error
+		case !s.exhausted():
+			// Entries held back (merger.limit: the writer's files were
+			// not all observed) or a half-written entry of a live file.
+			return pi
+		}
+	}
+	for _, f := range in.fails.paths {
+		at(f.retryAt)
+	}
+	if in.dirty {
+		at(in.lastCP.Add(checkpointEvery))
+	}
+	return d
 }
 
 // closeAllAfterPanic closes what it can of a state a panic left behind.
@@ -207,7 +284,7 @@ func (in *Input) closeAllAfterPanic() {
 // Input waiting for the spool to accept a batch is not stalled: the spool
 // reports a full disk or cap itself.
 func (in *Input) Stalled(now time.Time) (bool, string) {
-	if !in.running.Load() || in.appending.Load() || in.waitingMem.Load() {
+	if !in.running.Load() || in.appending.Load() || in.waitingMem.Load() || in.idle.Load() {
 		return false, ""
 	}
 	limit := max(stallPolls*in.cfg.PollInterval, minStall)
@@ -358,9 +435,10 @@ func (in *Input) refreshSource(s *source) bool {
 func (in *Input) scan() {
 	seen := make(map[fileKey]bool, len(in.sources))
 	examined := make(map[string]bool, len(in.refused)+len(in.fails.paths))
-	var held []string
+	var held, dirs []string
 	for _, dir := range in.cfg.Dirs {
 		l := listJournalFiles(dir, in.fails.waiting)
+		dirs = append(dirs, l.dirs...)
 		for _, p := range l.problems {
 			in.fails.fail(p.path, reasonScan, p.err)
 		}
@@ -420,6 +498,9 @@ func (in *Input) scan() {
 		}
 	}
 	in.fails.forget(func(p string) bool { return examined[p] || isHeld(p) })
+	// A directory watched only now may have changed before its watch
+	// existed: the next poll (a PollInterval later) looks once more.
+	in.rewatch = in.notify.set(dirs) > 0
 	in.scans.Add(1)
 }
 

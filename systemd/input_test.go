@@ -158,9 +158,13 @@ func mustCopyFile(src, dst string) error {
 	return out.Close()
 }
 
+// testConfig polls every 20 ms whether or not inotify reports a change
+// (ResyncInterval = PollInterval): most tests change journals in memory
+// (fakeJournal), which makes no event. The tests of the notifications set a
+// long ResyncInterval (eventConfig).
 func testConfig(dirs ...string) Config {
-	return Config{Dirs: dirs, NodeName: "node-1", PollInterval: 20 * time.Millisecond, BatchSize: 64,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return Config{Dirs: dirs, NodeName: "node-1", PollInterval: 20 * time.Millisecond, ResyncInterval: 20 * time.Millisecond,
+		BatchSize: 64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func TestInputShipsTheRotatedDirectoryInOrder(t *testing.T) {

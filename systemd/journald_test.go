@@ -98,7 +98,7 @@ func TestLiveRealJournald(t *testing.T) {
 	run("journalctl", "--flush")
 
 	sink := newMemSink()
-	cfg := testConfig("/var/log/journal", "/run/log/journal")
+	cfg := eventConfig("/var/log/journal", "/run/log/journal") // followed through events: the safety-net poll is an hour away
 	stop := startInput(t, cfg, sink)
 
 	// An unconnected datagram socket: every write goes to whatever journald

@@ -182,7 +182,7 @@ func TestLiveFollowsAJournalRemoteWriter(t *testing.T) {
 	needJournalRemote(t)
 	dir := t.TempDir()
 	sink := newMemSink()
-	stop := startInput(t, testConfig(dir), sink)
+	stop := startInput(t, eventConfig(dir), sink)
 	w := startRemote(t, filepath.Join(dir, "live.journal"), 0)
 
 	// Entries are shipped soon after they are written.
@@ -199,7 +199,7 @@ func TestLiveFollowsAJournalRemoteWriter(t *testing.T) {
 	// A restart of the Input in the middle of writing loses and repeats nothing.
 	stop()
 	w.write(30, 50)
-	stop2 := startInput(t, testConfig(dir), sink)
+	stop2 := startInput(t, eventConfig(dir), sink)
 	w.write(20, 50)
 	w.close()
 	waitUntil(t, 10*time.Second, func() bool { return sink.count() >= 100 })
@@ -211,7 +211,7 @@ func TestLiveSurvivesAWriterKilledMidWrite(t *testing.T) {
 	needJournalRemote(t)
 	dir := t.TempDir()
 	sink := newMemSink()
-	startInput(t, testConfig(dir), sink)
+	startInput(t, eventConfig(dir), sink)
 	w := startRemote(t, filepath.Join(dir, "a.journal"), 0)
 	w.write(200, 200)
 	// Kill it while it is busy with a large write: once the file holds more
@@ -275,7 +275,7 @@ func TestLiveRotationUnderASmallTmpfs(t *testing.T) {
 	}
 	defer syscall.Unmount(dir, 0)
 	sink := newMemSink()
-	stop := startInput(t, testConfig(dir), sink)
+	stop := startInput(t, eventConfig(dir), sink)
 	w := startRemote(t, filepath.Join(dir, "live.journal"), 0)
 	const total = 6000 // about 2.5 MB: several 512 KiB files
 	for w.next < total {

@@ -31,6 +31,7 @@ type Metrics struct {
 	inputErrors *prometheus.CounterVec
 	panics      prometheus.Counter
 	badNames    prometheus.Counter
+	unwatched   prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (when not nil).
@@ -65,6 +66,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "logspool_journal_invalid_field_names_total",
 			Help: "Journal fields whose name systemd would refuse (damage), shipped as base64 in journald.invalid_fields.",
 		}),
+		unwatched: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logspool_journal_unwatched_dirs",
+			Help: "Journal directories without inotify (watch limit, network file system, errors), polled every poll interval; -1: inotify unavailable, the whole journal is polled.",
+		}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logspool_journal_panics_total",
 			Help: "Panics of the journal input recovered; the input restarted from its last stored position.",
@@ -74,7 +79,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.errors.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.files, m.entries, m.bytes, m.corrupt, m.errors, m.lag, m.panics, m.badNames)
+		reg.MustRegister(m.files, m.entries, m.bytes, m.corrupt, m.errors, m.lag, m.panics, m.badNames, m.unwatched)
 		m.inputErrors = inputerr.Register(reg, m.inputErrors)
 	}
 	return m
@@ -96,6 +101,12 @@ func (m *Metrics) invalidNames(n int) {
 func (m *Metrics) panicked() {
 	if m != nil {
 		m.panics.Inc()
+	}
+}
+
+func (m *Metrics) setUnwatched(n int) {
+	if m != nil {
+		m.unwatched.Set(float64(n))
 	}
 }
 
