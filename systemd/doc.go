@@ -13,9 +13,41 @@
 // disposing a damaged file as ….journal~) is followed, never re-read. A file
 // that is deleted or vacuumed is read to its end through the descriptor
 // still held, then closed. An archived file read to its end is closed and
-// not opened again. The directories are rescanned and the open files
-// refreshed every PollInterval (250 ms by default), so an appended entry is
-// stored within about half a second.
+// not opened again.
+//
+// # Notifications and polling
+//
+// The Input polls (refreshes the open files, rescans the directories, ships
+// what is new: see "Merge order") when inotify says the journal changed, and
+// otherwise costs nothing: no timer per file, no periodic work but a poll
+// every ResyncInterval (30 s) as a safety net. One watch per directory (each
+// configured one and its machine-id sub-directories) reports the changes of
+// the files in it, as sd_journal_get_fd (journalctl -f) watches. journald
+// writes entries through mmap, which makes no inotify event, and after each
+// change (coalesced over 250 ms) truncates the file to its own size, which
+// makes IN_MODIFY (systemd's journal_file_post_change; see notifier);
+// creation, renames (archival, .journal~) and deletion (vacuum) are events of
+// the directory. An event makes a poll at once, or PollInterval after the
+// previous one: a burst of events makes one poll, so a busy journal is
+// polled at most every PollInterval (250 ms), as before. An entry is stored
+// within about half a second of journald's write. A poll also follows at
+// PollInterval while entries are held back (see below), a half-written entry
+// waits for its writer, a directory was just watched, and at the retry time
+// of a failed path or entry.
+//
+// Where inotify cannot be had — it cannot be set up (EMFILE when
+// fs.inotify.max_user_instances is reached, ENOSYS), a directory cannot be
+// watched (ENOSPC when fs.inotify.max_user_watches is reached, EACCES) or it
+// is on a network file system (NFS, CIFS, 9p, …: remote changes make no
+// event) — the Input polls every PollInterval, logs it once, counts it once
+// in logspool_input_errors_total{input="journal",reason} (emfile, enospc,
+// network_fs, …) and shows it in logspool_journal_unwatched_dirs (-1:
+// inotify unavailable; logspool status says POLLING). Watching is tried again
+// at every scan, setting inotify up every ResyncInterval. When the event
+// queue overflows (IN_Q_OVERFLOW) events are lost: the Input polls at once,
+// a full rescan (counted as reason "overflow"). A configured directory that
+// does not exist yet is looked for at every poll; its creation is seen by
+// the next one (at the latest ResyncInterval later).
 //
 // Every directory entry stands alone. A machine-id sub-directory that
 // cannot be listed, a journal file name that cannot be stat'ed (ELOOP,
@@ -47,7 +79,10 @@
 // only up to the seqnum noted: a writer completes its entries one at a time
 // in seqnum order, so every entry up to that seqnum is visible by then,
 // whichever file it is in, and none is passed over. Entries written during
-// the poll wait for the next one (250 ms).
+// the poll wait for the next one: their writer's event, read after the poll,
+// brings it, and entries held back make one PollInterval later (a file
+// opened by the scan was not observed before it). Events only decide when a
+// poll runs; what a poll does is the same.
 //
 // # Position and checkpoint
 //
@@ -119,9 +154,11 @@
 // (logspool_journal_panics_total); every file is closed and, after a
 // backoff, the Input starts again from its stored position (the batch being
 // built is dropped, so nothing is shipped twice). Stalled reports an Input
-// that made no progress (no poll completed, no batch stored, no run of
-// entries read) for 40 poll intervals and at least 30 s; one waiting for
-// the spool to accept a batch is not stalled (the spool reports itself).
+// whose work made no progress (a poll not finished, no batch stored, no run
+// of entries read) for 40 poll intervals and at least 30 s; one waiting for
+// its next poll after a completed one (an idle journal: no event, nothing
+// to retry) or for the spool to accept a batch is not stalled (the spool
+// reports itself).
 //
 // # Filters
 //
@@ -214,6 +251,10 @@
 //	                                       fields shipped in journald.invalid_fields
 //	logspool_journal_lag_seconds           gauge, now minus the realtime of the
 //	                                       last entry stored
+//	logspool_journal_unwatched_dirs        gauge, directories without inotify,
+//	                                       polled every PollInterval (-1: inotify
+//	                                       unavailable)
 //
-// Input.Run starts no goroutines; it returns when its context is done.
+// Input.Run starts no goroutines of its own (fsnotify's reader runs while
+// it does); it returns when its context is done.
 package systemd

@@ -281,8 +281,9 @@ func (in *Input) closeAllAfterPanic() {
 
 // Stalled reports whether the Input has made no progress (no poll
 // completed, no batch stored, no entry read) for stallAfter, and why. An
-// Input waiting for the spool to accept a batch is not stalled: the spool
-// reports a full disk or cap itself.
+// Input waiting for its next poll after a completed one (an idle journal:
+// no event, nothing to retry) is not stalled, nor is one waiting for the
+// spool to accept a batch: the spool reports a full disk or cap itself.
 func (in *Input) Stalled(now time.Time) (bool, string) {
 	if !in.running.Load() || in.appending.Load() || in.waitingMem.Load() || in.idle.Load() {
 		return false, ""
@@ -292,7 +293,7 @@ func (in *Input) Stalled(now time.Time) (bool, string) {
 	if idle <= limit {
 		return false, ""
 	}
-	why := fmt.Sprintf("journal input: no progress for %s (polls every %s)", idle.Round(time.Second), in.cfg.PollInterval)
+	why := fmt.Sprintf("journal input: no progress for %s (a poll or a batch has not finished)", idle.Round(time.Second))
 	if n := in.restarts.Load(); n > 0 {
 		why += fmt.Sprintf("; restarted %d times after a panic", n)
 	}

@@ -137,3 +137,34 @@ logspool_input_errors_total{input="containers",reason="eloop"} 1
 		t.Errorf("STALLED shown for more than the stalled input:\n%s", out)
 	}
 }
+
+func TestStatusSaysWhenTheJournalIsPolled(t *testing.T) {
+	for _, tc := range []struct {
+		gauge string
+		want  string
+	}{
+		{"0", ""},
+		{"-1", ", POLLING: inotify unavailable"},
+		{"2", ", POLLING 2 dirs: no inotify"},
+	} {
+		text := "# TYPE logspool_journal_unwatched_dirs gauge\nlogspool_journal_unwatched_dirs " + tc.gauge + "\n"
+		tp := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := tp.TextToMetricFamilies(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := printStatus(&b, fams, true, ""); err != nil {
+			t.Fatal(err)
+		}
+		line := ""
+		for _, l := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(l, "journal") {
+				line = l
+			}
+		}
+		if got := strings.Contains(line, "POLLING"); got != (tc.want != "") || tc.want != "" && !strings.HasSuffix(line, tc.want) {
+			t.Errorf("unwatched_dirs %s: journal line %q, want it to end in %q", tc.gauge, line, tc.want)
+		}
+	}
+}

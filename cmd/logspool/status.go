@@ -148,8 +148,9 @@ func printStatus(w io.Writer, fams map[string]*dto.MetricFamily, healthy bool, w
 		}
 		fmt.Fprintf(tw, "  glob\t%s\t%s\n", g, found)
 	}
-	fmt.Fprintf(tw, "journal\t%.0f files\t%s entries, lag %.0fs%s\n", m.value("logspool_journal_files"),
-		count(m.value("logspool_journal_entries_total")), m.value("logspool_journal_lag_seconds"), m.inputNotes("journal"))
+	fmt.Fprintf(tw, "journal\t%.0f files\t%s entries, lag %.0fs%s%s\n", m.value("logspool_journal_files"),
+		count(m.value("logspool_journal_entries_total")), m.value("logspool_journal_lag_seconds"), m.inputNotes("journal"),
+		journalPolling(m.value("logspool_journal_unwatched_dirs")))
 	dirs, missing := m.byLabel("logspool_journal_dir_files", "dir"), m.byLabel("logspool_journal_dir_missing", "dir")
 	for _, d := range sortedKeys(dirs) {
 		found := fmt.Sprintf("%.0f journal files", dirs[d])
@@ -203,6 +204,19 @@ func printStatus(w io.Writer, fams map[string]*dto.MetricFamily, healthy bool, w
 		}
 	}
 	return tw.Flush()
+}
+
+// journalPolling is what logspool_journal_unwatched_dirs says: the journal
+// (or some of its directories) is polled every poll interval for want of
+// inotify.
+func journalPolling(unwatched float64) string {
+	switch {
+	case unwatched < 0:
+		return ", POLLING: inotify unavailable"
+	case unwatched > 0:
+		return fmt.Sprintf(", POLLING %.0f dirs: no inotify", unwatched)
+	}
+	return ""
 }
 
 // inputNotes is what the liveness gauge and the error counter say about
