@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -151,7 +152,7 @@ func (n *notifier) set(dirs []string) (added int) {
 			delete(n.watched, d)
 		}
 	}
-	for _, d := range sortedDirs(want) {
+	for _, d := range slices.Sorted(maps.Keys(want)) {
 		if n.watched[d] {
 			continue
 		}
@@ -222,15 +223,6 @@ func isNetworkFS(t int64) bool {
 		return true
 	}
 	return false
-}
-
-func sortedDirs(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for d := range m {
-		out = append(out, d)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // degraded reports whether some directory goes without notifications: the

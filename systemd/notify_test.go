@@ -26,6 +26,18 @@ func eventConfig(dirs ...string) Config {
 	return cfg
 }
 
+// newEventInput returns an Input on dirs with eventConfig, its sink and config.
+func newEventInput(t *testing.T, dirs ...string) (*Input, *memSink, Config) {
+	t.Helper()
+	sink := newMemSink()
+	cfg := eventConfig(dirs...)
+	in, err := NewInput(cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, sink, cfg
+}
+
 // startRunning runs in in the background until the test ends.
 func startRunning(t *testing.T, in *Input) {
 	t.Helper()
@@ -79,12 +91,7 @@ func moveInto(t *testing.T, src, dir, name string) {
 func TestNotifyAnIdleInputDoesNotPollAndAnAppendWakesIt(t *testing.T) {
 	needJournalRemote(t)
 	dir := t.TempDir()
-	sink := newMemSink()
-	cfg := eventConfig(dir)
-	in, err := NewInput(cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, sink, cfg := newEventInput(t, dir)
 	w := startRemote(t, filepath.Join(dir, "live.journal"), 0)
 	w.write(10, 50)
 	startRunning(t, in)
@@ -114,12 +121,7 @@ func TestNotifyAnIdleInputDoesNotPollAndAnAppendWakesIt(t *testing.T) {
 func TestNotifyRotationAndDeletionAreSeenThroughEvents(t *testing.T) {
 	needJournalRemote(t)
 	dir := t.TempDir()
-	sink := newMemSink()
-	cfg := eventConfig(dir)
-	in, err := NewInput(cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, sink, cfg := newEventInput(t, dir)
 	startRunning(t, in)
 	waitIdle(t, in, 20*time.Second) // an empty directory, watched
 	files := func() float64 { return metricValue(t, cfg.Metrics.files) }
@@ -214,12 +216,7 @@ func TestNotifyFallsBackToPollingWithoutInotify(t *testing.T) {
 func TestNotifyAQueueOverflowRescansAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	moveInto(t, files("basic-compact.journal"), dir, "a.journal")
-	sink := newMemSink()
-	cfg := eventConfig(dir)
-	in, err := NewInput(cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, sink, cfg := newEventInput(t, dir)
 	startRunning(t, in)
 	waitUntil(t, 10*time.Second, func() bool { return sink.count() == 240 })
 	waitIdle(t, in, 20*time.Second)

@@ -118,16 +118,7 @@ logspool_input_stalled{input="journal"} 0
 logspool_input_errors_total{input="containers",reason="eacces"} 2
 logspool_input_errors_total{input="containers",reason="eloop"} 1
 `
-	tp := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := tp.TextToMetricFamilies(strings.NewReader(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	if err := printStatus(&b, fams, false, "unhealthy: input containers stalled: x"); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
+	out := statusOf(t, text, false, "unhealthy: input containers stalled: x")
 	for _, want := range []string{"STALLED", "errors eacces=2 eloop=1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
@@ -148,17 +139,8 @@ func TestStatusSaysWhenTheJournalIsPolled(t *testing.T) {
 		{"2", ", POLLING 2 dirs: no inotify"},
 	} {
 		text := "# TYPE logspool_journal_unwatched_dirs gauge\nlogspool_journal_unwatched_dirs " + tc.gauge + "\n"
-		tp := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := tp.TextToMetricFamilies(strings.NewReader(text))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b strings.Builder
-		if err := printStatus(&b, fams, true, ""); err != nil {
-			t.Fatal(err)
-		}
 		line := ""
-		for _, l := range strings.Split(b.String(), "\n") {
+		for _, l := range strings.Split(statusOf(t, text, true, ""), "\n") {
 			if strings.HasPrefix(l, "journal") {
 				line = l
 			}
@@ -167,4 +149,20 @@ func TestStatusSaysWhenTheJournalIsPolled(t *testing.T) {
 			t.Errorf("unwatched_dirs %s: journal line %q, want it to end in %q", tc.gauge, line, tc.want)
 		}
 	}
+}
+
+// statusOf is what `logspool status` prints for the metrics in text
+// (Prometheus text format).
+func statusOf(t *testing.T, text string, healthy bool, why string) string {
+	t.Helper()
+	tp := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := tp.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := printStatus(&b, fams, healthy, why); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
