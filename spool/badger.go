@@ -4,6 +4,7 @@ package spool
 // transactions the spool runs on it.
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,7 +27,9 @@ func (s *Spool) update(fn func(txn *badger.Txn) error) error {
 	if s.dbClosed {
 		return ErrClosed
 	}
-	return s.db.Update(fn)
+	err := s.db.Update(fn)
+	s.lsm.kick() // the commit may have filled a memtable: a table for level 0
+	return err
 }
 
 // view runs fn in a read transaction unless the spool is closed.
@@ -46,15 +49,15 @@ func badgerOptions(cfg Config) badger.Options {
 		WithSyncWrites(false).
 		WithDetectConflicts(false).
 		WithNumVersionsToKeep(1).
-		WithMemTableSize(memTableSize).
+		WithMemTableSize(cmp.Or(cfg.memTableSize, memTableSize)).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(1).
-		WithNumLevelZeroTablesStall(8).
+		WithNumLevelZeroTablesStall(l0Stall).
 		WithBaseTableSize(4 << 20).
 		WithBaseLevelSize(32 << 20).
 		WithValueThreshold(valueThreshold).
 		WithValueLogFileSize(valueLogFileSize).
-		WithNumCompactors(2).
+		WithNumCompactors(0). // the spool compacts (lsm.go): Badger's compactors poll every 50 ms
 		WithNumGoroutines(2).
 		WithCompression(options.None).
 		WithBlockCacheSize(0).

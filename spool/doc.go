@@ -174,7 +174,11 @@
 // outstanding lease's records. A lease decodes its segments into 1 MiB
 // chunks and a records slice that go back to a pool when it is done or
 // released, so that shipping allocates nothing per record. Badger is tuned small: 4 MiB memtables (two
-// at most), no block cache, no compression, two compactors. Badger maps its
+// at most), no block cache, no compression, and no compactors of its own
+// (each would wake every 50 ms for ever): the spool's compactor (lsm.go)
+// flattens the tree from its own goroutine, woken by the spool's commits,
+// only while level 0 holds tables, and never writes, so that a write
+// waiting for level 0 to drain cannot wait for it. Badger maps its
 // files (MAP_SHARED), so the spool drops its page-table entries for those
 // mappings with madvise(MADV_DONTNEED) after every 16 MiB appended and every
 // 10s (Linux only); data files are read with pread and never mapped.

@@ -61,6 +61,7 @@ func (s *Spool) background() {
 			s.maybeCompact()
 			s.trim()
 		case <-diskT.C:
+			s.lsm.kick() // a table flushed after the compactor went quiet
 			s.metrics.disk(s.usedBytes(true))
 			s.maybeCompact()
 			s.trim()
@@ -183,9 +184,15 @@ func (s *Spool) Compact() error {
 		if s.dbClosed || s.isClosed() {
 			return ErrClosed
 		}
+		// The marker is written before compactMu is taken: a write may
+		// wait for the compactor to drain level 0.
 		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(flushKey, nil) }); err != nil {
 			return fmt.Errorf("spool: writing the flush marker: %w", err)
 		}
+		// DropPrefix writes nothing of its own and flushes the memtables
+		// past a full level 0 (Badger stops its flusher first).
+		s.compactMu.Lock()
+		defer s.compactMu.Unlock()
 		if err := s.db.DropPrefix(flushKey); err != nil {
 			return fmt.Errorf("spool: flushing the memtable: %w", err)
 		}
@@ -199,9 +206,13 @@ func (s *Spool) Compact() error {
 	if s.dbClosed || s.isClosed() {
 		return ErrClosed
 	}
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
 	if err := s.db.Flatten(1); err != nil {
+		s.metrics.compactionFailed()
 		return fmt.Errorf("spool: flattening the lsm tree: %w", err)
 	}
+	s.metrics.compacted()
 	return nil
 }
 

@@ -22,6 +22,8 @@ type Metrics struct {
 	blockedSeconds     prometheus.Counter
 	gcRuns             prometheus.Counter
 	diskFull           prometheus.Gauge
+	compactions        prometheus.Counter
+	compactionFailures prometheus.Counter
 }
 
 // NewMetrics creates the spool metrics and registers them with reg (when reg
@@ -49,11 +51,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		blockedSeconds:     c("logspool_spool_blocked_seconds_total", "Time appends spent waiting for space."),
 		gcRuns:             c("logspool_spool_gc_runs_total", "Value-log garbage collection runs."),
 		diskFull:           g("logspool_spool_disk_full", "1 while appends are refused because the spool's file system is below its free-space reserve, else 0."),
+		compactions:        c("logspool_spool_compactions_total", "Compactions of the spool's index (Badger Flatten runs, by the spool's own compactor or a Compact)."),
+		compactionFailures: c("logspool_spool_compaction_failures_total", "Compactions of the spool's index that failed (retried; appends stop once the index's level 0 is full)."),
 	}
 	if reg != nil {
 		reg.MustRegister(m.bytes, m.records, m.maxBytes, m.leasedRecords, m.deadLetters, m.diskBytes,
 			m.appendedRecords, m.appendedBytes, m.ackedRecords, m.deadLetteredRecord,
-			m.blocked, m.blockedSeconds, m.gcRuns, m.diskFull)
+			m.blocked, m.blockedSeconds, m.gcRuns, m.diskFull, m.compactions, m.compactionFailures)
 	}
 	return m
 }
@@ -103,6 +107,20 @@ func (m *Metrics) gcRan() {
 		return
 	}
 	m.gcRuns.Inc()
+}
+
+func (m *Metrics) compacted() {
+	if m == nil {
+		return
+	}
+	m.compactions.Inc()
+}
+
+func (m *Metrics) compactionFailed() {
+	if m == nil {
+		return
+	}
+	m.compactionFailures.Inc()
 }
 
 func (m *Metrics) disk(n int64) {

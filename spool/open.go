@@ -132,6 +132,11 @@ func open(cfg Config, salvage bool) (*Spool, error) {
 	}
 	s := newSpool(cfg)
 	s.db = db
+	if !cfg.ReadOnly {
+		// Before anything writes: replaying the log may flush memtables
+		// into level 0, and a previous run may have left tables there.
+		s.lsm = startLSMCompactor(db, s.log, s.metrics, &s.compactMu)
+	}
 	if id != nil {
 		s.id = id.id
 	} else if !legacy {
@@ -156,6 +161,7 @@ func open(cfg Config, salvage bool) (*Spool, error) {
 		for _, l := range s.logs {
 			l.close()
 		}
+		s.lsm.stop()
 		_ = db.Close()
 		var oe *OpenError
 		if errors.As(err, &oe) {
@@ -284,6 +290,7 @@ func (s *Spool) Close() error {
 			}
 		}
 	}
+	s.lsm.stop() // no Flatten under Badger's Close
 	s.opMu.Lock()
 	s.dbClosed = true
 	if err := s.checkDirs(); errors.Is(err, errDirGone) {

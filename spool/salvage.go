@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -392,6 +393,12 @@ func writeNewIndex(cfg Config, sid [16]byte, segs, dead []foundEntry, cps map[st
 	if err != nil {
 		return err
 	}
+	var mu sync.Mutex
+	lsm := startLSMCompactor(db, cfg.Logger, nil, &mu)
+	closeDB := func() error {
+		lsm.stop()
+		return db.Close()
+	}
 	latest := func(fs []foundEntry) map[string]ref {
 		m := make(map[string]ref)
 		for _, f := range fs {
@@ -429,11 +436,12 @@ func writeNewIndex(cfg Config, sid [16]byte, segs, dead []foundEntry, cps map[st
 			}
 			return nil
 		}); err != nil {
-			_ = db.Close()
+			_ = closeDB()
 			return fmt.Errorf("writing the new index: %w", classifyIOError(dir, err))
 		}
+		lsm.kick()
 	}
-	if err := db.Close(); err != nil {
+	if err := closeDB(); err != nil {
 		return fmt.Errorf("closing the new index: %w", err)
 	}
 	return nil

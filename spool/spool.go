@@ -75,6 +75,9 @@ type Config struct {
 	// freeBytes reports the free space of the file system holding a path
 	// (a test seam); nil means statfs.
 	freeBytes func(dir string) (int64, error)
+	// memTableSize is Badger's memtable size (a test seam: small ones make
+	// many level-0 tables); zero means memTableSize.
+	memTableSize int64
 }
 
 // Defaults for the zero values of Config.
@@ -215,6 +218,10 @@ type Spool struct {
 	// transaction.
 	opMu     sync.RWMutex
 	dbClosed bool
+	// lsm compacts the index (nil when read-only); compactMu is held by
+	// every Flatten and DropPrefix (lsm.go). Lock order: opMu, compactMu.
+	lsm       *lsmCompactor
+	compactMu sync.Mutex
 	// dlMu serialises RetryDeadLetters, DropDeadLetters and the trim.
 	dlMu sync.Mutex
 

@@ -531,8 +531,8 @@ func TestMetrics(t *testing.T) {
 	if got := toFloat64(t, m.deadLetters); got != 1 {
 		t.Fatalf("dead letters = %v, want 1", got)
 	}
-	if mfs, err := reg.Gather(); err != nil || len(mfs) != 14 {
-		t.Fatalf("gathered %d metrics, %v; want 14", len(mfs), err)
+	if mfs, err := reg.Gather(); err != nil || len(mfs) != 16 {
+		t.Fatalf("gathered %d metrics, %v; want 16", len(mfs), err)
 	}
 	var nilMetrics *Metrics
 	nilMetrics.appended(1, 1) // a nil *Metrics is a no-op
