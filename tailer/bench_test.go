@@ -270,3 +270,42 @@ func countRecords(b *testing.B, path string) int {
 }
 
 var _ io.Reader = (*os.File)(nil)
+
+// BenchmarkGlobSymlinks is the glob+stat pass of one scan (the safety net
+// that runs once a ResyncInterval while notifications work) over 2,000
+// files reached through kubelet-style symlinks
+// (containers/<name>.log -> pods/<pod>/<container>/0.log).
+func BenchmarkGlobSymlinks(b *testing.B) {
+	const n = 2000
+	root := b.TempDir()
+	containers := filepath.Join(root, "containers")
+	if err := os.Mkdir(containers, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		dir := filepath.Join(root, "pods", fmt.Sprintf("ns_pod-%d_uid", i), "app")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		target := filepath.Join(dir, "0.log")
+		if err := os.WriteFile(target, []byte("line\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(containers, fmt.Sprintf("pod-%d_ns_app-%d.log", i, i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tl, err := New(Config{Globs: []string{filepath.Join(containers, "*.log")}}, &discardSink{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		m := tl.glob(time.Now())
+		tl.forgetLinks()
+		tl.scans++
+		if len(m.files) != n {
+			b.Fatalf("matched %d files, want %d", len(m.files), n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/n, "us/file")
+}

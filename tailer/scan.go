@@ -168,11 +168,54 @@ func (t *Tailer) globDir(m *matches, dir, pat string, now time.Time) {
 		}
 		var resolved string
 		if e.Type()&fs.ModeSymlink != 0 {
-			if r, err := filepath.EvalSymlinks(p); err == nil {
-				resolved = r
-			}
+			resolved = t.resolveLink(p, id)
 		}
 		m.files[id] = found{path: p, resolved: resolved, fi: fi}
+	}
+}
+
+// linkAt is where a matched symlink led at a scan.
+type linkAt struct {
+	target   string // its text (readlink)
+	id       fileID // the file it led to
+	resolved string // filepath.EvalSymlinks of it
+	scan     int    // the scan (Tailer.scans) that saw it last
+}
+
+// resolveLink is filepath.EvalSymlinks(p), the path of the file id that
+// the symlink p leads to, or "" when that fails. EvalSymlinks costs an lstat
+// per component of both paths (about ten system calls for a kubelet link):
+// a link whose text is what it was at the last scan and that leads to the
+// same file (device and inode, stated by the caller) keeps the path resolved
+// then, for one readlink.
+func (t *Tailer) resolveLink(p string, id fileID) string {
+	target, lerr := os.Readlink(p)
+	if l, ok := t.links[p]; ok && lerr == nil && l.target == target && l.id == id {
+		l.scan = t.scans
+		t.links[p] = l
+		return l.resolved
+	}
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil || lerr != nil {
+		delete(t.links, p)
+		if err != nil {
+			return ""
+		}
+		return r
+	}
+	if t.links == nil {
+		t.links = make(map[string]linkAt)
+	}
+	t.links[p] = linkAt{target: target, id: id, resolved: r, scan: t.scans}
+	return r
+}
+
+// forgetLinks forgets the symlinks the current scan did not match.
+func (t *Tailer) forgetLinks() {
+	for p, l := range t.links {
+		if l.scan != t.scans {
+			delete(t.links, p)
+		}
 	}
 }
 
@@ -209,6 +252,7 @@ func (t *Tailer) scan(ctx context.Context, start func(*reader), w *watcher) {
 	}
 	now, wall := t.clock.Now(), time.Now()
 	m := t.glob(now)
+	t.forgetLinks()
 	if t.initial {
 		for _, f := range m.files {
 			t.firstFound = append(t.firstFound, f)

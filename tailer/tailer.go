@@ -128,6 +128,7 @@ type Tailer struct {
 	lastGC        time.Time
 	firstFound    []found             // the files the first scan of this Run matched
 	seen          map[string]seenPath // glob path -> the file it led to at the last scan
+	links         map[string]linkAt   // glob path of a symlink -> where it led at the last scan (scanner only)
 	firstStart    bool                // no file checkpoint existed when Run started
 	initial       bool                // the current scan is the first one of this Run
 	// atStart are the file checkpoints as Run started: a rotated sibling

@@ -751,3 +751,71 @@ func TestAFileReadAndClosedBeforeTheOrphansAreLookedAtIsNotReadAgain(t *testing.
 	r.stop(t)
 	checkExactlyOnce(t, e.sink.messages(), "a", 10)
 }
+
+// TestScanResolvesAMovedSymlinkAgain: a scan keeps a symlink's resolved path
+// while the link's text and the file it leads to stay the same; a link
+// pointed at another file, or at the same file under a new name, is
+// resolved again.
+func TestScanResolvesAMovedSymlinkAgain(t *testing.T) {
+	root := t.TempDir()
+	a, b, link := filepath.Join(root, "a.log"), filepath.Join(root, "b.log"), filepath.Join(root, "c", "x.log")
+	mustWriteLines(t, a, "a")
+	mustWriteLines(t, b, "b")
+	if err := os.Mkdir(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustSymlink(t, a, link)
+	tl, err := New(Config{Globs: []string{filepath.Join(root, "c", "*.log")}}, &discardSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolved := func() string {
+		t.Helper()
+		m := tl.glob(time.Now())
+		tl.forgetLinks()
+		tl.scans++
+		if len(m.files) != 1 {
+			t.Fatalf("matched %d files, want 1", len(m.files))
+		}
+		for _, f := range m.files {
+			return f.resolved
+		}
+		return ""
+	}
+	relink := func(target string) {
+		t.Helper()
+		if err := os.Remove(link); err != nil {
+			t.Fatal(err)
+		}
+		mustSymlink(t, target, link)
+	}
+	for _, step := range []struct {
+		name string
+		do   func()
+		want string
+	}{
+		{"the first scan", func() {}, a},
+		{"an unchanged link", func() {}, a},
+		{"the link pointed at another file", func() { relink(b) }, b},
+		{"the file renamed and the link pointed at its new name", func() {
+			mustRename(t, b, b+".1")
+			relink(b + ".1")
+		}, b + ".1"},
+		{"the link gone for a scan and back", func() {
+			if err := os.Remove(link); err != nil {
+				t.Fatal(err)
+			}
+			if m := tl.glob(time.Now()); len(m.files) != 0 {
+				t.Fatalf("matched %d files without the link", len(m.files))
+			}
+			tl.forgetLinks()
+			tl.scans++
+			mustSymlink(t, a, link)
+		}, a},
+	} {
+		step.do()
+		if got := resolved(); got != step.want {
+			t.Fatalf("after %s: resolved %q, want %q", step.name, got, step.want)
+		}
+	}
+}
