@@ -108,8 +108,17 @@ var lists struct {
 }
 
 // trimAll empties every List idle for IdleAfter.
-func trimAll() {
-	cutoff := now().Add(-IdleAfter)
+func trimAll() { trimBefore(now().Add(-IdleAfter)) }
+
+// TrimIdle empties every List unused for at least idle, now: what they held
+// is garbage for the next collection. An agent gone quiet calls it before
+// the collection it forces to give its heap back (membudget.ReleaseWhenIdle),
+// which would otherwise only make the Lists idle for IdleAfter garbage for
+// the collection after it.
+func TrimIdle(idle time.Duration) { trimBefore(now().Add(-idle)) }
+
+// trimBefore empties every List unused since before cutoff.
+func trimBefore(cutoff time.Time) {
 	lists.mu.Lock()
 	all := lists.all
 	lists.mu.Unlock()

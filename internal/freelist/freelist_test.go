@@ -69,3 +69,25 @@ func TestAnIdleListIsEmptiedAtAGarbageCollection(t *testing.T) {
 		t.Fatalf("the busy list holds %d values, want 2", busy.Len())
 	}
 }
+
+// TestTrimIdleEmptiesTheListsUnusedThatLong: TrimIdle empties at once
+// (no collection needed) the Lists unused for the given time, and only
+// those.
+func TestTrimIdleEmptiesTheListsUnusedThatLong(t *testing.T) {
+	at := time.Unix(2000, 0)
+	fake := func() time.Time { return at }
+	clock.Store(&fake)
+	defer clock.Store(nil)
+	busy, idle := New[int](4), New[int](4)
+	idle.Put(1)
+	at = at.Add(10 * time.Second)
+	busy.Put(1)
+	at = at.Add(5 * time.Second)
+	TrimIdle(10 * time.Second)
+	if idle.Len() != 0 {
+		t.Errorf("the list unused for 15 s holds %d values, want 0", idle.Len())
+	}
+	if busy.Len() != 1 {
+		t.Errorf("the list used 5 s ago holds %d values, want 1", busy.Len())
+	}
+}

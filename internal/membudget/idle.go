@@ -5,6 +5,8 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
+
+	"github.com/logspool/logspool/internal/freelist"
 )
 
 // Idle release: the Go runtime collects garbage only when the program
@@ -13,7 +15,10 @@ import (
 // went quiet (a node whose containers are idle) would hold the garbage of the
 // burst, tens of MiB, for as long as it stays quiet. ReleaseWhenIdle returns
 // it to the operating system once, when the process has gone quiet after
-// work: one collection, then nothing until the next burst.
+// work: one collection, then nothing until the next burst. Goroutines that
+// ended (readers of files closed as inactive, a minute after the burst) count
+// as work too: their stacks are freed only by a collection. The free lists
+// (package freelist) unused while it was quiet are emptied first.
 
 const (
 	idleCheck = 10 * time.Second
@@ -24,6 +29,12 @@ const (
 	// idleWorth: at least this much allocated since the last release before
 	// another one is worth a collection.
 	idleWorth = 16 << 20
+	// idleGoroutinesWorth: this many goroutines ended since the last
+	// release are worth a collection too, with no allocation at all: a
+	// goroutine's stack (8 KiB or more) goes back to the heap only when a
+	// collection finds it dead. Closing idle files (--close-inactive) ends
+	// a reader goroutine per file and allocates next to nothing.
+	idleGoroutinesWorth = 256
 )
 
 // ReleaseWhenIdle checks the heap's allocations every 10 s until ctx is
@@ -33,15 +44,18 @@ const (
 func ReleaseWhenIdle(ctx context.Context) {
 	tick := time.NewTicker(idleCheck)
 	defer tick.Stop()
-	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	read := func() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/sched/goroutines:goroutines"}}
+	read := func() (allocs, goroutines uint64) {
 		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindUint64 {
-			return 0
+		if sample[0].Value.Kind() == metrics.KindUint64 {
+			allocs = sample[0].Value.Uint64()
 		}
-		return sample[0].Value.Uint64()
+		if sample[1].Value.Kind() == metrics.KindUint64 {
+			goroutines = sample[1].Value.Uint64()
+		}
+		return allocs, goroutines
 	}
-	r := idleReleaser{quiet: idleQuiet, worth: idleWorth}
+	r := idleReleaser{quiet: idleQuiet, worth: idleWorth, goroutinesWorth: idleGoroutinesWorth}
 	r.step(read())
 	for {
 		select {
@@ -50,30 +64,38 @@ func ReleaseWhenIdle(ctx context.Context) {
 		case <-tick.C:
 		}
 		if r.step(read()) {
+			// The free lists unused while it was quiet go with it (they
+			// would wait for another collection, minutes away when idle).
+			freelist.TrimIdle(idleCheck)
 			debug.FreeOSMemory()
 		}
 	}
 }
 
-// idleReleaser decides from the cumulative bytes allocated, sampled at a
-// fixed period, when to release: the last period allocated less than quiet,
-// and at least worth was allocated since the last release.
+// idleReleaser decides from the cumulative bytes allocated and the number
+// of goroutines, sampled at a fixed period, when to release: the last period
+// allocated less than quiet, and since the last release at least worth was
+// allocated or the goroutines fell by goroutinesWorth from their peak.
 type idleReleaser struct {
-	quiet, worth  uint64
-	last, release uint64 // allocations at the last sample and at the last release
-	started       bool
+	quiet, worth    uint64
+	goroutinesWorth uint64
+	last, release   uint64 // allocations at the last sample and at the last release
+	peak            uint64 // the most goroutines sampled since the last release
+	started         bool
 }
 
-func (r *idleReleaser) step(allocs uint64) bool {
+func (r *idleReleaser) step(allocs, goroutines uint64) bool {
 	if !r.started {
-		r.started, r.last, r.release = true, allocs, allocs
+		r.started, r.last, r.release, r.peak = true, allocs, allocs, goroutines
 		return false
 	}
 	delta := allocs - r.last
 	r.last = allocs
-	if delta >= r.quiet || allocs-r.release < r.worth {
+	r.peak = max(r.peak, goroutines)
+	ended := r.peak - goroutines
+	if delta >= r.quiet || allocs-r.release < r.worth && (r.goroutinesWorth == 0 || ended < r.goroutinesWorth) {
 		return false
 	}
-	r.release = allocs
+	r.release, r.peak = allocs, goroutines
 	return true
 }

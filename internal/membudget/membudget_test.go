@@ -375,8 +375,37 @@ func TestIdleReleaserFreesOnceAfterWork(t *testing.T) {
 	}
 	r := idleReleaser{quiet: 4 * MiB, worth: 16 * MiB}
 	for i, s := range steps {
-		if got := r.step(s.allocs); got != s.want {
+		if got := r.step(s.allocs, 10); got != s.want {
 			t.Errorf("sample %d (%d MiB allocated): release = %v, want %v", i, s.allocs/MiB, got, s.want)
+		}
+	}
+}
+
+// TestIdleReleaserFreesAfterGoroutinesEnd: goroutines that ended (readers
+// of files closed as inactive) hold their stacks until a collection, and
+// closing files allocates next to nothing: a quiet process whose goroutines
+// fell by goroutinesWorth from their peak since the last release releases,
+// once.
+func TestIdleReleaserFreesAfterGoroutinesEnd(t *testing.T) {
+	const MiB = 1 << 20
+	steps := []struct {
+		name               string
+		allocs, goroutines uint64
+		want               bool
+	}{
+		{"the first sample", 100 * MiB, 2000, false},
+		{"quiet, nothing ended", 101 * MiB, 2000, false},
+		{"quiet, a few ended", 102 * MiB, 1800, false},
+		{"busy while most end", 107 * MiB, 500, false},
+		{"quiet after they ended (8 MiB allocated)", 108 * MiB, 40, true},
+		{"quiet, already released", 109 * MiB, 40, false},
+		{"files opened again", 110 * MiB, 1040, false},
+		{"and closed again", 111 * MiB, 50, true},
+	}
+	r := idleReleaser{quiet: 4 * MiB, worth: 16 * MiB, goroutinesWorth: 256}
+	for _, s := range steps {
+		if got := r.step(s.allocs, s.goroutines); got != s.want {
+			t.Errorf("%s (%d MiB allocated, %d goroutines): release = %v, want %v", s.name, s.allocs/MiB, s.goroutines, got, s.want)
 		}
 	}
 }
