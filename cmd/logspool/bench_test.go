@@ -269,22 +269,8 @@ func profileAgent(b *testing.B, a *agent) (stop func()) {
 	}
 	name := filepath.Join(dir, strings.NewReplacer("/", "_", "=", "-").Replace(b.Name()))
 	fetch := func(path, file string) {
-		resp, err := http.Get("http://" + a.metrics + path)
-		if err != nil { // not listening yet, or gone
+		if err := saveProfile(a, path, file); err != nil { // not listening yet, or gone
 			time.Sleep(20 * time.Millisecond)
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("profile %s: %s", path, resp.Status)
-		}
-		out, err := os.Create(file)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer out.Close()
-		if _, err := io.Copy(out, resp.Body); err != nil {
-			b.Logf("profile %s: %v", path, err)
 		}
 	}
 	done := make(chan struct{})
@@ -306,6 +292,28 @@ func profileAgent(b *testing.B, a *agent) (stop func()) {
 		<-finished
 		fetch("/debug/pprof/allocs", name+"-allocs.pb.gz")
 	}
+}
+
+// saveProfile saves the agent's profile at path (/debug/pprof/..., which
+// LOGSPOOL_PPROF=1 turns on) to file.
+func saveProfile(a *agent, path, file string) error {
+	resp, err := http.Get("http://" + a.metrics + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: %s", path, resp.Status)
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Close()
+		return fmt.Errorf("profile %s: %w", path, err)
+	}
+	return out.Close()
 }
 
 // loadavg returns the machine's 1, 5 and 15 minute load averages.

@@ -327,6 +327,10 @@ func BenchmarkIdleFiles(b *testing.B) {
 		}
 	}
 	records := nf.records.Load()
+	profDir := os.Getenv("LOGSPOOL_BENCH_PROFILE")
+	if profDir != "" {
+		b.Setenv("LOGSPOOL_PPROF", "1") // the agent serves /debug/pprof
+	}
 	for i := 0; i < b.N; i++ {
 		load0 := loadavg(b)
 		out := &firstLineWriter{}
@@ -339,14 +343,33 @@ func BenchmarkIdleFiles(b *testing.B) {
 		s0 := sampleProc(b, pid)
 		gc0, err0 := gcCycles(a)
 		const idle = 60 * time.Second
+		profiled := make(chan struct{})
+		go func() { // with LOGSPOOL_BENCH_PROFILE: a CPU profile of most of the window
+			defer close(profiled)
+			if profDir != "" {
+				if err := saveProfile(a, "/debug/pprof/profile?seconds=55", filepath.Join(profDir, "idle-cpu.pb.gz")); err != nil {
+					b.Log(err)
+				}
+			}
+		}()
 		calls := countSyscalls(b, pid, idle)
+		<-profiled
 		s1 := sampleProc(b, pid)
 		gc1, err1 := gcCycles(a)
 		heap, errHeap := a.metric("go_memstats_heap_inuse_bytes")
+		stacks, errStacks := a.metric("go_memstats_stack_inuse_bytes")
+		if profDir != "" { // what is live at the end of the window (after the samples: it collects)
+			for _, p := range []string{"heap?gc=1", "goroutine"} {
+				file := filepath.Join(profDir, "idle-"+strings.TrimSuffix(p, "?gc=1")+".pb.gz")
+				if err := saveProfile(a, "/debug/pprof/"+p, file); err != nil {
+					b.Log(err)
+				}
+			}
+		}
 		el := s1.at.Sub(s0.at).Seconds()
 		cpu := float64(s1.cpuTicks-s0.cpuTicks) / clockTicks / el
 		a.stop(b)
-		if err := errors.Join(err0, err1, errHeap); err != nil {
+		if err := errors.Join(err0, err1, errHeap, errStacks); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(100*cpu, "cpu-%")
@@ -357,12 +380,13 @@ func BenchmarkIdleFiles(b *testing.B) {
 		b.ReportMetric(float64(s1.anonKiB)/1024, "anon-RSS-MiB")
 		b.ReportMetric(float64(s1.hwmKiB)/1024, "peak-RSS-MiB")
 		b.ReportMetric(heap/(1<<20), "heap-inuse-MiB")
+		b.ReportMetric(stacks/(1<<20), "stack-inuse-MiB")
 		b.ReportMetric((gc1-gc0)/el, "GCs/s")
 		b.ReportMetric(float64(s1.fds), "fds")
 		b.ReportMetric(float64(s1.threads), "threads")
 		b.ReportMetric(load0[0], "load1-start")
-		b.Logf("%d idle files over %.0f s: %.2f%% of a core, %d syscalls, %.0f GCs, RSS %d KiB (anonymous %d, peak %d), heap in use %.1f MiB, %d fds, %d threads",
-			n, el, 100*cpu, calls, gc1-gc0, s1.rssKiB, s1.anonKiB, s1.hwmKiB, heap/(1<<20), s1.fds, s1.threads)
+		b.Logf("%d idle files over %.0f s: %.2f%% of a core, %d syscalls, %.0f GCs, RSS %d KiB (anonymous %d, peak %d), heap in use %.1f MiB, stacks %.1f MiB, %d fds, %d threads",
+			n, el, 100*cpu, calls, gc1-gc0, s1.rssKiB, s1.anonKiB, s1.hwmKiB, heap/(1<<20), stacks/(1<<20), s1.fds, s1.threads)
 	}
 }
 
