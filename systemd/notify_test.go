@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/logspool/logspool/systemd/journalfile"
 )
 
 // Tests of the notifications: the Input polls when inotify reports a
@@ -265,5 +267,44 @@ func TestNotifyEventsThatMatter(t *testing.T) {
 	seams.drop.Store(true)
 	if n.relevant(fsnotify.Event{Name: "/j/system.journal", Op: fsnotify.Write}) || seams.dropped.Load() != 1 {
 		t.Error("a dropped event (test seam) was not dropped and counted")
+	}
+}
+
+// TestNotifyEntriesHeldBackAreTakenWithoutAnotherEvent: a rotation whose
+// new file already holds entries when it appears (renamed into place). The
+// poll that opens it did not observe it before its scan, so its entries are
+// held back (merger.limit); no event follows, and the next poll must come
+// by itself, a PollInterval later (not at the safety net, an hour away).
+func TestNotifyEntriesHeldBackAreTakenWithoutAnotherEvent(t *testing.T) {
+	d := newFakeDir(t)
+	active := d.create("system.journal", 7, journalfile.StateOnline)
+	d.append(active, 1, 2, 3)
+	sink := newMemSink()
+	in, stop := d.runInput(t, eventConfig(d.dir), sink)
+	defer stop()
+	waitUntil(t, 5*time.Second, func() bool { return sink.count() == 3 })
+	waitIdle(t, in, 20*time.Second)
+
+	d.setState(active, journalfile.StateArchived)
+	if err := os.Rename(active.path, filepath.Join(d.dir, "system@0007-0000000000000001-0000000000000001.journal")); err != nil {
+		t.Fatal(err)
+	}
+	final := filepath.Join(d.dir, "system.journal")
+	next := &fakeJournal{path: final, hdr: journalfile.Header{State: journalfile.StateOnline}}
+	next.hdr.SeqnumID[0] = 7
+	d.mu.Lock()
+	d.byFn[final] = next
+	d.mu.Unlock()
+	d.append(next, 4, 5)
+	tmp := filepath.Join(d.dir, ".next.tmp")
+	if err := os.WriteFile(tmp, []byte("next"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, func() bool { return sink.count() == 5 })
+	if got := seqnumsOf(t, sink.records()); fmt.Sprint(got) != "[1 2 3 4 5]" {
+		t.Fatalf("seqnums %v, want 1..5", got)
 	}
 }
