@@ -308,3 +308,28 @@ func TestNotifyEntriesHeldBackAreTakenWithoutAnotherEvent(t *testing.T) {
 		t.Fatalf("seqnums %v, want 1..5", got)
 	}
 }
+
+// TestNotifyAMachineIDDirectoryCreatedLaterIsWatched: journald creates its
+// machine-id sub-directory (at the flush to /var) after the agent started;
+// the files written in it are followed through the sub-directory's own
+// watch.
+func TestNotifyAMachineIDDirectoryCreatedLaterIsWatched(t *testing.T) {
+	needJournalRemote(t)
+	top := t.TempDir()
+	in, sink, _ := newEventInput(t, top)
+	startRunning(t, in)
+	waitIdle(t, in, 20*time.Second)
+
+	sub := filepath.Join(top, "921f4efa65fa4e412a22b9bf57dca122")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := startRemote(t, filepath.Join(sub, "system.journal"), 0)
+	w.write(5, 50)
+	waitUntil(t, 10*time.Second, func() bool { return sink.count() == 5 })
+	waitIdle(t, in, 20*time.Second)
+	w.write(5, 50) // only the sub-directory's watch reports this
+	waitUntil(t, 10*time.Second, func() bool { return sink.count() == 10 })
+	w.close()
+	assertExactlyOnce(t, liveNumbers(t, sink.records()), 10)
+}
