@@ -225,6 +225,16 @@ func (c *childTailer) log() string {
 	return string(b)
 }
 
+// waitGlobbed waits until the child's first scan has matched the globs.
+func (c *childTailer) waitGlobbed() {
+	c.t.Helper()
+	done := childGlobbedPath(c.state, c.cmd.Process.Pid)
+	waitFor(c.t, 30*time.Second, "the child's first scan", func() bool {
+		_, err := os.Stat(done)
+		return err == nil
+	})
+}
+
 // stop sends SIGTERM, once the child has installed its handler, and fails
 // the test when the child does not exit within 10 s (a wedged tailer never
 // completes its shutdown).

@@ -195,6 +195,7 @@ func killChild() int {
 		return 2
 	}
 	var obsMu sync.Mutex
+	var globbed sync.Once
 	newTailer := func(cfg Config, sink Sink) (*Tailer, error) {
 		tl, err := New(cfg, sink)
 		if tl != nil {
@@ -202,6 +203,13 @@ func killChild() int {
 				obsMu.Lock()
 				defer obsMu.Unlock()
 				fmt.Fprintf(obsLog, "%s %d\n", id.checkpointKey(), size)
+			}
+			// The first scan has matched the globs (see
+			// childTailer.waitGlobbed).
+			tl.hook = func(point string) {
+				if point == "applyScan" {
+					globbed.Do(func() { _ = os.WriteFile(childGlobbedPath(state, os.Getpid()), nil, 0o644) })
+				}
 			}
 		}
 		return tl, err
@@ -251,6 +259,12 @@ func killChild() int {
 // stops it cleanly.
 func childReadyPath(state string, pid int) string {
 	return filepath.Join(state, fmt.Sprintf("ready-%d", pid))
+}
+
+// childGlobbedPath is the file a child (pid) creates in state once its
+// first scan has matched the globs.
+func childGlobbedPath(state string, pid int) string {
+	return filepath.Join(state, fmt.Sprintf("globbed-%d", pid))
 }
 
 // childLogger logs to <dir>/child.log, which the test shows when it fails.
