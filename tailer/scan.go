@@ -312,7 +312,14 @@ func (t *Tailer) applyScan(m matches, now, wall time.Time, start func(*reader)) 
 	}
 	for id, wf := range t.waiting {
 		if _, ok := m.files[id]; !ok && !m.isUnsure(wf.f.path) {
-			delete(t.waiting, id) // gone before its turn
+			// Gone before its turn: rotated or deleted. One without a
+			// checkpoint is the sweep's (read from its start); one with a
+			// checkpoint is retired like a released rotated file, so that
+			// gcRetired reads it on from its checkpoint (the sweep passes
+			// over a file its checkpoint describes), or counts what it
+			// held unread when it is gone.
+			delete(t.waiting, id)
+			gcNow = t.retireWaitingLocked(id, wf.f) || gcNow
 		}
 	}
 	for id, f := range m.files {
@@ -350,6 +357,31 @@ func (t *Tailer) applyScan(m matches, now, wall time.Time, start func(*reader)) 
 	t.rebuildPathsLocked()
 	t.watchStale.Store(false) // scan sets the watches from these
 	return t.watchDirsLocked(), gcNow
+}
+
+// retireWaitingLocked retires the file id, which waited for a descriptor
+// slot (as f) and is no longer matched, when it has a checkpoint; it reports
+// whether it did.
+func (t *Tailer) retireWaitingLocked(id fileID, f found) bool {
+	key := id.checkpointKey()
+	val, err := t.sink.Checkpoint(key)
+	if err != nil || val == nil {
+		return false // unsure, or never read: the sweep's
+	}
+	p, err := decodePosition(val)
+	if err != nil {
+		return false
+	}
+	size := p.Size
+	if f.fi != nil {
+		size = max(size, f.fi.Size())
+	}
+	last := f.path
+	if f.resolved != "" {
+		last = f.resolved
+	}
+	t.retired[id] = retiredFile{key: key, dir: filepath.Dir(last), end: p.Consumed, size: size, path: f.path, resolved: f.resolved}
+	return true
 }
 
 // queueLocked queues the matched file f (identity id) to be opened when a
