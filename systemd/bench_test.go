@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -178,4 +180,51 @@ func BenchmarkMergeManyFiles(b *testing.B) {
 		b.Fatalf("merged %d entries, want %d", total, b.N*105000)
 	}
 	reportRates(b, total, cpu0)
+}
+
+// BenchmarkIdleJournal is the cost of following a journal nobody writes
+// to: an Input with the default intervals on seven corpus files (a
+// machine-id directory of six, one beside it), read to their end, then
+// left idle for b.N seconds. It reports this process's CPU per idle second
+// (the Input and the Go runtime; nothing else runs) and the polls per idle
+// second: 4 when the journal was polled every 250 ms, 0 with inotify.
+func BenchmarkIdleJournal(b *testing.B) {
+	dir := b.TempDir()
+	sub := filepath.Join(dir, filepath.Base(rotatedDir))
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	srcs, _ := filepath.Glob(filepath.Join(rotatedDir, "*"))
+	for _, p := range srcs {
+		if err := mustCopyFile(p, filepath.Join(sub, filepath.Base(p))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := mustCopyFile(files("basic-v254.journal"), filepath.Join(dir, "basic-v254.journal")); err != nil {
+		b.Fatal(err)
+	}
+	want := countEntries(b, dir)
+	sink := newMemSink()
+	in, err := NewInput(Config{Dirs: []string{dir}, NodeName: "node-1", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sink)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUntil(b, time.Minute, func() bool { return sink.count() >= want })
+	time.Sleep(time.Second) // the last polls after the read
+	cpu0, polls0, start := cpuTime(), in.polls.Load(), time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		time.Sleep(time.Second)
+	}
+	b.StopTimer()
+	secs := time.Since(start).Seconds()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/secs, "cpu-ms/idle-s")
+	b.ReportMetric(float64(in.polls.Load()-polls0)/secs, "polls/idle-s")
 }
