@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 
 	"github.com/logspool/logspool/systemd/journalfile"
 )
@@ -176,6 +178,9 @@ func TestNotifyFallsBackToPollingWithoutInotify(t *testing.T) {
 		{"watch limit (max_user_watches)", func(s *watcherSeams) {
 			s.fault = func(string) error { return fmt.Errorf("inotify_add_watch: %w", syscall.ENOSPC) }
 		}, "enospc", 1, "cannot watch a directory"},
+		{"network file system", func(s *watcherSeams) {
+			s.fault = func(d string) error { return fmt.Errorf("watching journal directory %s: %w", d, errNetworkFS) }
+		}, "network_fs", 1, "cannot watch a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -332,4 +337,58 @@ func TestNotifyAMachineIDDirectoryCreatedLaterIsWatched(t *testing.T) {
 	waitUntil(t, 10*time.Second, func() bool { return sink.count() == 10 })
 	w.close()
 	assertExactlyOnce(t, liveNumbers(t, sink.records()), 10)
+}
+
+// TestNotifyNetworkFileSystems: the statfs types taken for network file
+// systems (polled), and a local temp directory is not one.
+func TestNotifyNetworkFileSystems(t *testing.T) {
+	for _, tc := range []struct {
+		magic int64
+		want  bool
+	}{
+		{unix.NFS_SUPER_MAGIC, true}, {unix.CIFS_SUPER_MAGIC, true}, {unix.SMB2_SUPER_MAGIC, true},
+		{unix.V9FS_MAGIC, true}, {unix.CEPH_SUPER_MAGIC, true},
+		{unix.EXT4_SUPER_MAGIC, false}, {unix.XFS_SUPER_MAGIC, false}, {unix.TMPFS_MAGIC, false},
+		{unix.BTRFS_SUPER_MAGIC, false}, {unix.OVERLAYFS_SUPER_MAGIC, false},
+	} {
+		if got := isNetworkFS(tc.magic); got != tc.want {
+			t.Errorf("isNetworkFS(%#x) = %v, want %v", tc.magic, got, tc.want)
+		}
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(t.TempDir(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if isNetworkFS(int64(st.Type)) {
+		t.Skipf("the temp directory is on a network file system (%#x)", st.Type)
+	}
+}
+
+// TestNotifyInotifyIsSetUpAgainOnceItWorks: inotify that could not be set
+// up (EMFILE: fs.inotify.max_user_instances) is tried again every
+// ResyncInterval; once it works the Input says so and follows the journal
+// through its events again.
+func TestNotifyInotifyIsSetUpAgainOnceItWorks(t *testing.T) {
+	dir := t.TempDir()
+	moveInto(t, files("basic-compact.journal"), dir, "a.journal")
+	logs := &syncBuffer{}
+	in, sink, cfg := newEventInput(t, dir)
+	in.cfg.ResyncInterval = 100 * time.Millisecond // set up again soon
+	in.cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	in.log = in.cfg.Logger
+	var fails atomic.Int64
+	in.seams.newWatcher = func() (*fsnotify.Watcher, error) {
+		if fails.Add(1) <= 2 {
+			return nil, fmt.Errorf("couldn't initialize inotify: %w", syscall.EMFILE)
+		}
+		return fsnotify.NewWatcher()
+	}
+	startRunning(t, in)
+	waitUntil(t, 10*time.Second, func() bool { return sink.count() == 240 })
+	waitUntil(t, 10*time.Second, func() bool {
+		return fails.Load() > 2 && metricValue(t, cfg.Metrics.unwatched) == 0 && strings.Contains(logs.String(), "inotify works again")
+	})
+	if got := metricValue(t, cfg.Metrics.inputErrors.WithLabelValues("journal", "emfile")); got != 1 {
+		t.Errorf("input_errors_total{journal,emfile} = %v, want 1 (counted once while it failed)", got)
+	}
 }
