@@ -205,9 +205,14 @@ func getBuf(capHint int) []byte {
 		bigMu.Unlock()
 		return make([]byte, 0, capHint)
 	}
+	// Its own class first, then the one above (at most twice the size), so
+	// that the buffers of the first compressed bodies, sized before the
+	// ratio was known, serve the later ones.
 	c := classOf(capHint)
-	if p, ok := classLists[c].Get(); ok {
-		return (*p)[:0]
+	for k := c; k < min(c+2, numClasses); k++ {
+		if p, ok := classLists[k].Get(); ok {
+			return (*p)[:0]
+		}
 	}
 	return make([]byte, 0, 1<<(minClass+c))
 }

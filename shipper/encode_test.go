@@ -516,3 +516,32 @@ func TestBuffersComeBackInTheirClass(t *testing.T) {
 		}
 	}
 }
+
+// TestABufferOneClassUpIsReused: a request whose class has no free buffer
+// takes one of the class above (at most twice its size) before it allocates.
+// The first compressed bodies of a run are sized before the ratio is known,
+// a class above the later ones: their buffers stayed in the free list while
+// every later body allocated buffers of its own class.
+func TestABufferOneClassUpIsReused(t *testing.T) {
+	empty := func() {
+		for _, l := range classLists {
+			for {
+				if _, ok := l.Get(); !ok {
+					break
+				}
+			}
+		}
+	}
+	empty()
+	defer empty()
+	big := getBuf(1 << 20)
+	putBuf(big)
+	got := getBuf(400 << 10)
+	if cap(got) != cap(big) || &got[:1][0] != &big[:1][0] {
+		t.Fatalf("getBuf(400 KiB) allocated a buffer of %d bytes while one of %d was free", cap(got), cap(big))
+	}
+	putBuf(got)
+	if small := getBuf(100 << 10); cap(small) == cap(big) {
+		t.Errorf("getBuf(100 KiB) took the free buffer of %d bytes, more than twice its size", cap(big))
+	}
+}
