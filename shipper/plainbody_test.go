@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +169,158 @@ func TestUncompressedBodiesAreNotHeldWhole(t *testing.T) {
 		t.Errorf("two uncompressed requests in flight added %.1f MiB to the heap (limit %d MiB)", float64(during-before)/(1<<20), limit>>20)
 	}
 	t.Logf("heap %.1f MiB before, %.1f MiB with two requests in flight", float64(before)/(1<<20), float64(during)/(1<<20))
+}
+
+// TestModelPlainBodyReads drives the readers of random bodies (realistic
+// records and random documents: spread over lines or not, valid JSON or
+// not, with a Meta spliced in anywhere, dead-letter copies; both index
+// modes) with random read sizes, several readers at once (the transport's
+// retries through GetBody) and the request's end at a random moment. The
+// model: before the end every reader has read a prefix of the body encoded
+// whole, one read to its end has read all of it and the computed length;
+// after the end every read fails. Fixed seeds in make test; LOGSPOOL_TORTURE=1
+// runs 1000; LOGSPOOL_SEED=n reruns one.
+func TestModelPlainBodyReads(t *testing.T) {
+	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8}
+	if os.Getenv("LOGSPOOL_TORTURE") == "1" {
+		seeds = nil
+		for i := range 1000 {
+			seeds = append(seeds, uint64(i)+100)
+		}
+	}
+	if s := os.Getenv("LOGSPOOL_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = []uint64{n}
+	}
+	realistic := testdocs.Records(9, testlogs.CRI, 400, 50)
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			runPlainBodyModel(t, seed, realistic)
+		})
+	}
+}
+
+func runPlainBodyModel(t *testing.T, seed uint64, realistic []record.Record) {
+	rng := rand.New(rand.NewPCG(seed, 14))
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("seed %d: %s (rerun: LOGSPOOL_SEED=%d go test ./shipper -run TestModelPlainBodyReads)", seed, fmt.Sprintf(format, args...), seed)
+	}
+	randDoc := func() []byte {
+		const alphabet = `abc {}":,[]\n` + "\n\r\t é"
+		r := []rune(alphabet)
+		b := []byte(`{"m":"`)
+		for range rng.IntN(300) {
+			b = append(b, string(r[rng.IntN(len(r))])...)
+		}
+		if rng.IntN(2) == 0 {
+			b = append(b, `"}`...)
+		}
+		return b
+	}
+	metas := []*record.Meta{
+		{Doc: []byte(`,"host":{"name":"n"}`)},
+		{Doc: []byte(",\"host\":\n{\"name\":\"n\"}")},
+		{Doc: []byte(`,"kubernetes":{"pod":{"name":"p"},"labels":{"a":"b\nc"}}`)},
+	}
+	n := 1 + rng.IntN(600)
+	recs := make([]record.Record, n)
+	items := make([]*item, n)
+	for i := range recs {
+		switch rng.IntN(4) {
+		case 0:
+			recs[i] = realistic[rng.IntN(len(realistic))]
+		case 1:
+			recs[i] = record.Record{Doc: randDoc()}
+		case 2:
+			// Valid JSON, over lines or not, a Meta (over lines or not)
+			// spliced in before its end: compacted when a part spreads
+			// over lines, so shorter than its parts.
+			sep := []string{"", "\n", "\r\n"}[rng.IntN(3)]
+			d := []byte("{\"m\":" + sep + strconv.Quote(string(randDoc())) + sep + "}")
+			recs[i] = record.Record{Doc: d}
+			if rng.IntN(2) == 0 {
+				recs[i].Meta, recs[i].At = metas[rng.IntN(2)], len(d)-1
+			}
+		default:
+			d := randDoc()
+			recs[i] = record.Record{Doc: d, Meta: metas[rng.IntN(len(metas))], At: rng.IntN(len(d) + 1)}
+		}
+		recs[i].ID = record.FileID("n", "model", int64(i))
+		if rng.IntN(4) == 0 {
+			recs[i].Time = 0 // named by the clock in daily mode
+		} else {
+			recs[i].Time = rng.Int64N(4e18)
+		}
+		items[i] = &item{rec: &recs[i]}
+		if rng.IntN(20) == 0 {
+			items[i].dlq = randDoc()
+		}
+	}
+	mode := []string{IndexModeDataStream, IndexModeDaily}[rng.IntN(2)]
+	s := encodeShipper(CompressionNone, Config{IndexMode: mode, DeadLetterIndex: "logspool-dead"})
+	want, _ := s.encode(items)
+	b := s.newPlainBody(items)
+	if b.length != len(want) {
+		fail("length %d, the body encoded whole has %d bytes", b.length, len(want))
+	}
+	type reader struct {
+		r    *plainReader
+		got  []byte
+		done bool
+	}
+	var rs []*reader
+	detached := false
+	for step := 0; step < 400; step++ {
+		switch op := rng.IntN(20); {
+		case op == 0 && !detached && rng.IntN(4) == 0:
+			b.detach()
+			detached = true
+		case op < 3 || len(rs) == 0:
+			rs = append(rs, &reader{r: b.reader()})
+		case op == 3:
+			x := rs[rng.IntN(len(rs))]
+			if err := x.r.Close(); err != nil {
+				fail("Close: %v", err)
+			}
+			x.done = true
+		default:
+			x := rs[rng.IntN(len(rs))]
+			p := make([]byte, 1+rng.IntN([]int{16, 4 << 10, 64 << 10}[rng.IntN(3)]))
+			k, err := x.r.Read(p)
+			switch {
+			case detached:
+				if k != 0 || !errors.Is(err, errBodyDetached) {
+					fail("a read after the request's end: %d bytes, %v", k, err)
+				}
+			case x.done:
+				if k != 0 || err != io.EOF {
+					fail("a read of a reader at its end or closed: %d bytes, %v", k, err)
+				}
+			case err == io.EOF:
+				if k != 0 || !bytes.Equal(x.got, want) {
+					fail("EOF after %d bytes (and %d more), the body has %d", len(x.got), k, len(want))
+				}
+				x.done = true
+			case err != nil:
+				fail("read: %v", err)
+			default:
+				x.got = append(x.got, p[:k]...)
+				if !bytes.HasPrefix(want, x.got) {
+					fail("a reader's %d bytes are not a prefix of the body", len(x.got))
+				}
+			}
+		}
+	}
+	// Whatever was not ended reads to its end, unless the request is over.
+	if !detached {
+		r := b.reader()
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, want) {
+			fail("a last reader read %d bytes (%v), the body has %d", len(got), err, len(want))
+		}
+	}
 }
