@@ -652,8 +652,13 @@ func filesIn(dir string) (map[fileID]dirFile, error) {
 }
 
 // knownLocked reports whether the file at path with identity id is open or
-// has a checkpoint that describes it (same fingerprint): such a file is
-// resumed from its checkpoint, never swept from its start.
+// has a checkpoint that describes it (same fingerprint) and is followed
+// (parked, waiting for a slot, retired, read from a compressed copy) or holds
+// nothing past it: such a file is never swept from its start. A file its
+// checkpoint describes that nothing follows any more (its open failed, or
+// its reader panicked, and it was rotated before the retry) and that holds
+// bytes past the checkpoint is not known: the sweep opens it, and open
+// resumes it from its checkpoint.
 func (t *Tailer) knownLocked(id fileID, path string) (bool, error) {
 	if _, ok := t.readers[id]; ok {
 		return true, nil
@@ -684,7 +689,13 @@ func (t *Tailer) knownLocked(id fileID, path string) (bool, error) {
 	if err != nil {
 		return true, err
 	}
-	return v == sameFile, nil
+	if v != sameFile {
+		return false, nil
+	}
+	_, parked := t.parked[id]
+	_, waiting := t.waiting[id]
+	_, retired := t.retired[id]
+	return parked || waiting || retired || t.draining[id] || fi.Size() <= p.Consumed, nil
 }
 
 // sweepRotatedLocked opens the rotated siblings of f (0.log.<timestamp>,
