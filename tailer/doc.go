@@ -14,7 +14,9 @@
 //
 // Files matching Config.Globs (default /var/log/containers/*.log) are found
 // by fsnotify events on the glob directories and on the directories of the
-// symlink targets (/var/log/pods/<ns>_<pod>_<uid>/<container>/), backed by a
+// symlink targets (/var/log/pods/<ns>_<pod>_<uid>/<container>/) of the open
+// and closed ("parked") files, watched as soon as a file is opened, also
+// outside a scan (a descriptor slot freed), backed by a
 // glob+stat scan every PollInterval (1 s) while something needs polling and
 // every ResyncInterval (1 min) otherwise. A matched symlink whose target does
 // not exist yet (kubelet links a container's log when it creates the
@@ -163,7 +165,12 @@
 // siblings are swept that way with the newest checkpoint's write time as the
 // bound (generations rotated while the tailer ran but could not commit, a
 // full spool, before it was killed). A sibling that cannot be opened keeps
-// its sweep pending: it is retried at later scans until it is read.
+// its sweep pending: it is retried at later scans until it is read. A
+// sibling that its checkpoint describes is read on from the checkpoint when
+// nothing follows it and it holds bytes past it (its open had failed, or its
+// reader had panicked, when it was rotated); a file with a checkpoint that
+// waited for a descriptor slot when it was rotated is kept as a released
+// rotated file ("retired", below) and read on from its checkpoint.
 //
 // After a crash mid-rotation, a checkpoint whose file the globs no longer find
 // is looked up by device and inode among the files next to its last known
@@ -201,8 +208,9 @@
 // it reads on, or counts the cut as any truncation); the open readers are
 // woken when a file starts to wait for a slot; the scanner opens parked
 // files again by their checkpoint (identity checked as after a restart) when
-// their size changes, those parked longest first. So every file is read by
-// turns.
+// their size changes (a file that grew between the reader's last look and
+// its close is queued at once), those parked longest first. So every file is
+// read by turns.
 //
 // # Supervision and liveness
 //

@@ -225,14 +225,21 @@ func (c *childTailer) log() string {
 	return string(b)
 }
 
+// waitMark waits until the child has created its mark file what (see
+// childMark).
+func (c *childTailer) waitMark(what, desc string) {
+	c.t.Helper()
+	mark := childMark(c.state, what, c.cmd.Process.Pid)
+	waitFor(c.t, 30*time.Second, desc, func() bool {
+		_, err := os.Stat(mark)
+		return err == nil
+	})
+}
+
 // waitGlobbed waits until the child's first scan has matched the globs.
 func (c *childTailer) waitGlobbed() {
 	c.t.Helper()
-	done := childGlobbedPath(c.state, c.cmd.Process.Pid)
-	waitFor(c.t, 30*time.Second, "the child's first scan", func() bool {
-		_, err := os.Stat(done)
-		return err == nil
-	})
+	c.waitMark("globbed", "the child's first scan")
 }
 
 // stop sends SIGTERM, once the child has installed its handler, and fails
@@ -240,11 +247,7 @@ func (c *childTailer) waitGlobbed() {
 // completes its shutdown).
 func (c *childTailer) stop() {
 	c.t.Helper()
-	ready := childReadyPath(c.state, c.cmd.Process.Pid)
-	waitFor(c.t, 30*time.Second, "the child to handle SIGTERM", func() bool {
-		_, err := os.Stat(ready)
-		return err == nil
-	})
+	c.waitMark("ready", "the child to handle SIGTERM")
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- c.cmd.Wait() }()

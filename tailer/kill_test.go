@@ -208,7 +208,7 @@ func killChild() int {
 			// childTailer.waitGlobbed).
 			tl.hook = func(point string) {
 				if point == "applyScan" {
-					globbed.Do(func() { _ = os.WriteFile(childGlobbedPath(state, os.Getpid()), nil, 0o644) })
+					globbed.Do(func() { _ = os.WriteFile(childMark(state, "globbed", os.Getpid()), nil, 0o644) })
 				}
 			}
 		}
@@ -244,7 +244,7 @@ func killChild() int {
 	defer stop()
 	// SIGTERM stops the tailer from now on: say so (childTailer.stop waits
 	// for it; before, the signal's default action killed the child).
-	if err := os.WriteFile(childReadyPath(state, os.Getpid()), nil, 0o644); err != nil {
+	if err := os.WriteFile(childMark(state, "ready", os.Getpid()), nil, 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
@@ -255,16 +255,11 @@ func killChild() int {
 	return 0
 }
 
-// childReadyPath is the file a child (pid) creates in state once SIGTERM
-// stops it cleanly.
-func childReadyPath(state string, pid int) string {
-	return filepath.Join(state, fmt.Sprintf("ready-%d", pid))
-}
-
-// childGlobbedPath is the file a child (pid) creates in state once its
+// childMark is the file a child (pid) creates in state to tell the test
+// where it is: "ready" once SIGTERM stops it cleanly, "globbed" once its
 // first scan has matched the globs.
-func childGlobbedPath(state string, pid int) string {
-	return filepath.Join(state, fmt.Sprintf("globbed-%d", pid))
+func childMark(state, what string, pid int) string {
+	return filepath.Join(state, fmt.Sprintf("%s-%d", what, pid))
 }
 
 // childLogger logs to <dir>/child.log, which the test shows when it fails.
