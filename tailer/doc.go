@@ -235,9 +235,13 @@
 //
 // A generation rotated away before the tailer ever committed a checkpoint
 // (at the very first start), or a file created and deleted between two scans
-// or while the tailer was down, cannot be seen and is not counted. Bytes
-// written to a copytruncated file after the last size observation (at most
-// one PollInterval before the truncation) are not counted either, nor what a
+// or while the tailer was down, cannot be seen and is not counted; nor can a
+// generation between two rotations that the scans did not tell apart, when
+// the newest file got the inode of a closed generation deleted meanwhile
+// (two rotations and a deletion between two scans: the path seems to lead
+// to the same file). Bytes written to a copytruncated file after the last
+// size observation (at most one PollInterval before the truncation) are not
+// counted either, nor what a
 // tailer killed while the spool was full had observed since its last commit
 // (the count is a lower bound). A file that replaced another at the same
 // inode waits, unread, while the other is read on from a compressed copy. A
