@@ -838,3 +838,63 @@ func TestAFileRotatedWhileWaitingForTheOneSlotIsReadOnFromItsCheckpoint(t *testi
 	checkExactlyOnce(t, msgs, "x", 10)
 	checkExactlyOnce(t, msgs, "y", 10)
 }
+
+// TestMaxOpenFilesBoundsTheDescriptors: --max-open-files bounds the
+// descriptors the tailer holds, not only its readers. A reader that gives its
+// slot away (parks, is released or dies) closes its file only when its
+// goroutine returns; a file opened into the slot before that held one
+// descriptor more than the cap (a 10,000-file start peaked at 1,807 with a
+// cap of 1,024). The hook widens that window as a busy machine does.
+func TestMaxOpenFilesBoundsTheDescriptors(t *testing.T) {
+	e := newEnv(t)
+	const files, limit = 40, 4
+	for i := 0; i < files; i++ {
+		mustWriteLines(t, filepath.Join(e.containers, fmt.Sprintf("d%03d.log", i)), seqLines(fmt.Sprintf("d%03d", i), 0, 10)...)
+	}
+	cfg := e.config()
+	cfg.MaxOpenFiles = limit
+	cfg.Logger = discardLogger()
+	tl, err := New(cfg, e.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var most atomic.Int64
+	sample := func() {
+		if n := int64(openUnder(t, e.containers)); n > most.Load() {
+			most.Store(n)
+		}
+	}
+	tl.hook = func(p string) {
+		switch p {
+		case "read":
+			sample()
+		case "close":
+			time.Sleep(20 * time.Millisecond) // a reader late to close its file
+			sample()
+		}
+	}
+	r := e.run(tl)
+	waitUntilCount(t, e.sink, files*10)
+	r.stop(t)
+	checkExactlyOnce(t, e.sink.messages(), "d000", 10)
+	// The scanner reads a file's first bytes for its identity, one file at a
+	// time: one descriptor beyond the readers'.
+	if m := most.Load(); m > limit+1 {
+		t.Errorf("%d descriptors of container logs open at once, want at most %d (--max-open-files %d, and the scanner's one)", m, limit+1, limit)
+	}
+}
+
+// openUnder counts the process's descriptors open on files under dir.
+func openUnder(t *testing.T, dir string) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(l, dir+"/") {
+			n++
+		}
+	}
+	return n
+}

@@ -101,13 +101,16 @@ func (t *Tailer) bufClassFor(n int64) int {
 // reader follows one open file. Its goroutine owns every field above mu; the
 // fields under mu are shared with the scanner and Files.
 type reader struct {
-	t     *Tailer
-	f     *os.File
-	id    fileID
-	key   string
-	src   parser.Source // Path and Resolved as first discovered
-	wake  chan struct{}
-	check atomic.Bool // re-check the fingerprint now (Reopen)
+	t  *Tailer
+	f  *os.File
+	id fileID
+	// holdsFD: f counts in t.heldFDs (guarded by t.mu): from addLocked to
+	// closeFile.
+	holdsFD bool
+	key     string
+	src     parser.Source // Path and Resolved as first discovered
+	wake    chan struct{}
+	check   atomic.Bool // re-check the fingerprint now (Reopen)
 
 	fp      fingerprint
 	fpFinal bool
@@ -369,7 +372,7 @@ func (r *reader) run(ctx context.Context) {
 	defer func() {
 		r.putBuf()
 		r.acct.Close()
-		_ = r.f.Close()
+		r.t.closeFile(r)
 	}()
 	poll := minPoll
 	for ctx.Err() == nil {

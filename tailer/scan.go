@@ -415,7 +415,9 @@ func (t *Tailer) fillSlots(now time.Time) {
 
 // fillSlotsLocked opens waiting files, longest waiting first (parked files
 // by when they were parked), while fewer than slotCapLocked readers are
-// open. Files other readers rotated away or recovered (not matched) never
+// open and fewer descriptors than that held (a reader that gave its slot
+// away holds its file until its goroutine closes it: closeFile). Files
+// other readers rotated away or recovered (not matched) never
 // wait: they are opened at once, beyond the cap.
 func (t *Tailer) fillSlotsLocked(now time.Time) {
 	defer func() {
@@ -446,7 +448,7 @@ func (t *Tailer) fillSlotsLocked(now time.Time) {
 	})
 	opened := false
 	for _, id := range ids {
-		if len(t.readers) >= t.slotCapLocked() {
+		if max(len(t.readers), t.heldFDs) >= t.slotCapLocked() {
 			break
 		}
 		w := t.waiting[id]
@@ -798,7 +800,30 @@ func (t *Tailer) sweepOnceLocked(f found, since time.Time, start func(*reader)) 
 
 func (t *Tailer) addLocked(r *reader) {
 	t.readers[r.id] = r
+	if !r.holdsFD {
+		r.holdsFD = true
+		t.heldFDs++
+	}
 	t.countLocked()
+}
+
+// closeFile closes the file of r, whose goroutine is returning, and only
+// then gives its descriptor slot to a waiting file: a reader leaves the
+// readers (parked, released, dropped) before its goroutine closes the file,
+// and a slot handed on at that moment held one descriptor more than
+// Config.MaxOpenFiles for as long as the goroutine took to get there.
+func (t *Tailer) closeFile(r *reader) {
+	if t.hook != nil {
+		t.hook("close")
+	}
+	_ = r.f.Close()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r.holdsFD {
+		r.holdsFD = false
+		t.heldFDs--
+		t.slotFreedLocked()
+	}
 }
 
 // removeReaderLocked removes r if it is still the reader of its file.

@@ -91,7 +91,10 @@ type Tailer struct {
 	pressureUntil atomic.Int64
 	fdCap         atomic.Int64
 	nOpen         atomic.Int64 // len(readers)
-	nWaiting      atomic.Int64 // len(waiting): files that wait for a descriptor slot
+	// heldFDs is the files held open by readers, those that have left
+	// readers but not yet closed their file included (guarded by mu).
+	heldFDs  int
+	nWaiting atomic.Int64 // len(waiting): files that wait for a descriptor slot
 	// watchStale: the open or parked files changed since the watched
 	// directories were last set (see refreshWatches).
 	watchStale atomic.Bool
