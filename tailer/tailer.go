@@ -373,6 +373,16 @@ func (t *Tailer) loop(ctx context.Context, start func(*reader), w *watcher) erro
 	}
 }
 
+// staleWatchDirs returns the directories to watch and marks them current.
+// Its lock is released by a deferred unlock, like every lock of the tailer
+// (see Supervision in doc.go): refreshWatches runs under t.safely.
+func (t *Tailer) staleWatchDirs() map[string]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.watchStale.Store(false)
+	return t.watchDirsLocked()
+}
+
 // refreshWatches watches the directories of the files opened or parked since
 // the last scan set them. Files are also opened outside scans (a descriptor
 // slot freed, a parked file written to): a kubelet file's directory (the
@@ -384,11 +394,7 @@ func (t *Tailer) refreshWatches(w *watcher) {
 	if !t.watchStale.Load() {
 		return
 	}
-	t.mu.Lock()
-	t.watchStale.Store(false)
-	dirs := t.watchDirsLocked()
-	t.mu.Unlock()
-	if w.set(dirs) > 0 {
+	if w.set(t.staleWatchDirs()) > 0 {
 		t.requestScan()
 	}
 }
